@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both set up what is missing first: .venv/ (pinned Python deps, package editable) and
+# node_modules/ (Anvil and the WebAssembly solc, pinned in package.json).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+	@$(BIN)/zkml-oracle doctor
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# `npm install`, not `npm ci`: a lockfile made on one platform lacks the others' optional
+# packages. Never --omit=optional: Anvil's native binary is an optional dependency.
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --no-package-lock
+	touch $@
+
+demo: setup
+	$(BIN)/zkml-oracle demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python benchmarks/prove_overhead.py
+	$(BIN)/python benchmarks/conformance.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

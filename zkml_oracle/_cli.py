@@ -1,0 +1,307 @@
+"""The ``zkml-oracle`` command line: a thin layer over the Python API.
+
+Every command prints one-line errors (``error: ...``) and exits non-zero; with ``--json`` the
+result (or ``{"error": ...}``) is one JSON document on stdout and progress stays off.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .exceptions import ZkmlOracleError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+)
+
+
+def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(text)
+
+
+def _reporter(as_json: bool) -> Callable[[str], None] | None:
+    from ._progress import terminal_reporter
+
+    return None if as_json else terminal_reporter()
+
+
+def handle_errors(fn: F) -> F:
+    """Turn our exceptions into one line on stderr (and a JSON error) and their exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ZkmlOracleError as e:
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": str(e), "kind": e.__class__.__name__}))
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zkml-oracle")
+def cli() -> None:
+    """Prove that an ONNX model produced an output, and verify it off-chain or on-chain."""
+
+
+@cli.command()
+@json_option
+@handle_errors
+def doctor(as_json: bool) -> None:
+    """Report each tool zkml-oracle needs: version, where it was found, the fix if missing."""
+    from .toolchain import doctor as run
+
+    tools = run()
+    rows = [
+        {
+            "name": t.name,
+            "ok": t.ok,
+            "version": t.version,
+            "path": str(t.path) if t.path else None,
+            "source": t.source,
+            "fix": t.fix,
+        }
+        for t in tools
+    ]
+    lines = []
+    for r in rows:
+        mark = "ok " if r["ok"] else "MISSING"
+        where = f"{r['path']} ({r['source']})" if r["path"] else r["source"]
+        lines.append(f"{mark:8}{r['name']:6} {r['version'] or '-':10} {where}")
+        if r["fix"]:
+            lines.append(f"{'':8}fix: {r['fix']}")
+    _emit(as_json, {"ok": all(t.ok for t in tools), "tools": rows}, "\n".join(lines))
+    if not all(t.ok for t in tools):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--calibration",
+    "-c",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="ezkl data file with one or more samples back to back.",
+)
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Build directory."
+)
+@click.option(
+    "--input-visibility",
+    type=click.Choice(["public", "hashed", "private"]),
+    default="public",
+    show_default=True,
+    help="hashed: only a Poseidon commitment of the input is public.",
+)
+@click.option(
+    "--param-visibility",
+    type=click.Choice(["fixed", "hashed", "private"]),
+    default="fixed",
+    show_default=True,
+)
+@click.option(
+    "--output-visibility",
+    type=click.Choice(["public", "hashed"]),
+    default="public",
+    show_default=True,
+)
+@click.option(
+    "--srs",
+    "srs_file",
+    type=click.Path(path_type=Path),
+    help="A KZG SRS file (e.g. from a ceremony) with k >= the circuit's logrows.",
+)
+@click.option(
+    "--dev-srs", is_flag=True, help="Generate (once, cached) a test-only SRS on this machine."
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=None,
+    help="Max |circuit - onnxruntime| on calibration data "
+    "[default: max(0.01, 2% of the largest output)]",
+)
+@click.option(
+    "--target",
+    "calibration_target",
+    type=click.Choice(["resources", "accuracy"]),
+    default="resources",
+    show_default=True,
+    help="ezkl calibration target.",
+)
+@click.option("--max-logrows", type=int, default=None, help="Refuse circuits larger than 2^N rows.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing build directory (only on success)."
+)
+@json_option
+@handle_errors
+def build(
+    model: Path,
+    calibration: Path,
+    out: Path,
+    input_visibility: str,
+    param_visibility: str,
+    output_visibility: str,
+    srs_file: Path | None,
+    dev_srs: bool,
+    tolerance: float | None,
+    calibration_target: str,
+    max_logrows: int | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Turn MODEL (ONNX) into a circuit with keys and a manifest in --out."""
+    from .circuit import BuildOptions
+    from .circuit import build as run
+    from .types import Visibility
+
+    options = BuildOptions(
+        visibility=Visibility(input_visibility, param_visibility, output_visibility),
+        srs_file=srs_file,
+        dev_srs=dev_srs,
+        tolerance=tolerance,
+        calibration_target=calibration_target,
+        max_logrows=max_logrows,
+        force=force,
+    )
+    result = run(model, calibration, out, options, progress=_reporter(as_json))
+    m = result.manifest
+    payload = {
+        "build_dir": str(result.build_dir),
+        "manifest": m.to_dict(),
+        "timings": result.timings,
+    }
+    warn = "  (dev SRS: test-only, never for a public chain)" if m.dev_srs else ""
+    text = (
+        f"built {result.build_dir}: logrows {m.logrows}, {m.layout.total} instances "
+        f"(inputs {m.layout.inputs.count}, params {m.layout.params.count}, outputs "
+        f"{m.layout.outputs.count}), fidelity max error {m.fidelity.max_abs_error:.4g} "
+        f"<= {m.fidelity.tolerance:.4g}{warn}"
+    )
+    _emit(as_json, payload, text)
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("input_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("proof.json"),
+    show_default=True,
+    help="Where to write the proof.",
+)
+@json_option
+@handle_errors
+def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
+    """Prove the model's output on INPUT_FILE (ezkl data format, one sample)."""
+    from .field import felt_to_hex
+    from .prover import prove as run
+
+    report = _reporter(as_json)
+    if report:
+        report("· proving …")
+    result = run(build_dir, input_file, out)
+    payload = {
+        "outputs": result.outputs,
+        "instances": [felt_to_hex(i) for i in result.instances],
+        "proof": str(result.proof_path),
+        "timings": result.timings,
+    }
+    _emit(as_json, payload, f"proof written to {result.proof_path}; outputs {result.outputs}")
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("proof_file", type=click.Path(path_type=Path))
+@json_option
+@handle_errors
+def verify(build_dir: Path, proof_file: Path, as_json: bool) -> None:
+    """Verify PROOF_FILE against the circuit in BUILD_DIR: exit 0 if valid, 1 if not."""
+    from .prover import verify as run
+
+    result = run(build_dir, proof_file)
+    payload = {"valid": result.valid, "reason": result.reason, "seconds": result.seconds}
+    _emit(as_json, payload, "valid" if result.valid else f"INVALID: {result.reason}")
+    sys.exit(0 if result.valid else 1)
+
+
+@cli.command()
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+    help="Where the example model and its build go (replaced).",
+)
+@json_option
+@handle_errors
+def demo(workdir: Path, as_json: bool) -> None:
+    """Build, prove and verify the bundled credit-scoring example end to end."""
+    from .circuit import BuildOptions
+    from .circuit import build as run_build
+    from .examples import FEATURES, write_credit_mlp
+    from .prover import prove as run_prove
+    from .prover import verify as run_verify
+
+    report = _reporter(as_json)
+    files = write_credit_mlp(workdir / "model")
+    built = run_build(
+        files["model"],
+        files["calibration"],
+        workdir / "build",
+        BuildOptions(dev_srs=True, force=True),
+        progress=report,
+    )
+    if report:
+        report("· proving one application …")
+    proof = run_prove(built.build_dir, files["input"], workdir / "proof.json")
+    checked = run_verify(built.build_dir, proof.proof_path)
+    if not checked.valid:
+        raise ZkmlOracleError(f"the demo's own proof did not verify: {checked.reason}")
+    features = json.loads(files["input"].read_text())["input_data"][0]
+    timings = {**built.timings, **proof.timings, "verify": checked.seconds}
+    payload = {
+        "inputs": dict(zip(FEATURES, features, strict=True)),
+        "outputs": proof.outputs,
+        "valid": checked.valid,
+        "logrows": built.manifest.logrows,
+        "timings": timings,
+        "build_dir": str(built.build_dir),
+        "proof": str(proof.proof_path),
+    }
+    text = "\n".join(
+        [
+            f"model     credit-scoring MLP, logrows {built.manifest.logrows}, dev SRS (test-only)",
+            f"input     {payload['inputs']}",
+            f"outputs   {proof.outputs[0]}  (proven; onnxruntime agrees within "
+            f"{built.manifest.fidelity.max_abs_error:.2g})",
+            f"verified  off-chain in {checked.seconds:.2f} s",
+            "timings   " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+        ]
+    )
+    _emit(as_json, payload, text)
+
+
+def main() -> None:
+    cli(prog_name="zkml-oracle")

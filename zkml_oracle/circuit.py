@@ -1,0 +1,289 @@
+"""Build: an ONNX model becomes a Halo2 circuit with keys, and a manifest that describes it.
+
+settings → calibration → compile → SRS → keys → fidelity check, all in a staging folder
+that replaces ``out`` only when every step passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import _ezkl, data, field, srs, support
+from ._fs import atomic_write_json, sha256_file, staged_dir
+from ._progress import Reporter, Steps
+from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
+from .model import OnnxModel, Runner
+from .model import load as load_model
+from .types import (
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    BuildResult,
+    FidelityReport,
+    InstanceLayout,
+    Manifest,
+    SrsInfo,
+    TensorSpec,
+    Visibility,
+)
+
+ARTIFACTS = {
+    "model": "model.onnx",
+    "calibration": "calibration.json",
+    "settings": "settings.json",
+    "compiled": "model.compiled",
+    "pk": "pk.key",
+    "vk": "vk.key",
+}
+CALIBRATION_TARGETS = ("resources", "accuracy")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """How to build. ``tolerance`` None means max(0.01, 2% of the largest reference output)."""
+
+    visibility: Visibility = dataclasses.field(default_factory=Visibility)
+    srs_file: Path | None = None
+    dev_srs: bool = False
+    tolerance: float | None = None
+    calibration_target: str = "resources"
+    lookup_safety_margin: int = 2
+    max_logrows: int | None = None
+    fidelity_samples: int = 16
+    force: bool = False
+
+
+def default_tolerance(reference_max_abs: float) -> float:
+    return max(0.01, 0.02 * reference_max_abs)
+
+
+def build(
+    model_path: Path,
+    calibration_path: Path,
+    out: Path,
+    options: BuildOptions = BuildOptions(),
+    *,
+    progress: Reporter | None = None,
+) -> BuildResult:
+    """Build the circuit for ``model_path`` into ``out`` and return its manifest."""
+    if (options.srs_file is None) == (not options.dev_srs):
+        raise InputError(
+            "choose the SRS: --srs FILE (a ceremony SRS, for real deployments) or --dev-srs "
+            "(generated here: test-only)"
+        )
+    if options.calibration_target not in CALIBRATION_TARGETS:
+        raise InputError(f"calibration target must be one of {', '.join(CALIBRATION_TARGETS)}")
+    if options.tolerance is not None and not options.tolerance >= 0:
+        raise InputError("--tolerance must be a number >= 0")
+    steps = Steps(progress)
+    with steps.step("check", "checking model and calibration data"):
+        model = load_model(Path(model_path))
+        support.check(model)
+        placeholder = [TensorSpec(i.name, i.shape, 0) for i in model.inputs]
+        raw = data.load(Path(calibration_path))
+        samples = data.split_samples(raw, placeholder, Path(calibration_path))
+
+    with staged_dir(Path(out), force=options.force) as stage:
+        shutil.copyfile(model.path, stage / ARTIFACTS["model"])
+        (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": raw}))
+        settings = _circuit(stage, model, options, steps)
+        srs_info = _srs(settings["run_args"]["logrows"], options, steps)
+        p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
+        with steps.step("setup", "generating proving and verifying keys"):
+            import ezkl
+
+            _ezkl.call(
+                ezkl.setup,
+                p["compiled"],
+                p["vk"],
+                p["pk"],
+                srs_path=srs_info.path,
+                error=lambda m: ProvingError(f"key generation failed: {m}"),
+            )
+        inputs = tuple(
+            TensorSpec(i.name, i.shape, int(s))
+            for i, s in zip(model.inputs, settings["model_input_scales"], strict=True)
+        )
+        with steps.step("fidelity", "comparing circuit outputs with onnxruntime"):
+            outputs, layout, report = _fidelity(
+                stage, model, settings, samples[: options.fidelity_samples], options
+            )
+        if not report.passed:
+            raise FidelityError(
+                "the circuit's outputs differ from onnxruntime's by up to "
+                f"{report.max_abs_error:.4g} "
+                f"(tolerance {report.tolerance:.4g}) on the calibration data, so its proofs would "
+                "certify wrong results; if that error is acceptable, pass --tolerance"
+            )
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            model_sha256=model.sha256,
+            settings_sha256=sha256_file(stage / ARTIFACTS["settings"]),
+            vk_sha256=sha256_file(stage / ARTIFACTS["vk"]),
+            visibility=options.visibility,
+            inputs=inputs,
+            outputs=outputs,
+            param_scale=int(settings["run_args"]["param_scale"]),
+            logrows=int(settings["run_args"]["logrows"]),
+            layout=layout,
+            srs=srs_info,
+            fidelity=report,
+            tools=_tool_versions(),
+            artifacts={**ARTIFACTS, "srs": srs_info.path},
+            created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        )
+        atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
+    return BuildResult(Path(out), manifest, steps.timings)
+
+
+def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps) -> dict[str, Any]:
+    import ezkl
+
+    p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
+    run_args = ezkl.PyRunArgs()
+    for attr, value in options.visibility.ezkl().items():
+        setattr(run_args, attr, value)
+    if model.symbolic_dims:
+        run_args.variables = [(name, 1) for name in model.symbolic_dims]  # type: ignore[attr-defined]
+
+    def unsupported(what: str) -> Any:
+        return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {m}")
+
+    with steps.step("settings", "generating circuit settings"):
+        _ezkl.call(
+            ezkl.gen_settings,
+            p["model"],
+            p["settings"],
+            py_run_args=run_args,
+            error=unsupported("generate settings for this model"),
+        )
+    with steps.step("calibrate", f"calibrating scales ({options.calibration_target})"):
+        _ezkl.call(
+            ezkl.calibrate_settings,
+            p["calibration"],
+            p["model"],
+            p["settings"],
+            options.calibration_target,
+            lookup_safety_margin=options.lookup_safety_margin,
+            max_logrows=options.max_logrows,
+            error=unsupported("calibrate this model"),
+        )
+    with steps.step("compile", "compiling the circuit"):
+        _ezkl.call(
+            ezkl.compile_circuit,
+            p["model"],
+            p["compiled"],
+            p["settings"],
+            error=unsupported("compile this model"),
+        )
+    settings: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
+    return settings
+
+
+def _srs(logrows: int, options: BuildOptions, steps: Steps) -> SrsInfo:
+    if options.srs_file is not None:
+        with steps.step("srs", "checking the SRS"):
+            return srs.from_file(Path(options.srs_file), logrows)
+    cached = (srs.cache_dir() / "srs" / f"dev-k{logrows}.srs").is_file()
+    label = f"dev SRS k={logrows} (cached)" if cached else f"generating a dev SRS k={logrows}"
+    with steps.step("srs", label):
+        return srs.dev(logrows)
+
+
+def _decode_tensors(tensors: list[list[str]], scales: list[int]) -> list[list[float]]:
+    return [
+        [field.decode(field.felt_from_ezkl_hex(h), scale) for h in tensor]
+        for tensor, scale in zip(tensors, scales, strict=True)
+    ]
+
+
+def _layout(witness: dict[str, Any], visibility: Visibility) -> InstanceLayout:
+    def hashes(key: str) -> int:
+        processed = witness.get(key) or {}
+        return len(processed.get("poseidon_hash") or [])
+
+    counts = {
+        "public": lambda raw, key: sum(len(t) for t in witness[raw]),
+        "hashed": lambda raw, key: hashes(key),
+    }
+    none = lambda raw, key: 0  # noqa: E731
+    return InstanceLayout.from_counts(
+        counts.get(visibility.input, none)("inputs", "processed_inputs"),
+        counts["hashed"]("", "processed_params") if visibility.param == "hashed" else 0,
+        counts.get(visibility.output, none)("outputs", "processed_outputs"),
+    )
+
+
+def _fidelity(
+    stage: Path,
+    model: OnnxModel,
+    settings: dict[str, Any],
+    samples: list[data.Sample],
+    options: BuildOptions,
+) -> tuple[tuple[TensorSpec, ...], InstanceLayout, FidelityReport]:
+    import ezkl
+
+    runner = Runner(model)
+    scales = [int(s) for s in settings["model_output_scales"]]
+    worst = 0.0
+    ref_max = 0.0
+    layout: InstanceLayout | None = None
+    shapes: list[tuple[int, ...]] = []
+    for k, sample in enumerate(samples):
+        sample_path = stage / f".sample-{k}.json"
+        witness_path = stage / f".witness-{k}.json"
+        sample_path.write_text(data.dump(sample))
+        _ezkl.call(
+            ezkl.gen_witness,
+            str(sample_path),
+            str(stage / ARTIFACTS["compiled"]),
+            str(witness_path),
+            error=lambda m: UnsupportedModelError(
+                f"ezkl cannot run the circuit on calibration data: {m}"
+            ),
+        )
+        witness = json.loads(witness_path.read_text())
+        sample_path.unlink()
+        witness_path.unlink()
+        circuit_out = _decode_tensors(witness["outputs"], scales)
+        reference = runner.run(sample)
+        if len(reference) != len(circuit_out):
+            raise UnsupportedModelError(
+                f"the circuit has {len(circuit_out)} outputs but the model {len(reference)}"
+            )
+        for ref, got in zip(reference, circuit_out, strict=True):
+            flat = ref.reshape(-1)
+            if flat.size != len(got):
+                raise UnsupportedModelError(
+                    f"an output has {len(got)} values in the circuit but {flat.size} in the model"
+                )
+            if flat.size:
+                ref_max = max(ref_max, float(abs(flat).max()))
+                worst = max(worst, max(abs(float(r) - g) for r, g in zip(flat, got, strict=True)))
+        if layout is None:
+            layout = _layout(witness, options.visibility)
+            shapes = [tuple(r.shape) for r in reference]
+    assert layout is not None
+    tol = options.tolerance if options.tolerance is not None else default_tolerance(ref_max)
+    outputs = tuple(
+        TensorSpec(name, shape, scale)
+        for name, shape, scale in zip(model.output_names, shapes, scales, strict=True)
+    )
+    return outputs, layout, FidelityReport(samples=len(samples), max_abs_error=worst, tolerance=tol)
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for dist in ("zkml-oracle", "ezkl", "onnx", "onnxruntime"):
+        try:
+            out[dist] = version(dist)
+        except Exception:
+            out[dist] = "unknown"
+    return out

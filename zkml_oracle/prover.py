@@ -1,0 +1,158 @@
+"""Prove and verify with a built circuit, off-chain.
+
+Kept light on purpose: ``zkml-oracle prove`` imports only ezkl and the standard library, so
+the whole process costs little more than ezkl's own witness + proof.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _ezkl, data, field, srs
+from ._fs import temp_path_beside
+from .exceptions import ArtifactError, InputError, InvalidProofError, ProvingError
+from .types import Manifest, ProofResult, VerifyResult
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A build directory, checked and ready to prove with."""
+
+    build_dir: Path
+    manifest: Manifest
+    srs_path: Path
+
+    @classmethod
+    def open(cls, build_dir: Path) -> Circuit:
+        build_dir = Path(build_dir)
+        manifest = Manifest.load(build_dir)
+        for name in ("compiled", "settings", "pk", "vk"):
+            if not manifest.artifact(name, build_dir).is_file():
+                raise ArtifactError(
+                    f"{build_dir} is incomplete: {manifest.artifacts[name]} is missing: rebuild it"
+                )
+        return cls(build_dir, manifest, srs.check(manifest.srs))
+
+    def path(self, name: str) -> str:
+        return str(self.manifest.artifact(name, self.build_dir))
+
+
+def read_proof(path: Path) -> dict[str, Any]:
+    try:
+        proof: Any = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such proof file: check the path") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(
+            f"{path} is not a proof file (not JSON: {e}): pass a proof.json from `prove`"
+        ) from None
+    if (
+        not isinstance(proof, dict)
+        or "instances" not in proof
+        or not (proof.get("proof") or proof.get("hex_proof"))
+    ):
+        raise InputError(
+            f"{path} is not an ezkl proof (no instances/proof): pass a proof.json from `prove`"
+        )
+    return proof
+
+
+def instances_of(proof: dict[str, Any]) -> list[int]:
+    """The proof's instances as integers, flattened in ezkl's order."""
+    try:
+        return [field.felt_from_ezkl_hex(h) for group in proof["instances"] for h in group]
+    except (TypeError, ValueError) as e:
+        raise InputError(
+            f"the proof's instances are malformed ({e}): pass a proof.json from `prove`"
+        ) from None
+
+
+def prove(build_dir: Path, input_path: Path, out: Path) -> ProofResult:
+    """Witness + proof for one input; ``out`` appears only when the proof is complete."""
+    circuit = Circuit.open(build_dir)
+    m = circuit.manifest
+    sample = data.single_sample(data.load(Path(input_path)), m.inputs, Path(input_path))
+    for values, spec in zip(sample, m.inputs, strict=True):
+        for v in values:
+            try:
+                field.encode(v, spec.scale)
+            except field.FieldError as e:
+                raise InputError(f"{input_path}: input {spec.name!r}: {e}: fix the input") from None
+    import ezkl
+
+    timings: dict[str, float] = {}
+    out = Path(out)
+    with (
+        temp_path_beside(out, ".input.json") as data_path,
+        temp_path_beside(out, ".witness.json") as witness_path,
+        temp_path_beside(out, ".proof.json") as proof_tmp,
+    ):
+        data_path.write_text(data.dump(sample))
+        t = time.perf_counter()
+        _ezkl.call(
+            ezkl.gen_witness,
+            str(data_path),
+            circuit.path("compiled"),
+            str(witness_path),
+            error=lambda msg: ProvingError(
+                f"the circuit cannot run on this input ({msg}): values outside the range it was "
+                "calibrated for do this; rebuild with calibration data that covers them"
+            ),
+        )
+        timings["witness"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _ezkl.call(
+            ezkl.prove,
+            str(witness_path),
+            circuit.path("compiled"),
+            circuit.path("pk"),
+            str(proof_tmp),
+            srs_path=str(circuit.srs_path),
+            error=lambda msg: ProvingError(f"proving failed: {msg}"),
+        )
+        timings["prove"] = time.perf_counter() - t
+        witness = json.loads(witness_path.read_text())
+        proof = json.loads(proof_tmp.read_text())
+        instances = instances_of(proof)
+        if len(instances) != m.layout.total:
+            raise ArtifactError(
+                f"the proof has {len(instances)} instances but the manifest's layout says "
+                f"{m.layout.total}: rebuild the circuit with this version of zkml-oracle"
+            )
+        os.replace(proof_tmp, out)
+    outputs = [
+        [field.decode(field.felt_from_ezkl_hex(h), spec.scale) for h in tensor]
+        for tensor, spec in zip(witness["outputs"], m.outputs, strict=True)
+    ]
+    return ProofResult(out, outputs, instances, timings)
+
+
+def verify(build_dir: Path, proof_path: Path) -> VerifyResult:
+    """Check a proof against the circuit's verifying key (an invalid proof is a result)."""
+    circuit = Circuit.open(build_dir)
+    instances = instances_of(read_proof(Path(proof_path)))
+    expected = circuit.manifest.layout.total
+    if len(instances) != expected:
+        return VerifyResult(
+            False, f"the proof has {len(instances)} instances, this circuit {expected}"
+        )
+    import ezkl
+
+    t = time.perf_counter()
+    try:
+        ok = _ezkl.call(
+            ezkl.verify,
+            str(proof_path),
+            circuit.path("settings"),
+            circuit.path("vk"),
+            srs_path=str(circuit.srs_path),
+            error=InvalidProofError,
+        )
+    except InvalidProofError as e:
+        return VerifyResult(False, str(e), time.perf_counter() - t)
+    return VerifyResult(bool(ok), None if ok else "rejected", time.perf_counter() - t)

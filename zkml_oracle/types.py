@@ -1,0 +1,245 @@
+"""Typed artifacts: the build manifest and the results of proving and verifying.
+
+``manifest.json`` is the contract between the steps: ``build`` writes it, everything after
+reads it, and later steps (deployment, registration) bind to its digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .exceptions import ArtifactError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+InputVisibility = Literal["public", "hashed", "private"]
+ParamVisibility = Literal["fixed", "hashed", "private"]
+OutputVisibility = Literal["public", "hashed"]
+INPUT_VISIBILITIES: tuple[str, ...] = ("public", "hashed", "private")
+PARAM_VISIBILITIES: tuple[str, ...] = ("fixed", "hashed", "private")
+OUTPUT_VISIBILITIES: tuple[str, ...] = ("public", "hashed")
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Who sees what: ``public`` values are instances, ``hashed`` ones appear as a Poseidon
+    commitment, ``private`` ones stay with the prover, ``fixed`` params are baked into the keys."""
+
+    input: str = "public"
+    param: str = "fixed"
+    output: str = "public"
+
+    def __post_init__(self) -> None:
+        for kind, value, allowed in (
+            ("input", self.input, INPUT_VISIBILITIES),
+            ("param", self.param, PARAM_VISIBILITIES),
+            ("output", self.output, OUTPUT_VISIBILITIES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{kind} visibility {value!r} is not one of {', '.join(allowed)}")
+
+    def ezkl(self) -> dict[str, str]:
+        """The strings ezkl's ``PyRunArgs`` takes (``hashed`` means a public Poseidon hash)."""
+        m = {"hashed": "hashed/public"}
+        return {
+            "input_visibility": m.get(self.input, self.input),
+            "param_visibility": m.get(self.param, self.param),
+            "output_visibility": m.get(self.output, self.output),
+        }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of the proof's instances: ``instances[offset : offset + count]``."""
+
+    offset: int
+    count: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.count
+
+
+@dataclass(frozen=True)
+class InstanceLayout:
+    """Where inputs, params and outputs sit in the proof's flat instance list, in ezkl's order."""
+
+    inputs: Segment
+    params: Segment
+    outputs: Segment
+
+    @property
+    def total(self) -> int:
+        return self.outputs.end
+
+    @classmethod
+    def from_counts(cls, inputs: int, params: int, outputs: int) -> InstanceLayout:
+        return cls(Segment(0, inputs), Segment(inputs, params), Segment(inputs + params, outputs))
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the circuit sees it (symbolic dimensions fixed to 1)."""
+
+    name: str
+    shape: tuple[int, ...]
+    scale: int
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class SrsInfo:
+    """The SRS the keys were made with. ``kind`` is ``dev`` (generated here: test-only, its
+    toxic waste was in this machine's memory) or ``file`` (supplied, e.g. from a ceremony)."""
+
+    kind: Literal["dev", "file"]
+    sha256: str
+    logrows: int
+    path: str
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """Circuit outputs against onnxruntime's on the calibration samples."""
+
+    samples: int
+    max_abs_error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_error <= self.tolerance
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema_version: int
+    model_sha256: str
+    settings_sha256: str
+    vk_sha256: str
+    visibility: Visibility
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    param_scale: int
+    logrows: int
+    layout: InstanceLayout
+    srs: SrsInfo
+    fidelity: FidelityReport
+    tools: dict[str, str]
+    artifacts: dict[str, str]
+    created_at: str
+
+    @property
+    def artifact_digest(self) -> str:
+        """sha256 binding model, settings and verifying key: what a registry entry commits to."""
+        blob = json.dumps(
+            {"model": self.model_sha256, "settings": self.settings_sha256, "vk": self.vk_sha256},
+            sort_keys=True,
+        ).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def dev_srs(self) -> bool:
+        return self.srs.kind == "dev"
+
+    def artifact(self, name: str, build_dir: Path) -> Path:
+        """Absolute path of a named artifact (``compiled``, ``settings``, ``pk``, ``vk``...)."""
+        try:
+            rel = self.artifacts[name]
+        except KeyError:
+            raise ArtifactError(
+                f"{build_dir}: manifest lists no {name!r} artifact: "
+                "rebuild with `zkml-oracle build`"
+            ) from None
+        p = Path(rel)
+        return p if p.is_absolute() else build_dir / p
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["artifact_digest"] = self.artifact_digest
+        d["layout"] = {k: asdict(getattr(self.layout, k)) for k in ("inputs", "params", "outputs")}
+        d["layout"]["total"] = self.layout.total
+        d["fidelity"]["passed"] = self.fidelity.passed
+        for key in ("inputs", "outputs"):
+            for t in d[key]:
+                t["shape"] = list(t["shape"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise ArtifactError(
+                f"manifest schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}: "
+                "rebuild with this version of zkml-oracle"
+            )
+        lay = d["layout"]
+        fid = {k: v for k, v in d["fidelity"].items() if k != "passed"}
+        return cls(
+            schema_version=d["schema_version"],
+            model_sha256=d["model_sha256"],
+            settings_sha256=d["settings_sha256"],
+            vk_sha256=d["vk_sha256"],
+            visibility=Visibility(**d["visibility"]),
+            inputs=tuple(TensorSpec(t["name"], tuple(t["shape"]), t["scale"]) for t in d["inputs"]),
+            outputs=tuple(
+                TensorSpec(t["name"], tuple(t["shape"]), t["scale"]) for t in d["outputs"]
+            ),
+            param_scale=d["param_scale"],
+            logrows=d["logrows"],
+            layout=InstanceLayout(
+                Segment(**lay["inputs"]), Segment(**lay["params"]), Segment(**lay["outputs"])
+            ),
+            srs=SrsInfo(**d["srs"]),
+            fidelity=FidelityReport(**fid),
+            tools=dict(d["tools"]),
+            artifacts=dict(d["artifacts"]),
+            created_at=d["created_at"],
+        )
+
+    @classmethod
+    def load(cls, build_dir: Path) -> Manifest:
+        path = build_dir / MANIFEST_NAME
+        if not path.is_file():
+            raise ArtifactError(
+                f"{build_dir} is not a build directory (no {MANIFEST_NAME}): "
+                "run `zkml-oracle build MODEL.onnx --out DIR` first"
+            )
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ArtifactError(
+                f"{path} is corrupt ({e.__class__.__name__}: {e}): rebuild with `zkml-oracle build`"
+            ) from None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build_dir: Path
+    manifest: Manifest
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    proof_path: Path
+    outputs: list[list[float]]
+    instances: list[int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    reason: str | None = None
+    seconds: float = 0.0
