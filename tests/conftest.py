@@ -11,11 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+# Ape keeps accounts and caches in APE_DATA_FOLDER (default ~/.ape): the suite gets its own,
+# set before anything imports ape.
+os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
+
+from zkml_oracle.chain import LocalNode
 from zkml_oracle.circuit import BuildOptions, build
 from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.prover import prove
@@ -74,11 +80,52 @@ def other_built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     return build(files["model"], files["calibration"], out, BuildOptions(dev_srs=True))
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="session")
+def other_proof(
+    other_built: BuildResult, example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> ProofResult:
+    out = tmp_path_factory.mktemp("proofs") / "other.json"
+    return prove(other_built.build_dir, example["input"], out)
+
+
+@pytest.fixture(scope="session")
+def reusable_built(
+    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """The example circuit for ezkl's reusable verifier."""
+    out = tmp_path_factory.mktemp("builds") / "reusable"
+    return build(
+        example["model"], example["calibration"], out, BuildOptions(dev_srs=True, reusable=True)
+    )
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[LocalNode]:
+    """A real Anvil (local dev chain, id 31337) on a free port, for the whole session."""
+    node = LocalNode.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_anvil() -> Iterator[LocalNode]:
+    """A second Anvil with Sepolia's chain id, passed by URL as a user passes a testnet's.
+
+    It mines a block a second like a live network: Ape waits for Sepolia's 2 confirmations."""
+    node = LocalNode.start(chain_id=11155111, extra_args=("--block-time", "1"))
+    yield node
+    node.stop()
+
+
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real console script, in a child process, as a user runs it."""
     exe = Path(sys.executable).parent / "zkml-oracle"
     return subprocess.run(
         [str(exe), *map(str, args)],
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -6,6 +6,7 @@ result (or ``{"error": ...}``) is one JSON document on stdout and progress stays
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -24,9 +25,49 @@ json_option = click.option(
 )
 
 
+def chain_options(fn: F) -> F:
+    """--network / --rpc-url / --account / --chain-id / --deployments, shared by chain commands."""
+    options = [
+        click.option(
+            "--network",
+            help="An Ape network choice, e.g. ethereum:sepolia:node  [default: the local Anvil]",
+        ),
+        click.option("--rpc-url", help="Any JSON-RPC endpoint, e.g. https://rpc.example/KEY."),
+        click.option(
+            "--account",
+            help="Ape account alias that signs (APE_ACCOUNTS_<alias>_PASSPHRASE unlocks it "
+            "without a prompt)  [default on a local dev chain: Anvil's first dev account]",
+        ),
+        click.option("--chain-id", "expect_chain_id", type=int, help="Refuse any other chain."),
+        click.option(
+            "--deployments",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Deployment records folder  [default: ./deployments]",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _chain_setup(kw: dict[str, Any]) -> tuple[Any, Any]:
+    """ChainOptions and DeploymentStore from the shared chain options."""
+    from .chain import ChainOptions
+    from .deployments import DeploymentStore
+
+    options = ChainOptions(
+        network=kw["network"],
+        rpc_url=kw["rpc_url"],
+        account=kw["account"],
+        expect_chain_id=kw["expect_chain_id"],
+    )
+    return options, DeploymentStore(kw["deployments"])
+
+
 def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
     if as_json:
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(json.dumps(payload, indent=2), file=sys.__stdout__)
     else:
         click.echo(text)
 
@@ -42,11 +83,17 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
-            return fn(*args, **kwargs)
+            # With --json, stdout carries one document: libraries that print (Ape's logger)
+            # are sent to stderr, and _emit writes to the real stdout.
+            with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+                return fn(*args, **kwargs)
         except ZkmlOracleError as e:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": str(e), "kind": e.__class__.__name__}))
+            if as_json:
+                click.echo(
+                    json.dumps({"error": str(e), "kind": e.__class__.__name__}), file=sys.__stdout__
+                )
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
@@ -152,6 +199,12 @@ def doctor(as_json: bool) -> None:
 @click.option(
     "--force", is_flag=True, help="Replace an existing build directory (only on success)."
 )
+@click.option(
+    "--reusable",
+    is_flag=True,
+    help="Target ezkl's reusable verifier (shared contract + per-model key artifact) "
+    "instead of a standalone verifier.",
+)
 @json_option
 @handle_errors
 def build(
@@ -167,9 +220,10 @@ def build(
     calibration_target: str,
     max_logrows: int | None,
     force: bool,
+    reusable: bool,
     as_json: bool,
 ) -> None:
-    """Turn MODEL (ONNX) into a circuit with keys and a manifest in --out."""
+    """Turn MODEL (ONNX) into a circuit, keys, a Solidity verifier and a manifest in --out."""
     from .circuit import BuildOptions
     from .circuit import build as run
     from .types import Visibility
@@ -182,6 +236,7 @@ def build(
         calibration_target=calibration_target,
         max_logrows=max_logrows,
         force=force,
+        reusable=reusable,
     )
     result = run(model, calibration, out, options, progress=_reporter(as_json))
     m = result.manifest
@@ -190,14 +245,27 @@ def build(
         "manifest": m.to_dict(),
         "timings": result.timings,
     }
-    warn = "  (dev SRS: test-only, never for a public chain)" if m.dev_srs else ""
-    text = (
-        f"built {result.build_dir}: logrows {m.logrows}, {m.layout.total} instances "
-        f"(inputs {m.layout.inputs.count}, params {m.layout.params.count}, outputs "
-        f"{m.layout.outputs.count}), fidelity max error {m.fidelity.max_abs_error:.4g} "
-        f"<= {m.fidelity.tolerance:.4g}{warn}"
-    )
-    _emit(as_json, payload, text)
+    lines = [
+        f"built     {result.build_dir}",
+        f"circuit   logrows {m.logrows}; instances {m.layout.total} (inputs "
+        f"{m.layout.inputs.count}, params {m.layout.params.count}, "
+        f"outputs {m.layout.outputs.count})",
+        f"fidelity  max |circuit - onnxruntime| {m.fidelity.max_abs_error:.4g} "
+        f"<= {m.fidelity.tolerance:.4g} on {m.fidelity.samples} samples",
+    ]
+    if m.verifier:
+        v = m.verifier
+        lines.append(
+            f"verifier  {v.kind} {v.contract_name}: runtime {v.runtime_size:,} bytes, creation "
+            f"{v.creation_size:,} bytes (EIP-170 limit 24,576), solc {v.solc_version}"
+        )
+        warning = v.size_warning()
+        if warning:
+            payload["warnings"] = [warning]
+            lines.append(f"WARNING   {warning}")
+    if m.dev_srs:
+        lines.append("srs       dev (generated here): test-only, never for a public chain")
+    _emit(as_json, payload, "\n".join(lines))
 
 
 @cli.command()
@@ -234,16 +302,99 @@ def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("build_dir", type=click.Path(path_type=Path))
 @click.argument("proof_file", type=click.Path(path_type=Path))
+@click.option(
+    "--onchain", is_flag=True, help="Ask the deployed verifier (see `deploy`) instead of ezkl."
+)
+@chain_options
 @json_option
 @handle_errors
-def verify(build_dir: Path, proof_file: Path, as_json: bool) -> None:
+def verify(
+    build_dir: Path, proof_file: Path, onchain: bool, as_json: bool, **chain_kw: Any
+) -> None:
     """Verify PROOF_FILE against the circuit in BUILD_DIR: exit 0 if valid, 1 if not."""
+    if onchain:
+        from .chain import connect
+        from .deploy import verify_onchain
+
+        options, store = _chain_setup(chain_kw)
+        with connect(options) as chain:
+            checked = verify_onchain(chain, build_dir, proof_file, store=store)
+        payload = checked.to_dict()
+        text = (
+            f"valid on chain {checked.chain_id} (verifier {checked.verifier}): verifyProof "
+            f"transaction {checked.gas:,} gas, {checked.calldata_bytes:,} calldata bytes"
+            if checked.valid
+            else f"INVALID: {checked.reason}"
+        )
+        _emit(as_json, payload, text)
+        sys.exit(0 if checked.valid else 1)
     from .prover import verify as run
 
     result = run(build_dir, proof_file)
     payload = {"valid": result.valid, "reason": result.reason, "seconds": result.seconds}
     _emit(as_json, payload, "valid" if result.valid else f"INVALID: {result.reason}")
     sys.exit(0 if result.valid else 1)
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--allow-dev-srs",
+    is_flag=True,
+    help="Deploy a circuit built with a dev (test-only) SRS to a chain that is not a local "
+    "dev chain. Its proofs can be forged: only for throwaway test networks.",
+)
+@chain_options
+@json_option
+@handle_errors
+def deploy(build_dir: Path, allow_dev_srs: bool, as_json: bool, **chain_kw: Any) -> None:
+    """Deploy the verifier of the circuit in BUILD_DIR and record it under deployments/."""
+    from .chain import connect, sender
+    from .deploy import deploy_verifier
+
+    options, store = _chain_setup(chain_kw)
+    report = _reporter(as_json)
+    with connect(options) as chain:
+        if report:
+            report(f"· deploying to {chain.describe()} …")
+        from .deploy import check_dev_srs
+        from .types import Manifest
+
+        check_dev_srs(Manifest.load(build_dir), chain, allow_dev_srs)
+        account = sender(chain, options.account)
+        deployed = deploy_verifier(
+            chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+        )
+        record = store.path(chain)
+    payload = {**deployed.to_dict(), "record": str(record)}
+    verb = "already deployed" if deployed.reused else "deployed"
+    lines = [
+        f"{verb}  {deployed.kind} verifier at {deployed.address} on chain {deployed.chain_id}",
+        f"gas       deployment {deployed.gas_used:,}; runtime {deployed.runtime_size:,} bytes",
+    ]
+    if deployed.register_gas is not None:
+        lines.append(f"          registerVka {deployed.register_gas:,} gas")
+    lines.append(f"record    {record}")
+    _emit(as_json, payload, "\n".join(lines))
+
+
+@cli.command()
+@click.option("--port", type=int, default=8545, show_default=True)
+@click.option("--chain-id", type=int, default=None, help="[default: Anvil's 31337]")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Load the chain from this file and save it there on exit.",
+)
+@handle_errors
+def node(port: int, chain_id: int | None, state_file: Path | None) -> None:
+    """Run a local Anvil in the foreground; chain commands given no network use it."""
+    from .chain import DEFAULT_STATE_DIR, run_node
+
+    click.echo(f"anvil on http://127.0.0.1:{port} (Ctrl-C stops it)", err=True)
+    sys.exit(run_node(port, chain_id, DEFAULT_STATE_DIR, state_file))
 
 
 @cli.command()
@@ -257,9 +408,14 @@ def verify(build_dir: Path, proof_file: Path, as_json: bool) -> None:
 @json_option
 @handle_errors
 def demo(workdir: Path, as_json: bool) -> None:
-    """Build, prove and verify the bundled credit-scoring example end to end."""
+    """Build, prove and verify the bundled credit-scoring example, off-chain and on Anvil."""
+    import time
+
+    from .chain import ChainOptions, LocalNode, connect, sender
     from .circuit import BuildOptions
     from .circuit import build as run_build
+    from .deploy import deploy_verifier, verify_onchain
+    from .deployments import DeploymentStore
     from .examples import FEATURES, write_credit_mlp
     from .prover import prove as run_prove
     from .prover import verify as run_verify
@@ -279,13 +435,36 @@ def demo(workdir: Path, as_json: bool) -> None:
     checked = run_verify(built.build_dir, proof.proof_path)
     if not checked.valid:
         raise ZkmlOracleError(f"the demo's own proof did not verify: {checked.reason}")
+    if report:
+        report("· deploying the verifier to a throwaway local Anvil and verifying on-chain …")
+    start = time.perf_counter()
+    node = LocalNode.start()  # the demo's own chain: stopped below, nothing left behind
+    try:
+        store = DeploymentStore(workdir / "deployments")
+        with connect(ChainOptions(rpc_url=node.url)) as chain:
+            deployed = deploy_verifier(chain, built.build_dir, sender(chain, None), store=store)
+            onchain = verify_onchain(chain, built.build_dir, proof.proof_path, store=store)
+    finally:
+        node.stop()
+    if not onchain.valid:
+        raise ZkmlOracleError(f"the verifier refused the demo's own proof: {onchain.reason}")
     features = json.loads(files["input"].read_text())["input_data"][0]
-    timings = {**built.timings, **proof.timings, "verify": checked.seconds}
+    timings = {
+        **built.timings,
+        **proof.timings,
+        "verify": checked.seconds,
+        "chain": time.perf_counter() - start,
+    }
+    gas = {"deploy_verifier": deployed.gas_used, "verify_proof": onchain.gas}
     payload = {
         "inputs": dict(zip(FEATURES, features, strict=True)),
         "outputs": proof.outputs,
         "valid": checked.valid,
+        "valid_onchain": onchain.valid,
         "logrows": built.manifest.logrows,
+        "gas": gas,
+        "verifier": {"address": deployed.address, "runtime_bytes": deployed.runtime_size},
+        "calldata_bytes": onchain.calldata_bytes,
         "timings": timings,
         "build_dir": str(built.build_dir),
         "proof": str(proof.proof_path),
@@ -296,7 +475,10 @@ def demo(workdir: Path, as_json: bool) -> None:
             f"input     {payload['inputs']}",
             f"outputs   {proof.outputs[0]}  (proven; onnxruntime agrees within "
             f"{built.manifest.fidelity.max_abs_error:.2g})",
-            f"verified  off-chain in {checked.seconds:.2f} s",
+            f"verified  off-chain in {checked.seconds:.2f} s; on-chain by a "
+            f"{deployed.runtime_size:,}-byte verifier",
+            f"gas       deploy verifier {deployed.gas_used:,}; verifyProof transaction "
+            f"{onchain.gas:,} ({onchain.calldata_bytes:,} calldata bytes)",
             "timings   " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
         ]
     )

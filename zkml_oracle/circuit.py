@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, data, field, srs, support
+from . import _ezkl, data, field, srs, support, verifier
 from ._fs import atomic_write_json, sha256_file, staged_dir
 from ._progress import Reporter, Steps
 from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
@@ -56,6 +56,7 @@ class BuildOptions:
     max_logrows: int | None = None
     fidelity_samples: int = 16
     force: bool = False
+    reusable: bool = False
 
 
 def default_tolerance(reference_max_abs: float) -> float:
@@ -120,6 +121,14 @@ def build(
                 f"(tolerance {report.tolerance:.4g}) on the calibration data, so its proofs would "
                 "certify wrong results; if that error is acceptable, pass --tolerance"
             )
+        verifier_info, verifier_artifacts = verifier.generate(
+            stage,
+            settings=stage / ARTIFACTS["settings"],
+            vk=stage / ARTIFACTS["vk"],
+            srs=Path(srs_info.path),
+            reusable=options.reusable,
+            steps=steps,
+        )
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             model_sha256=model.sha256,
@@ -134,8 +143,9 @@ def build(
             srs=srs_info,
             fidelity=report,
             tools=_tool_versions(),
-            artifacts={**ARTIFACTS, "srs": srs_info.path},
+            artifacts={**ARTIFACTS, **verifier_artifacts, "srs": srs_info.path},
             created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            verifier=verifier_info,
         )
         atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
     return BuildResult(Path(out), manifest, steps.timings)

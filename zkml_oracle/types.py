@@ -10,9 +10,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .exceptions import ArtifactError
+
+if TYPE_CHECKING:
+    from .verifier import VerifierInfo
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -139,6 +142,7 @@ class Manifest:
     tools: dict[str, str]
     artifacts: dict[str, str]
     created_at: str
+    verifier: VerifierInfo | None = None
 
     @property
     def artifact_digest(self) -> str:
@@ -171,6 +175,7 @@ class Manifest:
         d["layout"] = {k: asdict(getattr(self.layout, k)) for k in ("inputs", "params", "outputs")}
         d["layout"]["total"] = self.layout.total
         d["fidelity"]["passed"] = self.fidelity.passed
+        d["verifier"] = self.verifier.to_dict() if self.verifier else None
         for key in ("inputs", "outputs"):
             for t in d[key]:
                 t["shape"] = list(t["shape"])
@@ -205,6 +210,7 @@ class Manifest:
             tools=dict(d["tools"]),
             artifacts=dict(d["artifacts"]),
             created_at=d["created_at"],
+            verifier=_verifier_from(d.get("verifier")),
         )
 
     @classmethod
@@ -221,6 +227,14 @@ class Manifest:
             raise ArtifactError(
                 f"{path} is corrupt ({e.__class__.__name__}: {e}): rebuild with `zkml-oracle build`"
             ) from None
+
+
+def _verifier_from(d: dict[str, Any] | None) -> VerifierInfo | None:
+    if d is None:
+        return None
+    from .verifier import VerifierInfo
+
+    return VerifierInfo.from_dict(d)
 
 
 @dataclass(frozen=True)
