@@ -291,3 +291,18 @@ def test_ape_run_deploy_shares_the_code(
     deployed = json.loads(out)
     assert deployed["kind"] == "standalone" and deployed["chain_id"] == 31337
     assert list((tmp_path / "d" / "31337").glob("0x*.json"))
+
+
+def test_endpoints_are_redacted_in_messages() -> None:
+    from zkml_oracle.chain import redact
+
+    assert redact("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+    assert redact("https://eth-sepolia.example/v2/SECRETKEY") == "https://eth-sepolia.example/…"
+    assert redact("https://user:pw@rpc.example:443/?apikey=SECRET") == "https://rpc.example:443/…"
+    assert redact("ethereum:sepolia:node") == "ethereum:sepolia:node"
+    with (
+        pytest.raises(ChainError) as info,
+        connect(ChainOptions(rpc_url=f"http://127.0.0.1:{free_port()}/v2/SECRETKEY")),
+    ):
+        pass
+    assert "SECRETKEY" not in str(info.value)

@@ -78,6 +78,23 @@ class Chain:
         return f"chain {self.chain_id} (genesis {self.genesis_hash[:10]}…)"
 
 
+def redact(url: str) -> str:
+    """An endpoint as it may appear in messages: RPC URLs often carry an API key in their path,
+    query or user info, so only the scheme, host and port are shown."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not host:
+        return url if "://" not in url else "<unparseable URL>"
+    hidden = "/…" if parts.path.strip("/") or parts.query or parts.username else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
+
+
 def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float = 5.0) -> Any:
     """One plain JSON-RPC call, used to probe endpoints before Ape connects."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
@@ -85,7 +102,7 @@ def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float =
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         answer = json.loads(resp.read())
     if "error" in answer:
-        raise ChainError(f"{url} answered {method} with an error: {answer['error']}")
+        raise ChainError(f"{redact(url)} answered {method} with an error: {answer['error']}")
     return answer["result"]
 
 
@@ -247,8 +264,8 @@ def connect(options: ChainOptions) -> Iterator[Chain]:
             except (OSError, ValueError) as e:
                 reason = getattr(e, "reason", None) or e
                 raise ChainError(
-                    f"cannot reach {options.rpc_url} ({reason}): check the URL and that the "
-                    "node is up"
+                    f"cannot reach {redact(options.rpc_url)} ({reason}): check the URL and "
+                    "that the node is up"
                 ) from None
             choice, url = options.rpc_url, options.rpc_url
         elif options.network:
@@ -265,10 +282,11 @@ def connect(options: ChainOptions) -> Iterator[Chain]:
             provider = stack.enter_context(ape.networks.parse_network_choice(choice))
             chain = Chain.from_provider(provider, url)
         except ApeException as e:
-            raise ChainError(f"cannot connect to {choice!r}: {e}") from None
+            raise ChainError(f"cannot connect to {redact(choice)}: {e}") from None
         if options.expect_chain_id is not None and chain.chain_id != options.expect_chain_id:
             raise ChainError(
-                f"wrong chain: {choice} is chain {chain.chain_id}, not {options.expect_chain_id}: "
+                f"wrong chain: {redact(choice)} is chain {chain.chain_id}, not "
+                f"{options.expect_chain_id}: "
                 "check --network/--rpc-url"
             )
         yield chain

@@ -213,19 +213,20 @@ def _decode_tensors(tensors: list[list[str]], scales: list[int]) -> list[list[fl
 
 
 def _layout(witness: dict[str, Any], visibility: Visibility) -> InstanceLayout:
-    def hashes(key: str) -> int:
-        processed = witness.get(key) or {}
-        return len(processed.get("poseidon_hash") or [])
+    """Instance counts per part, read off a witness: public values count one instance each,
+    hashed ones one Poseidon hash per tensor, private and fixed ones none."""
 
-    counts = {
-        "public": lambda raw, key: sum(len(t) for t in witness[raw]),
-        "hashed": lambda raw, key: hashes(key),
-    }
-    none = lambda raw, key: 0  # noqa: E731
+    def count(part: str, vis: str) -> int:
+        if vis == "public":
+            return sum(len(t) for t in witness[part])
+        if vis == "hashed":
+            return len((witness.get(f"processed_{part}") or {}).get("poseidon_hash") or [])
+        return 0
+
     return InstanceLayout.from_counts(
-        counts.get(visibility.input, none)("inputs", "processed_inputs"),
-        counts["hashed"]("", "processed_params") if visibility.param == "hashed" else 0,
-        counts.get(visibility.output, none)("outputs", "processed_outputs"),
+        count("inputs", visibility.input),
+        count("params", visibility.param),
+        count("outputs", visibility.output),
     )
 
 
