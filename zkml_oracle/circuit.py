@@ -10,7 +10,6 @@ import dataclasses
 import datetime as _dt
 import json
 import platform
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ._progress import Reporter, Steps
 from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
 from .model import OnnxModel, Runner
 from .model import load as load_model
+from .rewrite import rewrite
 from .types import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
@@ -90,7 +90,7 @@ def build(
         samples = data.split_samples(raw, placeholder, Path(calibration_path))
 
     with staged_dir(Path(out), force=options.force) as stage:
-        shutil.copyfile(model.path, stage / ARTIFACTS["model"])
+        rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
         (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": raw}))
         settings = _circuit(stage, model, options, steps)
         srs_info = _srs(settings["run_args"]["logrows"], options, steps)
@@ -146,6 +146,7 @@ def build(
             artifacts={**ARTIFACTS, **verifier_artifacts, "srs": srs_info.path},
             created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             verifier=verifier_info,
+            rewrites=tuple(rewrites),
         )
         atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
     return BuildResult(Path(out), manifest, steps.timings)

@@ -95,12 +95,27 @@ class Runner:
         opts.intra_op_num_threads = 1
         self._model = model
         self._dtypes = [helper.tensor_dtype_to_np_dtype(i.elem_type) for i in model.inputs]
+        providers = ["CPUExecutionProvider"]
         try:
             self._session = ort.InferenceSession(
-                str(model.path), sess_options=opts, providers=["CPUExecutionProvider"]
+                str(model.path), sess_options=opts, providers=providers
             )
         except Exception as e:
-            raise UnsupportedModelError(f"onnxruntime cannot run the model: {e}") from None
+            if model.opset >= 7:
+                raise UnsupportedModelError(f"onnxruntime cannot run the model: {e}") from None
+            # onnxruntime 1.32 has no kernels for ops of opsets < 7 (Add-6, Mul-6, Gemm-6,
+            # PRelu-6, BatchNormalization-6, AveragePool-1, ...) that old PyTorch exports use
+            # and ezkl reads fine: run the same graph upgraded to opset 7 by onnx's converter.
+            import onnx
+            from onnx import version_converter
+
+            try:
+                upgraded = version_converter.convert_version(onnx.load(str(model.path)), 7)
+                self._session = ort.InferenceSession(
+                    upgraded.SerializeToString(), sess_options=opts, providers=providers
+                )
+            except Exception:
+                raise UnsupportedModelError(f"onnxruntime cannot run the model: {e}") from None
 
     def run(self, sample: list[list[float]]) -> list[np.ndarray[Any, Any]]:
         import numpy as np

@@ -143,6 +143,7 @@ class Manifest:
     artifacts: dict[str, str]
     created_at: str
     verifier: VerifierInfo | None = None
+    rewrites: tuple[str, ...] = ()  # equivalent graph rewrites applied to the proven copy
 
     @property
     def artifact_digest(self) -> str:
@@ -211,6 +212,7 @@ class Manifest:
             artifacts=dict(d["artifacts"]),
             created_at=d["created_at"],
             verifier=_verifier_from(d.get("verifier")),
+            rewrites=tuple(d.get("rewrites", ())),
         )
 
     @classmethod

@@ -1,0 +1,390 @@
+"""Conformance against a suite no one here wrote: the onnx package's PyTorch-converted models.
+
+``onnx/backend/test/data/pytorch-converted/<case>/`` holds ``model.onnx`` and one reference
+pair, ``test_data_set_0/{input,output}_<i>.pb``. For each case the reference input is both
+the calibration data and the input to prove; the proven outputs are compared with the
+reference outputs. Each case runs in its own child process with a time limit, so a model
+that sends ezkl into a long search (or a native crash) costs one bounded case, not the run.
+
+Verdicts:
+
+``accurate``    built, proven, verified, outputs within tolerance of the reference.
+``inaccurate``  proven and verified but off: the build's fidelity check should have refused it.
+``refused``     a :class:`ZkmlOracleError` (preflight, ezkl, fidelity), one-line reason.
+``timeout``     ran past the time limit and was killed: reported as an ``unsupported:`` line.
+``error``       anything else (an unexpected exception, a crashed child, an invalid proof): a bug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import statistics
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .circuit import BuildOptions, default_tolerance
+from .exceptions import ZkmlOracleError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Verdict = Literal["accurate", "inaccurate", "refused", "timeout", "error"]
+VERDICTS: tuple[Verdict, ...] = ("accurate", "inaccurate", "refused", "timeout", "error")
+
+DEFAULT_TIMEOUT = 180.0
+#: The same options for every case: a test SRS, circuits capped at 2^20 rows.
+BUILD_OPTIONS = BuildOptions(
+    dev_srs=True,
+    max_logrows=20,
+    lookup_safety_margin=2,
+    calibration_target="resources",
+    force=True,
+)
+#: Generating a dev SRS is a one-time cost per logrows (~2.5 min for k=20 on 2 cores), cached
+#: for every later build. It does not count against a case's time limit, or verdicts would
+#: depend on the cache's state; this caps how long it may take on top of the limit.
+SRS_ALLOWANCE = 900.0
+#: Matches the label circuit.build reports while it generates a dev SRS (see _srs there).
+_SRS_STEP_LABEL = "generating a dev SRS"
+_SUITE = Path("backend") / "test" / "data" / "pytorch-converted"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance case: a model and its reference input/output tensors."""
+
+    name: str
+    directory: Path
+
+    @property
+    def model(self) -> Path:
+        return self.directory / "model.onnx"
+
+    def inputs(self) -> list[np.ndarray[Any, Any]]:
+        return _tensors(self.directory, "input")
+
+    def outputs(self) -> list[np.ndarray[Any, Any]]:
+        return _tensors(self.directory, "output")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """What happened to one case. ``logrows`` and ``max_abs_error`` are None when unknown.
+
+    ``seconds`` is the case's wall time (in :func:`run_case`, including its process start-up)
+    without any one-time dev SRS generation.
+    """
+
+    model: str
+    logrows: int | None
+    seconds: float
+    max_abs_error: float | None
+    verdict: Verdict
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts per verdict and the median wall time of a run."""
+
+    counts: dict[Verdict, int]
+    total: int
+    median_seconds: float
+    median_seconds_accurate: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def suite_dir() -> Path:
+    """The PyTorch-converted suite inside the installed onnx package."""
+    import onnx
+
+    return Path(onnx.__file__).resolve().parent / _SUITE
+
+
+def discover(root: Path | None = None, only: Sequence[str] = ()) -> list[Case]:
+    """The cases under ``root`` (default :func:`suite_dir`), sorted by name.
+
+    ``only`` keeps the cases whose name contains any of the given strings (case-insensitive).
+    """
+    root = suite_dir() if root is None else Path(root)
+    wanted = [s.lower() for s in only]
+    cases = [
+        Case(d.name, d)
+        for d in sorted(root.iterdir())
+        if (d / "model.onnx").is_file() and (d / "test_data_set_0").is_dir()
+    ]
+    if wanted:
+        cases = [c for c in cases if any(w in c.name.lower() for w in wanted)]
+    return cases
+
+
+def run_case(
+    case: Case,
+    workdir: Path,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_artifacts: bool = False,
+) -> CaseResult:
+    """Run one case in a fresh child process and kill it (and its group) past ``timeout``."""
+    ctx = multiprocessing.get_context("spawn")  # no inherited ezkl/onnxruntime thread state
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_child_main,
+        args=(case, Path(workdir), keep_artifacts, sender),
+        name=f"conformance-{case.name}",
+        daemon=True,
+    )
+    start = time.monotonic()
+    child.start()
+    sender.close()  # so the parent sees EOF if the child dies without a result
+    outcome: CaseResult | None = None
+    died = False
+    try:
+        deadline = start + timeout
+        hard_deadline = deadline + SRS_ALLOWANCE
+        srs_since: float | None = None
+        srs_seconds = 0.0
+        while True:
+            now = time.monotonic()
+            limit = hard_deadline if srs_since is not None else deadline
+            if now >= limit:
+                break
+            if not receiver.poll(min(limit - now, 1.0)):
+                continue
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                died = True
+                break
+            if kind == "result":
+                outcome = payload
+                break
+            if kind == "srs" and payload == "start":
+                srs_since = time.monotonic()
+            elif kind == "srs" and payload == "end" and srs_since is not None:
+                srs_seconds += time.monotonic() - srs_since
+                deadline += time.monotonic() - srs_since  # the one-time SRS is not the case's time
+                srs_since = None
+    finally:
+        if outcome is None and not died:
+            _kill(child)
+        child.join(timeout=30)
+        receiver.close()
+    # Wall time including the child's start-up, so it is comparable with the time limit.
+    seconds = time.monotonic() - start - srs_seconds
+    if outcome is not None:
+        return dataclasses.replace(outcome, seconds=seconds)
+    if not keep_artifacts:
+        _remove_builds(Path(workdir) / case.name)
+    if died:
+        code = child.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        reason = f"the case's process died without a result ({how})"
+        return CaseResult(case.name, None, seconds, None, "error", reason)
+    return CaseResult(
+        case.name,
+        None,
+        seconds,
+        None,
+        "timeout",
+        f"unsupported: building and proving this model ran past {timeout:g} s (killed)",
+    )
+
+
+def run_suite(
+    cases: Iterable[Case],
+    workdir: Path,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_artifacts: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
+    """Run cases one after the other (one build at a time), each in ``workdir / case.name``."""
+    results = []
+    for case in cases:
+        result = run_case(case, workdir, timeout=timeout, keep_artifacts=keep_artifacts)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def summarize(results: Sequence[CaseResult]) -> Summary:
+    counts: dict[Verdict, int] = {v: 0 for v in VERDICTS}
+    for r in results:
+        counts[r.verdict] += 1
+    accurate = [r.seconds for r in results if r.verdict == "accurate"]
+    return Summary(
+        counts=counts,
+        total=len(results),
+        median_seconds=statistics.median(r.seconds for r in results) if results else 0.0,
+        median_seconds_accurate=statistics.median(accurate) if accurate else None,
+    )
+
+
+def evaluate(
+    case: Case,
+    workdir: Path,
+    *,
+    keep_artifacts: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> CaseResult:
+    """Run one case in this process, with no time limit: build, prove, verify, compare.
+
+    Only :class:`ZkmlOracleError` becomes a verdict (``refused``); anything else propagates.
+    """
+    from .circuit import build
+    from .prover import prove, verify
+
+    start = time.monotonic()
+    clock = _SrsClock(progress)
+    work = Path(workdir) / case.name
+    work.mkdir(parents=True, exist_ok=True)
+    reference_in, reference_out = case.inputs(), case.outputs()
+    data_path = work / "input.json"
+    data_path.write_text(json.dumps({"input_data": [a.reshape(-1).tolist() for a in reference_in]}))
+    build_dir = work / "build"
+    logrows: int | None = None
+    try:
+        built = build(case.model, data_path, build_dir, BUILD_OPTIONS, progress=clock.report)
+        logrows = built.manifest.logrows
+        proof = prove(build_dir, data_path, work / "proof.json")
+        checked = verify(build_dir, proof.proof_path)
+    except ZkmlOracleError as e:
+        seconds = time.monotonic() - start - clock.seconds
+        return CaseResult(case.name, logrows, seconds, None, "refused", _one_line(e))
+    finally:
+        if not keep_artifacts:
+            _remove_builds(work)
+    seconds = time.monotonic() - start - clock.seconds
+    if not checked.valid:
+        reason = f"its own proof did not verify: {checked.reason}"
+        return CaseResult(case.name, logrows, seconds, None, "error", reason)
+    worst, tolerance, mismatch = _compare(proof.outputs, reference_out)
+    if mismatch is not None:
+        return CaseResult(case.name, logrows, seconds, None, "inaccurate", mismatch)
+    if worst > tolerance:
+        reason = f"proven outputs are off the reference by {worst:.4g} (tolerance {tolerance:.4g})"
+        return CaseResult(case.name, logrows, seconds, worst, "inaccurate", reason)
+    return CaseResult(case.name, logrows, seconds, worst, "accurate")
+
+
+def _compare(
+    proven: list[list[float]], reference: list[np.ndarray[Any, Any]]
+) -> tuple[float, float, str | None]:
+    """(max abs error, tolerance, shape mismatch or None) of proven against reference outputs."""
+    import numpy as np
+
+    if len(proven) != len(reference):
+        return 0.0, 0.0, f"the proof has {len(proven)} outputs, the reference {len(reference)}"
+    worst = 0.0
+    ref_max = 0.0
+    for k, (got, ref) in enumerate(zip(proven, reference, strict=True)):
+        flat = np.asarray(ref, dtype=np.float64).reshape(-1)
+        if flat.size != len(got):
+            return 0.0, 0.0, f"output {k}: {len(got)} values proven, {flat.size} in the reference"
+        if flat.size:
+            ref_max = max(ref_max, float(np.abs(flat).max()))
+            worst = max(worst, float(np.abs(flat - np.asarray(got, dtype=np.float64)).max()))
+    return worst, default_tolerance(ref_max), None
+
+
+def _tensors(directory: Path, kind: str) -> list[np.ndarray[Any, Any]]:
+    """``test_data_set_0/<kind>_<i>.pb`` in index order (``input_10`` after ``input_9``)."""
+    import onnx
+    from onnx import numpy_helper
+
+    files = sorted(
+        (directory / "test_data_set_0").glob(f"{kind}_*.pb"),
+        key=lambda p: int(p.stem.rsplit("_", 1)[1]),
+    )
+    return [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in files]
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
+class _SrsClock:
+    """Watches build progress for dev SRS generation: times it and passes the lines on."""
+
+    def __init__(self, forward: Callable[[str], None] | None) -> None:
+        self.seconds = 0.0
+        self._since: float | None = None
+        self._forward = forward
+
+    def report(self, line: str) -> None:
+        event = _srs_event(line)
+        if event == "start":
+            self._since = time.monotonic()
+        elif event == "end" and self._since is not None:
+            self.seconds += time.monotonic() - self._since
+            self._since = None
+        if self._forward is not None:
+            self._forward(line)
+
+
+def _srs_event(line: str) -> Literal["start", "end"] | None:
+    """Whether a build progress line starts or ends dev SRS generation.
+
+    Steps reports ``· <label> …`` when a step starts and ``  ✓ <label> (… s)`` when it ends.
+    """
+    if _SRS_STEP_LABEL not in line:
+        return None
+    return "end" if "✓" in line else "start"
+
+
+def _remove_builds(work: Path) -> None:
+    """The build directory and any staging left by an interrupted build (keys are large)."""
+    for path in [work / "build", *work.glob(".build.*")]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _child_main(case: Case, workdir: Path, keep_artifacts: bool, conn: Connection) -> None:
+    """The child process: its own process group (so the parent can kill all of it), one case."""
+    os.setsid()
+
+    def progress(line: str) -> None:
+        event = _srs_event(line)
+        if event is not None:  # lets the parent stop the case's clock meanwhile
+            conn.send(("srs", event))
+
+    start = time.monotonic()
+    try:
+        result = evaluate(case, workdir, keep_artifacts=keep_artifacts, progress=progress)
+    except Exception as e:  # a bug, not a verdict: say where it happened
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        reason = f"{e.__class__.__name__}: {_one_line(e)} ({where})"
+        result = CaseResult(case.name, None, time.monotonic() - start, None, "error", reason)
+    conn.send(("result", result))
+    conn.close()
+
+
+def _kill(child: multiprocessing.process.BaseProcess) -> None:
+    """SIGKILL the child's process group, or just the child if it has no group of its own yet."""
+    pid = child.pid
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:  # _child_main called setsid: the group is ours alone
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
