@@ -259,10 +259,10 @@ def build(
             f"verifier  {v.kind} {v.contract_name}: runtime {v.runtime_size:,} bytes, creation "
             f"{v.creation_size:,} bytes (EIP-170 limit 24,576), solc {v.solc_version}"
         )
-        warning = v.size_warning()
-        if warning:
-            payload["warnings"] = [warning]
-            lines.append(f"WARNING   {warning}")
+    lines.extend(f"rewrite   {r}" for r in m.rewrites)
+    warnings = [*m.warnings, *([m.verifier.size_warning()] if m.verifier else [])]
+    payload["warnings"] = [w for w in warnings if w]
+    lines.extend(f"WARNING   {w}" for w in payload["warnings"])
     if m.dev_srs:
         lines.append("srs       dev (generated here): test-only, never for a public chain")
     _emit(as_json, payload, "\n".join(lines))

@@ -84,7 +84,7 @@ def build(
     steps = Steps(progress)
     with steps.step("check", "checking model and calibration data"):
         model = load_model(Path(model_path))
-        support.check(model)
+        warnings = support.check(model)
         placeholder = [TensorSpec(i.name, i.shape, 0) for i in model.inputs]
         raw = data.load(Path(calibration_path))
         samples = data.split_samples(raw, placeholder, Path(calibration_path))
@@ -147,6 +147,7 @@ def build(
             created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             verifier=verifier_info,
             rewrites=tuple(rewrites),
+            warnings=tuple(warnings),
         )
         atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
     return BuildResult(Path(out), manifest, steps.timings)

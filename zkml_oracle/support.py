@@ -17,12 +17,15 @@ if TYPE_CHECKING:
     from .model import OnnxModel
 
 
-def check(model: OnnxModel) -> None:
-    """Raise UnsupportedModelError naming the first construct ezkl cannot prove faithfully."""
+def check(model: OnnxModel) -> list[str]:
+    """Raise UnsupportedModelError naming the first construct ezkl cannot prove faithfully;
+    return warnings about constructs it proves faithfully only on some inputs."""
     import onnx
 
     graph = onnx.load(str(model.path), load_external_data=False).graph
     constants = _constants(graph)
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    warnings: list[str] = []
     for node in graph.node:
         op = node.op_type
         where = f"{op} node {node.name or node.output[0]!r}"
@@ -53,10 +56,19 @@ def check(model: OnnxModel) -> None:
                 raise UnsupportedModelError(
                     f"{where}: {n} slopes, one per channel (only one shared)"
                 )
-        # Not refused: ezkl pads MaxPool with 0, not -inf, so a padded MaxPool is off wherever
-        # all real values in a border window are negative. That is harmless after a Relu and
-        # on test_MaxPool2d's reference data; where calibration data hits it (as in
-        # test_MaxPool3d_stride_padding) the build's fidelity check refuses the model.
+        # ezkl pads MaxPool with 0, not -inf, so a padded MaxPool is off wherever all real
+        # values in a border window are negative. After a Relu that cannot happen; elsewhere
+        # the fidelity check catches it only if the calibration data hits it (as
+        # test_MaxPool3d_stride_padding does), so the build says so.
+        pads = _ints(node, "pads")
+        if op == "MaxPool" and any(pads) and producers.get(node.input[0]) != "Relu":
+            warnings.append(
+                f"{where} pads its input and ezkl pads with 0, not -infinity: where a whole "
+                "border window is negative the circuit computes 0 instead of the maximum; "
+                "calibrate with such inputs (the build then refuses the model) or put a Relu "
+                "before it"
+            )
+    return warnings
 
 
 def _attr(node: Any, name: str, default: Any) -> Any:

@@ -144,6 +144,7 @@ class Manifest:
     created_at: str
     verifier: VerifierInfo | None = None
     rewrites: tuple[str, ...] = ()  # equivalent graph rewrites applied to the proven copy
+    warnings: tuple[str, ...] = ()  # where the circuit is faithful only on some inputs
 
     @property
     def artifact_digest(self) -> str:
@@ -213,6 +214,7 @@ class Manifest:
             created_at=d["created_at"],
             verifier=_verifier_from(d.get("verifier")),
             rewrites=tuple(d.get("rewrites", ())),
+            warnings=tuple(d.get("warnings", ())),
         )
 
     @classmethod
