@@ -192,7 +192,9 @@ def test_insufficient_funds_leave_no_record(
     try:
         with connect(ChainOptions(rpc_url=anvil.url)) as chain:
             poor = sender(chain, alias)
-            with pytest.raises(ChainError, match=r"holds 0\.000000 ETH but the deployment needs"):
+            with pytest.raises(
+                ChainError, match=r"holds 0\.000000 ETH but deploying Halo2Verifier needs"
+            ):
                 deploy_verifier(chain, built.build_dir, poor, store=store)
     finally:
         del os.environ[f"APE_ACCOUNTS_{alias}_PASSPHRASE"]
@@ -230,9 +232,9 @@ def test_cli_deploy_and_verify_on_the_managed_local_chain(
     )
     assert checked.returncode == 0, checked.stderr
     result = json.loads(checked.stdout)
-    assert result["valid"] and result["verifier"] == first["address"] and result["gas"] > 400_000
+    assert result["valid"] and result["verifier"] == first["verifier"] and result["gas"] > 400_000
     again = json.loads(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path).stdout)
-    assert again["reused"] and again["genesis_hash"] == first["genesis_hash"]
+    assert again["reused"]["verifier"] and again["genesis_hash"] == first["genesis_hash"]
     bad = _tampered_file(proof, tmp_path)
     refused = run_cli("verify", built.build_dir, bad, "--onchain", cwd=tmp_path)
     assert refused.returncode == 1 and "INVALID" in refused.stdout

@@ -10,7 +10,7 @@ import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -344,38 +344,296 @@ def verify(
     help="Deploy a circuit built with a dev (test-only) SRS to a chain that is not a local "
     "dev chain. Its proofs can be forged: only for throwaway test networks.",
 )
+@click.option(
+    "--verifier-only",
+    is_flag=True,
+    help="Deploy the verifier alone: no oracle, no model registration (implied by --reusable "
+    "builds, which the oracle does not call yet).",
+)
 @chain_options
 @json_option
 @handle_errors
-def deploy(build_dir: Path, allow_dev_srs: bool, as_json: bool, **chain_kw: Any) -> None:
-    """Deploy the verifier of the circuit in BUILD_DIR and record it under deployments/."""
+def deploy(
+    build_dir: Path, allow_dev_srs: bool, verifier_only: bool, as_json: bool, **chain_kw: Any
+) -> None:
+    """Deploy BUILD_DIR's verifier, the oracle (once per chain) and register the model.
+
+    Everything already deployed and still on-chain is reused; records go to deployments/.
+    """
     from .chain import connect, sender
-    from .deploy import deploy_verifier
+    from .deploy import check_dev_srs, deploy_verifier
+    from .oracle import deploy_and_register
+    from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
     report = _reporter(as_json)
+    manifest = Manifest.load(build_dir)
+    verifier_only = verifier_only or bool(
+        manifest.verifier and manifest.verifier.kind != "standalone"
+    )
     with connect(options) as chain:
         if report:
             report(f"· deploying to {chain.describe()} …")
-        from .deploy import check_dev_srs
-        from .types import Manifest
-
-        check_dev_srs(Manifest.load(build_dir), chain, allow_dev_srs)
+        check_dev_srs(manifest, chain, allow_dev_srs)
         account = sender(chain, options.account)
-        deployed = deploy_verifier(
-            chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+        if verifier_only:
+            verifier = deploy_verifier(
+                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+            )
+            payload: dict[str, Any] = {
+                "oracle": None,
+                "verifier": verifier.address,
+                "model_id": None,
+                "gas": {"verifier": verifier.gas_used, "register_vka": verifier.register_gas},
+                "reused": {"verifier": verifier.reused},
+            }
+        else:
+            deployed = deploy_and_register(
+                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+            )
+            payload = {
+                "oracle": deployed.oracle,
+                "verifier": deployed.verifier,
+                "model_id": deployed.model_id,
+                "gas": deployed.gas,
+                "reused": deployed.reused,
+            }
+        payload.update(
+            chain_id=chain.chain_id, genesis_hash=chain.genesis_hash, record=str(store.path(chain))
         )
-        record = store.path(chain)
-    payload = {**deployed.to_dict(), "record": str(record)}
-    verb = "already deployed" if deployed.reused else "deployed"
-    lines = [
-        f"{verb}  {deployed.kind} verifier at {deployed.address} on chain {deployed.chain_id}",
-        f"gas       deployment {deployed.gas_used:,}; runtime {deployed.runtime_size:,} bytes",
-    ]
-    if deployed.register_gas is not None:
-        lines.append(f"          registerVka {deployed.register_gas:,} gas")
-    lines.append(f"record    {record}")
+    lines = [f"chain     {payload['chain_id']} (record {payload['record']})"]
+    for part in ("verifier", "oracle"):
+        if payload[part]:
+            state = "reused" if payload["reused"].get(part) else "deployed"
+            gas = payload["gas"].get(part) or 0
+            lines.append(f"{part:<9} {payload[part]} ({state}; {gas:,} gas)")
+    if payload["model_id"]:
+        state = "already registered" if payload["reused"].get("model") else "registered"
+        lines.append(
+            f"model     {payload['model_id']} ({state}; {payload['gas'].get('register', 0):,} gas)"
+        )
+    if manifest.verifier:
+        lines.append(f"size      verifier runtime {manifest.verifier.runtime_size:,} bytes")
     _emit(as_json, payload, "\n".join(lines))
+
+
+@contextlib.contextmanager
+def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
+    """The connected chain and the oracle recorded on it."""
+    from .chain import connect
+    from .oracle import Oracle, oracle_address
+
+    with connect(options) as chain:
+        yield chain, Oracle(chain, oracle_address(store, chain))
+
+
+@cli.command()
+@click.argument("model_id")
+@click.argument("input_file", type=click.Path(path_type=Path))
+@click.option("--fee", type=int, default=0, show_default=True, help="Fee escrowed, in wei.")
+@click.option(
+    "--deadline",
+    type=int,
+    default=3600,
+    show_default=True,
+    help="Seconds from now (chain time) after which the request can be cancelled.",
+)
+@click.option("--callback", default=None, help="Contract to receive the result (IZkmlConsumer).")
+@click.option("--callback-gas", type=int, default=0, show_default=True)
+@chain_options
+@json_option
+@handle_errors
+def request(
+    model_id: str,
+    input_file: Path,
+    fee: int,
+    deadline: int,
+    callback: str | None,
+    callback_gas: int,
+    as_json: bool,
+    **chain_kw: Any,
+) -> None:
+    """Ask the oracle for MODEL_ID's output on INPUT_FILE (a hashed model commits to it only)."""
+    from . import data
+    from .chain import sender
+    from .oracle import ZERO_ADDRESS, input_felts, model_record
+    from .types import Manifest
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        record = model_record(store, chain, model_id)
+        manifest = Manifest.load(Path(record["build_dir"]))
+        sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
+        felts = input_felts(manifest, sample)
+        now = int(chain.web3.eth.get_block("latest")["timestamp"])
+        receipt = oracle.send(
+            "requestInference",
+            model_id,
+            felts,
+            callback or ZERO_ADDRESS,
+            callback_gas,
+            now + deadline,
+            sender=sender(chain, options.account),
+            value=fee,
+        )
+        [event] = oracle.events(receipt, "InferenceRequested")
+    payload = {
+        "request_id": int(event["args"]["requestId"]),
+        "tx": str(receipt.txn_hash),
+        "gas_used": int(receipt.gas_used),
+        "input_felts": [str(f) for f in felts],
+        "deadline": now + deadline,
+    }
+    _emit(as_json, payload, f"request {payload['request_id']} (tx {payload['tx']})")
+
+
+@cli.command()
+@click.argument("request_id", type=int)
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("proof_file", type=click.Path(path_type=Path))
+@chain_options
+@json_option
+@handle_errors
+def fulfill(
+    request_id: int, build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any
+) -> None:
+    """Answer REQUEST_ID with PROOF_FILE (made by `prove` with BUILD_DIR)."""
+    from .chain import sender
+    from .oracle import model_record, outputs_to_floats, proof_calldata
+
+    options, store = _chain_setup(chain_kw)
+    proof, instances = proof_calldata(proof_file)
+    with _oracle_session(options, store) as (chain, oracle):
+        receipt = oracle.send(
+            "fulfill", request_id, proof, instances, sender=sender(chain, options.account)
+        )
+        [event] = oracle.events(receipt, "RequestFulfilled")
+        record = model_record(store, chain, "0x" + bytes(event["args"]["modelId"]).hex())
+    payload = {
+        "tx": str(receipt.txn_hash),
+        "gas_used": int(receipt.gas_used),
+        "outputs": outputs_to_floats(list(event["args"]["outputs"]), record),
+    }
+    _emit(
+        as_json,
+        payload,
+        f"fulfilled {request_id}: {payload['outputs']} ({payload['gas_used']:,} gas)",
+    )
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("proof_file", type=click.Path(path_type=Path))
+@chain_options
+@json_option
+@handle_errors
+def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) -> None:
+    """Publish PROOF_FILE's verified result as the next round of the model's push feed."""
+    from .chain import sender
+    from .deploy import recorded_verifier
+    from .oracle import ModelConfig, model_record, outputs_to_floats, proof_calldata
+    from .types import Manifest
+
+    options, store = _chain_setup(chain_kw)
+    manifest = Manifest.load(build_dir)
+    proof, instances = proof_calldata(proof_file)
+    with _oracle_session(options, store) as (chain, oracle):
+        verifier = recorded_verifier(chain, manifest, store)["address"]
+        model_id = ModelConfig.from_manifest(manifest, verifier).model_id
+        record = model_record(store, chain, model_id)
+        receipt = oracle.send(
+            "submitResult", model_id, proof, instances, sender=sender(chain, options.account)
+        )
+        [event] = oracle.events(receipt, "ResultSubmitted")
+    payload = {
+        "tx": str(receipt.txn_hash),
+        "gas_used": int(receipt.gas_used),
+        "round": int(event["args"]["round"]),
+        "outputs": outputs_to_floats(list(event["args"]["outputs"]), record),
+        "model_id": model_id,
+    }
+    _emit(as_json, payload, f"round {payload['round']}: {payload['outputs']}")
+
+
+@cli.command()
+@click.argument("model_id")
+@chain_options
+@json_option
+@handle_errors
+def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
+    """The latest verified result of MODEL_ID's push feed."""
+    from .oracle import model_record, outputs_to_floats
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        record = model_record(store, chain, model_id)
+        round_, updated_at, input_hash, outputs = oracle.call("latestResult", model_id)
+    payload = {
+        "outputs": outputs_to_floats(list(outputs), record),
+        "round": int(round_),
+        "updated_at": int(updated_at),
+        "input_hash": "0x" + bytes(input_hash).hex(),
+    }
+    _emit(
+        as_json,
+        payload,
+        f"round {payload['round']} at {payload['updated_at']}: {payload['outputs']}",
+    )
+
+
+@cli.command()
+@click.argument("model_id")
+@click.option(
+    "--output",
+    "output_index",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which output (flat index across output tensors) the feed reports.",
+)
+@click.option(
+    "--decimals",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Answer decimals (Chainlink USD feeds use 8).",
+)
+@chain_options
+@json_option
+@handle_errors
+def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain_kw: Any) -> None:
+    """Deploy a Chainlink-compatible feed (AggregatorV2V3Interface) over one model output."""
+    from .chain import sender
+    from .oracle import deploy_feed
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, _oracle):
+        entry = deploy_feed(
+            chain,
+            sender(chain, options.account),
+            model_id,
+            output=output_index,
+            decimals=decimals,
+            store=store,
+        )
+    payload = {k: entry[k] for k in ("feed", "decimals", "description", "gas_used")}
+    _emit(as_json, payload, f"feed {entry['feed']}: {entry['description']}")
+
+
+@cli.command()
+@click.argument("request_id", type=int)
+@chain_options
+@json_option
+@handle_errors
+def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
+    """pending | fulfilled | cancelled | expired, with the outputs once fulfilled."""
+    from .oracle import model_record
+    from .oracle import status as run
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        payload = run(oracle, request_id, lambda m: model_record(store, chain, m))
+    _emit(as_json, payload, f"request {request_id}: {payload['status']}")
 
 
 @cli.command()

@@ -18,7 +18,9 @@ from .exceptions import ZkmlOracleError
 
 
 @contextlib.contextmanager
-def _captured_fds() -> Iterator[Callable[[], str]]:
+def captured_fds() -> Iterator[Callable[[], str]]:
+    """File descriptors 1 and 2 into a temporary file (native code and libraries that bound
+    ``sys.stdout`` at import write there too); yields a function returning its tail."""
     if os.environ.get("ZKML_ORACLE_DEBUG"):
         yield lambda: ""
         return
@@ -62,7 +64,7 @@ def call(
     ezkl's async functions (``create_evm_verifier``, ...) must be *called* inside a running
     event loop, so ``is_async`` runs the call itself in a private loop and awaits the result.
     """
-    with _captured_fds():
+    with captured_fds():
         try:
             if is_async:
                 import asyncio

@@ -98,13 +98,17 @@ def _ensure_funds(chain: Chain, account: Any, tx: dict[str, Any], what: str) -> 
         )
 
 
-def _deploy(chain: Chain, account: Any, contract: CompiledContract) -> tuple[str, str, int]:
-    """Deploy through Ape; returns (address, tx hash, gas used)."""
+def deploy_contract(
+    chain: Chain, account: Any, contract: CompiledContract, *args: Any
+) -> tuple[str, str, int]:
+    """Deploy through Ape with constructor ``args``; returns (address, tx hash, gas used)."""
     from ape.contracts import ContractContainer
     from ape.exceptions import ApeException
     from ethpm_types import ContractType
 
-    _ensure_funds(chain, account, {"data": "0x" + contract.bytecode.hex()}, "the deployment")
+    factory = chain.web3.eth.contract(abi=contract.abi, bytecode=contract.bytecode)
+    creation = factory.constructor(*args).data_in_transaction
+    _ensure_funds(chain, account, {"data": creation}, f"deploying {contract.name}")
     contract_type = ContractType.model_validate(
         {
             "contractName": contract.name,
@@ -114,7 +118,7 @@ def _deploy(chain: Chain, account: Any, contract: CompiledContract) -> tuple[str
         }
     )
     try:
-        instance = account.deploy(ContractContainer(contract_type))
+        instance = account.deploy(ContractContainer(contract_type), *args)
     except ApeException as e:
         raise ChainError(f"deploying {contract.name} failed: {e}") from None
     tx = instance.creation_metadata.txn_hash
@@ -166,14 +170,14 @@ def deploy_verifier(
     deployer = str(account.address)
     extra: dict[str, Any] = {}
     if info.kind == "standalone":
-        address, tx, gas = _deploy(chain, account, contract)
+        address, tx, gas = deploy_contract(chain, account, contract)
     else:
         code_hash = _keccak(contract.runtime)
         shared = store.load(chain)["reusable_verifiers"].get(code_hash)
         if shared and _has_code(chain, shared["address"]):
             address, tx, gas = shared["address"], None, 0
         else:
-            address, tx, gas = _deploy(chain, account, contract)
+            address, tx, gas = deploy_contract(chain, account, contract)
             entry = {"address": address, "tx": tx, "gas_used": gas, "deployer": deployer}
             store.update(chain, lambda r: r["reusable_verifiers"].__setitem__(code_hash, entry))
         words = read_vka(manifest.artifact("vka", build_dir))

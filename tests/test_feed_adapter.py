@@ -1,0 +1,194 @@
+"""ZkmlFeedAdapter: Chainlink's AggregatorV2V3Interface over a verified push feed, on Anvil."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.test_oracle import (
+    ProofData,
+    advance,
+    call_reverts,
+    deploy,
+    deploy_build_verifier,
+    model_config,
+    model_id,
+    outputs_of,
+    proof_data,
+    send,
+    tx_reverts,
+    web3_of,
+)
+from zkml_oracle import contracts, field
+from zkml_oracle.chain import LocalNode, rpc
+from zkml_oracle.prover import prove
+from zkml_oracle.types import BuildResult, ProofResult
+
+DECIMALS = 8
+
+
+def to_answer(q: int, scale: int, decimals: int = DECIMALS) -> int:
+    """The adapter's documented conversion: q * 10**decimals / 2**scale, toward zero."""
+    magnitude = abs(q) * 10**decimals // 2**scale
+    return -magnitude if q < 0 else magnitude
+
+
+@dataclass(repr=False)
+class Feed:
+    url: str
+    web3: Any
+    admin: str
+    oracle: Any
+    model: bytes
+    scale: int
+    feeds: list[Any]  # one adapter per output
+    rounds: list[ProofData]  # two proofs of the same model, on different inputs
+    outputs: list[list[int]]
+
+    def submit(self, data: ProofData) -> int:
+        fn = self.oracle.functions.submitResult(self.model, data.proof, data.instances)
+        receipt = send(self.web3, fn, self.admin)
+        return int(self.web3.eth.get_block(receipt.blockNumber)["timestamp"])
+
+
+@pytest.fixture(scope="module")
+def feed(
+    anvil: LocalNode,
+    built: BuildResult,
+    proof: ProofResult,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Feed:
+    folder = tmp_path_factory.mktemp("feed")
+    second_input = folder / "input.json"
+    second_input.write_text(json.dumps({"input_data": [[0.8, -0.3, 1.2, -1.1]]}))
+    second = prove(built.build_dir, second_input, folder / "proof.json")
+    rounds = [proof_data(built, proof.proof_path), proof_data(built, second.proof_path)]
+    web3 = web3_of(anvil.url)
+    admin = web3.eth.accounts[0]
+    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
+    config = model_config(built, deploy_build_verifier(web3, built, admin))
+    send(web3, oracle.functions.registerModel(config), admin)
+    model = model_id(config)
+    feeds = [
+        deploy(web3, contracts.feed_adapter(), admin, oracle.address, model, i, DECIMALS, f"out{i}")
+        for i in range(config[6])
+    ]
+    outputs = [outputs_of(built, r.instances) for r in rounds]
+    assert outputs[0] != outputs[1]
+    return Feed(anvil.url, web3, admin, oracle, model, config[7], feeds, rounds, outputs)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(feed: Feed) -> Iterator[None]:
+    snap = rpc(feed.url, "evm_snapshot")
+    yield
+    assert rpc(feed.url, "evm_revert", [snap]) is True
+
+
+def test_metadata(feed: Feed) -> None:
+    for i, adapter in enumerate(feed.feeds):
+        f = adapter.functions
+        assert f.decimals().call() == DECIMALS
+        assert f.description().call() == f"out{i}"
+        assert f.version().call() == 1
+        assert f.outputIndex().call() == i
+        assert f.outputScale().call() == feed.scale
+        assert f.modelId().call() == feed.model
+        assert f.oracle().call() == feed.oracle.address
+
+
+def test_a_fresh_feed(feed: Feed) -> None:
+    """No round yet: V3 getters revert (Chainlink's "No data present"), V2 getters return 0."""
+    f = feed.feeds[0].functions
+    assert call_reverts(f.latestRoundData()) == ("ZkmlOracleNoResult", (feed.model,))
+    assert call_reverts(f.getRoundData(1)) == ("ZkmlOracleUnknownRound", (feed.model, 1))
+    assert f.latestAnswer().call() == 0
+    assert f.latestTimestamp().call() == 0
+    assert f.latestRound().call() == 0
+    assert f.getAnswer(1).call() == 0
+    assert f.getTimestamp(1).call() == 0
+
+
+def test_rounds_follow_chainlinks_conventions(feed: Feed) -> None:
+    t1 = feed.submit(feed.rounds[0])
+    advance(feed.url, 60)
+    t2 = feed.submit(feed.rounds[1])
+    assert t2 > t1
+    for i, adapter in enumerate(feed.feeds):
+        f = adapter.functions
+        a1 = to_answer(feed.outputs[0][i], feed.scale)
+        a2 = to_answer(feed.outputs[1][i], feed.scale)
+        assert f.latestRoundData().call() == [2, a2, t2, t2, 2]
+        assert f.getRoundData(1).call() == [1, a1, t1, t1, 1]
+        assert f.getRoundData(2).call() == [2, a2, t2, t2, 2]
+        assert call_reverts(f.getRoundData(3)) == ("ZkmlOracleUnknownRound", (feed.model, 3))
+        assert call_reverts(f.getRoundData(0)) == ("ZkmlOracleUnknownRound", (feed.model, 0))
+        # V2
+        assert f.latestAnswer().call() == a2
+        assert f.latestTimestamp().call() == t2
+        assert f.latestRound().call() == 2
+        assert [f.getAnswer(r).call() for r in (0, 1, 2, 3, 2**80)] == [0, a1, a2, 0, 0]
+        assert [f.getTimestamp(r).call() for r in (0, 1, 2, 3, 2**80)] == [0, t1, t2, 0, 0]
+
+
+def test_the_answer_is_the_output_at_the_feeds_decimals(feed: Feed, built: BuildResult) -> None:
+    """The real value the proof carries, at 8 decimals (truncated toward zero)."""
+    feed.submit(feed.rounds[0])
+    for i, adapter in enumerate(feed.feeds):
+        answer = adapter.functions.latestAnswer().call()
+        real = feed.outputs[0][i] / 2**feed.scale
+        assert answer == int(real * 10**DECIMALS)  # int() truncates toward zero too
+        assert abs(answer / 10**DECIMALS - real) < 10**-DECIMALS
+
+
+FIXTURE_CHECK = HealthCheck.function_scoped_fixture
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[FIXTURE_CHECK])
+@given(q=st.integers(min_value=-(2**120), max_value=2**120))
+@example(q=0)
+@example(q=1)
+@example(q=-1)
+@example(q=4096)
+@example(q=-4097)
+@example(q=field.MAX_SIGNED)
+@example(q=-field.MAX_SIGNED)
+def test_the_conversion_matches_its_documentation(feed: Feed, q: int) -> None:
+    expected = to_answer(q, feed.scale)
+    to_answer_fn = feed.feeds[0].functions.toAnswer(q)
+    if abs(expected) < 2**255:
+        assert to_answer_fn.call() == expected
+    else:  # q * 10**8 / 2**13 past int256: only for outputs near the field's half
+        assert call_reverts(to_answer_fn)[0] in ("Panic", "SafeCastOverflowedUintToInt")
+
+
+def test_an_adapter_needs_a_registered_model_and_an_existing_output(feed: Feed) -> None:
+    factory = feed.web3.eth.contract(
+        abi=contracts.feed_adapter().abi, bytecode=contracts.feed_adapter().bytecode
+    )
+    oracle = feed.oracle.address
+    n = len(feed.feeds)
+    got = tx_reverts(factory.constructor(oracle, feed.model, n, 8, "x"), feed.admin)
+    assert got == ("ZkmlFeedAdapterOutputOutOfRange", (n, n))
+    got = tx_reverts(factory.constructor(oracle, feed.model, 0, 77, "x"), feed.admin)
+    assert got == ("ZkmlFeedAdapterInvalidDecimals", (77,))
+    unknown = b"\x07" * 32
+    got = tx_reverts(factory.constructor(oracle, unknown, 0, 8, "x"), feed.admin)
+    assert got == ("ZkmlOracleUnknownModel", (unknown,))
+
+
+def test_zero_decimals_and_a_negative_output(feed: Feed, tmp_path: Path) -> None:
+    adapter = deploy(
+        feed.web3, contracts.feed_adapter(), feed.admin, feed.oracle.address, feed.model, 0, 0, "n"
+    )
+    feed.submit(feed.rounds[0])
+    q = feed.outputs[0][0]
+    assert adapter.functions.latestAnswer().call() == to_answer(q, feed.scale, 0)
+    assert adapter.functions.toAnswer(-(2**feed.scale) - 1).call() == -1  # toward zero

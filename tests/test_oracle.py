@@ -1,0 +1,876 @@
+"""ZkmlOracle and FieldEncoding on a real Anvil, with real ezkl proofs and verifiers.
+
+Every adversarial case of shared/specs/oracle-protocol.md is a test here, asserting the exact
+custom error decoded with its arguments. The contracts are compiled once (Ape, in-process),
+deployed once per module; each test runs between an ``evm_snapshot`` and an ``evm_revert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field as field_
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+
+from zkml_oracle import contracts, field
+from zkml_oracle.chain import LocalNode, rpc
+from zkml_oracle.deploy import calldata
+from zkml_oracle.prover import prove
+from zkml_oracle.types import BuildResult, ProofResult
+from zkml_oracle.verifier import CompiledContract
+
+R = field.FIELD_MODULUS
+CONFIG_TYPE = "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool)"
+PENDING, FULFILLED, CANCELLED = 1, 2, 3
+HOUR = 3600
+
+
+# --- helpers (also used by tests/test_feed_adapter.py) ---
+
+
+def _canonical(param: dict[str, Any]) -> str:
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_canonical(c) for c in param.get("components", []))
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+def _error_table() -> dict[bytes, tuple[str, list[str]]]:
+    table: dict[bytes, tuple[str, list[str]]] = {}
+    for entry in contracts.error_abi():
+        types = [_canonical(i) for i in entry.get("inputs", [])]
+        table[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (entry["name"], types)
+    table[keccak(text="Error(string)")[:4]] = ("Error", ["string"])
+    table[keccak(text="Panic(uint256)")[:4]] = ("Panic", ["uint256"])
+    return table
+
+
+def decode_error(data: bytes) -> tuple[str, tuple[Any, ...]]:
+    """A revert payload as (error name, decoded arguments), against every project ABI."""
+    data = bytes(data)
+    if len(data) < 4:
+        return ("<empty>", ())
+    name, types = _error_table()[data[:4]]
+    values = abi_decode(types, data[4:])
+    return name, tuple(
+        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+    )
+
+
+def _revert_data(e: ContractLogicError) -> bytes:
+    data = e.data
+    if isinstance(data, dict):  # some providers nest it
+        data = data.get("data")
+    assert isinstance(data, str | bytes), f"no revert data in {e!r}"
+    return bytes(HexBytes(data))
+
+
+def tx_reverts(fn: Any, sender: str, value: int = 0) -> tuple[str, tuple[Any, ...]]:
+    """Send ``fn`` as a transaction that must revert; its custom error, decoded."""
+    try:
+        fn.transact({"from": sender, "value": value})
+    except ContractLogicError as e:
+        return decode_error(_revert_data(e))
+    pytest.fail("the transaction did not revert")
+
+
+def call_reverts(fn: Any, tx: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+    """``eth_call`` of ``fn`` (a view, or a transaction with ``tx``) that must revert; decoded
+    here, since a view's custom error is otherwise just a message."""
+    try:
+        fn.call(tx or {})
+    except ContractLogicError as e:
+        return decode_error(_revert_data(e))
+    pytest.fail("the call did not revert")
+
+
+def send(web3: Any, fn: Any, sender: str, value: int = 0) -> Any:
+    receipt = web3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "value": value}))
+    assert receipt.status == 1
+    return receipt
+
+
+def deploy(web3: Any, artifact: CompiledContract, sender: str, *args: Any) -> Any:
+    factory = web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = send(web3, factory.constructor(*args), sender)
+    return web3.eth.contract(address=receipt.contractAddress, abi=artifact.abi)
+
+
+def deploy_build_verifier(web3: Any, build: BuildResult, sender: str) -> str:
+    """The circuit's real verifier (ezkl's, from the build's verifier/Verifier.json)."""
+    artifact = CompiledContract.load(build.manifest.artifact("verifier", build.build_dir))
+    return str(deploy(web3, artifact, sender).address)
+
+
+def events(contract: Any, name: str, receipt: Any) -> list[Any]:
+    return list(getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD))
+
+
+def latest_time(web3: Any) -> int:
+    return int(web3.eth.get_block("latest")["timestamp"])
+
+
+def advance(url: str, seconds: int) -> None:
+    rpc(url, "evm_increaseTime", [seconds])
+    rpc(url, "evm_mine", [])
+
+
+@dataclass(frozen=True)
+class ProofData:
+    """A proof as ``verifyProof`` takes it (ezkl's own calldata, decoded)."""
+
+    proof: bytes = field_(repr=False)
+    instances: list[int] = field_()
+    calldata: bytes = field_(repr=False)
+
+
+def proof_data(build: BuildResult, proof_path: Path) -> ProofData:
+    data = calldata(build.manifest, build.build_dir, proof_path)
+    proof, instances = abi_decode(["bytes", "uint256[]"], data[4:])
+    return ProofData(bytes(proof), list(instances), data)
+
+
+def model_config(build: BuildResult, verifier: str) -> tuple[Any, ...]:
+    """The on-chain ModelConfig of a build, from its manifest."""
+    m = build.manifest
+    scales = {t.scale for t in m.outputs}
+    assert len(scales) == 1, "one output scale per model"
+    return (
+        verifier,
+        bytes.fromhex(m.artifact_digest),
+        m.layout.total,
+        m.layout.inputs.offset,
+        m.layout.inputs.count,
+        m.layout.outputs.offset,
+        m.layout.outputs.count,
+        scales.pop(),
+        m.visibility.input == "hashed",
+        m.dev_srs,
+    )
+
+
+def model_id(config: tuple[Any, ...]) -> bytes:
+    return keccak(abi_encode([CONFIG_TYPE], [config]))
+
+
+def inputs_of(build: BuildResult, instances: list[int]) -> list[int]:
+    seg = build.manifest.layout.inputs
+    return instances[seg.offset : seg.end]
+
+
+def outputs_of(build: BuildResult, instances: list[int]) -> list[int]:
+    seg = build.manifest.layout.outputs
+    return [field.felt_to_int(f) for f in instances[seg.offset : seg.end]]
+
+
+def input_hash(felts: list[int]) -> bytes:
+    return keccak(b"".join(f.to_bytes(32, "big") for f in felts))
+
+
+# --- fixtures ---
+
+
+def web3_of(url: str) -> Any:
+    """web3.py straight on the node: Anvil's dev accounts are unlocked there."""
+    from web3 import HTTPProvider, Web3
+
+    return Web3(HTTPProvider(url, request_kwargs={"timeout": 120}))
+
+
+@dataclass(repr=False)
+class Env:
+    url: str
+    web3: Any
+    admin: str
+    requester: str
+    relayer: str
+    stranger: str
+    oracle: Any
+    harness: Any
+    consumer: Any
+    mock_verifier: Any
+    config: tuple[Any, ...]
+    model: bytes
+    other_config: tuple[Any, ...]
+    other_model: bytes
+    good: ProofData
+    other: ProofData
+    outputs: list[int]
+    inputs: list[int]
+
+    def request(
+        self,
+        felts: list[int] | None = None,
+        *,
+        fee: int = 0,
+        callback: str | None = None,
+        gas_limit: int = 0,
+        deadline: int | None = None,
+        model: bytes | None = None,
+    ) -> int:
+        fn = self.oracle.functions.requestInference(
+            model or self.model,
+            self.inputs if felts is None else felts,
+            callback or "0x" + "00" * 20,
+            gas_limit,
+            deadline or latest_time(self.web3) + HOUR,
+        )
+        receipt = send(self.web3, fn, self.requester, fee)
+        (event,) = events(self.oracle, "InferenceRequested", receipt)
+        return int(event.args.requestId)
+
+    def consumer_request(self, gas_limit: int = 200_000, fee: int = 0) -> int:
+        fn = self.consumer.functions.request(
+            self.model, self.inputs, gas_limit, latest_time(self.web3) + HOUR
+        )
+        receipt = send(self.web3, fn, self.requester, fee)
+        (event,) = events(self.oracle, "InferenceRequested", receipt)
+        return int(event.args.requestId)
+
+    def fulfill(self, request_id: int, data: ProofData | None = None) -> Any:
+        data = data or self.good
+        fn = self.oracle.functions.fulfill(request_id, data.proof, data.instances)
+        return send(self.web3, fn, self.relayer)
+
+    def fulfill_reverts(
+        self, request_id: int, proof: bytes, instances: list[int]
+    ) -> tuple[str, tuple[Any, ...]]:
+        fn = self.oracle.functions.fulfill(request_id, proof, instances)
+        return tx_reverts(fn, self.relayer)
+
+
+@pytest.fixture(scope="module")
+def env(
+    anvil: LocalNode,
+    built: BuildResult,
+    proof: ProofResult,
+    other_built: BuildResult,
+    other_proof: ProofResult,
+) -> Env:
+    web3 = web3_of(anvil.url)
+    admin, requester, relayer, stranger = web3.eth.accounts[:4]
+    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
+    verifier = deploy_build_verifier(web3, built, admin)
+    other_verifier = deploy_build_verifier(web3, other_built, admin)
+    config = model_config(built, verifier)
+    other_config = model_config(other_built, other_verifier)
+    for c in (config, other_config):
+        send(web3, oracle.functions.registerModel(c), admin)
+    good = proof_data(built, proof.proof_path)
+    assert good.instances == proof.instances
+    e = Env(
+        url=anvil.url,
+        web3=web3,
+        admin=admin,
+        requester=requester,
+        relayer=relayer,
+        stranger=stranger,
+        oracle=oracle,
+        harness=deploy(web3, contracts.contract("FieldEncodingHarness"), admin),
+        consumer=deploy(web3, contracts.contract("TestConsumer"), admin, oracle.address),
+        mock_verifier=deploy(web3, contracts.contract("MockVerifier"), admin),
+        config=config,
+        model=model_id(config),
+        other_config=other_config,
+        other_model=model_id(other_config),
+        good=good,
+        other=proof_data(other_built, other_proof.proof_path),
+        outputs=outputs_of(built, good.instances),
+        inputs=inputs_of(built, good.instances),
+    )
+    return e
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Chain state is restored after every test that touches the module's deployment."""
+    if "env" not in request.fixturenames:
+        yield
+        return
+    env: Env = request.getfixturevalue("env")
+    snap = rpc(env.url, "evm_snapshot")
+    yield
+    assert rpc(env.url, "evm_revert", [snap]) is True
+
+
+# --- FieldEncoding against zkml_oracle.field ---
+
+# The module fixture is not reset between examples: these tests only make calls.
+FIXTURE_CHECK = HealthCheck.function_scoped_fixture
+signed = st.integers(min_value=-field.MAX_SIGNED, max_value=field.MAX_SIGNED)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(q=signed)
+@example(q=0)
+@example(q=1)
+@example(q=-1)
+@example(q=field.MAX_SIGNED)
+@example(q=-field.MAX_SIGNED)
+def test_field_encoding_matches_python_over_the_signed_range(env: Env, q: int) -> None:
+    h = env.harness.functions
+    felt = field.int_to_felt(q)
+    assert h.fromSigned(q).call() == felt
+    assert h.toSigned(felt).call() == field.felt_to_int(felt) == q
+    assert h.isFelt(felt).call() is True
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(felt=st.integers(min_value=0, max_value=R - 1))
+@example(felt=field.MAX_SIGNED)
+@example(felt=field.MAX_SIGNED + 1)
+@example(felt=R - 1)
+def test_field_encoding_decodes_every_felt_as_python_does(env: Env, felt: int) -> None:
+    h = env.harness.functions
+    assert h.toSigned(felt).call() == field.felt_to_int(felt)
+    assert h.fromSigned(field.felt_to_int(felt)).call() == felt
+
+
+@pytest.mark.parametrize("value", [R, R + 1, 2**256 - 1])
+def test_field_encoding_refuses_non_felts(env: Env, value: int) -> None:
+    h = env.harness.functions
+    assert h.fieldModulus().call() == R
+    assert h.isFelt(value).call() is False
+    assert call_reverts(h.toSigned(value)) == ("FieldEncodingNotAFelt", (value,))
+    with pytest.raises(field.FieldError):
+        field.felt_to_int(value)
+
+
+@pytest.mark.parametrize("q", [field.MAX_SIGNED + 1, -field.MAX_SIGNED - 1, 2**255 - 1, -(2**255)])
+def test_field_encoding_refuses_out_of_range_integers(env: Env, q: int) -> None:
+    assert call_reverts(env.harness.functions.fromSigned(q)) == ("FieldEncodingOutOfRange", (q,))
+    with pytest.raises(field.FieldError):
+        field.int_to_felt(q)
+
+
+def test_a_wrong_expectation_fails(env: Env) -> None:
+    """The decoding helpers are strict: a different error or argument does not pass."""
+    got = call_reverts(env.oracle.functions.latestResult(env.model))
+    assert got == ("ZkmlOracleNoResult", (env.model,))
+    assert got != ("ZkmlOracleNoResult", (env.other_model,))
+    assert got != ("ZkmlOracleUnknownModel", (env.model,))
+    with pytest.raises(pytest.fail.Exception, match="did not revert"):
+        call_reverts(env.oracle.functions.getModel(env.model))
+
+
+# --- registry ---
+
+
+def test_registration_binds_the_id_to_the_config(env: Env) -> None:
+    model = env.oracle.functions.getModel(env.model).call()
+    assert tuple(model[0]) == env.config and model[1] is True and model[2] > 0
+    assert env.model == model_id(env.config) != env.other_model
+    again = env.oracle.functions.registerModel(env.config)
+    assert tx_reverts(again, env.admin) == ("ZkmlOracleModelExists", (env.model,))
+
+
+def test_registration_emits_the_config(env: Env, built: BuildResult) -> None:
+    config = (*env.config[:2], *env.config[2:8], True, env.config[9])  # hashedInputs flipped
+    receipt = send(env.web3, env.oracle.functions.registerModel(config), env.admin)
+    (event,) = events(env.oracle, "ModelRegistered", receipt)
+    assert event.args.modelId == model_id(config)
+    assert event.args.verifier == env.config[0]
+    assert event.args.artifactDigest == bytes.fromhex(built.manifest.artifact_digest)
+
+
+def test_registration_by_a_non_admin_is_refused(env: Env) -> None:
+    role = env.oracle.functions.REGISTRAR_ROLE().call()
+    config = (*env.config[:7], env.config[7] + 1, *env.config[8:])
+    got = tx_reverts(env.oracle.functions.registerModel(config), env.stranger)
+    assert got == ("AccessControlUnauthorizedAccount", (env.stranger, role))
+    got = tx_reverts(env.oracle.functions.setModelActive(env.model, False), env.stranger)
+    assert got == ("AccessControlUnauthorizedAccount", (env.stranger, b"\0" * 32))
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ({0: "0x" + "11" * 20}, "verifier has no code"),
+        ({1: b"\0" * 32}, "artifactDigest is zero"),
+        ({2: 0}, "numInstances is zero"),
+        ({6: 0}, "outputCount is zero"),
+        ({4: 7}, "input segment past numInstances"),
+        ({5: 5}, "output segment past numInstances"),
+        ({5: 2}, "input and output segments overlap"),
+        ({7: 200}, "outputScale too large"),
+    ],
+)
+def test_an_inconsistent_config_is_refused(env: Env, edit: dict[int, Any], reason: str) -> None:
+    config = tuple(edit.get(i, v) for i, v in enumerate(env.config))
+    got = tx_reverts(env.oracle.functions.registerModel(config), env.admin)
+    assert got == ("ZkmlOracleInvalidConfig", (reason,))
+
+
+def test_a_dev_srs_model_needs_a_dev_chain_or_the_override(
+    remote_anvil: LocalNode, env: Env
+) -> None:
+    """Protocol guarantee 7, on a chain with Sepolia's id."""
+    web3 = web3_of(remote_anvil.url)
+    admin = web3.eth.accounts[0]
+    assert web3.eth.chain_id == 11155111
+    mock = deploy(web3, contracts.contract("MockVerifier"), admin)
+    config = (mock.address, *env.config[1:])
+    assert config[9] is True  # the session's builds use a dev SRS
+    strict = deploy(web3, contracts.oracle(), admin, admin, False)
+    assert strict.functions.devSrsAllowed().call() is False
+    got = tx_reverts(strict.functions.registerModel(config), admin)
+    assert got == ("ZkmlOracleDevSrsModel", (model_id(config),))
+    send(web3, strict.functions.registerModel((*config[:9], False)), admin)  # a ceremony SRS
+    lax = deploy(web3, contracts.oracle(), admin, admin, True)
+    send(web3, lax.functions.registerModel(config), admin)
+    assert lax.functions.getModel(model_id(config)).call()[1] is True
+
+
+# --- request ---
+
+
+def test_requests_are_refused_for_unknown_or_inactive_models(env: Env) -> None:
+    felts = env.inputs
+    deadline = latest_time(env.web3) + HOUR
+    unknown = b"\x42" * 32
+    fn = env.oracle.functions.requestInference(unknown, felts, env.stranger, 0, deadline)
+    assert tx_reverts(fn, env.requester) == ("ZkmlOracleUnknownModel", (unknown,))
+    receipt = send(env.web3, env.oracle.functions.setModelActive(env.model, False), env.admin)
+    (event,) = events(env.oracle, "ModelActiveSet", receipt)
+    assert event.args.modelId == env.model and event.args.active is False
+    fn = env.oracle.functions.requestInference(env.model, felts, env.stranger, 0, deadline)
+    assert tx_reverts(fn, env.requester) == ("ZkmlOracleModelInactive", (env.model,))
+    send(env.web3, env.oracle.functions.setModelActive(env.model, True), env.admin)
+    env.request()
+
+
+def test_a_request_must_carry_the_models_input(env: Env) -> None:
+    felts = env.inputs
+    deadline = latest_time(env.web3) + HOUR
+    zero = "0x" + "00" * 20
+
+    def req(f: list[int], d: int = deadline) -> tuple[str, tuple[Any, ...]]:
+        fn = env.oracle.functions.requestInference(env.model, f, zero, 0, d)
+        return tx_reverts(fn, env.requester)
+
+    assert req(felts[:3]) == ("ZkmlOracleWrongInputCount", (4, 3))
+    assert req([*felts, 1]) == ("ZkmlOracleWrongInputCount", (4, 5))
+    assert req([felts[0], felts[1], R, felts[3]]) == ("ZkmlOracleInstanceOutOfField", (2, R))
+    now = latest_time(env.web3)
+    assert req(felts, now) == ("ZkmlOracleBadDeadline", (now,))
+
+
+def test_a_request_escrows_its_fee_and_records_its_input(env: Env) -> None:
+    felts = env.inputs
+    deadline = latest_time(env.web3) + HOUR
+    fn = env.oracle.functions.requestInference(
+        env.model, felts, env.consumer.address, 1234, deadline
+    )
+    receipt = send(env.web3, fn, env.requester, 10**15)
+    (event,) = events(env.oracle, "InferenceRequested", receipt)
+    rid = event.args.requestId
+    assert rid == env.oracle.functions.requestCount().call() == 1
+    assert list(event.args.inputFelts) == felts and event.args.fee == 10**15
+    assert env.web3.eth.get_balance(env.oracle.address) == 10**15
+    request = env.oracle.functions.getRequest(rid).call()
+    assert tuple(request) == (
+        env.model,
+        env.requester,
+        env.consumer.address,
+        1234,
+        deadline,
+        PENDING,
+        10**15,
+        input_hash(felts),
+        "0x" + "00" * 20,
+    )
+    assert call_reverts(env.oracle.functions.getRequest(99)) == ("ZkmlOracleUnknownRequest", (99,))
+
+
+# --- fulfil: the happy path ---
+
+
+def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: BuildResult) -> None:
+    fee = 3 * 10**15
+    rid = env.consumer_request(fee=fee)
+    receipt = env.fulfill(rid)
+    (fulfilled,) = events(env.oracle, "RequestFulfilled", receipt)
+    assert fulfilled.args.requestId == rid and fulfilled.args.modelId == env.model
+    assert fulfilled.args.fulfiller == env.relayer
+    assert list(fulfilled.args.outputs) == env.outputs
+    scale = built.manifest.outputs[0].scale
+    assert [q / 2**scale for q in env.outputs] == pytest.approx(proof.outputs[0], abs=1e-9)
+    (ok,) = events(env.oracle, "CallbackSucceeded", receipt)
+    assert ok.args.requestId == rid
+    calls, last_id, last_model, outputs = env.consumer.functions.last().call()
+    assert (calls, last_id, last_model, list(outputs)) == (1, rid, env.model, env.outputs)
+    request = env.oracle.functions.getRequest(rid).call()
+    assert request[5] == FULFILLED and request[8] == env.relayer
+    assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == fee
+
+    before = env.web3.eth.get_balance(env.relayer)
+    receipt = send(env.web3, env.oracle.functions.withdraw(), env.relayer)
+    (w,) = events(env.oracle, "Withdrawn", receipt)
+    assert (w.args.account, w.args.amount) == (env.relayer, fee)
+    spent = receipt.gasUsed * receipt.effectiveGasPrice
+    assert env.web3.eth.get_balance(env.relayer) == before + fee - spent
+    assert env.web3.eth.get_balance(env.oracle.address) == 0
+    # A fee withdrawn twice.
+    got = tx_reverts(env.oracle.functions.withdraw(), env.relayer)
+    assert got == ("ZkmlOracleNothingToWithdraw", (env.relayer,))
+
+
+def test_a_consumer_accepts_only_the_oracle(env: Env) -> None:
+    fn = env.consumer.functions.onInferenceResult(1, env.model, [1, 2])
+    assert tx_reverts(fn, env.stranger) == ("ZkmlConsumerNotOracle", (env.stranger,))
+
+
+def test_hashed_inputs_bind_the_commitment(
+    env: Env, hashed_built: BuildResult, example: dict[str, Path], tmp_path: Path
+) -> None:
+    """A private input: the request carries only its Poseidon commitment."""
+    result = prove(hashed_built.build_dir, example["input"], tmp_path / "hashed.json")
+    data = proof_data(hashed_built, result.proof_path)
+    verifier = deploy_build_verifier(env.web3, hashed_built, env.admin)
+    config = model_config(hashed_built, verifier)
+    assert config[4] == 1 and config[8] is True  # one commitment, hashed inputs
+    send(env.web3, env.oracle.functions.registerModel(config), env.admin)
+    model = model_id(config)
+    commitment = inputs_of(hashed_built, data.instances)
+    wrong = env.request([(commitment[0] + 1) % R], model=model)
+    assert env.fulfill_reverts(wrong, data.proof, data.instances) == (
+        "ZkmlOracleInputMismatch",
+        (wrong,),
+    )
+    rid = env.request(commitment, model=model)
+    receipt = env.fulfill(rid, data)
+    (event,) = events(env.oracle, "RequestFulfilled", receipt)
+    assert list(event.args.outputs) == outputs_of(hashed_built, data.instances)
+
+
+# --- fulfil: adversarial cases ---
+
+
+def test_tampered_proof_bytes_are_refused(env: Env) -> None:
+    rid = env.request()
+    raw = bytearray(env.good.proof)
+    raw[200] ^= 0x01
+    got = env.fulfill_reverts(rid, bytes(raw), env.good.instances)
+    assert got == ("ZkmlOracleInvalidProof", (env.model,))
+    got = env.fulfill_reverts(rid, env.good.proof[:-32], env.good.instances)
+    assert got == ("ZkmlOracleInvalidProof", (env.model,))
+    assert env.oracle.functions.getRequest(rid).call()[5] == PENDING
+
+
+def test_a_changed_output_instance_is_refused(env: Env, built: BuildResult) -> None:
+    rid = env.request()
+    instances = list(env.good.instances)
+    last = built.manifest.layout.outputs.end - 1
+    instances[last] = (instances[last] + 1) % R
+    assert env.fulfill_reverts(rid, env.good.proof, instances) == (
+        "ZkmlOracleInvalidProof",
+        (env.model,),
+    )
+
+
+def test_a_valid_proof_for_another_input_is_refused(env: Env) -> None:
+    felts = list(env.inputs)
+    felts[0] = field.int_to_felt(field.felt_to_int(felts[0]) + 1)
+    rid = env.request(felts)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleInputMismatch", (rid,))
+    # The instance's input slice edited to match the request: now the proof no longer holds.
+    instances = list(env.good.instances)
+    instances[0] = felts[0]
+    assert env.fulfill_reverts(rid, env.good.proof, instances) == (
+        "ZkmlOracleInvalidProof",
+        (env.model,),
+    )
+
+
+def test_a_valid_proof_of_another_model_is_refused(env: Env) -> None:
+    assert env.inputs == env.other.instances[:4]  # same input, other weights
+    rid = env.request()
+    got = env.fulfill_reverts(rid, env.other.proof, env.other.instances)
+    assert got == ("ZkmlOracleInvalidProof", (env.model,))
+    other = env.request(model=env.other_model)
+    env.fulfill(other, env.other)  # where it belongs, it is accepted
+    got = env.fulfill_reverts(other, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleRequestNotPending", (other, FULFILLED))
+
+
+def test_fulfilling_twice_is_refused(env: Env) -> None:
+    rid = env.request()
+    env.fulfill(rid)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleRequestNotPending", (rid, FULFILLED))
+    assert env.fulfill_reverts(77, env.good.proof, env.good.instances) == (
+        "ZkmlOracleUnknownRequest",
+        (77,),
+    )
+
+
+def test_fulfilling_past_the_deadline_or_after_cancel_is_refused(env: Env) -> None:
+    deadline = latest_time(env.web3) + HOUR
+    rid = env.request(fee=10**15, deadline=deadline)
+    advance(env.url, HOUR + 1)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleRequestExpired", (rid, deadline))
+    send(env.web3, env.oracle.functions.cancel(rid), env.requester)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleRequestNotPending", (rid, CANCELLED))
+
+
+def test_an_instance_outside_the_field_is_refused(env: Env) -> None:
+    rid = env.request()
+    for index, value in ((5, R), (5, env.good.instances[5] + R), (1, 2**256 - 1)):
+        instances = list(env.good.instances)
+        instances[index] = value
+        got = env.fulfill_reverts(rid, env.good.proof, instances)
+        assert got == ("ZkmlOracleInstanceOutOfField", (index, value))
+
+
+def test_a_wrong_instance_count_is_refused(env: Env) -> None:
+    rid = env.request()
+    n = len(env.good.instances)
+    for instances in (env.good.instances[:-1], [*env.good.instances, 0], []):
+        got = env.fulfill_reverts(rid, env.good.proof, instances)
+        assert got == ("ZkmlOracleWrongInstanceCount", (n, len(instances)))
+
+
+def test_a_deactivated_model_cannot_be_fulfilled(env: Env) -> None:
+    rid = env.request()
+    send(env.web3, env.oracle.functions.setModelActive(env.model, False), env.admin)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleModelInactive", (env.model,))
+    send(env.web3, env.oracle.functions.setModelActive(env.model, True), env.admin)
+    env.fulfill(rid)
+
+
+@pytest.mark.parametrize(
+    "answer", [1, 2, 3], ids=["returns-false", "reverts-with-data", "short-return"]
+)
+def test_any_verifier_answer_but_true_is_invalid(env: Env, answer: int) -> None:
+    mock = env.mock_verifier
+    config = (mock.address, *env.config[1:])
+    send(env.web3, env.oracle.functions.registerModel(config), env.admin)
+    model = model_id(config)
+    rid = env.request(model=model)
+    send(env.web3, mock.functions.setAnswer(answer), env.admin)
+    got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
+    assert got == ("ZkmlOracleInvalidProof", (model,))
+    send(env.web3, mock.functions.setAnswer(0), env.admin)
+    env.fulfill(rid)
+
+
+# --- consumers that misbehave ---
+
+
+def _callback_failed(env: Env, receipt: Any, rid: int) -> bytes:
+    (failed,) = events(env.oracle, "CallbackFailed", receipt)
+    assert failed.args.requestId == rid
+    assert not events(env.oracle, "CallbackSucceeded", receipt)
+    request = env.oracle.functions.getRequest(rid).call()
+    assert request[5] == FULFILLED and request[8] == env.relayer
+    return bytes(failed.args.reason)
+
+
+def test_a_consumer_that_reverts_does_not_undo_the_fulfilment(env: Env) -> None:
+    send(env.web3, env.consumer.functions.setMode(1), env.admin)
+    rid = env.consumer_request(fee=10**15)
+    receipt = env.fulfill(rid)
+    reason = _callback_failed(env, receipt, rid)
+    assert decode_error(reason) == ("TestConsumerRefused", (rid, env.outputs[0]))
+    assert events(env.oracle, "RequestFulfilled", receipt)
+    assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == 10**15
+    assert env.consumer.functions.last().call()[0] == 0
+
+
+def test_a_long_revert_reason_is_truncated(env: Env) -> None:
+    send(env.web3, env.consumer.functions.setMode(2), env.admin)
+    rid = env.consumer_request()
+    reason = _callback_failed(env, env.fulfill(rid), rid)
+    limit = env.oracle.functions.MAX_CALLBACK_REASON().call()
+    assert len(reason) == limit == 256
+    assert reason[:4] == keccak(text="Error(string)")[:4]
+
+
+def test_a_consumer_that_burns_all_its_gas(env: Env) -> None:
+    send(env.web3, env.consumer.functions.setMode(3), env.admin)
+    limit = 300_000
+    rid = env.consumer_request(gas_limit=limit)
+    receipt = env.fulfill(rid)
+    assert _callback_failed(env, receipt, rid) == b""
+    assert receipt.gasUsed > limit  # the consumer got (and burnt) its whole limit
+
+
+def test_the_callback_gets_its_whole_gas_limit_or_fulfil_reverts(env: Env) -> None:
+    """EIP-150: a fulfiller cannot starve the callback by sending too little gas."""
+    send(env.web3, env.consumer.functions.setMode(3), env.admin)
+    limit = 1_000_000
+    rid = env.consumer_request(gas_limit=limit)
+    fn = env.oracle.functions.fulfill(rid, env.good.proof, env.good.instances)
+    needed = limit + limit // 63 + env.oracle.functions.CALLBACK_GAS_OVERHEAD().call()
+    name, args = call_reverts(fn, {"from": env.relayer, "gas": 1_100_000})
+    assert name == "ZkmlOracleInsufficientCallbackGas"
+    assert args[0] == rid and args[1] == needed and args[2] < needed
+    assert env.oracle.functions.getRequest(rid).call()[5] == PENDING
+
+
+def test_a_consumer_that_reenters_fulfil_is_refused(env: Env) -> None:
+    send(env.web3, env.consumer.functions.setMode(4), env.admin)
+    rid = env.consumer_request()
+    receipt = env.fulfill(rid)
+    reason = _callback_failed(env, receipt, rid)
+    assert decode_error(reason) == ("ReentrancyGuardReentrantCall", ())
+    assert len(events(env.oracle, "RequestFulfilled", receipt)) == 1
+
+
+def test_a_callback_without_code_is_recorded_as_failed(env: Env) -> None:
+    rid = env.request(callback=env.stranger, gas_limit=50_000)
+    assert _callback_failed(env, env.fulfill(rid), rid) == b""
+
+
+# --- cancel and payments ---
+
+
+def test_cancel_refund_and_withdraw(env: Env) -> None:
+    fee = 5 * 10**15
+    deadline = latest_time(env.web3) + HOUR
+    rid = env.request(fee=fee, deadline=deadline)
+    cancel = env.oracle.functions.cancel(rid)
+    assert tx_reverts(cancel, env.requester) == ("ZkmlOracleRequestNotExpired", (rid, deadline))
+    advance(env.url, HOUR + 1)
+    assert tx_reverts(cancel, env.stranger) == ("ZkmlOracleNotRequester", (rid, env.stranger))
+    receipt = send(env.web3, cancel, env.requester)
+    (event,) = events(env.oracle, "RequestCancelled", receipt)
+    assert (event.args.requestId, event.args.refund) == (rid, fee)
+    assert env.oracle.functions.getRequest(rid).call()[5] == CANCELLED
+    assert tx_reverts(cancel, env.requester) == ("ZkmlOracleRequestNotPending", (rid, CANCELLED))
+    assert env.oracle.functions.pendingWithdrawal(env.requester).call() == fee
+    before = env.web3.eth.get_balance(env.requester)
+    receipt = send(env.web3, env.oracle.functions.withdraw(), env.requester)
+    spent = receipt.gasUsed * receipt.effectiveGasPrice
+    assert env.web3.eth.get_balance(env.requester) == before + fee - spent
+    got = tx_reverts(env.oracle.functions.withdraw(), env.requester)
+    assert got == ("ZkmlOracleNothingToWithdraw", (env.requester,))
+
+
+def test_a_fulfilled_request_cannot_be_cancelled(env: Env) -> None:
+    rid = env.request(fee=10**15)
+    env.fulfill(rid)
+    advance(env.url, HOUR + 1)
+    got = tx_reverts(env.oracle.functions.cancel(rid), env.requester)
+    assert got == ("ZkmlOracleRequestNotPending", (rid, FULFILLED))
+
+
+# --- push feed ---
+
+
+def submit(env: Env, data: ProofData | None = None, model: bytes | None = None) -> Any:
+    data = data or env.good
+    fn = env.oracle.functions.submitResult(model or env.model, data.proof, data.instances)
+    return send(env.web3, fn, env.stranger)
+
+
+def test_push_feed_rounds(env: Env) -> None:
+    views = env.oracle.functions
+    assert call_reverts(views.latestResult(env.model)) == ("ZkmlOracleNoResult", (env.model,))
+    assert call_reverts(views.getResult(env.model, 1)) == ("ZkmlOracleUnknownRound", (env.model, 1))
+    unknown = b"\x01" * 32
+    assert call_reverts(views.latestResult(unknown)) == ("ZkmlOracleUnknownModel", (unknown,))
+    h = input_hash(env.inputs)
+    assert call_reverts(views.resultOf(env.model, h)) == ("ZkmlOracleNoResult", (env.model,))
+
+    first = submit(env)
+    (event,) = events(env.oracle, "ResultSubmitted", first)
+    assert event.args.round == 1 and event.args.inputHash == h
+    assert list(event.args.outputs) == env.outputs and event.args.submitter == env.stranger
+    t1 = env.web3.eth.get_block(first.blockNumber)["timestamp"]
+    assert tuple(views.latestResult(env.model).call()) == (1, t1, h, env.outputs)
+    advance(env.url, 30)
+    second = submit(env)
+    t2 = env.web3.eth.get_block(second.blockNumber)["timestamp"]
+    assert t2 > t1
+    assert tuple(views.latestResult(env.model).call()) == (2, t2, h, env.outputs)
+    assert tuple(views.getResult(env.model, 1).call()) == (1, t1, h, env.outputs)
+    assert tuple(views.resultOf(env.model, h).call()) == (2, t2, h, env.outputs)
+    assert views.latestRound(env.model).call() == 2
+    for r in (0, 3):
+        assert call_reverts(views.getResult(env.model, r)) == (
+            "ZkmlOracleUnknownRound",
+            (env.model, r),
+        )
+    # Another model's feed is its own.
+    assert call_reverts(views.latestResult(env.other_model)) == (
+        "ZkmlOracleNoResult",
+        (env.other_model,),
+    )
+
+
+def test_a_second_round_in_the_same_block_is_refused(env: Env) -> None:
+    twice = deploy(env.web3, contracts.contract("DoubleSubmitter"), env.admin)
+    fn = twice.functions.submitTwice(
+        env.oracle.address, env.model, env.good.proof, env.good.instances
+    )
+    name, args = tx_reverts(fn, env.stranger)
+    assert name == "ZkmlOracleRoundTooSoon" and args[0] == env.model
+    assert args[1] >= latest_time(env.web3)  # the pending block's time: the same block
+    receipt = submit(env)
+    t = env.web3.eth.get_block(receipt.blockNumber)["timestamp"]
+    got = tx_reverts(fn, env.stranger)
+    assert got[0] == "ZkmlOracleRoundTooSoon" and got[1][1] >= t
+
+
+def test_push_feed_refuses_what_fulfil_refuses(env: Env) -> None:
+    def refused(data: ProofData, model: bytes | None = None) -> tuple[str, tuple[Any, ...]]:
+        fn = env.oracle.functions.submitResult(model or env.model, data.proof, data.instances)
+        return tx_reverts(fn, env.stranger)
+
+    raw = bytearray(env.good.proof)
+    raw[200] ^= 0x01
+    tampered = ProofData(bytes(raw), env.good.instances, b"")
+    assert refused(tampered) == ("ZkmlOracleInvalidProof", (env.model,))
+    assert refused(env.other) == ("ZkmlOracleInvalidProof", (env.model,))
+    short = ProofData(env.good.proof, env.good.instances[:-1], b"")
+    assert refused(short) == ("ZkmlOracleWrongInstanceCount", (6, 5))
+    big = ProofData(env.good.proof, [*env.good.instances[:5], R], b"")
+    assert refused(big) == ("ZkmlOracleInstanceOutOfField", (5, R))
+    unknown = b"\x02" * 32
+    assert refused(env.good, unknown) == ("ZkmlOracleUnknownModel", (unknown,))
+    send(env.web3, env.oracle.functions.setModelActive(env.model, False), env.admin)
+    assert refused(env.good) == ("ZkmlOracleModelInactive", (env.model,))
+
+
+# --- gas ---
+
+
+def test_fulfil_costs_at_most_120_percent_of_verify_proof(env: Env) -> None:
+    """The issue's goal, with no consumer callback: gas is deterministic, so it is asserted."""
+    verifier = env.config[0]
+    verify_gas = env.web3.eth.estimate_gas(
+        {"from": env.relayer, "to": verifier, "data": "0x" + env.good.calldata.hex()}
+    )
+    rid = env.request(fee=10**15)
+    fn = env.oracle.functions.fulfill(rid, env.good.proof, env.good.instances)
+    fulfil_gas = fn.estimate_gas({"from": env.relayer})
+    ratio = fulfil_gas / verify_gas
+    print(
+        f"\nverifyProof {verify_gas:,} gas; fulfill {fulfil_gas:,} gas "
+        f"(+{fulfil_gas - verify_gas:,}); ratio {ratio:.3f}"
+    )
+    assert ratio <= 1.20
+    receipt = env.fulfill(rid)
+    assert receipt.gasUsed <= fulfil_gas

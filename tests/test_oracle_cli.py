@@ -1,0 +1,97 @@
+"""The oracle from the command line (zkml_oracle.oracle via `zkml-oracle ...`), on the
+toolkit's managed local Anvil, with real proofs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from zkml_oracle import data
+from zkml_oracle.oracle import ModelConfig, input_felts, proof_calldata
+from zkml_oracle.prover import prove
+from zkml_oracle.types import BuildResult, ProofResult
+
+
+def _json(proc: object) -> dict:  # type: ignore[type-arg]
+    assert proc.returncode == 0, proc.stderr  # type: ignore[attr-defined]
+    return json.loads(proc.stdout)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_request_fulfil_status_submit_result_feed(
+    built: BuildResult, proof: ProofResult, example: dict[str, Path], tmp_path: Path
+) -> None:
+    deployed = _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))
+    assert deployed["oracle"] and deployed["verifier"] and deployed["model_id"]
+    assert deployed["gas"]["register"] > 0 and not deployed["reused"]["model"]
+    model_id = deployed["model_id"]
+    assert model_id == ModelConfig.from_manifest(built.manifest, deployed["verifier"]).model_id
+    again = _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))
+    assert again["reused"] == {"verifier": True, "oracle": True, "model": True}
+
+    req = _json(
+        run_cli("request", model_id, example["input"], "--fee", "1000", "--json", cwd=tmp_path)
+    )
+    rid = req["request_id"]
+    assert _json(run_cli("status", str(rid), "--json", cwd=tmp_path))["status"] == "pending"
+
+    done = _json(
+        run_cli("fulfill", str(rid), built.build_dir, proof.proof_path, "--json", cwd=tmp_path)
+    )
+    assert done["outputs"] == proof.outputs
+    state = _json(run_cli("status", str(rid), "--json", cwd=tmp_path))
+    assert state["status"] == "fulfilled" and state["outputs"] == proof.outputs
+    assert state["fulfiller"] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+    twice = run_cli("fulfill", str(rid), built.build_dir, proof.proof_path, cwd=tmp_path)
+    assert twice.returncode == 2 and twice.stdout == ""
+    assert twice.stderr.strip().splitlines() == [
+        f"error: the oracle refused fulfill: ZkmlOracleRequestNotPending(requestId={rid}, status=2)"
+    ]
+
+    pushed = _json(run_cli("submit", built.build_dir, proof.proof_path, "--json", cwd=tmp_path))
+    assert pushed["round"] == 1 and pushed["outputs"] == proof.outputs
+    latest = _json(run_cli("result", model_id, "--json", cwd=tmp_path))
+    assert latest["round"] == 1 and latest["outputs"] == proof.outputs
+    assert latest["input_hash"].startswith("0x") and latest["updated_at"] > 0
+
+    feed = _json(run_cli("feed", model_id, "--output", "1", "--json", cwd=tmp_path))
+    assert feed["decimals"] == 8 and feed["feed"].startswith("0x")
+    assert "output 1" in feed["description"]
+
+
+def test_a_request_for_another_input_is_refused(
+    built: BuildResult, proof: ProofResult, tmp_path: Path
+) -> None:
+    model_id = _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))["model_id"]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"input_data": [[0.5, -0.25, 0.125, 1.0]]}))
+    rid = _json(run_cli("request", model_id, other, "--json", cwd=tmp_path))["request_id"]
+    refused = run_cli("fulfill", str(rid), built.build_dir, proof.proof_path, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert f"ZkmlOracleInputMismatch(requestId={rid})" in refused.stderr
+
+
+def test_unknown_model_and_request_are_clear(built: BuildResult, tmp_path: Path) -> None:
+    _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))
+    proc = run_cli("status", "999", cwd=tmp_path)
+    assert proc.returncode == 2 and "no request 999" in proc.stderr
+    proc = run_cli("result", "0x" + "ab" * 32, cwd=tmp_path)
+    assert proc.returncode == 2 and "is not recorded" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_hashed_input_request_commits_to_the_proofs_input_hash(
+    hashed_built: BuildResult, example: dict[str, Path], tmp_path: Path
+) -> None:
+    """ZK-KYC's building block: the requester's Poseidon commitment is the proof's instance."""
+    proof = prove(hashed_built.build_dir, example["input"], tmp_path / "p.json")
+    sample = data.load(example["input"])
+    felts = input_felts(hashed_built.manifest, sample)
+    lay = hashed_built.manifest.layout
+    assert len(felts) == lay.inputs.count == 1
+    assert felts == proof.instances[lay.inputs.offset : lay.inputs.end]
+    _, instances = proof_calldata(proof.proof_path)
+    assert instances == proof.instances

@@ -1,0 +1,128 @@
+"""The project's hand-written contracts (``contracts/``), compiled through Ape, as typed artifacts.
+
+Compilation runs Ape in-process (``ape.managers.project.LocalProject.load_contracts``, with the
+ape-solidity plugin and the solc that :func:`zkml_oracle.toolchain.ensure_solc` registers), so
+it is the same build as ``ape compile``: ``ape-config.yaml`` pins solc 0.8.20, the optimizer,
+and OpenZeppelin Contracts as a *local* Ape dependency on ``node_modules/@openzeppelin/contracts``
+(nothing is downloaded). Ape caches in ``.build/`` and ``contracts/.cache/`` of the checkout,
+and keeps its copy of the dependency under ``APE_DATA_FOLDER`` (default ``~/.ape``); within a
+process the artifacts are compiled once (:func:`load_contracts` is cached).
+
+Generated verifiers are not here: each circuit's build directory holds its own
+(``verifier/Verifier.json``, see :mod:`zkml_oracle.verifier`).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ToolchainError, ZkmlOracleError
+from .verifier import CompiledContract
+
+#: The checkout this package is installed from (editable installs): it holds ``contracts/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The contracts the toolkit deploys itself.
+ORACLE = "ZkmlOracle"
+FEED_ADAPTER = "ZkmlFeedAdapter"
+
+
+class ContractsError(ZkmlOracleError):
+    """The project's contracts cannot be found or do not compile."""
+
+
+def _root(root: Path | None) -> Path:
+    root = Path(root or PROJECT_ROOT).resolve()
+    if not (root / "ape-config.yaml").is_file() or not (root / "contracts").is_dir():
+        raise ContractsError(
+            f"{root} holds no ape-config.yaml and contracts/: run from a zkml-oracle checkout "
+            "(the contracts are not part of the installed package)"
+        )
+    oz = root / "node_modules" / "@openzeppelin" / "contracts" / "package.json"
+    if not oz.is_file():
+        raise ToolchainError(
+            f"OpenZeppelin Contracts are missing ({oz}): run `make setup` in the checkout "
+            "(it runs `npm install`)"
+        )
+    return root
+
+
+def _bytes(code: Any) -> bytes:
+    text = str(getattr(code, "bytecode", None) or "")
+    if "__" in text:
+        raise ContractsError(f"unlinked library placeholder in bytecode ({text[:20]}…)")
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+def _artifact(contract_type: Any) -> CompiledContract:
+    abi = [entry.model_dump(mode="json", by_alias=True) for entry in contract_type.abi]
+    return CompiledContract(
+        name=str(contract_type.name),
+        abi=abi,
+        bytecode=_bytes(contract_type.deployment_bytecode),
+        runtime=_bytes(contract_type.runtime_bytecode),
+    )
+
+
+@functools.cache
+def _compile(root: Path) -> dict[str, CompiledContract]:
+    from ape.exceptions import ApeException
+    from ape.managers.project import LocalProject
+
+    from .toolchain import ensure_solc
+
+    ensure_solc()  # py-solc-x (and so ape-solidity) would otherwise try to download solc
+    try:
+        project = LocalProject(root)
+        containers = project.load_contracts()
+    except ApeException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ContractsError(f"compiling {root / 'contracts'} failed: {first}") from None
+    return {name: _artifact(c.contract_type) for name, c in sorted(containers.items())}
+
+
+def load_contracts(root: Path | None = None) -> dict[str, CompiledContract]:
+    """Every contract of the project by name (interfaces included: they have no bytecode)."""
+    return dict(_compile(_root(root)))
+
+
+def contract(name: str, root: Path | None = None) -> CompiledContract:
+    """One compiled contract, e.g. ``contract("ZkmlOracle")``."""
+    contracts = _compile(_root(root))
+    try:
+        return contracts[name]
+    except KeyError:
+        known = ", ".join(n for n, c in contracts.items() if c.bytecode)
+        raise ContractsError(f"no contract named {name!r} in contracts/: one of {known}") from None
+
+
+def oracle(root: Path | None = None) -> CompiledContract:
+    """``ZkmlOracle``: registry, request/fulfil and push feed."""
+    return contract(ORACLE, root)
+
+
+def feed_adapter(root: Path | None = None) -> CompiledContract:
+    """``ZkmlFeedAdapter``: Chainlink's AggregatorV2V3Interface over one output of a feed."""
+    return contract(FEED_ADAPTER, root)
+
+
+def error_abi(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every custom error declared in the project (and its OpenZeppelin imports), once each:
+    what a client needs to decode any revert of these contracts."""
+    seen: dict[str, dict[str, Any]] = {}
+    for c in _compile(_root(root)).values():
+        for entry in c.abi:
+            if entry.get("type") == "error":
+                types = ",".join(_canonical_type(i) for i in entry.get("inputs", []))
+                seen.setdefault(f"{entry['name']}({types})", entry)
+    return list(seen.values())
+
+
+def _canonical_type(param: dict[str, Any]) -> str:
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_canonical_type(c) for c in param.get("components", []))
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
