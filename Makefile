@@ -36,6 +36,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python benchmarks/prove_overhead.py
 	$(BIN)/python benchmarks/verifier_gas.py
+	$(BIN)/python benchmarks/oracle_gas.py
 	$(BIN)/python benchmarks/conformance.py
 
 clean:
