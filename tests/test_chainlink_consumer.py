@@ -19,25 +19,15 @@ from typing import Any
 import pytest
 import solcx
 
-from tests.test_feed_adapter import to_answer
+from tests.test_feed_adapter import Feed, feed, to_answer  # noqa: F401 (feed: a fixture)
 from tests.test_oracle import (
-    ProofData,
     advance,
     call_reverts,
     deploy,
-    deploy_build_verifier,
-    model_config,
-    model_id,
-    outputs_of,
-    proof_data,
-    send,
-    web3_of,
 )
 from zkml_oracle import contracts
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.prover import prove
+from zkml_oracle.chain import rpc
 from zkml_oracle.toolchain import ensure_solc
-from zkml_oracle.types import BuildResult, ProofResult
 from zkml_oracle.verifier import CompiledContract
 
 CHAINLINK = contracts.PROJECT_ROOT / "node_modules" / "@chainlink" / "contracts"
@@ -98,55 +88,17 @@ def feed_consumer() -> CompiledContract:
 
 
 @dataclass(repr=False)
-class Setup:
-    url: str
-    web3: Any
-    admin: str
-    oracle: Any
-    model: bytes
-    scale: int
-    adapters: list[Any]  # one per model output
+class Setup(Feed):
     consumers: list[Any]  # Chainlink's FeedConsumer on each adapter
-    rounds: list[ProofData]
-    outputs: list[list[int]]
-
-    def submit(self, data: ProofData) -> int:
-        fn = self.oracle.functions.submitResult(self.model, data.proof, data.instances)
-        receipt = send(self.web3, fn, self.admin)
-        return int(self.web3.eth.get_block(receipt.blockNumber)["timestamp"])
 
 
 @pytest.fixture(scope="module")
-def setup(
-    anvil: LocalNode,
-    built: BuildResult,
-    proof: ProofResult,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Setup:
-    folder = tmp_path_factory.mktemp("chainlink")
-    second_input = folder / "input.json"
-    second_input.write_text(json.dumps({"input_data": [[0.8, -0.3, 1.2, -1.1]]}))
-    second = prove(built.build_dir, second_input, folder / "proof.json")
-    rounds = [proof_data(built, proof.proof_path), proof_data(built, second.proof_path)]
-    web3 = web3_of(anvil.url)
-    admin = web3.eth.accounts[0]
-    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
-    config = model_config(built, deploy_build_verifier(web3, built, admin))
-    send(web3, oracle.functions.registerModel(config), admin)
-    model = model_id(config)
-    adapters = [
-        deploy(
-            web3, contracts.feed_adapter(), admin, oracle.address, model, i, DECIMALS, f"score {i}"
-        )
-        for i in range(config[6])
-    ]
+def setup(feed: Feed) -> Setup:  # noqa: F811 (the imported fixture)
+    """The feed adapter module's oracle, adapters and two verified rounds, each adapter read
+    through its own FeedConsumer."""
     consumer = feed_consumer()
-    consumers = [deploy(web3, consumer, admin, a.address) for a in adapters]
-    outputs = [outputs_of(built, r.instances) for r in rounds]
-    assert outputs[0] != outputs[1]
-    return Setup(
-        anvil.url, web3, admin, oracle, model, config[7], adapters, consumers, rounds, outputs
-    )
+    consumers = [deploy(feed.web3, consumer, feed.admin, a.address) for a in feed.feeds]
+    return Setup(**vars(feed), consumers=consumers)
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +109,7 @@ def _isolated(setup: Setup) -> Iterator[None]:
 
 
 def test_the_consumer_is_chainlinks_and_points_at_the_adapter(setup: Setup) -> None:
-    for adapter, consumer in zip(setup.adapters, setup.consumers, strict=True):
+    for adapter, consumer in zip(setup.feeds, setup.consumers, strict=True):
         assert consumer.functions.AGGREGATOR().call() == adapter.address
     # The deployed code is exactly what solc made of the package's file, but for the
     # immutable (the aggregator's address) the constructor writes in.
@@ -184,7 +136,7 @@ def test_metadata_through_the_consumer(setup: Setup) -> None:
     for i, consumer in enumerate(setup.consumers):
         f = consumer.functions
         assert f.decimals().call() == DECIMALS
-        assert f.description().call() == f"score {i}"
+        assert f.description().call() == f"out{i}"
         assert f.version().call() == 1
 
 

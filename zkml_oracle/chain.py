@@ -15,7 +15,6 @@ A local dev chain is chain id 31337 or 1337: only there do Anvil's well-known de
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_json
+from ._fs import atomic_write_json, file_lock
 from .exceptions import InputError, ZkmlOracleError
 
 DEV_CHAIN_IDS = frozenset({31337, 1337})
@@ -178,17 +177,6 @@ def node_record(state_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _state_lock(state_dir: Path) -> Iterator[None]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def local_chain_url(state_dir: Path) -> Iterator[str]:
     """The URL of the toolkit's local Anvil: the running ``zkml-oracle node``, or one started
     for this block (state persisted in ``state_dir``) and stopped after it."""
@@ -199,7 +187,7 @@ def local_chain_url(state_dir: Path) -> Iterator[str]:
             if _answers(url):
                 yield url
                 return
-    with _state_lock(state_dir):
+    with file_lock(state_dir / "lock"):
         state = state_dir / "anvil-state.json"
         genesis = state_dir / "local-chain.json"
         # Anvil regenerates its genesis block (new timestamp, new hash) on every start, even

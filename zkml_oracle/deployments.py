@@ -7,15 +7,13 @@ file atomically; a record is written only after its transaction was mined.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_json
+from ._fs import atomic_write_json, file_lock
 from .chain import Chain
 from .exceptions import ArtifactError
 
@@ -46,22 +44,11 @@ class DeploymentStore:
 
     def update(self, chain: Chain, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Read, change and atomically rewrite the chain's record under a lock."""
-        with self._lock(chain):
+        with file_lock(self.path(chain).parent / ".lock"):
             record = self.load(chain)
             change(record)
             atomic_write_json(self.path(chain), record)
             return record
-
-    @contextlib.contextmanager
-    def _lock(self, chain: Chain) -> Iterator[None]:
-        folder = self.path(chain).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
     @staticmethod
     def _empty(chain: Chain) -> dict[str, Any]:
