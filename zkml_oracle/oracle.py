@@ -10,7 +10,6 @@ output shapes) is kept in the chain's deployment record next to the oracle's add
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -291,8 +290,7 @@ def deploy_and_register(
             "this model (the reusable verifier still works with `deploy` + `verify --onchain` "
             "through its own contract)"
         )
-    config_probe = ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse early
-    del config_probe
+    ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse a model the oracle can't serve
     verifier = deploy_verifier(chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store)
     gas = {"verifier": verifier.gas_used}
     reused = {"verifier": verifier.reused}
@@ -411,7 +409,3 @@ def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
                 list(logs[-1]["args"]["outputs"]), record_of(model_id)
             )
     return out
-
-
-def default_deadline(seconds: int) -> int:
-    return int(time.time()) + seconds
