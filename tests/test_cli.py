@@ -10,7 +10,23 @@ import pytest
 from tests.conftest import run_cli, write_json
 from zkml_oracle.types import BuildResult, ProofResult
 
-COMMANDS = ["doctor", "build", "prove", "verify", "deploy", "node", "demo"]
+COMMANDS = [
+    "doctor",
+    "build",
+    "prove",
+    "verify",
+    "deploy",
+    "node",
+    "demo",
+    "request",
+    "fulfill",
+    "submit",
+    "result",
+    "feed",
+    "status",
+    "relay",
+    "relay-status",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -743,5 +743,135 @@ def demo(workdir: Path, as_json: bool) -> None:
     _emit(as_json, payload, text)
 
 
+# --- relayer (zkml_oracle.relayer) ---
+
+
+@cli.command()
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A build directory to serve (registered with `deploy`); repeat for more.",
+)
+@chain_options
+@click.option(
+    "--keystore",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An encrypted JSON keystore that signs (ZKML_RELAYER_PASSPHRASE unlocks it).",
+)
+@click.option(
+    "--dev-account",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which Anvil dev key signs when no --account/--keystore is given (local dev chains).",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=Path(".zkml-oracle/relayer.sqlite"),
+    show_default=True,
+    help="The relayer's journal (SQLite); a restart resumes from it.",
+)
+@click.option("--once", is_flag=True, help="Drain what is pending, then exit.")
+@click.option(
+    "--confirmations",
+    type=int,
+    default=None,
+    help="Blocks a request must be buried under  [default: 0 on a local dev chain, else 3]",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Proving processes.")
+@click.option("--poll-interval", type=float, default=0.5, show_default=True, help="Seconds.")
+@click.option(
+    "--drain-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="On SIGTERM, seconds to let in-flight work finish.",
+)
+@click.option(
+    "--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."
+)
+@json_option
+@handle_errors
+def relay(
+    models: tuple[Path, ...],
+    keystore: Path | None,
+    dev_account: int,
+    db: Path,
+    once: bool,
+    confirmations: int | None,
+    workers: int,
+    poll_interval: float,
+    drain_timeout: float,
+    metrics_port: int | None,
+    as_json: bool,
+    **chain_kw: Any,
+) -> None:
+    """Prove and fulfil the oracle's requests for the served models (logs: JSON on stderr)."""
+    from .chain import connect
+    from .relayer.app import RelayOptions
+    from .relayer.app import relay as run
+    from .relayer.signer import KeySource
+
+    options, store = _chain_setup(chain_kw)
+    relay_options = RelayOptions(
+        build_dirs=models,
+        db=db,
+        key=KeySource(ape_alias=options.account, keystore=keystore, dev_index=dev_account),
+        once=once,
+        confirmations=confirmations,
+        workers=workers,
+        poll_interval=poll_interval,
+        metrics_port=metrics_port,
+        drain_timeout=drain_timeout,
+    )
+    with connect(options) as chain:
+        summary = run(chain, store, relay_options)
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "nothing"
+    _emit(as_json, summary, f"relayer stopped: {counts}")
+
+
+@cli.command("relay-status")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=Path(".zkml-oracle/relayer.sqlite"),
+    show_default=True,
+    help="The relayer's journal.",
+)
+@json_option
+@handle_errors
+def relay_status(db: Path, as_json: bool) -> None:
+    """Counts by state, latencies and the last errors, from a relayer's journal."""
+    from .relayer.journal import Journal
+
+    with Journal(db, readonly=True) as journal:
+        summary = journal.summary()
+    lines = [
+        f"journal   {summary['journal']} (chain {summary['chain_id']}, oracle "
+        f"{summary['oracle']}, scanned to block {summary['cursor']})"
+    ]
+    lines.append(
+        "states    " + (", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "-")
+    )
+    for name in ("latency_seconds", "prove_seconds"):
+        s = summary[name]
+        if s:
+            lines.append(
+                f"{name.split('_')[0]:9} median {s['median']:.2f} s, p90 {s['p90']:.2f} s, "
+                f"max {s['max']:.2f} s ({s['count']})"
+            )
+    lines.extend(
+        f"error     request {e['request_id']} ({e['state']}, {e['attempts']} attempts): "
+        f"{e['error']}"
+        for e in summary["last_errors"]
+    )
+    _emit(as_json, summary, "\n".join(lines))
+
+
 def main() -> None:
     cli(prog_name="zkml-oracle")

@@ -1,0 +1,129 @@
+"""Putting a relayer together from a connected chain, its deployment record and flags."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..chain import Chain
+from ..deployments import DeploymentStore
+from ..exceptions import InputError
+from .journal import Journal
+from .metrics import Metrics, PrometheusMetrics
+from .service import JsonFormatter, Relayer, RelayerConfig, RelayerError, ServedModel, emit
+from .signer import KeySource, load_signer
+
+#: Confirmations waited for by default on a chain that is not a local dev chain.
+REMOTE_CONFIRMATIONS = 3
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    build_dirs: tuple[Path, ...]
+    db: Path
+    key: KeySource
+    once: bool = False
+    confirmations: int | None = None
+    workers: int = 1
+    poll_interval: float = 0.5
+    metrics_port: int | None = None
+    drain_timeout: float = 10.0
+    receipt_timeout: float = 120.0
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for the relayer's own logger."""
+    logger = logging.getLogger("zkml_oracle.relayer")
+    if not any(getattr(h, "_zkml_relayer", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._zkml_relayer = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def served_models(
+    chain: Chain, store: DeploymentStore, build_dirs: tuple[Path, ...]
+) -> dict[str, ServedModel]:
+    """Each build's model id, from the verifier recorded for it on this chain."""
+    from ..deploy import recorded_verifier
+    from ..oracle import ModelConfig
+    from ..types import Manifest
+
+    if not build_dirs:
+        raise InputError("give at least one --model DIR (a build registered with `deploy`)")
+    models: dict[str, ServedModel] = {}
+    for build_dir in build_dirs:
+        manifest = Manifest.load(build_dir)
+        verifier = recorded_verifier(chain, manifest, store)["address"]
+        model_id = ModelConfig.from_manifest(manifest, verifier).model_id.lower()
+        models[model_id] = ServedModel(model_id, Path(build_dir).resolve(), manifest)
+    return models
+
+
+def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[str, Any]:
+    """Run a relayer until it stops; returns the journal's summary."""
+    from ..contracts import oracle as oracle_artifact
+    from ..oracle import oracle_address
+    from .backend import LocalPoolBackend
+    from .watcher import OracleClient, connect_web3
+
+    setup_logging()
+    address = oracle_address(store, chain)
+    models = served_models(chain, store, options.build_dirs)
+    url = chain.url or getattr(chain.provider, "uri", None)
+    if not url:
+        raise InputError(f"{chain.describe()} has no HTTP endpoint: pass --rpc-url")
+    web3 = connect_web3(str(url))
+    oracle = OracleClient(web3, address, oracle_artifact().abi)
+    for model_id, model in models.items():
+        if not oracle.model_registered(model_id):
+            raise RelayerError(
+                f"model {model_id} ({model.build_dir}) is not registered on the oracle at "
+                f"{address}: run `zkml-oracle deploy {model.build_dir}`"
+            )
+        if model.manifest.visibility.input == "hashed":
+            emit(
+                "model.hashed_inputs",
+                logging.WARNING,
+                model=model_id,
+                note="its requests will be rejected: a commitment alone cannot be proven",
+            )
+    signer = load_signer(options.key, chain.chain_id)
+    start_block = 0
+    oracle_tx = store.load(chain).get("oracle", {}).get("tx")
+    if oracle_tx:
+        receipt = oracle.receipt(str(oracle_tx))
+        start_block = int(receipt["blockNumber"]) if receipt is not None else 0
+    confirmations = options.confirmations
+    if confirmations is None:
+        confirmations = 0 if chain.is_local_dev else REMOTE_CONFIRMATIONS
+    config = RelayerConfig(
+        once=options.once,
+        confirmations=confirmations,
+        workers=options.workers,
+        poll_interval=options.poll_interval,
+        start_block=start_block,
+        drain_timeout=options.drain_timeout,
+        receipt_timeout=options.receipt_timeout,
+    )
+    metrics: Metrics = (
+        PrometheusMetrics(options.metrics_port) if options.metrics_port is not None else Metrics()
+    )
+    with Journal(options.db) as journal:
+        journal.bind(chain.chain_id, address)
+        backend = LocalPoolBackend([str(m.build_dir) for m in models.values()], options.workers)
+        relayer = Relayer(
+            config=config,
+            oracle=oracle,
+            signer=signer,
+            models=models,
+            backend=backend,
+            journal=journal,
+            metrics=metrics,
+        )
+        return relayer.run()

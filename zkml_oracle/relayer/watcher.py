@@ -1,0 +1,232 @@
+"""The relayer's view of the chain, on plain web3.py: new requests, request states, receipts.
+
+Every call here may fail with a transient RPC error (:func:`is_transient`); the service
+retries those with capped backoff and keeps its loop turning meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from ..exceptions import ZkmlOracleError
+from .journal import RequestEvent
+
+#: Blocks per eth_getLogs call.
+LOG_CHUNK = 2000
+
+
+class RequestStatus(IntEnum):
+    NONE = 0
+    PENDING = 1
+    FULFILLED = 2
+    CANCELLED = 3
+
+
+@dataclass(frozen=True)
+class OnChainRequest:
+    status: RequestStatus
+    deadline: int
+    fulfiller: str
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """A ``RequestFulfilled`` log: who answered, in which transaction, with what outputs."""
+
+    tx_hash: str
+    fulfiller: str
+    outputs: tuple[int, ...]
+
+
+class Revert(ZkmlOracleError):
+    """The oracle would refuse (or refused) the transaction; ``name`` is its custom error."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.name = name
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure to reach the node (not a refusal by it)."""
+    import requests
+    from web3.exceptions import TimeExhausted
+
+    if isinstance(exc, requests.exceptions.RequestException | TimeExhausted):
+        return True
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and is_transient(cause)
+
+
+def connect_web3(url: str, timeout: float = 10.0) -> Any:
+    """A web3 on ``url`` without web3's own retries (the service does its own)."""
+    from web3 import Web3
+    from web3.providers.rpc import HTTPProvider
+
+    provider = HTTPProvider(
+        url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+    )
+    return Web3(provider)
+
+
+class OracleClient:
+    """The oracle contract at ``address``, read and called through ``web3``."""
+
+    def __init__(self, web3: Any, address: str, abi: list[dict[str, Any]]) -> None:
+        from eth_utils.address import to_checksum_address
+
+        self.web3 = web3
+        self.address = to_checksum_address(address)
+        self.contract = web3.eth.contract(address=self.address, abi=abi)
+        self._requested = self.contract.events.InferenceRequested()
+        self._fulfilled = self.contract.events.RequestFulfilled()
+        self._errors = _error_selectors(abi)
+
+    def head(self) -> int:
+        return int(self.web3.eth.block_number)
+
+    def requests_between(self, first: int, last: int, model_ids: list[str]) -> list[RequestEvent]:
+        """``InferenceRequested`` logs for ``model_ids`` in blocks ``first..last``."""
+        from eth_utils.crypto import keccak
+
+        abi = next(e for e in self.contract.abi if e.get("name") == "InferenceRequested")
+        types = ",".join(i["type"] for i in abi["inputs"])
+        topic0 = "0x" + keccak(text=f"InferenceRequested({types})").hex()
+        models = [m.lower() for m in model_ids]
+        found: list[RequestEvent] = []
+        start = first
+        while start <= last:
+            end = min(last, start + LOG_CHUNK - 1)
+            logs = self.web3.eth.get_logs(
+                {
+                    "address": self.address,
+                    "fromBlock": start,
+                    "toBlock": end,
+                    "topics": [topic0, None, models],
+                }
+            )
+            for log in logs:
+                args = self._requested.process_log(log)["args"]
+                found.append(
+                    RequestEvent(
+                        request_id=int(args["requestId"]),
+                        model_id="0x" + bytes(args["modelId"]).hex(),
+                        input_felts=tuple(int(f) for f in args["inputFelts"]),
+                        deadline=int(args["deadline"]),
+                        fee=int(args["fee"]),
+                        block_number=int(log["blockNumber"]),
+                        log_index=int(log["logIndex"]),
+                    )
+                )
+            start = end + 1
+        return found
+
+    def request(self, request_id: int) -> OnChainRequest:
+        req = self.contract.functions.getRequest(request_id).call()
+        return OnChainRequest(RequestStatus(int(req[5])), int(req[4]), str(req[8]))
+
+    def model_registered(self, model_id: str) -> bool:
+        try:
+            model = self.contract.functions.getModel(model_id).call()
+        except Exception as e:
+            if is_transient(e):
+                raise
+            return False
+        return bool(model[2])
+
+    def fulfilment(self, request_id: int, from_block: int) -> Fulfilment | None:
+        logs = self._fulfilled.get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        if not logs:
+            return None
+        log = logs[-1]
+        return Fulfilment(
+            "0x" + bytes(log["transactionHash"]).hex(),
+            str(log["args"]["fulfiller"]),
+            tuple(int(v) for v in log["args"]["outputs"]),
+        )
+
+    def fulfil_tx(
+        self, request_id: int, proof: bytes, instances: list[int], sender: str
+    ) -> dict[str, Any]:
+        """The unsigned ``fulfill`` transaction, gas estimated (a would-be revert raises
+        :class:`Revert` with the oracle's custom error)."""
+        fn = self.contract.functions.fulfill(request_id, proof, instances)
+        try:
+            gas = int(fn.estimate_gas({"from": sender}))
+        except Exception as e:
+            if is_transient(e):
+                raise
+            raise self.revert(e) from None
+        tx: dict[str, Any] = fn.build_transaction(
+            {
+                "from": sender,
+                "gas": gas + gas // 5 + 10_000,
+                "nonce": 0,
+                "maxFeePerGas": 0,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
+        return tx
+
+    def revert(self, exc: BaseException) -> Revert:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        text = str(data or "")
+        raw = bytes.fromhex(text.removeprefix("0x")) if text.startswith("0x") else b""
+        name = self._errors.get(raw[:4], "")
+        if name:
+            return Revert(name, f"the oracle refused fulfill: {name}")
+        return Revert("", f"the oracle refused fulfill: {exc}")
+
+    def receipt(self, tx_hash: str) -> Any | None:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.web3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def known(self, tx_hash: str) -> bool:
+        """Does the node know the transaction (mined or in its mempool)?"""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            self.web3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def mined_nonce(self, address: str) -> int:
+        return int(self.web3.eth.get_transaction_count(address, "latest"))
+
+    def pending_nonce(self, address: str) -> int:
+        return int(self.web3.eth.get_transaction_count(address, "pending"))
+
+    def broadcast(self, raw: bytes) -> None:
+        """Send raw bytes; "already known" is success (the same bytes are in the mempool)."""
+        try:
+            self.web3.eth.send_raw_transaction(raw)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            message = str(e).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            raise
+
+
+def _error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, str]:
+    from eth_utils.crypto import keccak
+
+    table: dict[bytes, str] = {}
+    for entry in abi:
+        if entry.get("type") == "error":
+            types = ",".join(str(i["type"]) for i in entry.get("inputs", []))
+            table[keccak(text=f"{entry['name']}({types})")[:4]] = str(entry["name"])
+    return table
