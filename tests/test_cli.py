@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,15 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     proc = run_cli("demo", "--workdir", tmp_path / "demo", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["valid"] is True and result["valid_onchain"] is True
-    assert len(result["outputs"][0]) == 2
-    assert 400_000 < result["gas"]["verify_proof"] < 700_000
-    assert {"setup", "prove", "verify", "chain"} <= result["timings"].keys()
+    assert result["decision"] == "Granted" and result["granted_wei"] == 10**18
+    [[score]] = result["outputs"]
+    assert score > 0.5
+    assert 400_000 < result["gas"]["fulfil_with_callback"] < 900_000
+    assert {"request", "fulfil", "claim"} <= result["tx"].keys()
+    assert {"train", "setup", "deploy", "fulfil", "request_to_fulfilment"} <= result[
+        "timings"
+    ].keys()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout == "", "the demo leaves no process behind"

@@ -89,6 +89,9 @@ def test_the_journal_is_bound_to_one_oracle_and_one_relayer(tmp_path: Path) -> N
         j.bind(31337, "0xabc")
         with pytest.raises(JournalError, match="pass another --db"):
             j.bind(31337, "0xdef")
+        j.bind(31337, "0xabc", "0x" + "11" * 32)
+        with pytest.raises(JournalError, match="genesis_hash 0x1111.*pass another --db"):
+            j.bind(31337, "0xabc", "0x" + "22" * 32)  # a fresh chain with the same addresses
         with pytest.raises(JournalError, match="another relayer is using"):
             Journal(path)
         with Journal(path, readonly=True) as ro:  # relay-status reads alongside

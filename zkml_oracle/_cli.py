@@ -661,89 +661,42 @@ def node(port: int, chain_id: int | None, state_file: Path | None) -> None:
     type=click.Path(path_type=Path),
     default=Path("out/demo"),
     show_default=True,
-    help="Where the example model and its build go (replaced).",
+    help="Where the model, its build and the relayer's journal go (replaced).",
 )
 @json_option
 @handle_errors
 def demo(workdir: Path, as_json: bool) -> None:
-    """Build, prove and verify the bundled credit-scoring example, off-chain and on Anvil."""
-    import time
+    """The whole product on a throwaway local Anvil: train, build, deploy, relay, decide.
 
-    from .chain import ChainOptions, LocalNode, connect, sender
-    from .circuit import BuildOptions
-    from .circuit import build as run_build
-    from .deploy import deploy_verifier, verify_onchain
-    from .deployments import DeploymentStore
-    from .examples import FEATURES, write_credit_mlp
-    from .prover import prove as run_prove
-    from .prover import verify as run_verify
+    A credit-scoring model is trained and built into a circuit; its verifier, the oracle and a
+    DAO's grant pool are deployed; a relayer proves the pool's score request; the pool grants
+    on the verified score. Nothing is left running.
+    """
+    from .demo import GRANT_WEI, THRESHOLD
+    from .demo import run as run_demo
 
-    report = _reporter(as_json)
-    files = write_credit_mlp(workdir / "model")
-    built = run_build(
-        files["model"],
-        files["calibration"],
-        workdir / "build",
-        BuildOptions(dev_srs=True, force=True),
-        progress=report,
-    )
-    if report:
-        report("· proving one application …")
-    proof = run_prove(built.build_dir, files["input"], workdir / "proof.json")
-    checked = run_verify(built.build_dir, proof.proof_path)
-    if not checked.valid:
-        raise ZkmlOracleError(f"the demo's own proof did not verify: {checked.reason}")
-    if report:
-        report("· deploying the verifier to a throwaway local Anvil and verifying on-chain …")
-    start = time.perf_counter()
-    node = LocalNode.start()  # the demo's own chain: stopped below, nothing left behind
-    try:
-        store = DeploymentStore(workdir / "deployments")
-        with connect(ChainOptions(rpc_url=node.url)) as chain:
-            deployed = deploy_verifier(chain, built.build_dir, sender(chain, None), store=store)
-            onchain = verify_onchain(chain, built.build_dir, proof.proof_path, store=store)
-    finally:
-        node.stop()
-    if not onchain.valid:
-        raise ZkmlOracleError(f"the verifier refused the demo's own proof: {onchain.reason}")
-    features = json.loads(files["input"].read_text())["input_data"][0]
-    timings = {
-        **built.timings,
-        **proof.timings,
-        "verify": checked.seconds,
-        "chain": time.perf_counter() - start,
-    }
-    gas = {"deploy_verifier": deployed.gas_used, "verify_proof": onchain.gas}
+    result = run_demo(workdir, report=_reporter(as_json))
     payload = {
-        "inputs": dict(zip(FEATURES, features, strict=True)),
-        "outputs": proof.outputs,
-        "valid": checked.valid,
-        "valid_onchain": onchain.valid,
-        "logrows": built.manifest.logrows,
-        "gas": gas,
-        "verifier": {"address": deployed.address, "runtime_bytes": deployed.runtime_size},
-        "calldata_bytes": onchain.calldata_bytes,
-        "timings": timings,
-        "build_dir": str(built.build_dir),
-        "proof": str(proof.proof_path),
+        "applicant": result.applicant,
+        "outputs": result.outputs,
+        "decision": result.decision,
+        "granted_wei": result.granted_wei,
+        "gas": result.gas,
+        "tx": result.tx,
+        "timings": result.timings,
+        "addresses": result.addresses,
     }
-    text = "\n".join(
-        [
-            f"model     credit-scoring MLP, logrows {built.manifest.logrows}, dev SRS (test-only)",
-            f"input     {payload['inputs']}",
-            f"outputs   {proof.outputs[0]}  (proven; onnxruntime agrees within "
-            f"{built.manifest.fidelity.max_abs_error:.2g})",
-            f"verified  off-chain in {checked.seconds:.2f} s; on-chain by a "
-            f"{deployed.runtime_size:,}-byte verifier",
-            f"gas       deploy verifier {deployed.gas_used:,}; verifyProof transaction "
-            f"{onchain.gas:,} ({onchain.calldata_bytes:,} calldata bytes)",
-            "timings   " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
-        ]
-    )
-    _emit(as_json, payload, text)
-
-
-# --- relayer (zkml_oracle.relayer) ---
+    score = result.outputs[0][0]
+    lines = [
+        f"applicant {result.applicant}",
+        f"score     {score:.4f} (verified: proven off-chain by the relayer, checked on-chain)",
+        f"decision  {result.decision} (the pool grants above {THRESHOLD}); paid "
+        f"{result.granted_wei / 1e18:g} ETH of {GRANT_WEI / 1e18:g}",
+        "gas       " + ", ".join(f"{k} {v:,}" for k, v in result.gas.items()),
+        f"latency   request → verified fulfilment {result.timings['request_to_fulfilment']:.1f} s",
+        "timings   " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()),
+    ]
+    _emit(as_json, payload, "\n".join(lines))
 
 
 @cli.command()

@@ -115,7 +115,7 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
         PrometheusMetrics(options.metrics_port) if options.metrics_port is not None else Metrics()
     )
     with Journal(options.db) as journal:
-        journal.bind(chain.chain_id, address)
+        journal.bind(chain.chain_id, address, chain.genesis_hash)
         backend = LocalPoolBackend([str(m.build_dir) for m in models.values()], options.workers)
         relayer = Relayer(
             config=config,

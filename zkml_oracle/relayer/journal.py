@@ -233,9 +233,12 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def bind(self, chain_id: int, oracle: str) -> None:
-        """Tie the journal to one oracle on one chain; refuse a journal of another."""
+    def bind(self, chain_id: int, oracle: str, genesis_hash: str | None = None) -> None:
+        """Tie the journal to one oracle on one chain; refuse a journal of another. The genesis
+        hash tells a fresh local chain (same id, same deterministic addresses) from the old one."""
         want = {"chain_id": str(chain_id), "oracle": oracle.lower()}
+        if genesis_hash is not None:
+            want["genesis_hash"] = genesis_hash.lower()
         with self._tx() as db:
             for key, value in want.items():
                 have = self.meta(key)
