@@ -1,0 +1,178 @@
+"""The pytest plugin ``zkml_oracle.testing``: its fixtures used directly, and the four example
+use cases (``examples/*/test_example.py``), each run as a user runs it, in its own pytest
+process with ``-p zkml_oracle.testing``, against a real Anvil with real proofs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zkml_oracle.chain import Chain, LocalNode, rpc
+from zkml_oracle.examples import write_credit_mlp
+from zkml_oracle.types import BuildResult
+
+if TYPE_CHECKING:  # imported by pytest as a plugin below (importing it first skips rewriting)
+    from zkml_oracle.testing import ModelFactory, OracleDeployer, OracleHarness
+
+pytest_plugins = ["zkml_oracle.testing"]
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = ("fraud_check", "credit_scoring", "zk_kyc", "smart_judge")
+FULFILLED = 2
+RECORD, REVERT = 0, 1
+
+
+@pytest.fixture(scope="module")
+def credit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_credit_mlp(tmp_path_factory.mktemp("plugin-model"))
+
+
+@pytest.fixture(scope="module")
+def built(credit: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
+    return zkml_model_factory(credit["model"], credit["calibration"])
+
+
+@pytest.fixture(scope="module")
+def zkml(built: BuildResult, zkml_oracle_deployment: OracleDeployer) -> OracleHarness:
+    return zkml_oracle_deployment(built)
+
+
+def test_anvil_and_chain_are_a_local_dev_chain(zkml_anvil: LocalNode, zkml_chain: Chain) -> None:
+    assert zkml_anvil.proc.poll() is None
+    assert int(rpc(zkml_anvil.url, "eth_chainId"), 16) == 31337
+    assert zkml_chain.chain_id == 31337 and zkml_chain.is_local_dev
+    assert zkml_chain.url == zkml_anvil.url
+
+
+def test_the_model_factory_builds_once_with_a_dev_srs(
+    credit: dict[str, Path], built: BuildResult, zkml_model_factory: ModelFactory
+) -> None:
+    assert built.manifest.dev_srs
+    assert built.build_dir.is_relative_to(zkml_model_factory.root)
+    again = zkml_model_factory(credit["model"], credit["calibration"])
+    assert again is built
+
+
+def test_the_deployment_registers_the_model_once(
+    zkml: OracleHarness, built: BuildResult, zkml_oracle_deployment: OracleDeployer
+) -> None:
+    assert zkml_oracle_deployment(built) is zkml
+    model = zkml.oracle.functions.getModel(zkml.model_id).call()
+    assert model[1] is True and model[2] > 0  # active, registered
+    assert model[0][0] == zkml.deployment.verifier
+    record = zkml_oracle_deployment.store.load(zkml_oracle_deployment.chain)
+    assert record["oracle"]["address"] == zkml.oracle.address
+    assert zkml.deployment.model_id in record["models"]
+    assert zkml_oracle_deployment.store.root.is_dir()
+
+
+def test_request_prove_fulfil_through_a_consumer(
+    zkml: OracleHarness, credit: dict[str, Path]
+) -> None:
+    from zkml_oracle.testing import TransactionReverted
+
+    requester, relayer = zkml.accounts[1], zkml.accounts[2]
+    with zkml.snapshot():
+        consumer = zkml.deploy("TestConsumer", zkml.oracle.address)
+        request = zkml.request(credit["input"], sender=requester, consumer=consumer.address, fee=7)
+        assert request.input_felts == zkml.input_felts(credit["input"])
+        proof = zkml.prove(credit["input"])
+        assert zkml.prove(credit["input"]) is proof  # cached
+        assert proof.values == [v / 2**zkml.output_scale for v in proof.outputs]
+        done = zkml.fulfill(request.request_id, proof, sender=relayer)
+        assert done.callback_succeeded and done.callback_error is None
+        assert done.outputs == proof.outputs and done.gas_used > 0
+        calls, last_id, model, outputs = consumer.functions.last().call()
+        assert (calls, last_id, model, outputs) == (
+            1,
+            request.request_id,
+            zkml.model_id,
+            proof.outputs,
+        )
+        assert zkml.oracle.functions.getRequest(request.request_id).call()[5] == FULFILLED
+        assert zkml.oracle.functions.pendingWithdrawal(relayer).call() == 7
+        # A second answer is refused, with the oracle's custom error decoded.
+        with pytest.raises(TransactionReverted) as refused:
+            zkml.fulfill(request.request_id, proof, sender=relayer)
+        assert refused.value.decoded == (
+            "ZkmlOracleRequestNotPending",
+            (request.request_id, FULFILLED),
+        )
+
+
+def test_a_failing_callback_is_reported(zkml: OracleHarness, credit: dict[str, Path]) -> None:
+    with zkml.snapshot():
+        consumer = zkml.deploy("TestConsumer", zkml.oracle.address)
+        zkml.transact(consumer.functions.setMode(REVERT), zkml.admin)
+        proof = zkml.prove(credit["input"])
+        fn = consumer.functions.request(zkml.model_id, proof.input_felts, 200_000, zkml.now() + 600)
+        (request_id,) = zkml.requests_in(zkml.transact(fn, zkml.accounts[1]))
+        done = zkml.fulfill(request_id, proof)
+        assert not done.callback_succeeded and done.callback_error is not None
+        assert done.outputs == proof.outputs
+
+
+def test_submit_pushes_a_round_and_snapshot_undoes_it(
+    zkml: OracleHarness, credit: dict[str, Path]
+) -> None:
+    proof = zkml.prove(credit["input"])
+    with zkml.snapshot():
+        pushed = zkml.submit(proof)
+        assert (pushed.round, pushed.outputs) == (1, proof.outputs)
+        latest = zkml.oracle.functions.latestResult(zkml.model_id).call()
+        assert (latest[0], latest[3]) == (1, proof.outputs)
+    got = zkml.call_reverts(zkml.oracle.functions.latestResult(zkml.model_id))
+    assert got == ("ZkmlOracleNoResult", (zkml.model_id,))
+    assert zkml.reverts(
+        zkml.oracle.functions.requestInference(zkml.model_id, [1], zkml.admin, 0, zkml.now() + 60),
+        zkml.admin,
+    ) == ("ZkmlOracleWrongInputCount", (4, 1))
+
+
+def test_a_transaction_that_does_not_revert_fails_reverts(zkml: OracleHarness) -> None:
+    with zkml.snapshot(), pytest.raises(AssertionError, match="did not revert"):
+        zkml.reverts(zkml.oracle.functions.setModelActive(zkml.model_id, True), zkml.admin)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example(name: str, tmp_path: Path) -> None:
+    """``examples/<name>/test_example.py`` passes, run in its own pytest with the plugin."""
+    test_file = REPO / "examples" / name / "test_example.py"
+    assert test_file.is_file()
+    env = {**os.environ, "APE_DATA_FOLDER": str(tmp_path / "ape")}
+    started = time.perf_counter()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            "-p",
+            "zkml_oracle.testing",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--basetemp={tmp_path / 'basetemp'}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    print(f"examples/{name}: {seconds:.1f} s")
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b2 passed\b", summary), run.stdout[-3000:]
+    assert not re.search(r"\b(failed|error|errors|skipped)\b", summary), summary
