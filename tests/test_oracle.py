@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from hypothesis import HealthCheck, example, given, settings
@@ -40,34 +39,9 @@ HOUR = 3600
 # --- helpers (also used by tests/test_feed_adapter.py) ---
 
 
-def _canonical(param: dict[str, Any]) -> str:
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_canonical(c) for c in param.get("components", []))
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-def _error_table() -> dict[bytes, tuple[str, list[str]]]:
-    table: dict[bytes, tuple[str, list[str]]] = {}
-    for entry in contracts.error_abi():
-        types = [_canonical(i) for i in entry.get("inputs", [])]
-        table[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (entry["name"], types)
-    table[keccak(text="Error(string)")[:4]] = ("Error", ["string"])
-    table[keccak(text="Panic(uint256)")[:4]] = ("Panic", ["uint256"])
-    return table
-
-
 def decode_error(data: bytes) -> tuple[str, tuple[Any, ...]]:
     """A revert payload as (error name, decoded arguments), against every project ABI."""
-    data = bytes(data)
-    if len(data) < 4:
-        return ("<empty>", ())
-    name, types = _error_table()[data[:4]]
-    values = abi_decode(types, data[4:])
-    return name, tuple(
-        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
-    )
+    return contracts.error_decoder().decode(bytes(data))
 
 
 def _revert_data(e: ContractLogicError) -> bytes:

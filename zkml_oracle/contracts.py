@@ -15,6 +15,7 @@ Generated verifiers are not here: each circuit's build directory holds its own
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +116,82 @@ def error_abi(root: Path | None = None) -> list[dict[str, Any]]:
     for c in _compile(_root(root)).values():
         for entry in c.abi:
             if entry.get("type") == "error":
-                types = ",".join(_canonical_type(i) for i in entry.get("inputs", []))
+                types = ",".join(canonical_type(i) for i in entry.get("inputs", []))
                 seen.setdefault(f"{entry['name']}({types})", entry)
     return list(seen.values())
 
 
-def _canonical_type(param: dict[str, Any]) -> str:
+def canonical_type(param: dict[str, Any]) -> str:
+    """An ABI parameter's type as it appears in a signature (tuples spelled out)."""
     kind = str(param["type"])
     if kind.startswith("tuple"):
-        inner = ",".join(_canonical_type(c) for c in param.get("components", []))
+        inner = ",".join(canonical_type(c) for c in param.get("components", []))
         return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """The raw revert payload web3 attached to an exception, if any."""
+    data: Any = getattr(exc, "data", None)
+    if isinstance(data, dict):  # some providers nest it
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    return None
+
+
+class ErrorDecoder:
+    """Custom errors by selector: the project's own (``error_abi``), Solidity's ``Error`` and
+    ``Panic``, and any ABI added later (a consumer contract's)."""
+
+    def __init__(self, abi: Sequence[dict[str, Any]] | None = None) -> None:
+        self._table: dict[bytes, tuple[str, list[str]]] = {}
+        self.add(error_abi() if abi is None else abi)
+        self.add(
+            [
+                {"type": "error", "name": "Error", "inputs": [{"type": "string"}]},
+                {"type": "error", "name": "Panic", "inputs": [{"type": "uint256"}]},
+            ]
+        )
+
+    def add(self, abi: Sequence[dict[str, Any]]) -> None:
+        from eth_utils.crypto import keccak
+
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = [canonical_type(i) for i in entry.get("inputs", [])]
+            selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
+            self._table.setdefault(selector, (str(entry["name"]), types))
+
+    def known(self, data: bytes) -> bool:
+        return data[:4] in self._table
+
+    def decode(self, data: bytes) -> tuple[str, tuple[Any, ...]]:
+        """A revert payload as (error name, decoded arguments; addresses checksummed)."""
+        from eth_abi import decode  # type: ignore[attr-defined]
+        from eth_utils.address import to_checksum_address
+
+        if len(data) < 4:
+            return "<empty revert>", ()
+        known = self._table.get(data[:4])
+        if known is None:
+            return f"<unknown error 0x{data[:4].hex()}>", (data[4:],)
+        name, types = known
+        values = decode(types, data[4:])
+        return name, tuple(
+            to_checksum_address(v) if t == "address" else v
+            for t, v in zip(types, values, strict=True)
+        )
+
+    def from_exception(self, exc: BaseException) -> tuple[str, tuple[Any, ...]]:
+        data = revert_data(exc)
+        return self.decode(data) if data is not None else ("<revert>", (str(exc),))
+
+
+@functools.cache
+def error_decoder() -> ErrorDecoder:
+    """The decoder for every error of the project's contracts (compiled once)."""
+    return ErrorDecoder()

@@ -219,20 +219,13 @@ class Oracle:
 
     def decode_error(self, exc: Exception) -> str:
         """Name a custom error from revert data (web3 keeps only the raw selector)."""
-        from eth_abi import decode  # type: ignore[attr-defined]
-        from eth_utils.crypto import keccak
+        from .contracts import error_decoder, revert_data
 
-        from .contracts import error_abi
-
-        data = str(getattr(exc, "data", "") or "")
-        raw = bytes.fromhex(data.removeprefix("0x")) if data.startswith("0x") else b""
-        for entry in error_abi():
-            types = [i["type"] for i in entry.get("inputs", [])]
-            selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
-            if raw[:4] == selector:
-                values = decode(types, raw[4:]) if types else ()
-                return f"{entry['name']}{tuple(values)}"
-        return str(exc)
+        raw = revert_data(exc)
+        if raw is None or not error_decoder().known(raw):
+            return str(exc)
+        name, args = error_decoder().decode(raw)
+        return f"{name}{args}"
 
 
 def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:

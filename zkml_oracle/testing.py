@@ -53,7 +53,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ import pytest
 from . import field as felts
 from .chain import Chain, ChainOptions, LocalNode, connect, rpc, sender
 from .circuit import BuildOptions, build
-from .contracts import contract, error_abi
+from .contracts import ErrorDecoder, contract
 from .deployments import DeploymentStore
 from .oracle import OracleDeployment, deploy_and_register, input_felts, proof_calldata
 from .prover import prove
@@ -108,64 +108,6 @@ class TransactionReverted(AssertionError):
     @property
     def decoded(self) -> tuple[str, tuple[Any, ...]]:
         return self.error, self.args_
-
-
-def _canonical(param: dict[str, Any]) -> str:
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_canonical(c) for c in param.get("components", []))
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-class _ErrorDecoder:
-    """Custom errors of the project's contracts and of any ABI added later, by selector."""
-
-    def __init__(self) -> None:
-        self._table: dict[bytes, tuple[str, list[str]]] = {}
-        self.add(error_abi())
-        self.add(
-            [
-                {"type": "error", "name": "Error", "inputs": [{"type": "string"}]},
-                {"type": "error", "name": "Panic", "inputs": [{"type": "uint256"}]},
-            ]
-        )
-
-    def add(self, abi: Sequence[dict[str, Any]]) -> None:
-        from eth_utils.crypto import keccak
-
-        for entry in abi:
-            if entry.get("type") != "error":
-                continue
-            types = [_canonical(i) for i in entry.get("inputs", [])]
-            selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
-            self._table.setdefault(selector, (str(entry["name"]), types))
-
-    def decode(self, data: bytes) -> tuple[str, tuple[Any, ...]]:
-        from eth_abi import decode  # type: ignore[attr-defined]
-        from eth_utils.address import to_checksum_address
-
-        if len(data) < 4:
-            return "<empty revert>", ()
-        known = self._table.get(data[:4])
-        if known is None:
-            return f"<unknown error 0x{data[:4].hex()}>", (data[4:],)
-        name, types = known
-        values = decode(types, data[4:])
-        return name, tuple(
-            to_checksum_address(v) if t == "address" else v
-            for t, v in zip(types, values, strict=True)
-        )
-
-    def from_exception(self, exc: Exception) -> tuple[str, tuple[Any, ...]]:
-        data: Any = getattr(exc, "data", None)
-        if isinstance(data, dict):
-            data = data.get("data")
-        if isinstance(data, str) and data.startswith("0x"):
-            return self.decode(bytes.fromhex(data[2:]))
-        if isinstance(data, bytes | bytearray):
-            return self.decode(bytes(data))
-        return "<revert>", (str(exc),)
 
 
 # --- results ---
@@ -274,7 +216,7 @@ class OracleHarness:
         self.build = build_
         self.deployment = deployment
         self.web3: Any = _web3(url)
-        self._errors = _ErrorDecoder()
+        self._errors = ErrorDecoder()
         self.oracle: Any = self.web3.eth.contract(
             address=deployment.oracle, abi=contract("ZkmlOracle").abi
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from ..contracts import ErrorDecoder, revert_data
 from ..exceptions import ZkmlOracleError
 from .journal import RequestEvent
 
@@ -83,7 +84,7 @@ class OracleClient:
         self.contract = web3.eth.contract(address=self.address, abi=abi)
         self._requested = self.contract.events.InferenceRequested()
         self._fulfilled = self.contract.events.RequestFulfilled()
-        self._errors = _error_selectors(abi)
+        self._errors = ErrorDecoder(abi)
 
     def head(self) -> int:
         return int(self.web3.eth.block_number)
@@ -174,13 +175,9 @@ class OracleClient:
         return tx
 
     def revert(self, exc: BaseException) -> Revert:
-        data = getattr(exc, "data", None)
-        if isinstance(data, dict):
-            data = data.get("data")
-        text = str(data or "")
-        raw = bytes.fromhex(text.removeprefix("0x")) if text.startswith("0x") else b""
-        name = self._errors.get(raw[:4], "")
-        if name:
+        raw = revert_data(exc)
+        if raw is not None and self._errors.known(raw):
+            name = self._errors.decode(raw)[0]
             return Revert(name, f"the oracle refused fulfill: {name}")
         return Revert("", f"the oracle refused fulfill: {exc}")
 
@@ -219,14 +216,3 @@ class OracleClient:
             if "already known" in message or "already imported" in message:
                 return
             raise
-
-
-def _error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, str]:
-    from eth_utils.crypto import keccak
-
-    table: dict[bytes, str] = {}
-    for entry in abi:
-        if entry.get("type") == "error":
-            types = ",".join(str(i["type"]) for i in entry.get("inputs", []))
-            table[keccak(text=f"{entry['name']}({types})")[:4]] = str(entry["name"])
-    return table
