@@ -99,6 +99,45 @@ def reusable_built(
     )
 
 
+#: Slots per proof of the batched test circuits.
+BATCH = 4
+
+
+@pytest.fixture(scope="session")
+def batch_built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The example model, BATCH inferences per proof, public inputs and outputs."""
+    out = tmp_path_factory.mktemp("builds") / "batch"
+    return build(
+        example["model"], example["calibration"], out, BuildOptions(dev_srs=True, batch=BATCH)
+    )
+
+
+@pytest.fixture(scope="session")
+def batch_hashed_built(
+    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """The example model, BATCH inferences per proof, each slot's input Poseidon-committed."""
+    out = tmp_path_factory.mktemp("builds") / "batch-hashed"
+    options = BuildOptions(
+        visibility=Visibility("hashed", "fixed", "public"), dev_srs=True, batch=BATCH
+    )
+    return build(example["model"], example["calibration"], out, options)
+
+
+def calibration_rows(example: dict[str, Path]) -> list[list[float]]:
+    """The example's calibration samples, one list of 4 features each."""
+    flat = json.loads(example["calibration"].read_text())["input_data"][0]
+    return [flat[i : i + 4] for i in range(0, len(flat), 4)]
+
+
+def prove_rows(build_result: BuildResult, rows: list[list[float]], out: Path) -> ProofResult:
+    """Prove ``rows`` (one list of the model's 4 features per sample; 1..N of them for a
+    batched build, unused slots padded) with real ezkl."""
+    inputs = out.with_name(out.stem + ".input.json")
+    write_json(inputs, {"input_data": [[v for row in rows for v in row]]})
+    return prove(build_result.build_dir, inputs, out)
+
+
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[LocalNode]:
     """A real Anvil (local dev chain, id 31337) on a free port, for the whole session."""

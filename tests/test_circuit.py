@@ -46,6 +46,7 @@ def test_manifest_records_everything_later_steps_need(
         "inputs": {"offset": 0, "count": 4},
         "params": {"offset": 4, "count": 0},
         "outputs": {"offset": 4, "count": 2},
+        "batch": 1,
         "total": 6,
     }
     assert d["srs"]["kind"] == "dev" and d["srs"]["logrows"] == d["logrows"]

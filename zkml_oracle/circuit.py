@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, data, field, srs, support, verifier
+from . import _ezkl, batching, data, field, srs, support, verifier
 from ._fs import atomic_write_json, sha256_file, staged_dir
 from ._progress import Reporter, Steps
 from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
@@ -57,6 +57,8 @@ class BuildOptions:
     fidelity_samples: int = 16
     force: bool = False
     reusable: bool = False
+    batch: int = 1  # inferences per proof (see zkml_oracle.batching)
+    freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off when batched
 
 
 def default_tolerance(reference_max_abs: float) -> float:
@@ -81,6 +83,7 @@ def build(
         raise InputError(f"calibration target must be one of {', '.join(CALIBRATION_TARGETS)}")
     if options.tolerance is not None and not options.tolerance >= 0:
         raise InputError("--tolerance must be a number >= 0")
+    batching.check_batch(options.batch)
     steps = Steps(progress)
     with steps.step("check", "checking model and calibration data"):
         model = load_model(Path(model_path))
@@ -91,7 +94,14 @@ def build(
 
     with staged_dir(Path(out), force=options.force) as stage:
         rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
-        (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": raw}))
+        if options.batch > 1:
+            with steps.step("batch", f"laying out {options.batch} slots in one circuit"):
+                batching.replicate(
+                    stage / ARTIFACTS["model"], stage / ARTIFACTS["model"], options.batch
+                )
+        # Every slot is calibrated on every sample.
+        calibration = [tensor for _ in range(options.batch) for tensor in raw]
+        (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": calibration}))
         settings = _circuit(stage, model, options, steps)
         srs_info = _srs(settings["run_args"]["logrows"], options, steps)
         p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
@@ -108,7 +118,9 @@ def build(
             )
         inputs = tuple(
             TensorSpec(i.name, i.shape, int(s))
-            for i, s in zip(model.inputs, settings["model_input_scales"], strict=True)
+            for i, s in zip(
+                model.inputs, _slot0(settings["model_input_scales"], options.batch), strict=True
+            )
         )
         with steps.step("fidelity", "comparing circuit outputs with onnxruntime"):
             outputs, layout, report = _fidelity(
@@ -162,6 +174,10 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         setattr(run_args, attr, value)
     if model.symbolic_dims:
         run_args.variables = [(name, 1) for name in model.symbolic_dims]  # type: ignore[attr-defined]
+    # A batched Gemm turns on ezkl's Freivalds check: measured here, it pushes the verifier past
+    # EIP-170's 24 KiB and costs ~326 k more gas per verification, for proving 1.5x slower.
+    if options.freivalds is not None or options.batch > 1:
+        run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
 
     def unsupported(what: str) -> Any:
         return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {m}")
@@ -214,9 +230,15 @@ def _decode_tensors(tensors: list[list[str]], scales: list[int]) -> list[list[fl
     ]
 
 
-def _layout(witness: dict[str, Any], visibility: Visibility) -> InstanceLayout:
+def _slot0(per_graph_input: list[Any], batch: int) -> list[Any]:
+    """Slot 0's share of a per-graph-input (or per-graph-output) list of a batched circuit."""
+    return per_graph_input[: len(per_graph_input) // batch]
+
+
+def _layout(witness: dict[str, Any], visibility: Visibility, batch: int) -> InstanceLayout:
     """Instance counts per part, read off a witness: public values count one instance each,
-    hashed ones one Poseidon hash per tensor, private and fixed ones none."""
+    hashed ones one Poseidon hash per tensor, private and fixed ones none. Inputs and outputs
+    are counted per slot (every slot has the same)."""
 
     def count(part: str, vis: str) -> int:
         if vis == "public":
@@ -225,10 +247,16 @@ def _layout(witness: dict[str, Any], visibility: Visibility) -> InstanceLayout:
             return len((witness.get(f"processed_{part}") or {}).get("poseidon_hash") or [])
         return 0
 
+    per_slot = []
+    for part, vis in (("inputs", visibility.input), ("outputs", visibility.output)):
+        total = count(part, vis)
+        if total % batch:
+            raise UnsupportedModelError(
+                f"the circuit's {total} {part} instances do not split into {batch} slots"
+            )
+        per_slot.append(total // batch)
     return InstanceLayout.from_counts(
-        count("inputs", visibility.input),
-        count("params", visibility.param),
-        count("outputs", visibility.output),
+        per_slot[0], count("params", visibility.param), per_slot[1], batch
     )
 
 
@@ -239,18 +267,21 @@ def _fidelity(
     samples: list[data.Sample],
     options: BuildOptions,
 ) -> tuple[tuple[TensorSpec, ...], InstanceLayout, FidelityReport]:
+    """Every sample through the circuit (``batch`` at a time, one per slot) and onnxruntime."""
     import ezkl
 
     runner = Runner(model)
-    scales = [int(s) for s in settings["model_output_scales"]]
+    batch = options.batch
+    scales = [int(s) for s in _slot0(settings["model_output_scales"], batch)]
     worst = 0.0
     ref_max = 0.0
     layout: InstanceLayout | None = None
     shapes: list[tuple[int, ...]] = []
-    for k, sample in enumerate(samples):
+    for k in range(0, len(samples), batch):
+        group = samples[k : k + batch]
         sample_path = stage / f".sample-{k}.json"
         witness_path = stage / f".witness-{k}.json"
-        sample_path.write_text(data.dump(sample))
+        sample_path.write_text(data.dump(data.pack(group, batch)))
         _ezkl.call(
             ezkl.gen_witness,
             str(sample_path),
@@ -263,24 +294,30 @@ def _fidelity(
         witness = json.loads(witness_path.read_text())
         sample_path.unlink()
         witness_path.unlink()
-        circuit_out = _decode_tensors(witness["outputs"], scales)
-        reference = runner.run(sample)
-        if len(reference) != len(circuit_out):
-            raise UnsupportedModelError(
-                f"the circuit has {len(circuit_out)} outputs but the model {len(reference)}"
-            )
-        for ref, got in zip(reference, circuit_out, strict=True):
-            flat = ref.reshape(-1)
-            if flat.size != len(got):
+        per_slot = len(witness["outputs"]) // batch
+        for slot, sample in enumerate(group):
+            tensors = witness["outputs"][slot * per_slot : (slot + 1) * per_slot]
+            circuit_out = _decode_tensors(tensors, scales)
+            reference = runner.run(sample)
+            if len(reference) != len(circuit_out):
                 raise UnsupportedModelError(
-                    f"an output has {len(got)} values in the circuit but {flat.size} in the model"
+                    f"the circuit has {len(circuit_out)} outputs but the model {len(reference)}"
                 )
-            if flat.size:
-                ref_max = max(ref_max, float(abs(flat).max()))
-                worst = max(worst, max(abs(float(r) - g) for r, g in zip(flat, got, strict=True)))
-        if layout is None:
-            layout = _layout(witness, options.visibility)
-            shapes = [tuple(r.shape) for r in reference]
+            for ref, got in zip(reference, circuit_out, strict=True):
+                flat = ref.reshape(-1)
+                if flat.size != len(got):
+                    raise UnsupportedModelError(
+                        f"an output has {len(got)} values in the circuit but {flat.size} in the "
+                        "model"
+                    )
+                if flat.size:
+                    ref_max = max(ref_max, float(abs(flat).max()))
+                    worst = max(
+                        worst, max(abs(float(r) - g) for r, g in zip(flat, got, strict=True))
+                    )
+            if layout is None:
+                layout = _layout(witness, options.visibility, batch)
+                shapes = [tuple(r.shape) for r in reference]
     assert layout is not None
     tol = options.tolerance if options.tolerance is not None else default_tolerance(ref_max)
     outputs = tuple(

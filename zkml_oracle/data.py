@@ -86,3 +86,16 @@ def single_sample(data: list[list[float]], specs: Sequence[TensorSpec], path: Pa
 
 def dump(sample: Sample) -> str:
     return json.dumps({"input_data": sample})
+
+
+def pack(samples: Sequence[Sample], batch: int) -> Sample:
+    """The input data of a batched circuit for 1..``batch`` samples: slot ``i`` holds sample
+    ``i``; unused slots repeat the last sample (a genuine inference of a real input, so a padded
+    slot can only ever answer a request for exactly that input), slot-major, one list per
+    graph input (``[s0_in0, s0_in1, .., s1_in0, ..]``)."""
+    if not 1 <= len(samples) <= batch:
+        raise InputError(
+            f"{len(samples)} sample(s) for a circuit that proves {batch} at once: give 1 to {batch}"
+        )
+    padded = list(samples) + [samples[-1]] * (batch - len(samples))
+    return [tensor for sample in padded for tensor in sample]

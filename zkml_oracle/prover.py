@@ -73,16 +73,31 @@ def instances_of(proof: dict[str, Any]) -> list[int]:
 
 
 def prove(build_dir: Path, input_path: Path, out: Path) -> ProofResult:
-    """Witness + proof for one input; ``out`` appears only when the proof is complete."""
+    """Witness + proof; ``out`` appears only when the proof is complete.
+
+    A batched circuit (``build --batch N``) takes 1..N samples back to back in the input file
+    (as a calibration file holds them); slot ``i`` proves sample ``i`` and unused slots repeat
+    the last sample (see :func:`zkml_oracle.data.pack`)."""
     circuit = Circuit.open(build_dir)
     m = circuit.manifest
-    sample = data.single_sample(data.load(Path(input_path)), m.inputs, Path(input_path))
-    for values, spec in zip(sample, m.inputs, strict=True):
-        for v in values:
-            try:
-                field.encode(v, spec.scale)
-            except field.FieldError as e:
-                raise InputError(f"{input_path}: input {spec.name!r}: {e}: fix the input") from None
+    raw = data.load(Path(input_path))
+    if m.batch == 1:
+        samples = [data.single_sample(raw, m.inputs, Path(input_path))]
+    else:
+        samples = data.split_samples(raw, m.inputs, Path(input_path))
+        if len(samples) > m.batch:
+            raise InputError(
+                f"{input_path} holds {len(samples)} samples but the circuit proves at most "
+                f"{m.batch} at once: split the file"
+            )
+    for number, sample in enumerate(samples):
+        for values, spec in zip(sample, m.inputs, strict=True):
+            for v in values:
+                try:
+                    field.encode(v, spec.scale)
+                except field.FieldError as e:
+                    where = f"sample {number}, input {spec.name!r}" if m.batch > 1 else spec.name
+                    raise InputError(f"{input_path}: {where}: {e}: fix the input") from None
     import ezkl
 
     timings: dict[str, float] = {}
@@ -92,7 +107,7 @@ def prove(build_dir: Path, input_path: Path, out: Path) -> ProofResult:
         temp_path_beside(out, ".witness.json") as witness_path,
         temp_path_beside(out, ".proof.json") as proof_tmp,
     ):
-        data_path.write_text(data.dump(sample))
+        data_path.write_text(data.dump(data.pack(samples, m.batch)))
         t = time.perf_counter()
         _ezkl.call(
             ezkl.gen_witness,
@@ -125,11 +140,15 @@ def prove(build_dir: Path, input_path: Path, out: Path) -> ProofResult:
                 f"{m.layout.total}: rebuild the circuit with this version of zkml-oracle"
             )
         os.replace(proof_tmp, out)
-    outputs = [
-        [field.decode(field.felt_from_ezkl_hex(h), spec.scale) for h in tensor]
-        for tensor, spec in zip(witness["outputs"], m.outputs, strict=True)
+    k = len(m.outputs)
+    per_sample = [
+        [
+            [field.decode(field.felt_from_ezkl_hex(h), spec.scale) for h in tensor]
+            for tensor, spec in zip(witness["outputs"][i * k : (i + 1) * k], m.outputs, strict=True)
+        ]
+        for i in range(len(samples))
     ]
-    return ProofResult(out, outputs, instances, timings)
+    return ProofResult(out, per_sample[0], instances, timings, per_sample)
 
 
 def verify(build_dir: Path, proof_path: Path) -> VerifyResult:

@@ -70,19 +70,42 @@ class Segment:
 
 @dataclass(frozen=True)
 class InstanceLayout:
-    """Where inputs, params and outputs sit in the proof's flat instance list, in ezkl's order."""
+    """Where inputs, params and outputs sit in the proof's flat instance list, in ezkl's order.
+
+    A batched circuit (``batch`` > 1) proves ``batch`` inferences at once: ``inputs`` and
+    ``outputs`` are then slot 0's segments, and slot ``i``'s lie ``i * count`` further on
+    (instances are ``[in_0 .. in_N-1 | params | out_0 .. out_N-1]``)."""
 
     inputs: Segment
     params: Segment
     outputs: Segment
+    batch: int = 1
 
     @property
     def total(self) -> int:
-        return self.outputs.end
+        return self.outputs.offset + self.outputs.count * self.batch
+
+    def input_slot(self, slot: int) -> Segment:
+        self._check_slot(slot)
+        return Segment(self.inputs.offset + slot * self.inputs.count, self.inputs.count)
+
+    def output_slot(self, slot: int) -> Segment:
+        self._check_slot(slot)
+        return Segment(self.outputs.offset + slot * self.outputs.count, self.outputs.count)
+
+    def _check_slot(self, slot: int) -> None:
+        if not 0 <= slot < self.batch:
+            raise IndexError(f"slot {slot} is outside a batch of {self.batch}")
 
     @classmethod
-    def from_counts(cls, inputs: int, params: int, outputs: int) -> InstanceLayout:
-        return cls(Segment(0, inputs), Segment(inputs, params), Segment(inputs + params, outputs))
+    def from_counts(cls, inputs: int, params: int, outputs: int, batch: int = 1) -> InstanceLayout:
+        """Per-slot input and output counts, and the params' (shared by every slot)."""
+        return cls(
+            Segment(0, inputs),
+            Segment(inputs * batch, params),
+            Segment(inputs * batch + params, outputs),
+            batch,
+        )
 
 
 @dataclass(frozen=True)
@@ -156,6 +179,11 @@ class Manifest:
         return hashlib.sha256(blob).hexdigest()
 
     @property
+    def batch(self) -> int:
+        """Inferences per proof (1 unless built with ``--batch``)."""
+        return self.layout.batch
+
+    @property
     def dev_srs(self) -> bool:
         return self.srs.kind == "dev"
 
@@ -175,6 +203,7 @@ class Manifest:
         d = asdict(self)
         d["artifact_digest"] = self.artifact_digest
         d["layout"] = {k: asdict(getattr(self.layout, k)) for k in ("inputs", "params", "outputs")}
+        d["layout"]["batch"] = self.layout.batch
         d["layout"]["total"] = self.layout.total
         d["fidelity"]["passed"] = self.fidelity.passed
         d["verifier"] = self.verifier.to_dict() if self.verifier else None
@@ -205,7 +234,10 @@ class Manifest:
             param_scale=d["param_scale"],
             logrows=d["logrows"],
             layout=InstanceLayout(
-                Segment(**lay["inputs"]), Segment(**lay["params"]), Segment(**lay["outputs"])
+                Segment(**lay["inputs"]),
+                Segment(**lay["params"]),
+                Segment(**lay["outputs"]),
+                int(lay.get("batch", 1)),
             ),
             srs=SrsInfo(**d["srs"]),
             fidelity=FidelityReport(**fid),
@@ -250,10 +282,14 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class ProofResult:
+    """``outputs``: the first sample's, one list per output tensor; ``samples``: every proven
+    sample's (a batched proof carries 1..N; padded slots are not listed)."""
+
     proof_path: Path
     outputs: list[list[float]]
     instances: list[int]
     timings: dict[str, float] = field(default_factory=dict)
+    samples: list[list[list[float]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
