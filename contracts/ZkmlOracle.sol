@@ -19,9 +19,12 @@ import {FieldEncoding} from "./libraries/FieldEncoding.sol";
 ///   commitment of a private input) and escrows its fee; anyone may fulfil it once, before its
 ///   deadline, with a proof the bound verifier accepts and whose input instances equal the
 ///   request's. The fee is credited to the fulfiller (pull payment, {withdraw}); an expired
-///   request may be cancelled by its requester, who is credited the fee back.
+///   request may be cancelled by its requester, who is credited the fee back. A batched model
+///   (`batchSize` > 1) proves up to `batchSize` inferences at once: {fulfillBatch} settles a
+///   request per slot with one verification.
 /// - Push feed: anyone may publish a verified result as a model's next round
-///   ({submitResult}); rounds are consecutive from 1 with strictly increasing `updatedAt`,
+///   ({submitResult}, or every slot of a batched proof as one round with
+///   {submitResultBatch}); rounds are consecutive from 1 with strictly increasing `updatedAt`,
 ///   as Chainlink's feeds (read them through `ZkmlFeedAdapter`).
 ///
 /// Every state-changing entry point except the admin ones is `nonReentrant`: a consumer
@@ -39,18 +42,105 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @notice The largest output scale (bits of fraction) a model may declare.
     uint8 public constant MAX_OUTPUT_SCALE = 128;
 
+    /// @dev What {fulfillBatch} plans for a slot, one byte per slot: settle its request
+    /// (pending when checked), skip it (1 + {SkipReason}), or, once settled, call its consumer.
+    bytes1 private constant _SETTLE = 0x00;
+    bytes1 private constant _CALL_BACK = 0xff;
+
+    // --- types ---
+
+    /// @dev A model as stored: what fulfilling and publishing read sits in the first two
+    /// slots; the artifact digest, only ever read by {getModel}, in the third. `index` is the
+    /// model's registration number (from 1), which requests store instead of the id.
+    struct StoredModel {
+        // slot 0
+        address verifier;
+        uint32 numInstances;
+        uint32 inputOffset;
+        uint32 inputCount;
+        // slot 1
+        uint32 outputOffset;
+        uint32 outputCount;
+        uint32 batchSize;
+        uint8 outputScale;
+        bool hashedInputs;
+        bool devSrs;
+        bool active;
+        uint64 registeredAt;
+        uint24 index;
+        // slot 2
+        bytes32 artifactDigest;
+    }
+
+    /// @dev An active model as fulfilling and publishing use it: its id and the fields of
+    /// its first two slots, read once.
+    struct ActiveModel {
+        bytes32 id;
+        uint256 index;
+        address verifier;
+        uint256 numInstances;
+        uint256 inputOffset;
+        uint256 inputCount;
+        uint256 outputOffset;
+        uint256 outputCount;
+        uint256 batchSize;
+    }
+
+    /// @dev A request as stored, in four slots; fulfilling reads the first three, and the
+    /// fourth only for a callback. Slots 1 and 2 are packed by hand so that fulfilling reads
+    /// each once and writes each once (see {_packState} and {_packEscrow}):
+    /// - `state`: fulfiller (bits 0-159) | deadline (160-223) | status (224-231) | model
+    ///   (232-255), the model's registration index ({StoredModel-index}) standing for its id;
+    /// - `escrow`: the fee still escrowed (bits 0-95) | callback (96-255). The fee is zeroed
+    ///   on fulfilment and cancellation; with no callback that clears the slot (a refund).
+    struct StoredRequest {
+        bytes32 inputHash; // slot 0
+        uint256 state; // slot 1
+        uint256 escrow; // slot 2
+        address requester; // slot 3
+        uint32 callbackGasLimit;
+    }
+
+    /// @dev A model's push feed: its latest round and when it was stored (one slot, so the
+    /// one-round-per-block check reads one slot).
+    struct Feed {
+        uint80 latestRound;
+        uint64 updatedAt;
+    }
+
+    /// @dev One round of a push feed: when it was stored and its last slot (its value).
+    struct Round {
+        uint64 updatedAt;
+        uint32 lastSlot;
+    }
+
+    /// @dev One slot's result in a round.
+    struct SlotResult {
+        bytes32 inputHash;
+        int256[] outputs;
+    }
+
+    /// @dev Where the latest result for an input hash is (round 0: none).
+    struct ResultRef {
+        uint80 round;
+        uint32 slot;
+    }
+
     // --- immutables ---
 
     bool private immutable _allowDevSrs;
 
     // --- state ---
 
-    mapping(bytes32 modelId => Model) private _models;
-    mapping(uint256 requestId => Request) private _requests;
+    mapping(bytes32 modelId => StoredModel) private _models;
+    mapping(uint256 index => bytes32 modelId) private _modelIds;
+    uint256 private _modelCount;
+    mapping(uint256 requestId => StoredRequest) private _requests;
     uint256 private _requestCount;
-    mapping(bytes32 modelId => mapping(uint80 round => Result)) private _results;
-    mapping(bytes32 modelId => uint80) private _latestRound;
-    mapping(bytes32 modelId => mapping(bytes32 inputHash => uint80)) private _roundOfInput;
+    mapping(bytes32 modelId => Feed) private _feeds;
+    mapping(bytes32 modelId => mapping(uint80 round => Round)) private _rounds;
+    mapping(bytes32 modelId => mapping(uint80 round => mapping(uint256 slot => SlotResult))) private _slotResults;
+    mapping(bytes32 modelId => mapping(bytes32 inputHash => ResultRef)) private _resultOfInput;
     mapping(address account => uint256) private _pendingWithdrawals;
 
     // --- constructor ---
@@ -69,9 +159,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IZkmlOracle
     /// @dev Requires {REGISTRAR_ROLE}. Refuses an inconsistent layout
-    /// ({ZkmlOracleInvalidConfig}), an id already taken ({ZkmlOracleModelExists}) and, off a
-    /// local dev chain without the constructor's override, a dev-SRS model
-    /// ({ZkmlOracleDevSrsModel}). The model starts active. Emits {ModelRegistered}.
+    /// ({ZkmlOracleInvalidConfig}: every slot's inputs and outputs within `numInstances`,
+    /// the input and output regions apart, `batchSize` >= 1), an id already taken
+    /// ({ZkmlOracleModelExists}) and, off a local dev chain without the constructor's
+    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}). The model starts active. Emits
+    /// {ModelRegistered}.
     function registerModel(ModelConfig calldata config)
         external
         onlyRole(REGISTRAR_ROLE)
@@ -81,7 +173,25 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         modelId = keccak256(abi.encode(config));
         if (_models[modelId].registeredAt != 0) revert ZkmlOracleModelExists(modelId);
         if (config.devSrs && !devSrsAllowed()) revert ZkmlOracleDevSrsModel(modelId);
-        _models[modelId] = Model({config: config, active: true, registeredAt: uint64(block.timestamp)});
+        uint256 index = ++_modelCount;
+        if (index > type(uint24).max) revert ZkmlOracleTooManyModels(type(uint24).max);
+        _modelIds[index] = modelId;
+        _models[modelId] = StoredModel({
+            verifier: config.verifier,
+            numInstances: config.numInstances,
+            inputOffset: config.inputOffset,
+            inputCount: config.inputCount,
+            outputOffset: config.outputOffset,
+            outputCount: config.outputCount,
+            batchSize: config.batchSize,
+            outputScale: config.outputScale,
+            hashedInputs: config.hashedInputs,
+            devSrs: config.devSrs,
+            active: true,
+            registeredAt: uint64(block.timestamp),
+            index: uint24(index),
+            artifactDigest: config.artifactDigest
+        });
         emit ModelRegistered(modelId, config.verifier, config.artifactDigest, config);
     }
 
@@ -89,7 +199,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @dev Requires {DEFAULT_ADMIN_ROLE}. Pending requests of an inactive model cannot be
     /// fulfilled; they can be cancelled after their deadline. Emits {ModelActiveSet}.
     function setModelActive(bytes32 modelId, bool active) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        Model storage model = _existingModel(modelId);
+        StoredModel storage model = _existingModel(modelId);
         model.active = active;
         emit ModelActiveSet(modelId, active);
     }
@@ -98,9 +208,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IZkmlOracle
     /// @dev `inputFelts` are the input instances the proof must carry (felts < r), as many as
-    /// the model's `inputCount`; `deadline` (unix seconds) must be in the future; `callback`
-    /// may be zero (no callback); `msg.value` is the fee, escrowed until fulfilment or
-    /// cancellation. Request ids are consecutive from 1. Emits {InferenceRequested}.
+    /// the model's `inputCount` (one slot's, for a batched model); `deadline` (unix seconds)
+    /// must be in the future; `callback` may be zero (no callback); `msg.value` is the fee,
+    /// escrowed until fulfilment or cancellation, at most type(uint96).max wei
+    /// ({ZkmlOracleFeeTooLarge}). Request ids are consecutive from 1. Emits
+    /// {InferenceRequested}.
     function requestInference(
         bytes32 modelId,
         uint256[] calldata inputFelts,
@@ -108,23 +220,20 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint32 callbackGasLimit,
         uint64 deadline
     ) external payable nonReentrant returns (uint256 requestId) {
-        Model storage model = _activeModel(modelId);
-        uint256 expected = model.config.inputCount;
+        ActiveModel memory model = _activeModel(modelId);
+        uint256 expected = model.inputCount;
         if (inputFelts.length != expected) revert ZkmlOracleWrongInputCount(expected, inputFelts.length);
         _checkFelts(inputFelts, 0);
         if (deadline <= block.timestamp) revert ZkmlOracleBadDeadline(deadline);
+        if (msg.value > type(uint96).max) revert ZkmlOracleFeeTooLarge(msg.value);
 
         requestId = ++_requestCount;
-        _requests[requestId] = Request({
-            modelId: modelId,
-            requester: msg.sender,
-            callback: callback,
-            callbackGasLimit: callbackGasLimit,
-            deadline: deadline,
-            status: RequestStatus.Pending,
-            fee: msg.value,
+        _requests[requestId] = StoredRequest({
             inputHash: keccak256(abi.encodePacked(inputFelts)),
-            fulfiller: address(0)
+            state: _packState(address(0), deadline, RequestStatus.Pending, model.index),
+            escrow: _packEscrow(msg.value, callback),
+            requester: msg.sender,
+            callbackGasLimit: callbackGasLimit
         });
         emit InferenceRequested(
             requestId, modelId, msg.sender, inputFelts, msg.value, deadline, callback, callbackGasLimit
@@ -135,63 +244,108 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @dev Checks, in order: the request is pending ({ZkmlOracleUnknownRequest},
     /// {ZkmlOracleRequestNotPending}: losing a race to another fulfiller shows as status
     /// Fulfilled), not past its deadline, its model active, `instances` has the model's count
-    /// and every instance is a felt, the input slice equals the request's input
-    /// ({ZkmlOracleInputMismatch}), the bound verifier accepts the proof
+    /// and every instance is a felt, the input slice (slot 0's, for a batched model) equals
+    /// the request's input ({ZkmlOracleInputMismatch}), the bound verifier accepts the proof
     /// ({ZkmlOracleInvalidProof}). Then records the fulfilment, credits the fee to the caller,
-    /// emits {RequestFulfilled} with the outputs as signed fixed-point integers, and only then
-    /// calls the consumer with exactly the requester's gas limit: its revert or gas exhaustion
-    /// is recorded as {CallbackFailed} and never undoes the fulfilment. The caller must send
-    /// enough gas for the callback to get its limit under EIP-150
+    /// emits {RequestFulfilled} with slot 0's outputs as signed fixed-point integers, and only
+    /// then calls the consumer with exactly the requester's gas limit: its revert or gas
+    /// exhaustion is recorded as {CallbackFailed} and never undoes the fulfilment. The caller
+    /// must send enough gas for the callback to get its limit under EIP-150
     /// ({ZkmlOracleInsufficientCallbackGas}).
     function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances)
         external
         nonReentrant
     {
-        Request storage request = _requests[requestId];
-        RequestStatus status = request.status;
+        StoredRequest storage request = _requests[requestId];
+        uint256 state = request.state;
+        RequestStatus status = _statusOf(state);
         if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
-        uint64 deadline = request.deadline;
+        uint64 deadline = _deadlineOf(state);
         if (block.timestamp > deadline) revert ZkmlOracleRequestExpired(requestId, deadline);
-        bytes32 modelId = request.modelId;
-        ModelConfig storage config = _activeModel(modelId).config;
-        _checkInstances(config, instances);
-        uint256 inputOffset = config.inputOffset;
-        if (_hashSlice(instances, inputOffset, inputOffset + config.inputCount) != request.inputHash) {
-            revert ZkmlOracleInputMismatch(requestId);
-        }
-        _verify(modelId, config.verifier, proof, instances);
+        bytes32 modelId = _modelIds[_modelOf(state)];
+        ActiveModel memory model = _activeModel(modelId);
+        _checkInstances(model, instances);
+        _checkInput(model, instances, 0, requestId, request.inputHash);
+        _verify(model, proof, instances);
 
         // Effects.
-        request.status = RequestStatus.Fulfilled;
-        request.fulfiller = msg.sender;
-        uint256 fee = request.fee;
+        int256[] memory outputs = _outputs(model, instances, 0);
+        (uint256 fee, address callback) = _settle(request, requestId, model, state, outputs);
         if (fee != 0) _pendingWithdrawals[msg.sender] += fee;
-        int256[] memory outputs = _outputs(config, instances);
-        emit RequestFulfilled(requestId, modelId, msg.sender, outputs);
 
         // Interaction, last.
-        address callback = request.callback;
         if (callback != address(0)) {
             _callConsumer(requestId, modelId, callback, request.callbackGasLimit, outputs);
         }
     }
 
     /// @inheritdoc IZkmlOracle
+    /// @dev Slot i answers `requestIds[i]`; slots past `requestIds.length` are padding and
+    /// are never read. Every loop runs over `requestIds`, whose length is bounded by the
+    /// model's `batchSize` (itself at most `numInstances`, fixed at registration): there is
+    /// no unbounded loop.
+    ///
+    /// Refuses the whole batch when: `requestIds` is empty or longer than `batchSize`
+    /// ({ZkmlOracleBadBatchSize}); the model is unknown or inactive; `instances` has the wrong
+    /// count or a non-felt; a request id was never issued ({ZkmlOracleUnknownRequest}) or is
+    /// another model's ({ZkmlOracleModelMismatch}); any slot's input slice differs from its
+    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too); no request
+    /// is left to settle ({ZkmlOracleNothingToSettle}, checked before the proof so that a
+    /// relayer that lost every race pays little); the proof is invalid
+    /// ({ZkmlOracleInvalidProof}).
+    ///
+    /// Otherwise, in slot order: a request already fulfilled (also by an earlier slot of this
+    /// batch), cancelled, or past its deadline is skipped with {RequestSkipped}; every other
+    /// one is fulfilled exactly as {fulfill} does it (status, fulfiller, escrow released,
+    /// {RequestFulfilled} with its slot's outputs). The fees are credited to the caller at
+    /// once, {BatchFulfilled} is emitted, and only then the consumers are called, in slot
+    /// order, each as {fulfill} calls it (isolated; {ZkmlOracleInsufficientCallbackGas} if
+    /// the caller did not send enough gas for every callback's limit).
+    function fulfillBatch(
+        bytes32 modelId,
+        uint256[] calldata requestIds,
+        bytes calldata proof,
+        uint256[] calldata instances
+    ) external nonReentrant returns (uint256 settled) {
+        ActiveModel memory model = _activeModel(modelId);
+        uint256 n = requestIds.length;
+        if (n == 0 || n > model.batchSize) revert ZkmlOracleBadBatchSize(n, model.batchSize);
+        _checkInstances(model, instances);
+        bytes memory plan = _planBatch(model, requestIds, instances);
+        _verify(model, proof, instances);
+
+        // Effects.
+        uint256 fees;
+        (settled, fees) = _settleBatch(model, requestIds, instances, plan);
+        if (fees != 0) _pendingWithdrawals[msg.sender] += fees;
+        emit BatchFulfilled(modelId, msg.sender, settled, n - settled);
+
+        // Interactions, last.
+        _callConsumers(model, requestIds, instances, plan);
+    }
+
+    /// @inheritdoc IZkmlOracle
     /// @dev Only the requester, only once the deadline has passed, only while pending.
-    /// Emits {RequestCancelled}; withdraw the refund with {withdraw}.
+    /// Releases the escrow (the request's `fee` reads 0 afterwards). Emits
+    /// {RequestCancelled}; withdraw the refund with {withdraw}.
     function cancel(uint256 requestId) external nonReentrant {
-        Request storage request = _requests[requestId];
-        RequestStatus status = request.status;
+        StoredRequest storage request = _requests[requestId];
+        uint256 state = request.state;
+        RequestStatus status = _statusOf(state);
         if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
         if (msg.sender != request.requester) revert ZkmlOracleNotRequester(requestId, msg.sender);
-        uint64 deadline = request.deadline;
+        uint64 deadline = _deadlineOf(state);
         if (block.timestamp <= deadline) revert ZkmlOracleRequestNotExpired(requestId, deadline);
 
-        request.status = RequestStatus.Cancelled;
-        uint256 refund = request.fee;
-        if (refund != 0) _pendingWithdrawals[msg.sender] += refund;
+        request.state = _packState(address(0), deadline, RequestStatus.Cancelled, _modelOf(state));
+        uint256 escrow = request.escrow;
+        uint256 refund = _feeOf(escrow);
+        if (refund != 0) {
+            request.escrow = _packEscrow(0, _callbackOf(escrow));
+            _pendingWithdrawals[msg.sender] += refund;
+        }
         emit RequestCancelled(requestId, refund);
     }
 
@@ -212,35 +366,30 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @inheritdoc IZkmlOracle
     /// @dev Anyone may submit. The model must be active, and the proof pass the same checks
     /// as in {fulfill} (count, felts, verifier). Rounds are consecutive from 1 and at most one
-    /// per block ({ZkmlOracleRoundTooSoon}), so `updatedAt` strictly increases. The result is
-    /// also indexed by its input hash (keccak256 of the input slice) for {resultOf}.
-    /// Emits {ResultSubmitted}.
+    /// per block ({ZkmlOracleRoundTooSoon}), so `updatedAt` strictly increases. The result
+    /// (slot 0's, for a batched model) is also indexed by its input hash (keccak256 of the
+    /// input slice) for {resultOf}. Emits {SlotResultSubmitted} and {ResultSubmitted}.
     function submitResult(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
         external
         nonReentrant
         returns (uint80 round)
     {
-        ModelConfig storage config = _activeModel(modelId).config;
-        uint80 last = _latestRound[modelId];
-        if (last != 0) {
-            uint64 lastUpdatedAt = _results[modelId][last].updatedAt;
-            if (block.timestamp <= lastUpdatedAt) revert ZkmlOracleRoundTooSoon(modelId, lastUpdatedAt);
-        }
-        _checkInstances(config, instances);
-        _verify(modelId, config.verifier, proof, instances);
+        return _publish(modelId, proof, instances, 1);
+    }
 
-        uint256 inputOffset = config.inputOffset;
-        bytes32 inputHash = _hashSlice(instances, inputOffset, inputOffset + config.inputCount);
-        int256[] memory outputs = _outputs(config, instances);
-        round = last + 1;
-        Result storage result = _results[modelId][round];
-        result.round = round;
-        result.updatedAt = uint64(block.timestamp);
-        result.inputHash = inputHash;
-        result.outputs = outputs;
-        _latestRound[modelId] = round;
-        _roundOfInput[modelId][inputHash] = round;
-        emit ResultSubmitted(modelId, round, inputHash, outputs, msg.sender);
+    /// @inheritdoc IZkmlOracle
+    /// @dev As {submitResult}, for slots 0 .. `slots`-1 of a batched proof, with one
+    /// verification: `slots` must be 1 to the model's `batchSize` ({ZkmlOracleBadBatchSize});
+    /// slots from `slots` on are padding and never read. The feed advances by exactly one
+    /// round (still at most one per block), whose value ({latestResult}, {getResult},
+    /// {ResultSubmitted}) is slot `slots`-1's result; every slot is indexed for {resultOf}
+    /// with that round's number and time, and has its {SlotResultSubmitted}.
+    function submitResultBatch(bytes32 modelId, bytes calldata proof, uint256[] calldata instances, uint256 slots)
+        external
+        nonReentrant
+        returns (uint80 round)
+    {
+        return _publish(modelId, proof, instances, slots);
     }
 
     // --- views ---
@@ -248,15 +397,47 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @inheritdoc IZkmlOracle
     /// @dev Reverts {ZkmlOracleUnknownModel} for an unregistered id.
     function getModel(bytes32 modelId) external view returns (Model memory) {
-        return _existingModel(modelId);
+        StoredModel storage m = _existingModel(modelId);
+        return Model({
+            config: ModelConfig({
+                verifier: m.verifier,
+                artifactDigest: m.artifactDigest,
+                numInstances: m.numInstances,
+                inputOffset: m.inputOffset,
+                inputCount: m.inputCount,
+                outputOffset: m.outputOffset,
+                outputCount: m.outputCount,
+                outputScale: m.outputScale,
+                hashedInputs: m.hashedInputs,
+                devSrs: m.devSrs,
+                batchSize: m.batchSize
+            }),
+            active: m.active,
+            registeredAt: m.registeredAt
+        });
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Reverts {ZkmlOracleUnknownRequest} for an id never issued.
+    /// @dev Reverts {ZkmlOracleUnknownRequest} for an id never issued. `fee` is the amount
+    /// still escrowed: what was paid while the request is pending, 0 once it is fulfilled
+    /// (credited to the fulfiller) or cancelled (credited back to the requester); the fee
+    /// paid is in {InferenceRequested}.
     function getRequest(uint256 requestId) external view returns (Request memory) {
-        Request storage request = _requests[requestId];
-        if (request.status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
-        return request;
+        StoredRequest storage request = _requests[requestId];
+        uint256 state = request.state;
+        if (_statusOf(state) == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
+        uint256 escrow = request.escrow;
+        return Request({
+            modelId: _modelIds[_modelOf(state)],
+            requester: request.requester,
+            callback: _callbackOf(escrow),
+            callbackGasLimit: request.callbackGasLimit,
+            deadline: _deadlineOf(state),
+            status: _statusOf(state),
+            fee: _feeOf(escrow),
+            inputHash: request.inputHash,
+            fulfiller: _fulfillerOf(state)
+        });
     }
 
     /// @inheritdoc IZkmlOracle
@@ -264,26 +445,29 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// id and {ZkmlOracleNoResult} while the feed has no round.
     function latestResult(bytes32 modelId) external view returns (Result memory) {
         _existingModel(modelId);
-        uint80 round = _latestRound[modelId];
+        uint80 round = _feeds[modelId].latestRound;
         if (round == 0) revert ZkmlOracleNoResult(modelId);
-        return _results[modelId][round];
+        return _roundResult(modelId, round);
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Reverts {ZkmlOracleUnknownRound} for round 0 or a round not yet submitted.
+    /// @dev Reverts {ZkmlOracleUnknownRound} for round 0 or a round not yet submitted. A
+    /// batched round's result is its last slot's.
     function getResult(bytes32 modelId, uint80 round) external view returns (Result memory) {
-        if (round == 0 || round > _latestRound[modelId]) revert ZkmlOracleUnknownRound(modelId, round);
-        return _results[modelId][round];
+        if (round == 0 || round > _feeds[modelId].latestRound) revert ZkmlOracleUnknownRound(modelId, round);
+        return _roundResult(modelId, round);
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev The latest push-feed round whose input hash (keccak256 of the proof's input
-    /// slice, as in {Request-inputHash}) is `inputHash`. Fulfilled requests are not indexed
-    /// here: their outputs are in {RequestFulfilled}. Reverts {ZkmlOracleNoResult} if none.
+    /// @dev The latest push-feed result whose input hash (keccak256 of the proof's input
+    /// slice, as in {Request-inputHash}) is `inputHash`, any slot of a batched round
+    /// included: that slot's input hash and outputs, with its round's number and time.
+    /// Fulfilled requests are not indexed here: their outputs are in {RequestFulfilled}.
+    /// Reverts {ZkmlOracleNoResult} if none.
     function resultOf(bytes32 modelId, bytes32 inputHash) external view returns (Result memory) {
-        uint80 round = _roundOfInput[modelId][inputHash];
-        if (round == 0) revert ZkmlOracleNoResult(modelId);
-        return _results[modelId][round];
+        ResultRef memory ref = _resultOfInput[modelId][inputHash];
+        if (ref.round == 0) revert ZkmlOracleNoResult(modelId);
+        return _result(modelId, ref.round, ref.slot);
     }
 
     /// @inheritdoc IZkmlOracle
@@ -298,7 +482,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @notice The latest push-feed round of `modelId` (0 while the feed is fresh).
     function latestRound(bytes32 modelId) external view returns (uint80) {
-        return _latestRound[modelId];
+        return _feeds[modelId].latestRound;
     }
 
     /// @notice Whether dev-SRS models are accepted here: on a local dev chain (31337, 1337),
@@ -315,8 +499,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256 n = config.numInstances;
         if (n == 0) revert ZkmlOracleInvalidConfig("numInstances is zero");
         if (config.outputCount == 0) revert ZkmlOracleInvalidConfig("outputCount is zero");
-        uint256 inputEnd = uint256(config.inputOffset) + config.inputCount;
-        uint256 outputEnd = uint256(config.outputOffset) + config.outputCount;
+        uint256 batch = config.batchSize;
+        if (batch == 0) revert ZkmlOracleInvalidConfig("batchSize is zero");
+        // Whole regions: every slot's inputs, every slot's outputs (no overflow: 32-bit factors).
+        uint256 inputEnd = uint256(config.inputOffset) + batch * config.inputCount;
+        uint256 outputEnd = uint256(config.outputOffset) + batch * config.outputCount;
         if (inputEnd > n) revert ZkmlOracleInvalidConfig("input segment past numInstances");
         if (outputEnd > n) revert ZkmlOracleInvalidConfig("output segment past numInstances");
         if (config.inputCount != 0 && inputEnd > config.outputOffset && outputEnd > config.inputOffset) {
@@ -325,34 +512,77 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (config.outputScale > MAX_OUTPUT_SCALE) revert ZkmlOracleInvalidConfig("outputScale too large");
     }
 
-    function _existingModel(bytes32 modelId) private view returns (Model storage model) {
+    function _existingModel(bytes32 modelId) private view returns (StoredModel storage model) {
         model = _models[modelId];
         if (model.registeredAt == 0) revert ZkmlOracleUnknownModel(modelId);
     }
 
-    function _activeModel(bytes32 modelId) private view returns (Model storage model) {
-        model = _existingModel(modelId);
-        if (!model.active) revert ZkmlOracleModelInactive(modelId);
+    /// @dev An active model, from its first two slots.
+    function _activeModel(bytes32 modelId) private view returns (ActiveModel memory model) {
+        StoredModel storage m = _models[modelId];
+        if (m.registeredAt == 0) revert ZkmlOracleUnknownModel(modelId);
+        if (!m.active) revert ZkmlOracleModelInactive(modelId);
+        model = ActiveModel({
+            id: modelId,
+            index: m.index,
+            verifier: m.verifier,
+            numInstances: m.numInstances,
+            inputOffset: m.inputOffset,
+            inputCount: m.inputCount,
+            outputOffset: m.outputOffset,
+            outputCount: m.outputCount,
+            batchSize: m.batchSize
+        });
     }
 
     /// @dev Every value must be a felt; reports the first that is not, at `base + index`.
+    /// The scan (over every instance of every proof) is a branch-free assembly loop; only a
+    /// refusal looks for the culprit.
     function _checkFelts(uint256[] calldata values, uint256 base) private pure {
-        uint256 n = values.length;
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 v = values[i];
-            if (!FieldEncoding.isFelt(v)) revert ZkmlOracleInstanceOutOfField(base + i, v);
+        uint256 r = FieldEncoding.FIELD_MODULUS;
+        bool allFelts = true;
+        assembly ("memory-safe") {
+            let end := add(values.offset, shl(5, values.length))
+            for { let p := values.offset } lt(p, end) { p := add(p, 0x20) } {
+                allFelts := and(allFelts, lt(calldataload(p), r))
+            }
+        }
+        if (allFelts) return;
+        for (uint256 i = 0; i < values.length; ++i) {
+            if (!FieldEncoding.isFelt(values[i])) revert ZkmlOracleInstanceOutOfField(base + i, values[i]);
         }
     }
 
-    function _checkInstances(ModelConfig storage config, uint256[] calldata instances) private view {
-        uint256 expected = config.numInstances;
+    function _checkInstances(ActiveModel memory model, uint256[] calldata instances) private pure {
+        uint256 expected = model.numInstances;
         if (instances.length != expected) revert ZkmlOracleWrongInstanceCount(expected, instances.length);
         _checkFelts(instances, 0);
     }
 
-    /// @dev keccak256(abi.encodePacked(values[start:end])), without copying through Solidity.
-    function _hashSlice(uint256[] calldata values, uint256 start, uint256 end) private pure returns (bytes32 h) {
-        uint256[] calldata slice = values[start:end];
+    /// @dev Slot `slot`'s input slice must hash to the request's `inputHash`.
+    function _checkInput(
+        ActiveModel memory model,
+        uint256[] calldata instances,
+        uint256 slot,
+        uint256 requestId,
+        bytes32 inputHash
+    ) private pure {
+        if (_slotInputHash(model, instances, slot) != inputHash) revert ZkmlOracleInputMismatch(requestId);
+    }
+
+    /// @dev keccak256(abi.encodePacked(slot `slot`'s input slice)), without copying through
+    /// Solidity.
+    function _slotInputHash(ActiveModel memory model, uint256[] calldata instances, uint256 slot)
+        private
+        pure
+        returns (bytes32 h)
+    {
+        uint256 count = model.inputCount;
+        uint256 start;
+        unchecked {
+            start = model.inputOffset + slot * count; // 32-bit factors: no overflow
+        }
+        uint256[] calldata slice = instances[start:start + count];
         assembly ("memory-safe") {
             let len := mul(slice.length, 0x20)
             let ptr := mload(0x40)
@@ -364,26 +594,278 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @dev ezkl's verifier reverts (with empty data) on an invalid proof: a revert, a false
     /// and return data shorter than a word all count as refusal. The verifier is only read
     /// (staticcall): it cannot change state or call back into anything that does.
-    function _verify(bytes32 modelId, address verifier, bytes calldata proof, uint256[] calldata instances)
-        private
-        view
-    {
-        (bool ok, bytes memory ret) =
-            verifier.staticcall(abi.encodeCall(IZkmlVerifier.verifyProof, (proof, instances)));
-        if (!ok || ret.length < 32 || abi.decode(ret, (uint256)) != 1) revert ZkmlOracleInvalidProof(modelId);
+    ///
+    /// The call data is `abi.encodeCall(IZkmlVerifier.verifyProof, (proof, instances))` built
+    /// by hand in scratch memory with two `calldatacopy`s: Solidity's encoder copies the
+    /// instances one word at a time (about 10k gas for a batch).
+    function _verify(ActiveModel memory model, bytes calldata proof, uint256[] calldata instances) private view {
+        address verifier = model.verifier;
+        bytes4 selector = IZkmlVerifier.verifyProof.selector;
+        bool ok;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let proofLength := proof.length
+            let paddedProof := and(add(proofLength, 0x1f), not(0x1f))
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), 0x40) // head: offset of `proof`
+            mstore(add(ptr, 0x24), add(0x60, paddedProof)) // head: offset of `instances`
+            mstore(add(ptr, 0x44), proofLength)
+            mstore(add(ptr, add(0x44, paddedProof)), 0) // the proof's last word, zero-padded
+            calldatacopy(add(ptr, 0x64), proof.offset, proofLength)
+            let tail := add(add(ptr, 0x64), paddedProof)
+            mstore(tail, instances.length)
+            let instanceBytes := shl(5, instances.length)
+            calldatacopy(add(tail, 0x20), instances.offset, instanceBytes)
+            let size := sub(add(add(tail, 0x20), instanceBytes), ptr)
+            ok := staticcall(gas(), verifier, ptr, size, 0, 0x20)
+            ok := and(ok, and(gt(returndatasize(), 0x1f), eq(mload(0), 1)))
+        }
+        if (!ok) revert ZkmlOracleInvalidProof(model.id);
     }
 
-    function _outputs(ModelConfig storage config, uint256[] calldata instances)
+    /// @dev Slot `slot`'s outputs as signed fixed-point integers.
+    function _outputs(ActiveModel memory model, uint256[] calldata instances, uint256 slot)
         private
-        view
+        pure
         returns (int256[] memory outputs)
     {
-        uint256 offset = config.outputOffset;
-        uint256 n = config.outputCount;
-        outputs = new int256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            outputs[i] = FieldEncoding.toSigned(instances[offset + i]);
+        uint256 n = model.outputCount;
+        uint256 start;
+        unchecked {
+            start = model.outputOffset + slot * n; // 32-bit factors: no overflow
         }
+        return FieldEncoding.toSignedArray(instances[start:start + n]);
+    }
+
+    /// @dev The checks of {fulfillBatch} that read the requests, slot by slot (each
+    /// request's first two slots read once): known, same model, input bound (every slot,
+    /// skipped ones too); then whether the slot settles its request or skips it, and why.
+    /// Refuses a batch with nothing to settle ({ZkmlOracleNothingToSettle}) here, before the
+    /// proof is verified.
+    function _planBatch(ActiveModel memory model, uint256[] calldata requestIds, uint256[] calldata instances)
+        private
+        view
+        returns (bytes memory plan)
+    {
+        uint256 n = requestIds.length;
+        plan = new bytes(n);
+        bool anyPending;
+        for (uint256 i = 0; i < n;) {
+            uint256 requestId = requestIds[i];
+            StoredRequest storage request = _requests[requestId];
+            uint256 state = request.state;
+            RequestStatus status = _statusOf(state);
+            if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
+            if (_modelOf(state) != model.index) {
+                revert ZkmlOracleModelMismatch(requestId, _modelIds[_modelOf(state)]);
+            }
+            _checkInput(model, instances, i, requestId, request.inputHash);
+            if (status == RequestStatus.Fulfilled) {
+                plan[i] = _skip(SkipReason.Fulfilled);
+            } else if (status == RequestStatus.Cancelled) {
+                plan[i] = _skip(SkipReason.Cancelled);
+            } else if (block.timestamp > _deadlineOf(state)) {
+                plan[i] = _skip(SkipReason.Expired);
+            } else {
+                anyPending = true; // plan[i] is _SETTLE
+            }
+            unchecked {
+                ++i;
+            }
+        }
+        if (!anyPending) revert ZkmlOracleNothingToSettle();
+    }
+
+    function _skip(SkipReason reason) private pure returns (bytes1) {
+        return bytes1(uint8(reason) + 1);
+    }
+
+    /// @dev The effects of {fulfillBatch}, in slot order: {RequestSkipped}, or the request
+    /// settled. A request is re-read (warm) before it is settled: when an earlier slot of the
+    /// same batch settled it (a duplicate id), this slot is skipped as Fulfilled. Marks the
+    /// settled slots with a callback in `plan`. Returns how many were settled and their fees.
+    function _settleBatch(
+        ActiveModel memory model,
+        uint256[] calldata requestIds,
+        uint256[] calldata instances,
+        bytes memory plan
+    ) private returns (uint256 settled, uint256 fees) {
+        for (uint256 i = 0; i < requestIds.length;) {
+            bytes1 planned = plan[i];
+            if (planned != _SETTLE) {
+                emit RequestSkipped(requestIds[i], SkipReason(uint8(planned) - 1));
+            } else {
+                (bool done, uint256 fee, address callback) = _settleSlot(model, requestIds[i], instances, i);
+                if (done) {
+                    unchecked {
+                        ++settled; // <= requestIds.length
+                        fees += fee; // fees are < 2**96 each
+                    }
+                    if (callback != address(0)) plan[i] = _CALL_BACK;
+                }
+            }
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev Settles slot `slot`'s request unless an earlier slot of the batch just did.
+    function _settleSlot(ActiveModel memory model, uint256 requestId, uint256[] calldata instances, uint256 slot)
+        private
+        returns (bool done, uint256 fee, address callback)
+    {
+        StoredRequest storage request = _requests[requestId];
+        uint256 state = request.state;
+        if (_statusOf(state) != RequestStatus.Pending) {
+            emit RequestSkipped(requestId, SkipReason.Fulfilled);
+            return (false, 0, address(0));
+        }
+        (fee, callback) = _settle(request, requestId, model, state, _outputs(model, instances, slot));
+        done = true;
+    }
+
+    /// @dev The effects of fulfilling one request whose checks passed, shared by {fulfill}
+    /// and {fulfillBatch}: its state slot rewritten once (fulfiller, status), its escrow
+    /// released, {RequestFulfilled}. Returns the fee to credit to the caller and the
+    /// callback (zero: none).
+    function _settle(
+        StoredRequest storage request,
+        uint256 requestId,
+        ActiveModel memory model,
+        uint256 state,
+        int256[] memory outputs
+    ) private returns (uint256 fee, address callback) {
+        request.state = _packState(msg.sender, _deadlineOf(state), RequestStatus.Fulfilled, model.index);
+        uint256 escrow = request.escrow;
+        fee = _feeOf(escrow);
+        callback = _callbackOf(escrow);
+        if (fee != 0) request.escrow = _packEscrow(0, callback);
+        emit RequestFulfilled(requestId, model.id, msg.sender, outputs);
+    }
+
+    /// @dev The interactions of {fulfillBatch}: each settled slot's consumer, in slot order,
+    /// as {fulfill} calls it (its callback slot read again, warm, and its outputs decoded
+    /// again from calldata: cheaper than keeping them for every slot).
+    function _callConsumers(
+        ActiveModel memory model,
+        uint256[] calldata requestIds,
+        uint256[] calldata instances,
+        bytes memory plan
+    ) private {
+        uint256 n = requestIds.length;
+        for (uint256 i = 0; i < n;) {
+            if (plan[i] == _CALL_BACK) {
+                uint256 requestId = requestIds[i];
+                StoredRequest storage request = _requests[requestId];
+                _callConsumer(
+                    requestId,
+                    model.id,
+                    _callbackOf(request.escrow),
+                    request.callbackGasLimit,
+                    _outputs(model, instances, i)
+                );
+            }
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev The push feed, shared by {submitResult} (one slot) and {submitResultBatch}: one
+    /// verification, one new round whose value is slot `slots`-1's, every slot indexed.
+    /// The loop is bounded by the model's `batchSize`.
+    function _publish(bytes32 modelId, bytes calldata proof, uint256[] calldata instances, uint256 slots)
+        private
+        returns (uint80 round)
+    {
+        ActiveModel memory model = _activeModel(modelId);
+        if (slots == 0 || slots > model.batchSize) revert ZkmlOracleBadBatchSize(slots, model.batchSize);
+        Feed memory feed = _feeds[modelId];
+        if (feed.latestRound != 0 && block.timestamp <= feed.updatedAt) {
+            revert ZkmlOracleRoundTooSoon(modelId, feed.updatedAt);
+        }
+        _checkInstances(model, instances);
+        _verify(model, proof, instances);
+
+        round = feed.latestRound + 1;
+        uint64 updatedAt = uint64(block.timestamp);
+        _feeds[modelId] = Feed({latestRound: round, updatedAt: updatedAt});
+        _rounds[modelId][round] = Round({updatedAt: updatedAt, lastSlot: uint32(slots - 1)});
+        (bytes32 inputHash, int256[] memory outputs) = _storeSlots(model, instances, slots, round);
+        emit ResultSubmitted(modelId, round, inputHash, outputs, msg.sender);
+    }
+
+    /// @dev Stores and indexes slots 0 .. `slots`-1 of a new round, each with its
+    /// {SlotResultSubmitted}; returns the last slot's input hash and outputs (the round's
+    /// value). Bounded by the model's `batchSize`.
+    function _storeSlots(ActiveModel memory model, uint256[] calldata instances, uint256 slots, uint80 round)
+        private
+        returns (bytes32 inputHash, int256[] memory outputs)
+    {
+        for (uint256 slot = 0; slot < slots; ++slot) {
+            inputHash = _slotInputHash(model, instances, slot);
+            outputs = _outputs(model, instances, slot);
+            SlotResult storage result = _slotResults[model.id][round][slot];
+            result.inputHash = inputHash;
+            result.outputs = outputs;
+            _resultOfInput[model.id][inputHash] = ResultRef({round: round, slot: uint32(slot)});
+            emit SlotResultSubmitted(model.id, round, slot, inputHash, outputs);
+        }
+    }
+
+    /// @dev A round's result: its last slot's.
+    function _roundResult(bytes32 modelId, uint80 round) private view returns (Result memory) {
+        return _result(modelId, round, _rounds[modelId][round].lastSlot);
+    }
+
+    function _result(bytes32 modelId, uint80 round, uint256 slot) private view returns (Result memory) {
+        SlotResult storage result = _slotResults[modelId][round][slot];
+        return Result({
+            round: round,
+            updatedAt: _rounds[modelId][round].updatedAt,
+            inputHash: result.inputHash,
+            outputs: result.outputs
+        });
+    }
+
+    /// @dev A request's `state` slot (see {StoredRequest}).
+    function _packState(address fulfiller, uint64 deadline, RequestStatus status, uint256 model)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(uint160(fulfiller)) | (uint256(deadline) << 160) | (uint256(status) << 224) | (model << 232);
+    }
+
+    function _fulfillerOf(uint256 state) private pure returns (address) {
+        return address(uint160(state));
+    }
+
+    function _deadlineOf(uint256 state) private pure returns (uint64) {
+        return uint64(state >> 160);
+    }
+
+    function _statusOf(uint256 state) private pure returns (RequestStatus) {
+        return RequestStatus(uint8(state >> 224));
+    }
+
+    function _modelOf(uint256 state) private pure returns (uint256) {
+        return state >> 232;
+    }
+
+    /// @dev A request's `escrow` slot (see {StoredRequest}); `fee` < 2**96
+    /// ({requestInference} refuses more).
+    function _packEscrow(uint256 fee, address callback) private pure returns (uint256) {
+        return fee | (uint256(uint160(callback)) << 96);
+    }
+
+    function _feeOf(uint256 escrow) private pure returns (uint256) {
+        return uint96(escrow);
+    }
+
+    function _callbackOf(uint256 escrow) private pure returns (address) {
+        return address(uint160(escrow >> 96));
     }
 
     /// @dev Calls the consumer with exactly `gasLimit` gas: EIP-150 forwards at most 63/64 of

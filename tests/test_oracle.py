@@ -26,12 +26,13 @@ from web3.logs import DISCARD
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
 from zkml_oracle.deploy import calldata
+from zkml_oracle.oracle import CONFIG_TYPES, ModelConfig
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
 from zkml_oracle.verifier import CompiledContract
 
 R = field.FIELD_MODULUS
-CONFIG_TYPE = "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool)"
+ZERO = "0x" + "00" * 20
 PENDING, FULFILLED, CANCELLED = 1, 2, 3
 HOUR = 3600
 
@@ -118,26 +119,14 @@ def proof_data(build: BuildResult, proof_path: Path) -> ProofData:
 
 
 def model_config(build: BuildResult, verifier: str) -> tuple[Any, ...]:
-    """The on-chain ModelConfig of a build, from its manifest."""
-    m = build.manifest
-    scales = {t.scale for t in m.outputs}
-    assert len(scales) == 1, "one output scale per model"
-    return (
-        verifier,
-        bytes.fromhex(m.artifact_digest),
-        m.layout.total,
-        m.layout.inputs.offset,
-        m.layout.inputs.count,
-        m.layout.outputs.offset,
-        m.layout.outputs.count,
-        scales.pop(),
-        m.visibility.input == "hashed",
-        m.dev_srs,
-    )
+    """The on-chain ModelConfig of a build, from its manifest (the toolkit's own derivation):
+    (verifier, artifactDigest, numInstances, inputOffset, inputCount, outputOffset,
+    outputCount, outputScale, hashedInputs, devSrs, batchSize)."""
+    return ModelConfig.from_manifest(build.manifest, verifier).as_tuple()
 
 
 def model_id(config: tuple[Any, ...]) -> bytes:
-    return keccak(abi_encode([CONFIG_TYPE], [config]))
+    return keccak(abi_encode([CONFIG_TYPES], [config]))
 
 
 def inputs_of(build: BuildResult, instances: list[int]) -> list[int]:
@@ -317,12 +306,26 @@ def test_field_encoding_decodes_every_felt_as_python_does(env: Env, felt: int) -
     assert h.fromSigned(field.felt_to_int(felt)).call() == felt
 
 
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(felts=st.lists(st.integers(min_value=0, max_value=R - 1), max_size=12))
+@example(felts=[])
+@example(felts=[0, 1, field.MAX_SIGNED, field.MAX_SIGNED + 1, R - 1])
+def test_field_encoding_decodes_arrays_as_python_does(env: Env, felts: list[int]) -> None:
+    """toSignedArray, the oracle's decoder of every output (assembly), against toSigned."""
+    got = env.harness.functions.toSignedArray(felts).call()
+    assert list(got) == [field.felt_to_int(f) for f in felts]
+
+
 @pytest.mark.parametrize("value", [R, R + 1, 2**256 - 1])
 def test_field_encoding_refuses_non_felts(env: Env, value: int) -> None:
     h = env.harness.functions
     assert h.fieldModulus().call() == R
     assert h.isFelt(value).call() is False
     assert call_reverts(h.toSigned(value)) == ("FieldEncodingNotAFelt", (value,))
+    got = call_reverts(h.toSignedArray([1, R - 1, value, R + 5]))
+    assert got == ("FieldEncodingNotAFelt", (value,))  # the first non-felt
     with pytest.raises(field.FieldError):
         field.felt_to_int(value)
 
@@ -356,7 +359,7 @@ def test_registration_binds_the_id_to_the_config(env: Env) -> None:
 
 
 def test_registration_emits_the_config(env: Env, built: BuildResult) -> None:
-    config = (*env.config[:2], *env.config[2:8], True, env.config[9])  # hashedInputs flipped
+    config = (*env.config[:8], True, *env.config[9:])  # hashedInputs flipped
     receipt = send(env.web3, env.oracle.functions.registerModel(config), env.admin)
     (event,) = events(env.oracle, "ModelRegistered", receipt)
     assert event.args.modelId == model_id(config)
@@ -384,6 +387,12 @@ def test_registration_by_a_non_admin_is_refused(env: Env) -> None:
         ({5: 5}, "output segment past numInstances"),
         ({5: 2}, "input and output segments overlap"),
         ({7: 200}, "outputScale too large"),
+        # Batched (index 10): whole regions of batchSize slots (4 inputs, 2 outputs each).
+        ({10: 0}, "batchSize is zero"),
+        ({10: 2}, "input segment past numInstances"),
+        ({2: 11, 5: 8, 10: 2}, "output segment past numInstances"),
+        ({2: 12, 5: 6, 10: 2}, "input and output segments overlap"),
+        ({2: 12, 3: 3, 5: 0, 10: 2}, "input and output segments overlap"),
     ],
 )
 def test_an_inconsistent_config_is_refused(env: Env, edit: dict[int, Any], reason: str) -> None:
@@ -406,7 +415,8 @@ def test_a_dev_srs_model_needs_a_dev_chain_or_the_override(
     assert strict.functions.devSrsAllowed().call() is False
     got = tx_reverts(strict.functions.registerModel(config), admin)
     assert got == ("ZkmlOracleDevSrsModel", (model_id(config),))
-    send(web3, strict.functions.registerModel((*config[:9], False)), admin)  # a ceremony SRS
+    ceremony = (*config[:9], False, *config[10:])  # a ceremony SRS
+    send(web3, strict.functions.registerModel(ceremony), admin)
     lax = deploy(web3, contracts.oracle(), admin, admin, True)
     send(web3, lax.functions.registerModel(config), admin)
     assert lax.functions.getModel(model_id(config)).call()[1] is True
@@ -473,6 +483,18 @@ def test_a_request_escrows_its_fee_and_records_its_input(env: Env) -> None:
     assert call_reverts(env.oracle.functions.getRequest(99)) == ("ZkmlOracleUnknownRequest", (99,))
 
 
+def test_a_fee_must_fit_the_escrow(env: Env) -> None:
+    """Escrows are uint96: a larger fee is refused rather than truncated."""
+    rpc(env.url, "anvil_setBalance", [env.requester, hex(2**97)])
+    deadline = latest_time(env.web3) + HOUR
+    fn = env.oracle.functions.requestInference(env.model, env.inputs, ZERO, 0, deadline)
+    assert tx_reverts(fn, env.requester, 2**96) == ("ZkmlOracleFeeTooLarge", (2**96,))
+    rid = env.request(fee=2**96 - 1)
+    assert env.oracle.functions.getRequest(rid).call()[6] == 2**96 - 1
+    env.fulfill(rid)
+    assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == 2**96 - 1
+
+
 # --- fulfil: the happy path ---
 
 
@@ -492,6 +514,8 @@ def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: Bu
     assert (calls, last_id, last_model, list(outputs)) == (1, rid, env.model, env.outputs)
     request = env.oracle.functions.getRequest(rid).call()
     assert request[5] == FULFILLED and request[8] == env.relayer
+    assert request[6] == 0  # the escrow is released: `fee` is what is still escrowed
+    assert tuple(request[2:4]) == (env.consumer.address, 200_000)  # the rest is kept
     assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == fee
 
     before = env.web3.eth.get_balance(env.relayer)
@@ -731,7 +755,8 @@ def test_cancel_refund_and_withdraw(env: Env) -> None:
     receipt = send(env.web3, cancel, env.requester)
     (event,) = events(env.oracle, "RequestCancelled", receipt)
     assert (event.args.requestId, event.args.refund) == (rid, fee)
-    assert env.oracle.functions.getRequest(rid).call()[5] == CANCELLED
+    request = env.oracle.functions.getRequest(rid).call()
+    assert (request[5], request[6], request[1]) == (CANCELLED, 0, env.requester)
     assert tx_reverts(cancel, env.requester) == ("ZkmlOracleRequestNotPending", (rid, CANCELLED))
     assert env.oracle.functions.pendingWithdrawal(env.requester).call() == fee
     before = env.web3.eth.get_balance(env.requester)
@@ -772,6 +797,9 @@ def test_push_feed_rounds(env: Env) -> None:
     (event,) = events(env.oracle, "ResultSubmitted", first)
     assert event.args.round == 1 and event.args.inputHash == h
     assert list(event.args.outputs) == env.outputs and event.args.submitter == env.stranger
+    (slot,) = events(env.oracle, "SlotResultSubmitted", first)  # an unbatched round: one slot
+    assert (slot.args.modelId, slot.args.round, slot.args.slot) == (env.model, 1, 0)
+    assert slot.args.inputHash == h and list(slot.args.outputs) == env.outputs
     t1 = env.web3.eth.get_block(first.blockNumber)["timestamp"]
     assert tuple(views.latestResult(env.model).call()) == (1, t1, h, env.outputs)
     advance(env.url, 30)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import calibration_rows, prove_rows, run_cli, write_json
 from zkml_oracle import data
 from zkml_oracle.oracle import ModelConfig, input_felts, proof_calldata
 from zkml_oracle.prover import prove
@@ -95,3 +95,59 @@ def test_a_hashed_input_request_commits_to_the_proofs_input_hash(
     assert felts == proof.instances[lay.inputs.offset : lay.inputs.end]
     _, instances = proof_calldata(proof.proof_path)
     assert instances == proof.instances
+
+
+def test_one_proof_settles_a_batch_from_the_command_line(
+    batch_built: BuildResult, example: dict[str, Path], tmp_path: Path
+) -> None:
+    model_id = _json(run_cli("deploy", batch_built.build_dir, "--json", cwd=tmp_path))["model_id"]
+    rows = calibration_rows(example)[:4]
+    rids = []
+    for k, row in enumerate(rows):
+        sample = write_json(tmp_path / f"in{k}.json", {"input_data": [row]})
+        rids.append(
+            _json(run_cli("request", model_id, sample, "--json", cwd=tmp_path))["request_id"]
+        )
+    proof = prove_rows(batch_built, rows[:3], tmp_path / "batch.json")  # 3 of 4 slots used
+    ids = [str(r) for r in rids[:3]]
+
+    done = _json(
+        run_cli("fulfill", *ids, batch_built.build_dir, proof.proof_path, "--json", cwd=tmp_path)
+    )
+    assert done["fulfilled"] == dict(zip(ids, proof.samples, strict=True))
+    assert done["skipped"] == {} and done["gas_per_request"] == done["gas_used"] // 3
+    for rid, outputs in zip(ids, proof.samples, strict=True):
+        state = _json(run_cli("status", rid, "--json", cwd=tmp_path))
+        assert state["status"] == "fulfilled" and state["outputs"] == outputs
+
+    # Settled already: nothing left, refused before paying for a verification.
+    again = run_cli("fulfill", *ids, batch_built.build_dir, proof.proof_path, cwd=tmp_path)
+    assert again.returncode == 2 and "ZkmlOracleNothingToSettle" in again.stderr
+    # A request named in a slot that holds another input refuses the whole batch.
+    swapped = run_cli(
+        "fulfill", ids[0], str(rids[3]), batch_built.build_dir, proof.proof_path, cwd=tmp_path
+    )
+    assert (
+        swapped.returncode == 2
+        and f"ZkmlOracleInputMismatch(requestId={rids[3]})" in swapped.stderr
+    )
+
+    # One request on a batched model: slot 0 of a padded proof, through plain `fulfill`.
+    single = prove_rows(batch_built, rows[3:], tmp_path / "single.json")
+    one = _json(
+        run_cli(
+            "fulfill",
+            str(rids[3]),
+            batch_built.build_dir,
+            single.proof_path,
+            "--json",
+            cwd=tmp_path,
+        )
+    )
+    assert one["outputs"] == single.outputs
+
+    # The push feed: one round per batch (the last sample), every sample indexed.
+    pushed = _json(
+        run_cli("submit", batch_built.build_dir, proof.proof_path, "--json", cwd=tmp_path)
+    )
+    assert pushed["slots"] == 3 and pushed["round"] == 1 and pushed["outputs"] == proof.samples[2]

@@ -205,6 +205,20 @@ def doctor(as_json: bool) -> None:
     help="Target ezkl's reusable verifier (shared contract + per-model key artifact) "
     "instead of a standalone verifier.",
 )
+@click.option(
+    "--batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Inferences per proof: the circuit proves N samples at once (N slots, each with its "
+    "own inputs, commitment and outputs); one proof then settles up to N requests.",
+)
+@click.option(
+    "--freivalds/--no-freivalds",
+    default=None,
+    help="ezkl's Freivalds matmul check [default: ezkl's, off with --batch: it pushes a "
+    "batched verifier past EIP-170 and costs ~326k gas more per verification]",
+)
 @json_option
 @handle_errors
 def build(
@@ -221,6 +235,8 @@ def build(
     max_logrows: int | None,
     force: bool,
     reusable: bool,
+    batch: int,
+    freivalds: bool | None,
     as_json: bool,
 ) -> None:
     """Turn MODEL (ONNX) into a circuit, keys, a Solidity verifier and a manifest in --out."""
@@ -237,10 +253,12 @@ def build(
         max_logrows=max_logrows,
         force=force,
         reusable=reusable,
+        batch=batch,
+        freivalds=freivalds,
     )
     result = run(model, calibration, out, options, progress=_reporter(as_json))
     m = result.manifest
-    payload = {
+    payload: dict[str, Any] = {
         "build_dir": str(result.build_dir),
         "manifest": m.to_dict(),
         "timings": result.timings,
@@ -249,7 +267,7 @@ def build(
         f"built     {result.build_dir}",
         f"circuit   logrows {m.logrows}; instances {m.layout.total} (inputs "
         f"{m.layout.inputs.count}, params {m.layout.params.count}, "
-        f"outputs {m.layout.outputs.count})",
+        f"outputs {m.layout.outputs.count}{' per slot' if m.batch > 1 else ''})",
         f"fidelity  max |circuit - onnxruntime| {m.fidelity.max_abs_error:.4g} "
         f"<= {m.fidelity.tolerance:.4g} on {m.fidelity.samples} samples",
     ]
@@ -259,6 +277,15 @@ def build(
             f"verifier  {v.kind} {v.contract_name}: runtime {v.runtime_size:,} bytes, creation "
             f"{v.creation_size:,} bytes (EIP-170 limit 24,576), solc {v.solc_version}"
         )
+    if m.batch > 1:
+        freivalds_on = bool(freivalds)
+        lines.append(
+            f"batch     {m.batch} slots per proof (slot i: inputs at {m.layout.inputs.offset} + "
+            f"i*{m.layout.inputs.count}, outputs at {m.layout.outputs.offset} + "
+            f"i*{m.layout.outputs.count}); ezkl's Freivalds check "
+            + ("ON (--freivalds)" if freivalds_on else "off (pass --freivalds to turn it on)")
+        )
+        payload["freivalds"] = freivalds_on
     lines.extend(f"rewrite   {r}" for r in m.rewrites)
     warnings = [*m.warnings, *([m.verifier.size_warning()] if m.verifier else [])]
     payload["warnings"] = [w for w in warnings if w]
@@ -282,7 +309,8 @@ def build(
 @json_option
 @handle_errors
 def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
-    """Prove the model's output on INPUT_FILE (ezkl data format, one sample)."""
+    """Prove the model's output on INPUT_FILE (ezkl data format: one sample, or 1..N back to
+    back for a circuit built with --batch N; unused slots are padded)."""
     from .field import felt_to_hex
     from .prover import prove as run
 
@@ -292,11 +320,13 @@ def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
     result = run(build_dir, input_file, out)
     payload = {
         "outputs": result.outputs,
+        "samples": result.samples,
         "instances": [felt_to_hex(i) for i in result.instances],
         "proof": str(result.proof_path),
         "timings": result.timings,
     }
-    _emit(as_json, payload, f"proof written to {result.proof_path}; outputs {result.outputs}")
+    shown = result.outputs if len(result.samples) == 1 else result.samples
+    _emit(as_json, payload, f"proof written to {result.proof_path}; outputs {shown}")
 
 
 @cli.command()
@@ -488,37 +518,62 @@ def request(
 
 
 @cli.command()
-@click.argument("request_id", type=int)
-@click.argument("build_dir", type=click.Path(path_type=Path))
-@click.argument("proof_file", type=click.Path(path_type=Path))
+@click.argument("args", nargs=-1, required=True, metavar="REQUEST_ID... BUILD_DIR PROOF_FILE")
 @chain_options
 @json_option
 @handle_errors
-def fulfill(
-    request_id: int, build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any
-) -> None:
-    """Answer REQUEST_ID with PROOF_FILE (made by `prove` with BUILD_DIR)."""
+def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
+    """Answer REQUEST_ID with PROOF_FILE (made by `prove` with BUILD_DIR); several ids settle a
+    batch (slot i answers the i-th id) with one verification: requests meanwhile fulfilled,
+    cancelled or expired are skipped, a mismatching slot refuses the whole batch."""
     from .chain import sender
     from .oracle import model_record, outputs_to_floats, proof_calldata
 
+    if len(args) < 3:
+        raise click.UsageError("give REQUEST_ID [REQUEST_ID ...] BUILD_DIR PROOF_FILE")
+    try:
+        request_ids = [int(a) for a in args[:-2]]
+    except ValueError:
+        raise click.UsageError(
+            f"request ids must be integers, not {' '.join(args[:-2])!r}"
+        ) from None
+    proof_file = Path(args[-1])
     options, store = _chain_setup(chain_kw)
     proof, instances = proof_calldata(proof_file)
     with _oracle_session(options, store) as (chain, oracle):
-        receipt = oracle.send(
-            "fulfill", request_id, proof, instances, sender=sender(chain, options.account)
-        )
-        [event] = oracle.events(receipt, "RequestFulfilled")
-        record = model_record(store, chain, "0x" + bytes(event["args"]["modelId"]).hex())
-    payload = {
+        account = sender(chain, options.account)
+        if len(request_ids) == 1:
+            receipt = oracle.send("fulfill", request_ids[0], proof, instances, sender=account)
+        else:
+            model_id = oracle.call("getRequest", request_ids[0])[0]
+            receipt = oracle.send(
+                "fulfillBatch", model_id, request_ids, proof, instances, sender=account
+            )
+        fulfilled = oracle.events(receipt, "RequestFulfilled")
+        skipped = oracle.events(receipt, "RequestSkipped") if len(request_ids) > 1 else []
+        record = model_record(store, chain, "0x" + bytes(fulfilled[0]["args"]["modelId"]).hex())
+    results = {
+        int(e["args"]["requestId"]): outputs_to_floats(list(e["args"]["outputs"]), record)
+        for e in fulfilled
+    }
+    reasons = ("fulfilled", "cancelled", "expired")
+    payload: dict[str, Any] = {
         "tx": str(receipt.txn_hash),
         "gas_used": int(receipt.gas_used),
-        "outputs": outputs_to_floats(list(event["args"]["outputs"]), record),
+        "gas_per_request": int(receipt.gas_used) // len(results),
+        "fulfilled": {str(k): v for k, v in results.items()},
+        "skipped": {
+            str(int(e["args"]["requestId"])): reasons[int(e["args"]["reason"])] for e in skipped
+        },
     }
-    _emit(
-        as_json,
-        payload,
-        f"fulfilled {request_id}: {payload['outputs']} ({payload['gas_used']:,} gas)",
+    if len(request_ids) == 1:
+        payload["outputs"] = results[request_ids[0]]
+    lines = [f"fulfilled {rid}: {out}" for rid, out in results.items()]
+    lines += [f"skipped   {rid}: already {why}" for rid, why in payload["skipped"].items()]
+    lines.append(
+        f"gas       {payload['gas_used']:,} ({payload['gas_per_request']:,} per fulfilled request)"
     )
+    _emit(as_json, payload, "\n".join(lines))
 
 
 @cli.command()
@@ -528,10 +583,17 @@ def fulfill(
 @json_option
 @handle_errors
 def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) -> None:
-    """Publish PROOF_FILE's verified result as the next round of the model's push feed."""
+    """Publish PROOF_FILE's verified result as the next round of the model's push feed (a
+    batched proof: one round, the last sample; every sample indexed by its input)."""
     from .chain import sender
     from .deploy import recorded_verifier
-    from .oracle import ModelConfig, model_record, outputs_to_floats, proof_calldata
+    from .oracle import (
+        ModelConfig,
+        model_record,
+        outputs_to_floats,
+        proof_calldata,
+        proven_slots,
+    )
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
@@ -541,9 +603,14 @@ def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) ->
         verifier = recorded_verifier(chain, manifest, store)["address"]
         model_id = ModelConfig.from_manifest(manifest, verifier).model_id
         record = model_record(store, chain, model_id)
-        receipt = oracle.send(
-            "submitResult", model_id, proof, instances, sender=sender(chain, options.account)
-        )
+        account = sender(chain, options.account)
+        slots = proven_slots(manifest, instances)
+        if manifest.batch == 1:
+            receipt = oracle.send("submitResult", model_id, proof, instances, sender=account)
+        else:
+            receipt = oracle.send(
+                "submitResultBatch", model_id, proof, instances, slots, sender=account
+            )
         [event] = oracle.events(receipt, "ResultSubmitted")
     payload = {
         "tx": str(receipt.txn_hash),
@@ -551,6 +618,7 @@ def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) ->
         "round": int(event["args"]["round"]),
         "outputs": outputs_to_floats(list(event["args"]["outputs"]), record),
         "model_id": model_id,
+        "slots": slots,
     }
     _emit(as_json, payload, f"round {payload['round']}: {payload['outputs']}")
 
@@ -737,6 +805,22 @@ def demo(workdir: Path, as_json: bool) -> None:
     help="Blocks a request must be buried under  [default: 0 on a local dev chain, else 3]",
 )
 @click.option("--workers", type=int, default=1, show_default=True, help="Proving processes.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests settled by one proof (models built with --batch N, N >= this); 1 = one "
+    "`fulfill` per request.",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds the oldest pending request may wait for its batch to fill before it is "
+    "proven with whatever is pending.",
+)
 @click.option("--poll-interval", type=float, default=0.5, show_default=True, help="Seconds.")
 @click.option(
     "--drain-timeout",
@@ -758,6 +842,8 @@ def relay(
     once: bool,
     confirmations: int | None,
     workers: int,
+    batch_size: int,
+    max_wait: float,
     poll_interval: float,
     drain_timeout: float,
     metrics_port: int | None,
@@ -778,6 +864,8 @@ def relay(
         once=once,
         confirmations=confirmations,
         workers=workers,
+        batch_size=batch_size,
+        max_wait=max_wait,
         poll_interval=poll_interval,
         metrics_port=metrics_port,
         drain_timeout=drain_timeout,

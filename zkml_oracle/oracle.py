@@ -23,7 +23,7 @@ from .exceptions import InputError, ZkmlOracleError
 from .types import Manifest
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-CONFIG_TYPES = "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool)"
+CONFIG_TYPES = "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool,uint32)"
 
 
 class RequestStatus(IntEnum):
@@ -51,6 +51,7 @@ class ModelConfig:
     output_scale: int
     hashed_inputs: bool
     dev_srs: bool
+    batch_size: int = 1  # slot i: inputs at input_offset + i * input_count, outputs likewise
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, verifier: str) -> ModelConfig:
@@ -82,6 +83,7 @@ class ModelConfig:
             output_scale=scales.pop(),
             hashed_inputs=manifest.visibility.input == "hashed",
             dev_srs=manifest.dev_srs,
+            batch_size=lay.batch,
         )
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -149,6 +151,21 @@ def proof_calldata(proof_path: Path) -> tuple[bytes, list[int]]:
     return bytes(proof), list(instances)
 
 
+def proven_slots(manifest: Manifest, instances: list[int]) -> int:
+    """How many slots of a batched proof hold distinct samples: trailing slots that repeat
+    the one before are padding (:func:`zkml_oracle.data.pack`)."""
+    lay = manifest.layout
+
+    def slot(i: int) -> list[int]:
+        a, b = lay.input_slot(i), lay.output_slot(i)
+        return instances[a.offset : a.end] + instances[b.offset : b.end]
+
+    used = lay.batch
+    while used > 1 and slot(used - 1) == slot(used - 2):
+        used -= 1
+    return used
+
+
 def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[float]]:
     """Signed fixed-point outputs → one list of reals per output tensor (sizes from the record)."""
     scale = int(record["output_scale"])
@@ -185,7 +202,7 @@ class Oracle:
 
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
         """A transaction; a refusal raises OracleRefused with the decoded custom error."""
-        from ape.exceptions import ApeException, ContractLogicError
+        from ape.exceptions import ApeException, ContractLogicError, CustomError
 
         from ._ezkl import captured_fds
 
@@ -194,10 +211,11 @@ class Oracle:
             with captured_fds():
                 return getattr(self._ape, method)(*args, sender=sender, value=value)
         except ContractLogicError as e:
-            name = type(e).__name__
-            inputs = getattr(e, "inputs", None)
+            inputs = getattr(e, "inputs", None) or {}
             detail = (
-                f"{name}({', '.join(f'{k}={v}' for k, v in inputs.items())})" if inputs else str(e)
+                f"{type(e).__name__}({', '.join(f'{k}={v}' for k, v in inputs.items())})"
+                if isinstance(e, CustomError)
+                else str(e)
             )
             raise OracleRefused(f"the oracle refused {method}: {detail}") from None
         except ApeException as e:

@@ -9,7 +9,12 @@ pragma solidity ^0.8.20;
 interface IZkmlOracle {
     /// @notice How a model's proof instances are laid out, and what binds it.
     /// @dev Instances are [inputs | params | outputs] in ezkl's order. `inputCount` felts are
-    /// public inputs or Poseidon commitments of private ones (`hashedInputs`).
+    /// public inputs or Poseidon commitments of private ones (`hashedInputs`, one per input
+    /// tensor). A batched circuit proves `batchSize` inferences at once and lays its instances
+    /// out as [in_0 .. in_{N-1} | params | out_0 .. out_{N-1}]: slot i's inputs are
+    /// `instances[inputOffset + i * inputCount :][: inputCount]`, its outputs
+    /// `instances[outputOffset + i * outputCount :][: outputCount]`; `inputCount` and
+    /// `outputCount` are per slot. `batchSize` is 1 for an unbatched circuit.
     struct ModelConfig {
         address verifier;
         bytes32 artifactDigest; // sha256 binding the model, settings and verifying key
@@ -21,6 +26,7 @@ interface IZkmlOracle {
         uint8 outputScale; // output value = int / 2**outputScale
         bool hashedInputs;
         bool devSrs; // built with a test-only SRS (protocol guarantee 7)
+        uint32 batchSize; // inferences per proof (>= 1)
     }
 
     struct Model {
@@ -36,6 +42,14 @@ interface IZkmlOracle {
         Cancelled
     }
 
+    /// @notice Why {IZkmlOracle-fulfillBatch} left a slot's request alone ({RequestSkipped}).
+    enum SkipReason {
+        Fulfilled, // already fulfilled, earlier or by another slot of the same batch
+        Cancelled,
+        Expired // pending, but past its deadline
+    }
+
+    /// @notice A request as {IZkmlOracle-getRequest} shows it.
     struct Request {
         bytes32 modelId;
         address requester;
@@ -43,7 +57,7 @@ interface IZkmlOracle {
         uint32 callbackGasLimit;
         uint64 deadline;
         RequestStatus status;
-        uint256 fee;
+        uint256 fee; // still escrowed: the fee paid while pending, 0 once fulfilled or cancelled
         bytes32 inputHash; // keccak256(abi.encodePacked(inputFelts))
         address fulfiller;
     }
@@ -69,10 +83,20 @@ interface IZkmlOracle {
         uint32 callbackGasLimit
     );
     event RequestFulfilled(uint256 indexed requestId, bytes32 indexed modelId, address indexed fulfiller, int256[] outputs);
+    /// @notice A slot of a batch answered a request that was no longer pending (or had
+    /// expired): the request was left as it was, the rest of the batch settled.
+    event RequestSkipped(uint256 indexed requestId, SkipReason reason);
+    /// @notice One proof settled `settled` requests of `modelId` and skipped `skipped`
+    /// (after their own {RequestFulfilled} and {RequestSkipped}, before any callback).
+    event BatchFulfilled(bytes32 indexed modelId, address indexed fulfiller, uint256 settled, uint256 skipped);
     event CallbackSucceeded(uint256 indexed requestId);
     event CallbackFailed(uint256 indexed requestId, bytes reason);
     event RequestCancelled(uint256 indexed requestId, uint256 refund);
+    /// @notice Round `round` of `modelId`'s push feed; its value is its last slot's result.
     event ResultSubmitted(bytes32 indexed modelId, uint80 indexed round, bytes32 inputHash, int256[] outputs, address submitter);
+    /// @notice Slot `slot` of round `round` (every slot of a round, before its
+    /// {ResultSubmitted}): the result {IZkmlOracle-resultOf} returns for `inputHash`.
+    event SlotResultSubmitted(bytes32 indexed modelId, uint80 indexed round, uint256 slot, bytes32 inputHash, int256[] outputs);
     event Withdrawn(address indexed account, uint256 amount);
 
     // --- errors ---
@@ -98,6 +122,16 @@ interface IZkmlOracle {
     error ZkmlOracleUnknownRound(bytes32 modelId, uint80 round);
     error ZkmlOracleNothingToWithdraw(address account);
     error ZkmlOracleTransferFailed(address account, uint256 amount);
+    /// @notice The registry holds `max` models, the most it can index.
+    error ZkmlOracleTooManyModels(uint256 max);
+    /// @notice A fee above type(uint96).max wei (escrows are stored as uint96).
+    error ZkmlOracleFeeTooLarge(uint256 fee);
+    /// @notice A batch of `size` slots, for a model proving 1 to `max` per proof.
+    error ZkmlOracleBadBatchSize(uint256 size, uint256 max);
+    /// @notice Request `requestId` is for model `modelId`, not the batch's.
+    error ZkmlOracleModelMismatch(uint256 requestId, bytes32 modelId);
+    /// @notice Every request of the batch was already fulfilled, cancelled or expired.
+    error ZkmlOracleNothingToSettle();
 
     // --- registry (admin) ---
     /// @notice Registers a model; its id is keccak256(abi.encode(config)) and never changes meaning.
@@ -116,8 +150,18 @@ interface IZkmlOracle {
         uint64 deadline
     ) external payable returns (uint256 requestId);
 
-    /// @notice Answers a request with a proof whose input instances equal the request's.
+    /// @notice Answers a request with a proof whose input instances equal the request's
+    /// (slot 0's, for a batched model).
     function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external;
+
+    /// @notice Answers up to `batchSize` requests of `modelId` with one proof: slot i answers
+    /// `requestIds[i]`; requests no longer pending are skipped, the others fulfilled.
+    function fulfillBatch(
+        bytes32 modelId,
+        uint256[] calldata requestIds,
+        bytes calldata proof,
+        uint256[] calldata instances
+    ) external returns (uint256 settled);
 
     /// @notice Cancels an expired, unfulfilled request; its fee is credited back to the requester.
     function cancel(uint256 requestId) external;
@@ -128,6 +172,12 @@ interface IZkmlOracle {
     // --- push feed ---
     /// @notice Publishes a verified result for `modelId` as its next round.
     function submitResult(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
+        external
+        returns (uint80 round);
+
+    /// @notice Publishes slots 0 .. `slots`-1 of one verified batched proof as ONE next round
+    /// of `modelId`, whose value is the last slot's; every slot is indexed for {resultOf}.
+    function submitResultBatch(bytes32 modelId, bytes calldata proof, uint256[] calldata instances, uint256 slots)
         external
         returns (uint80 round);
 

@@ -33,6 +33,32 @@ library FieldEncoding {
         }
     }
 
+    /// @notice {toSigned} of every felt of `felts`, in order.
+    /// @dev Reverts with {FieldEncodingNotAFelt} at the first value >= r. The loop is in
+    /// assembly: the oracle decodes every output of every proof with it.
+    function toSignedArray(uint256[] calldata felts) internal pure returns (int256[] memory values) {
+        uint256 r = FIELD_MODULUS;
+        uint256 n = felts.length;
+        uint256 bad = n; // the index of the first non-felt; n: none
+        assembly ("memory-safe") {
+            let half := shr(1, sub(r, 1)) // MAX_SIGNED
+            values := mload(0x40)
+            mstore(values, n)
+            let dst := add(values, 0x20)
+            mstore(0x40, add(dst, shl(5, n)))
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let felt := calldataload(add(felts.offset, shl(5, i)))
+                if iszero(lt(felt, r)) {
+                    bad := i
+                    break
+                }
+                // Above (r - 1) / 2: felt - r, which wraps to the negative int256.
+                mstore(add(dst, shl(5, i)), sub(felt, mul(gt(felt, half), r)))
+            }
+        }
+        if (bad != n) revert FieldEncodingNotAFelt(felts[bad]);
+    }
+
     /// @notice The felt of a signed integer with |value| <= (r - 1) / 2 (value mod r).
     /// @dev Reverts with {FieldEncodingOutOfRange} outside that range.
     function fromSigned(int256 value) internal pure returns (uint256) {

@@ -21,6 +21,11 @@ contract FieldEncodingHarness {
         return FieldEncoding.toSigned(felt);
     }
 
+    /// @notice {FieldEncoding-toSignedArray}.
+    function toSignedArray(uint256[] calldata felts) external pure returns (int256[] memory) {
+        return FieldEncoding.toSignedArray(felts);
+    }
+
     /// @notice {FieldEncoding-fromSigned}.
     function fromSigned(int256 value) external pure returns (uint256) {
         return FieldEncoding.fromSigned(value);
