@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import BATCH, calibration_rows, prove_rows
 from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
 from zkml_oracle.deployments import DeploymentStore
@@ -202,15 +203,27 @@ class Env:
         except Exception:
             return {}
 
-    def fulfil_txs(self) -> dict[str, list[int]]:
-        """Every mined fulfill transaction to the oracle: sender → request ids (reverted too)."""
-        sent: dict[str, list[int]] = {}
+    def fulfil_calls(self) -> list[tuple[str, str, list[int], int]]:
+        """Every mined fulfill/fulfillBatch transaction to the oracle (reverted too): sender,
+        hash, request ids, receipt status."""
+        calls = []
         for n in range(self.web3.eth.block_number + 1):
             for tx in self.web3.eth.get_block(n, full_transactions=True)["transactions"]:
                 if tx["to"] and tx["to"].lower() == self.oracle.lower():
                     fn, args = self.contract.decode_function_input(tx["input"])
-                    if fn.fn_name == "fulfill":
-                        sent.setdefault(tx["from"], []).append(int(args["requestId"]))
+                    if fn.fn_name in ("fulfill", "fulfillBatch"):
+                        ids = args.get("requestIds") or [args["requestId"]]
+                        status = self.web3.eth.get_transaction_receipt(tx["hash"])["status"]
+                        calls.append(
+                            (tx["from"], "0x" + tx["hash"].hex().removeprefix("0x"), ids, status)
+                        )
+        return calls
+
+    def fulfil_txs(self) -> dict[str, list[int]]:
+        """Every mined fulfil transaction to the oracle: sender → request ids (reverted too)."""
+        sent: dict[str, list[int]] = {}
+        for who, _, ids, _ in self.fulfil_calls():
+            sent.setdefault(who, []).extend(int(i) for i in ids)
         return sent
 
     def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
@@ -272,6 +285,18 @@ def _finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> int:
         proc.kill()
         proc.wait()
         raise
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Processes whose working directory is ``folder`` (a relayer's, its workers')."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def _log(env: Env, name: str = "relay.log") -> list[dict[str, Any]]:
@@ -492,3 +517,280 @@ def test_a_request_for_a_model_no_longer_served_is_rejected(
         entry = j.get(1)
     assert entry is not None and entry.state == J.REJECTED
     assert entry.error is not None and entry.error.startswith("unknown model 0xabab")
+
+
+# --- batching: --batch-size N proves up to N requests of one model with one proof ---
+
+
+def test_an_older_journal_gains_the_batch_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE requests (request_id TEXT PRIMARY KEY, model_id TEXT NOT NULL, "
+        "input_felts TEXT NOT NULL, deadline INTEGER NOT NULL, fee TEXT NOT NULL, "
+        "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, state TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL DEFAULT 0, proof BLOB, instances TEXT, outputs TEXT, "
+        "nonce INTEGER, raw_tx BLOB, tx_hash TEXT, fulfiller TEXT, error TEXT, "
+        "prove_seconds REAL, seen_at REAL NOT NULL, proved_at REAL, sent_at REAL, "
+        "done_at REAL, updated_at REAL NOT NULL)"
+    )
+    old.execute(
+        "INSERT INTO requests (request_id, model_id, input_felts, deadline, fee, block_number, "
+        "log_index, state, proof, instances, seen_at, updated_at) "
+        "VALUES ('7', '0xab', ?, 9, '0', 1, 0, 'proved', x'01', ?, 1, 1)",
+        ('["1"]', '["2"]'),
+    )
+    old.commit()
+    old.close()
+    with Journal(path) as j:
+        entry = j.get(7)
+        assert entry is not None and entry.state == J.PROVED and entry.batch is None
+        with j.atomic():  # a batch's rows change together
+            j.update(7, batch="k", slot=0)
+            j.record([_event(8)], 2)
+            j.update(8, state=J.PROVED, batch="k", slot=1)
+        assert [e.request_id for e in j.members("k")] == [7, 8]
+        with pytest.raises(RuntimeError), j.atomic():
+            j.update(8, slot=5)
+            raise RuntimeError
+        assert j.get(8).slot == 1  # type: ignore[union-attr]  # rolled back
+
+
+def test_a_batch_size_beyond_the_circuit_is_refused(built: BuildResult) -> None:
+    from zkml_oracle.relayer.service import RelayerError, ServedModel, check_batch_size
+
+    models = {"0x01": ServedModel("0x01", built.build_dir, built.manifest)}
+    check_batch_size(models, 1)
+    with pytest.raises(RelayerError, match="--batch-size 2: model 0x01 .* proves 1 request"):
+        check_batch_size(models, 2)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """BATCH calibration rows: their felts, and the outputs a reference proof gives each."""
+
+    felts: list[list[int]]
+    outputs: list[list[int]]
+    proof: bytes
+    instances: list[int]
+
+
+@pytest.fixture(scope="module")
+def rows(
+    batch_built: BuildResult, example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Rows:
+    from zkml_oracle.oracle import proof_calldata
+
+    m = batch_built.manifest
+    values = calibration_rows(example)[:BATCH]
+    ref = prove_rows(batch_built, values, tmp_path_factory.mktemp("batch-ref") / "ref.json")
+    felts = [[field.encode(v, m.inputs[0].scale) for v in row] for row in values]
+    outputs = []
+    for i in range(BATCH):
+        seg = m.layout.output_slot(i)
+        outputs.append([field.felt_to_int(f) for f in ref.instances[seg.offset : seg.end]])
+    assert len({tuple(o) for o in outputs}) == BATCH  # four different answers
+    proof, instances = proof_calldata(ref.proof_path)
+    return Rows(felts, outputs, proof, instances)
+
+
+@pytest.fixture
+def benv(batch_built: BuildResult, tmp_path: Path) -> Iterator[Env]:
+    """A fresh Anvil with the oracle and the batched (BATCH slots) model."""
+    port = free_port()
+    node = LocalNode.start(port=port)
+    yield _env(node, port, batch_built, tmp_path)
+    node.stop()
+
+
+def _assert_answered(env: Env, answers: dict[int, list[int]]) -> None:
+    """Each request fulfilled exactly once, with these outputs; no sender repeats a request."""
+    event = env.contract.events.RequestFulfilled()
+    for rid, outputs in answers.items():
+        logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
+        assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
+        assert list(logs[0]["args"]["outputs"]) == outputs, rid
+        assert env.contract.functions.getRequest(rid).call()[5] == 2  # Fulfilled
+    for who, ids in env.fulfil_txs().items():
+        assert len(ids) == len(set(ids)), f"{who} sent a request twice: {ids}"
+
+
+def _entries(env: Env) -> dict[int, J.Entry]:
+    with Journal(env.work / "j.sqlite", readonly=True) as j:
+        return {e.request_id: e for e in j.all()}
+
+
+def test_a_full_batch_is_settled_by_one_fulfill_batch(benv: Env, rows: Rows) -> None:
+    rids = [benv.request(f) for f in rows.felts]
+    assert _finish(benv.relay("--once", "--batch-size", str(BATCH))) == 0, (
+        benv.work / "relay.log"
+    ).read_text()
+    entries = _entries(benv)
+    assert {rid: e.state for rid, e in entries.items()} == {rid: J.FULFILLED for rid in rids}
+    [(who, tx_hash, ids, status)] = benv.fulfil_calls()
+    assert (who, ids, status) == (RELAYER_0, rids, 1)  # slot i answers rids[i]
+    assert {e.tx_hash for e in entries.values()} == {tx_hash}
+    assert {e.batch for e in entries.values()} != {None} and len(
+        {e.batch for e in entries.values()}
+    ) == 1
+    assert [entries[r].slot for r in rids] == list(range(BATCH))
+    assert all(entries[r].outputs == tuple(rows.outputs[i]) for i, r in enumerate(rids))
+    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    receipt = benv.web3.eth.get_transaction_receipt(tx_hash)
+    [done] = benv.contract.events.BatchFulfilled().process_receipt(receipt)
+    assert (done["args"]["settled"], done["args"]["skipped"]) == (BATCH, 0)
+    with Journal(benv.work / "j.sqlite", readonly=True) as j:
+        assert j.summary()["fulfil_transactions"] == 1
+
+
+def test_a_batch_not_filled_in_max_wait_is_proved_as_it_is(benv: Env, rows: Rows) -> None:
+    proc = benv.relay("--batch-size", str(BATCH), "--max-wait", "2")
+    try:
+        rids = [benv.request(f) for f in rows.felts[:2]]
+        _wait_for(
+            "both fulfilled",
+            lambda: benv.states() == {rid: J.FULFILLED for rid in rids},
+            timeout=90,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    entries = _entries(benv)
+    [(_, tx_hash, ids, _)] = benv.fulfil_calls()
+    assert ids == rids and {e.tx_hash for e in entries.values()} == {tx_hash}
+    [started] = [r for r in _log(benv) if r["event"] == "proof.started"]
+    assert started["requests"] == rids
+    waited = started["ts"] - min(e.seen_at for e in entries.values())
+    assert 1.8 <= waited < 10, waited  # proved once the oldest had waited max-wait, not before
+    _assert_answered(benv, dict(zip(rids, rows.outputs[:2], strict=True)))
+
+
+def test_kill9_between_proof_and_send_sends_the_journaled_proof_once(benv: Env, rows: Rows) -> None:
+    rids = [benv.request(f) for f in rows.felts]
+    crashed = benv.relay(
+        "--once", "--batch-size", str(BATCH), env={"ZKML_RELAYER_TEST_CRASH": "after-proof"}
+    )
+    assert _finish(crashed) == -signal.SIGKILL
+    proved = _entries(benv)
+    assert {e.state for e in proved.values()} == {J.PROVED} and not benv.fulfil_calls()
+    _wait_for("the killed relayer's workers to exit", lambda: not _processes_in(benv.work), 10)
+
+    assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
+    assert not any(r["event"] == "proof.started" for r in _log(benv, "restart.log"))
+    entries = _entries(benv)
+    assert {rid: e.state for rid, e in entries.items()} == {rid: J.FULFILLED for rid in rids}
+    [(who, tx_hash, ids, status)] = benv.fulfil_calls()
+    assert (who, ids, status) == (RELAYER_0, rids, 1)
+    assert {e.tx_hash for e in entries.values()} == {tx_hash}
+    assert {e.batch for e in entries.values()} == {e.batch for e in proved.values()}
+    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+
+
+def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
+    benv: Env, rows: Rows
+) -> None:
+    rids = [benv.request(f) for f in rows.felts]
+    crashed = benv.relay(
+        "--once", "--batch-size", str(BATCH), env={"ZKML_RELAYER_TEST_CRASH": "after-proof"}
+    )
+    assert _finish(crashed) == -signal.SIGKILL
+    proved = _entries(benv)
+    assert {e.state for e in proved.values()} == {J.PROVED}
+    assert len({e.batch for e in proved.values()}) == 1 and not benv.fulfil_calls()
+
+    # Meanwhile another fulfiller answers the first request (slot 0 of its own proof).
+    lost = rids[0]
+    tx = benv.contract.functions.fulfill(lost, rows.proof, rows.instances).transact(
+        {"from": RELAYER_1}
+    )
+    assert benv.web3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+    assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
+    assert not any(r["event"] == "proof.started" for r in _log(benv, "restart.log"))
+    entries = _entries(benv)
+    assert entries[lost].state == J.FULFILLED_BY_OTHER and entries[lost].fulfiller == RELAYER_1
+    assert all(entries[r].state == J.FULFILLED for r in rids[1:])
+    # The same proof, sent once, with the lost request's slot kept and skipped by the oracle.
+    mine = [c for c in benv.fulfil_calls() if c[0] == RELAYER_0]
+    [(_, tx_hash, ids, status)] = mine
+    assert (ids, status) == (rids, 1)
+    assert {entries[r].tx_hash for r in rids[1:]} == {tx_hash}
+    assert {entries[r].batch for r in rids} == {proved[lost].batch}
+    receipt = benv.web3.eth.get_transaction_receipt(tx_hash)
+    [skipped] = benv.contract.events.RequestSkipped().process_receipt(receipt)
+    assert (skipped["args"]["requestId"], skipped["args"]["reason"]) == (lost, 0)
+    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+
+
+def test_batch_size_is_checked_against_the_circuit_and_1_serves_a_batched_one(
+    benv: Env, rows: Rows
+) -> None:
+    refused = benv.relay("--once", "--batch-size", str(BATCH + 1), log="refused.log")
+    assert _finish(refused) != 0
+    message = (benv.work / "refused.log").read_text()
+    assert f"--batch-size {BATCH + 1}: model {benv.model_id}" in message
+    assert f"proves {BATCH} request(s) per proof" in message and "Traceback" not in message
+    assert not benv.states()
+
+    rid = benv.request(rows.felts[2])  # batch size 1 on a batched circuit: slot 0, padded
+    assert _finish(benv.relay("--once")) == 0
+    [(who, _, ids, status)] = benv.fulfil_calls()
+    assert (who, ids, status) == (RELAYER_0, [rid], 1)
+    tx = benv.web3.eth.get_transaction(benv.fulfil_calls()[0][1])
+    assert benv.contract.decode_function_input(tx["input"])[0].fn_name == "fulfill"
+    _assert_answered(benv, {rid: rows.outputs[2]})
+
+
+def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
+    benv: Env, rows: Rows
+) -> None:
+    rids = [benv.request(f) for f in rows.felts]
+    benv.web3.provider.make_request("evm_setAutomine", [False])  # transactions wait in the pool
+    proc = benv.relay("--once", "--batch-size", str(BATCH))
+    try:
+        _wait_for(
+            "the batch transaction in the pool",
+            lambda: set(benv.states().values()) == {J.SENT},
+            timeout=90,
+        )
+        # A rival answers the first request with a higher tip: mined first in the same block.
+        lost = rids[0]
+        rival = benv.contract.functions.fulfill(lost, rows.proof, rows.instances).transact(
+            {"from": RELAYER_1, "maxPriorityFeePerGas": 10**11, "maxFeePerGas": 2 * 10**11}
+        )
+        benv.web3.provider.make_request("evm_mine", [])
+        benv.web3.provider.make_request("evm_setAutomine", [True])
+        assert _finish(proc) == 0, (benv.work / "relay.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert benv.web3.eth.get_transaction_receipt(rival)["status"] == 1
+    entries = _entries(benv)
+    assert entries[lost].state == J.FULFILLED_BY_OTHER and entries[lost].fulfiller == RELAYER_1
+    assert all(entries[r].state == J.FULFILLED for r in rids[1:])
+    [(_, tx_hash, ids, status)] = [c for c in benv.fulfil_calls() if c[0] == RELAYER_0]
+    assert (ids, status) == (rids, 1)  # not reverted: the oracle skipped the lost slot
+    receipt = benv.web3.eth.get_transaction_receipt(tx_hash)
+    assert receipt["blockNumber"] == benv.web3.eth.get_transaction_receipt(rival)["blockNumber"]
+    [done] = benv.contract.events.BatchFulfilled().process_receipt(receipt)
+    assert (done["args"]["settled"], done["args"]["skipped"]) == (BATCH - 1, 1)
+    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    assert not any(r["event"] == "request.retry" for r in _log(benv))
+
+
+def test_a_batch_with_an_input_the_circuit_cannot_run_names_that_request(
+    batch_built: BuildResult, example: dict[str, Path]
+) -> None:
+    from zkml_oracle.relayer.backend import ProofJob, prove_job
+
+    good = [calibration_rows(example)[0]]
+    bad = [[1e7, *good[0][1:]]]  # far beyond the calibrated range
+    job = ProofJob((11, 12, 13), "0x01", str(batch_built.build_dir), [good, bad, good])
+    outcome = prove_job(job)  # witnesses only: no proof is made
+    assert not outcome.ok and not outcome.proof
+    assert [rid for rid, _ in outcome.rejected] == [12]
+    assert "cannot run on this input" in outcome.rejected[0][1]

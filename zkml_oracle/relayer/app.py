@@ -13,7 +13,15 @@ from ..deployments import DeploymentStore
 from ..exceptions import InputError
 from .journal import Journal
 from .metrics import Metrics, PrometheusMetrics
-from .service import JsonFormatter, Relayer, RelayerConfig, RelayerError, ServedModel, emit
+from .service import (
+    JsonFormatter,
+    Relayer,
+    RelayerConfig,
+    RelayerError,
+    ServedModel,
+    check_batch_size,
+    emit,
+)
 from .signer import KeySource, load_signer
 
 #: Confirmations waited for by default on a chain that is not a local dev chain.
@@ -28,6 +36,8 @@ class RelayOptions:
     once: bool = False
     confirmations: int | None = None
     workers: int = 1
+    batch_size: int = 1  # requests per proof (a model built with --batch N >= this)
+    max_wait: float = 0.0  # seconds the oldest pending request waits for its batch to fill
     poll_interval: float = 0.5
     metrics_port: int | None = None
     drain_timeout: float = 10.0
@@ -75,6 +85,7 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
     setup_logging()
     address = oracle_address(store, chain)
     models = served_models(chain, store, options.build_dirs)
+    check_batch_size(models, options.batch_size)
     url = chain.url or getattr(chain.provider, "uri", None)
     if not url:
         raise InputError(f"{chain.describe()} has no HTTP endpoint: pass --rpc-url")
@@ -106,6 +117,8 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
         once=options.once,
         confirmations=confirmations,
         workers=options.workers,
+        batch_size=options.batch_size,
+        max_wait=options.max_wait,
         poll_interval=options.poll_interval,
         start_block=start_block,
         drain_timeout=options.drain_timeout,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
 import tempfile
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,30 +27,33 @@ from ..exceptions import InputError, ProvingError, ZkmlOracleError
 
 @dataclass(frozen=True)
 class ProofJob:
-    """Prove ``sample`` with the circuit in ``build_dir`` (the model ``model_id``)."""
+    """Prove ``samples`` (one per request, in slot order) with one proof of the circuit in
+    ``build_dir`` (the model ``model_id``): slot ``i`` answers ``request_ids[i]``; a batched
+    circuit's unused slots repeat the last sample (:func:`zkml_oracle.data.pack`)."""
 
-    request_id: int
+    request_ids: tuple[int, ...]
     model_id: str
     build_dir: str
-    sample: list[list[float]]
+    samples: list[list[list[float]]]
 
 
 @dataclass(frozen=True)
 class ProofOutcome:
-    """A proof as the oracle's ``fulfill`` takes it, or why there is none.
+    """A proof as the oracle's ``fulfill``/``fulfillBatch`` take it, or why there is none.
 
-    ``rejected`` means the input itself cannot be proven (retrying cannot help)."""
+    ``rejected`` lists the requests whose input itself cannot be proven, with the reason
+    (retrying cannot help them; the job's other requests can be proven without them)."""
 
-    request_id: int
+    request_ids: tuple[int, ...]
     proof: bytes = b""
     instances: tuple[int, ...] = ()
     seconds: float = 0.0
     error: str | None = None
-    rejected: bool = False
+    rejected: tuple[tuple[int, str], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.rejected
 
 
 class ProverBackend(Protocol):
@@ -68,8 +73,12 @@ class ProverBackend(Protocol):
 _CIRCUITS: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the relayer dies, even by SIGKILL."""
+def _die_with(relayer: int) -> None:
+    """A worker ends when the relayer does, even by SIGKILL.
+
+    Its parent is the forkserver, not the relayer, so ``PR_SET_PDEATHSIG`` alone would tie it
+    to the forkserver, which outlives a killed relayer (a worker holds its "alive" pipe): a
+    thread waits on a pidfd of the relayer (polling its pid where pidfds are missing)."""
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -77,12 +86,32 @@ def _die_with_parent() -> None:
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
+    def watch() -> None:
+        try:
+            pidfd = os.pidfd_open(relayer)
+        except ProcessLookupError:
+            pass  # already gone
+        except (AttributeError, OSError):
+            while True:  # no pidfds here: poll
+                try:
+                    os.kill(relayer, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+                time.sleep(1.0)
+        else:
+            select.select([pidfd], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
 
-def _init_worker(build_dirs: list[str]) -> None:
+    threading.Thread(target=watch, name="zkml-relayer-watch", daemon=True).start()
+
+
+def _init_worker(build_dirs: list[str], relayer: int) -> None:
     # Ctrl-C reaches the whole process group: the relayer decides what stops, not the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
+    _die_with(relayer)
     import ezkl  # noqa: F401  (once per worker, not per job)
 
     from ..prover import Circuit
@@ -95,31 +124,64 @@ def _init_worker(build_dirs: list[str]) -> None:
         _CIRCUITS[build_dir] = circuit
 
 
-def prove_job(job: ProofJob) -> ProofOutcome:
-    """Witness + proof + calldata for one job, in a worker (or inline, for tests)."""
+def _witness(circuit: Any, samples: list[list[list[float]]], folder: Path) -> None:
     import ezkl
 
     from .. import _ezkl, data
+
+    (folder / "input.json").write_text(data.dump(data.pack(samples, circuit.manifest.batch)))
+    _ezkl.call(
+        ezkl.gen_witness,
+        str(folder / "input.json"),
+        circuit.path("compiled"),
+        str(folder / "witness.json"),
+        error=lambda msg: InputError(
+            f"the circuit cannot run on this input ({msg}): a value is outside the "
+            "range it was calibrated for"
+        ),
+    )
+
+
+def _culprits(circuit: Any, job: ProofJob, folder: Path, error: str) -> tuple[tuple[int, str], ...]:
+    """Which requests of a batch the circuit cannot run on: each sample's witness alone."""
+    if len(job.samples) == 1:
+        return ((job.request_ids[0], error),)
+    found = []
+    for rid, sample in zip(job.request_ids, job.samples, strict=True):
+        try:
+            _witness(circuit, [sample], folder)
+        except InputError as e:
+            found.append((rid, str(e)))
+    return tuple(found)
+
+
+def prove_job(job: ProofJob) -> ProofOutcome:
+    """Witness + one proof + calldata for a job's requests, in a worker (or inline, for tests)."""
+    import ezkl
+
+    from .. import _ezkl
     from ..oracle import proof_calldata
     from ..prover import Circuit, instances_of, read_proof
 
     start = time.perf_counter()
+    ids = job.request_ids
     try:
         circuit = _CIRCUITS.get(job.build_dir) or Circuit.open(Path(job.build_dir))
         _CIRCUITS[job.build_dir] = circuit
-        with tempfile.TemporaryDirectory(prefix=f"zkml-relay-{job.request_id}-") as tmp:
-            folder = Path(tmp)
-            (folder / "input.json").write_text(data.dump(job.sample))
-            _ezkl.call(
-                ezkl.gen_witness,
-                str(folder / "input.json"),
-                circuit.path("compiled"),
-                str(folder / "witness.json"),
-                error=lambda msg: InputError(
-                    f"the circuit cannot run on this input ({msg}): a value is outside the "
-                    "range it was calibrated for"
-                ),
+        if not 1 <= len(job.samples) <= circuit.manifest.batch or len(job.samples) != len(ids):
+            raise ProvingError(
+                f"{len(ids)} request(s), {len(job.samples)} sample(s) for a circuit that proves "
+                f"{circuit.manifest.batch} at once"
             )
+        with tempfile.TemporaryDirectory(prefix=f"zkml-relay-{ids[0]}-") as tmp:
+            folder = Path(tmp)
+            try:
+                _witness(circuit, job.samples, folder)
+            except InputError as e:
+                culprits = _culprits(circuit, job, folder, str(e))
+                if culprits:
+                    return ProofOutcome(ids, error=str(e), rejected=culprits)
+                raise ProvingError(f"witness generation failed for the batch: {e}") from None
             _ezkl.call(
                 ezkl.prove,
                 str(folder / "witness.json"),
@@ -133,14 +195,12 @@ def prove_job(job: ProofJob) -> ProofOutcome:
             proof, encoded = proof_calldata(folder / "proof.json")
             if encoded != instances:
                 raise ProvingError("the calldata's instances differ from the proof's")
-    except InputError as e:
-        return ProofOutcome(job.request_id, error=str(e), rejected=True)
     except ZkmlOracleError as e:
-        return ProofOutcome(job.request_id, error=str(e))
+        return ProofOutcome(ids, error=str(e))
     except Exception as e:  # a worker must answer, whatever happened
-        return ProofOutcome(job.request_id, error=f"{type(e).__name__}: {e}")
+        return ProofOutcome(ids, error=f"{type(e).__name__}: {e}")
     return ProofOutcome(
-        job.request_id,
+        ids,
         proof=proof,
         instances=tuple(instances),
         seconds=time.perf_counter() - start,
@@ -160,7 +220,7 @@ class LocalPoolBackend:
             max_workers=workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(list(build_dirs),),
+            initargs=(list(build_dirs), os.getpid()),
         )
         self.workers = workers
         # Start every worker now rather than on the first job.

@@ -7,6 +7,11 @@ rebroadcasts exactly those bytes (same nonce, same hash) or learns from the chai
 nonce went elsewhere; it never signs a second fulfilment for a request while the first may
 still be mined.
 
+Requests proved together (``relay --batch-size N``) share a **batch**: the key of their one
+proof (``batch``), each its ``slot`` in it, and, once signed, the one ``fulfillBatch``
+transaction (nonce, raw bytes, hash); their state changes are written in one SQLite
+transaction (:meth:`Journal.atomic`). A single request is a batch of one.
+
 The file is bound to one oracle on one chain (``meta``), and one relayer process at a time
 holds it (an ``flock`` on ``<db>.lock``).
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import sqlite3
 import time
@@ -63,6 +69,8 @@ CREATE TABLE IF NOT EXISTS requests (
     log_index INTEGER NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    batch TEXT,
+    slot INTEGER,
     proof BLOB,
     instances TEXT,
     outputs TEXT,
@@ -80,6 +88,16 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state, block_number, log_index);
 """
+
+#: Columns added after the first release, with their types: an older journal gets them on open.
+_ADDED_COLUMNS = {"batch": "TEXT", "slot": "INTEGER"}
+_INDEXES = "CREATE INDEX IF NOT EXISTS requests_batch ON requests (batch, slot);"
+
+
+def batch_key(proof: bytes) -> str:
+    """The key of the requests proved together: their one proof's hash (proofs are randomised,
+    so two proofs never share it)."""
+    return hashlib.sha256(proof).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,8 @@ class Entry:
     block_number: int
     state: str
     attempts: int
+    batch: str | None
+    slot: int | None
     proof: bytes | None
     instances: tuple[int, ...] | None
     outputs: tuple[int, ...] | None
@@ -135,6 +155,8 @@ class Entry:
             block_number=int(row["block_number"]),
             state=row["state"],
             attempts=int(row["attempts"]),
+            batch=row["batch"],
+            slot=row["slot"],
             proof=None if row["proof"] is None else bytes(row["proof"]),
             instances=ints(row["instances"]),
             outputs=ints(row["outputs"]),
@@ -159,6 +181,8 @@ _COLUMNS = frozenset(
     {
         "state",
         "attempts",
+        "batch",
+        "slot",
         "proof",
         "instances",
         "outputs",
@@ -202,7 +226,16 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         self._db.row_factory = sqlite3.Row
+
+    def _migrate(self) -> None:
+        have = {str(r[1]) for r in self._db.execute("PRAGMA table_info(requests)")}
+        with self._tx() as db:
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+            db.execute(_INDEXES)
 
     def close(self) -> None:
         self._db.close()
@@ -219,6 +252,9 @@ class Journal:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:  # nested in :meth:`atomic`: part of the outer transaction
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -226,6 +262,12 @@ class Journal:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every change inside is written together, or not at all (a batch's rows)."""
+        with self._tx():
+            yield
 
     # --- binding and cursor ---
 
@@ -292,7 +334,8 @@ class Journal:
     def resume(self) -> int:
         """After a restart: proofs that were in a worker are to be made again."""
         cur = self._db.execute(
-            "UPDATE requests SET state = ?, updated_at = ? WHERE state = ?",
+            "UPDATE requests SET state = ?, batch = NULL, slot = NULL, updated_at = ? "
+            "WHERE state = ?",
             (SEEN, time.time(), PROVING),
         )
         return cur.rowcount
@@ -310,6 +353,11 @@ class Journal:
             states,
         ).fetchall()
         return [Entry.from_row(r) for r in rows]
+
+    def members(self, batch: str) -> list[Entry]:
+        """Every request proved in ``batch``, by slot (settled ones too: their slots stay)."""
+        rows = self._db.execute("SELECT * FROM requests WHERE batch = ? ORDER BY slot", (batch,))
+        return [Entry.from_row(r) for r in rows.fetchall()]
 
     def all(self) -> list[Entry]:
         rows = self._db.execute("SELECT * FROM requests ORDER BY block_number, log_index")
@@ -342,7 +390,8 @@ class Journal:
     # --- reporting ---
 
     def summary(self, errors: int = 5) -> dict[str, Any]:
-        """Counts by state, latencies (seen → done, proving), the last errors."""
+        """Counts by state, fulfilling transactions, latencies (seen → done; proving, per
+        proof), the last errors."""
         counts = {s: 0 for s in STATES}
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state"):
             counts[state] = int(n)
@@ -353,12 +402,17 @@ class Journal:
                 (FULFILLED,),
             )
         ]
-        proving = [
+        proving = [  # per proof: the requests of a batch share theirs
             float(r[0])
             for r in self._db.execute(
-                "SELECT prove_seconds FROM requests WHERE prove_seconds IS NOT NULL"
+                "SELECT MAX(prove_seconds) FROM requests WHERE prove_seconds IS NOT NULL "
+                "GROUP BY COALESCE(batch, 'request:' || request_id)"
             )
         ]
+        transactions = self._db.execute(
+            "SELECT COUNT(DISTINCT tx_hash) FROM requests WHERE state = ? AND tx_hash IS NOT NULL",
+            (FULFILLED,),
+        ).fetchone()[0]
         last = [
             {"request_id": int(r[0]), "state": r[1], "attempts": int(r[2]), "error": r[3]}
             for r in self._db.execute(
@@ -374,6 +428,7 @@ class Journal:
             "cursor": self.cursor(),
             "counts": counts,
             "total": sum(counts.values()),
+            "fulfil_transactions": int(transactions),
             "latency_seconds": _stats(done),
             "prove_seconds": _stats(proving),
             "last_errors": last,

@@ -15,7 +15,7 @@ class Metrics:
 
     def seen(self, n: int) -> None: ...
     def finished(self, state: str, latency: float | None) -> None: ...
-    def proved(self, seconds: float) -> None: ...
+    def proved(self, seconds: float, requests: int = 1) -> None: ...
     def sent(self) -> None: ...
     def rpc_error(self) -> None: ...
     def open_requests(self, n: int) -> None: ...
@@ -46,11 +46,19 @@ class PrometheusMetrics(Metrics):
         )
         self._prove = prom.Histogram(
             "zkml_relayer_prove_seconds",
-            "Proving time per request.",
+            "Proving time per proof (one proof answers a whole batch).",
             buckets=(0.5, 1, 2, 5, 10, 20, 60, 120, 300),
             registry=r,
         )
-        self._sent = prom.Counter("zkml_relayer_transactions_sent", "fulfill sent.", registry=r)
+        self._batch = prom.Histogram(
+            "zkml_relayer_proof_requests",
+            "Requests answered by one proof (the batch size).",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
+        self._sent = prom.Counter(
+            "zkml_relayer_transactions_sent", "fulfill / fulfillBatch sent.", registry=r
+        )
         self._rpc = prom.Counter("zkml_relayer_rpc_errors", "Transient RPC failures.", registry=r)
         self._open = prom.Gauge("zkml_relayer_open_requests", "Requests not final.", registry=r)
         self._head = prom.Gauge("zkml_relayer_head_block", "Last block scanned.", registry=r)
@@ -69,8 +77,9 @@ class PrometheusMetrics(Metrics):
         if latency is not None:
             self._latency.observe(latency)
 
-    def proved(self, seconds: float) -> None:
+    def proved(self, seconds: float, requests: int = 1) -> None:
         self._prove.observe(seconds)
+        self._batch.observe(requests)
 
     def sent(self) -> None:
         self._sent.inc()

@@ -151,18 +151,51 @@ class OracleClient:
             tuple(int(v) for v in log["args"]["outputs"]),
         )
 
+    def fulfilments_in(self, receipt: Any) -> dict[int, Fulfilment]:
+        """The ``RequestFulfilled`` logs of one mined transaction, by request id."""
+        from web3.logs import DISCARD
+
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        return {
+            int(log["args"]["requestId"]): Fulfilment(
+                tx_hash,
+                str(log["args"]["fulfiller"]),
+                tuple(int(v) for v in log["args"]["outputs"]),
+            )
+            for log in self._fulfilled.process_receipt(receipt, errors=DISCARD)
+            if log["address"] == self.address
+        }
+
     def fulfil_tx(
         self, request_id: int, proof: bytes, instances: list[int], sender: str
     ) -> dict[str, Any]:
         """The unsigned ``fulfill`` transaction, gas estimated (a would-be revert raises
         :class:`Revert` with the oracle's custom error)."""
         fn = self.contract.functions.fulfill(request_id, proof, instances)
+        return self._transaction(fn, sender, "fulfill")
+
+    def fulfil_batch_tx(
+        self,
+        model_id: str,
+        request_ids: list[int],
+        proof: bytes,
+        instances: list[int],
+        sender: str,
+    ) -> dict[str, Any]:
+        """The unsigned ``fulfillBatch`` transaction (slot ``i`` answers ``request_ids[i]``),
+        gas estimated, as :meth:`fulfil_tx`."""
+        fn = self.contract.functions.fulfillBatch(
+            bytes.fromhex(model_id.removeprefix("0x")), request_ids, proof, instances
+        )
+        return self._transaction(fn, sender, "fulfillBatch")
+
+    def _transaction(self, fn: Any, sender: str, what: str) -> dict[str, Any]:
         try:
             gas = int(fn.estimate_gas({"from": sender}))
         except Exception as e:
             if is_transient(e):
                 raise
-            raise self.revert(e) from None
+            raise self.revert(e, what) from None
         tx: dict[str, Any] = fn.build_transaction(
             {
                 "from": sender,
@@ -174,12 +207,12 @@ class OracleClient:
         )
         return tx
 
-    def revert(self, exc: BaseException) -> Revert:
+    def revert(self, exc: BaseException, what: str = "fulfill") -> Revert:
         raw = revert_data(exc)
         if raw is not None and self._errors.known(raw):
             name = self._errors.decode(raw)[0]
-            return Revert(name, f"the oracle refused fulfill: {name}")
-        return Revert("", f"the oracle refused fulfill: {exc}")
+            return Revert(name, f"the oracle refused {what}: {name}")
+        return Revert("", f"the oracle refused {what}: {exc}")
 
     def receipt(self, tx_hash: str) -> Any | None:
         from web3.exceptions import TransactionNotFound
