@@ -37,6 +37,8 @@ bench: setup
 	$(BIN)/python benchmarks/prove_overhead.py
 	$(BIN)/python benchmarks/verifier_gas.py
 	$(BIN)/python benchmarks/oracle_gas.py
+	$(BIN)/python benchmarks/batch_gas.py
+	$(BIN)/python benchmarks/batch_prove.py
 	$(BIN)/python benchmarks/relayer.py
 	$(BIN)/python benchmarks/conformance.py
 
