@@ -126,6 +126,7 @@ def batched_latency(
     max_wait: float,
     count: int,
     spread: float,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """``count`` requests arriving ~``spread`` s apart to ``relay --batch-size batch --max-wait
     max_wait``: each one's latency from its request mined to its fulfilment seen mined."""
@@ -133,7 +134,13 @@ def batched_latency(
 
     chain = Chain(build_dir, work)
     relayer = chain.relay(
-        "--workers", "1", "--batch-size", str(batch), "--max-wait", str(max_wait), db="r.sqlite"
+        "--workers",
+        str(workers),
+        "--batch-size",
+        str(batch),
+        "--max-wait",
+        str(max_wait),
+        db="r.sqlite",
     )
     arrivals = random.Random(8)
     mined: dict[int, float] = {}
@@ -200,6 +207,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--max-waits", default="0,5", help="comma-separated --max-wait values (seconds)"
+    )
+    parser.add_argument(
+        "--batched-workers", type=int, default=1, help="--workers of the batched relayer"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -314,6 +324,7 @@ def main() -> int:
                 wait,
                 args.batched,
                 args.spread,
+                args.batched_workers,
             )
             after = bare_batch()
             batch_bare += [before, after]
