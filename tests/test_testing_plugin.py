@@ -5,6 +5,7 @@ process with ``-p zkml_oracle.testing``, against a real Anvil with real proofs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -135,6 +136,43 @@ def test_submit_pushes_a_round_and_snapshot_undoes_it(
         zkml.oracle.functions.requestInference(zkml.model_id, [1], zkml.admin, 0, zkml.now() + 60),
         zkml.admin,
     ) == ("ZkmlOracleWrongInputCount", (4, 1))
+
+
+def test_a_batched_model_settles_requests_with_one_proof(
+    credit: dict[str, Path],
+    zkml_model_factory: ModelFactory,
+    zkml_oracle_deployment: OracleDeployer,
+    tmp_path: Path,
+) -> None:
+    from zkml_oracle.circuit import BuildOptions
+    from zkml_oracle.testing import TransactionReverted
+
+    built = zkml_model_factory(
+        credit["model"], credit["calibration"], options=BuildOptions(batch=4)
+    )
+    zkml = zkml_oracle_deployment(built)
+    flat = json.loads(credit["calibration"].read_text())["input_data"][0]
+    samples = tmp_path / "three.json"
+    samples.write_text(json.dumps({"input_data": [flat[:12]]}))
+    with zkml.snapshot():
+        proof = zkml.prove(samples)
+        assert len(proof.slots) == 3 and proof.outputs == proof.slots[0][1]
+        requester = zkml.accounts[1]
+        ids = []
+        for felts_, _ in proof.slots:
+            fn = zkml.oracle.functions.requestInference(
+                zkml.model_id, felts_, "0x" + "00" * 20, 0, zkml.now() + 600
+            )
+            ids.append(zkml.requests_in(zkml.transact(fn, requester))[0])
+        first = zkml.fulfill_batch(ids[:2], proof)
+        assert first.fulfilled == {ids[0]: proof.slots[0][1], ids[1]: proof.slots[1][1]}
+        assert first.skipped == {}
+        again = zkml.fulfill_batch(ids, proof)
+        assert again.fulfilled == {ids[2]: proof.slots[2][1]}
+        assert again.skipped == {ids[0]: "fulfilled", ids[1]: "fulfilled"}
+        with pytest.raises(TransactionReverted) as refused:
+            zkml.fulfill_batch(ids, proof)
+        assert refused.value.decoded == ("ZkmlOracleNothingToSettle", ())
 
 
 def test_a_transaction_that_does_not_revert_fails_reverts(zkml: OracleHarness) -> None:

@@ -35,6 +35,10 @@ dev accounts are unlocked)::
         done = zkml.fulfill(request_id, zkml.prove("in.json"), sender=relayer)
         assert done.callback_succeeded and done.outputs == zkml.prove("in.json").outputs
 
+For a model built with ``--batch N`` (``zkml_model_factory(..., options=BuildOptions(batch=N))``),
+``zkml.prove(file)`` takes 1..N samples back to back and ``zkml.fulfill_batch(ids, proof)``
+settles them with one verification (``proof.slots``: each sample's input felts and outputs).
+
 ``request``/``fulfill``/``submit`` return the decoded request id, outputs and receipts; a
 refused transaction raises :class:`TransactionReverted`, whose ``error`` and ``args`` are the
 decoded custom error (``zkml.reverts(fn, sender)`` returns them for a call that must revert).
@@ -64,6 +68,7 @@ from . import field as felts
 from .chain import Chain, ChainOptions, LocalNode, connect, rpc, sender
 from .circuit import BuildOptions, build
 from .contracts import ErrorDecoder, contract
+from .data import load, split_samples
 from .deployments import DeploymentStore
 from .oracle import OracleDeployment, deploy_and_register, input_felts, proof_calldata
 from .prover import prove
@@ -72,6 +77,7 @@ from .verifier import CompiledContract
 
 __all__ = [
     "HOUR",
+    "BatchResult",
     "FulfilResult",
     "InferenceRequest",
     "ModelFactory",
@@ -115,7 +121,9 @@ class TransactionReverted(AssertionError):
 
 @dataclass(frozen=True)
 class Proof:
-    """A proof of one input, as the oracle takes it."""
+    """A proof of one input (of 1..N for a model built with ``--batch N``), as the oracle
+    takes it. ``outputs``, ``values`` and ``input_felts`` are the first sample's; a batched
+    proof has every proven sample's in ``slots``."""
 
     path: Path
     proof: bytes = field(repr=False)
@@ -126,6 +134,8 @@ class Proof:
     values: list[float]
     #: What a request for this input must carry (felts, or the Poseidon commitment).
     input_felts: list[int]
+    #: Per proven sample, in slot order: ``(input_felts, outputs)``.
+    slots: list[tuple[list[int], list[int]]] = field(default_factory=list)
 
     @property
     def calldata(self) -> tuple[bytes, list[int]]:
@@ -148,6 +158,18 @@ class FulfilResult:
     callback_succeeded: bool
     #: The callback's revert data when it failed (the request is fulfilled anyway).
     callback_error: bytes | None
+    gas_used: int
+    receipt: Any = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One ``fulfillBatch``: what each request got, and what the oracle skipped."""
+
+    #: request id → verified outputs (signed fixed point), for the requests settled.
+    fulfilled: dict[int, list[int]]
+    #: request id → why it was skipped (``fulfilled``, ``cancelled`` or ``expired``).
+    skipped: dict[int, str]
     gas_used: int
     receipt: Any = field(repr=False)
 
@@ -342,15 +364,21 @@ class OracleHarness:
             self._proof_dir.mkdir(parents=True, exist_ok=True)
             result = prove(self.build.build_dir, path, self._proof_dir / f"{key}.json")
             proof, instances = proof_calldata(result.proof_path)
-            seg = self.build.manifest.layout.outputs
-            outputs = [felts.felt_to_int(f) for f in instances[seg.offset : seg.end]]
+            manifest = self.build.manifest
+            samples = split_samples(load(path), manifest.inputs, path)
+            slots = []
+            for i, sample in enumerate(samples):
+                seg = manifest.layout.output_slot(i)
+                outputs = [felts.felt_to_int(f) for f in instances[seg.offset : seg.end]]
+                slots.append((input_felts(manifest, sample), outputs))
             self._proofs[key] = Proof(
                 path=result.proof_path,
                 proof=proof,
                 instances=instances,
-                outputs=outputs,
-                values=[v / 2**self.output_scale for v in outputs],
-                input_felts=self.input_felts(path),
+                outputs=slots[0][1],
+                values=[v / 2**self.output_scale for v in slots[0][1]],
+                input_felts=slots[0][0],
+                slots=slots,
             )
         return self._proofs[key]
 
@@ -396,6 +424,29 @@ class OracleHarness:
             outputs=[int(v) for v in done.args.outputs],
             callback_succeeded=bool(succeeded),
             callback_error=bytes(failed[0].args.reason) if failed else None,
+            gas_used=int(receipt.gasUsed),
+            receipt=receipt,
+        )
+
+    def fulfill_batch(
+        self, request_ids: list[int], proof: Proof, *, sender: str | None = None
+    ) -> BatchResult:
+        """``fulfillBatch``: slot ``i`` of ``proof`` (a model built with ``--batch N``)
+        answers ``request_ids[i]`` with one verification."""
+        fn = self.oracle.functions.fulfillBatch(
+            self.model_id, request_ids, proof.proof, proof.instances
+        )
+        receipt = self.transact(fn, sender or self.accounts[-1])
+        reasons = ("fulfilled", "cancelled", "expired")
+        return BatchResult(
+            fulfilled={
+                int(e.args.requestId): [int(v) for v in e.args.outputs]
+                for e in self.events(self.oracle, "RequestFulfilled", receipt)
+            },
+            skipped={
+                int(e.args.requestId): reasons[int(e.args.reason)]
+                for e in self.events(self.oracle, "RequestSkipped", receipt)
+            },
             gas_used=int(receipt.gasUsed),
             receipt=receipt,
         )
