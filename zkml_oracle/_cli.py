@@ -550,7 +550,7 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
                 "fulfillBatch", model_id, request_ids, proof, instances, sender=account
             )
         fulfilled = oracle.events(receipt, "RequestFulfilled")
-        skipped = oracle.events(receipt, "RequestSkipped") if len(request_ids) > 1 else []
+        skipped = oracle.events(receipt, "RequestSkipped")
         record = model_record(store, chain, "0x" + bytes(fulfilled[0]["args"]["modelId"]).hex())
     results = {
         int(e["args"]["requestId"]): outputs_to_floats(list(e["args"]["outputs"]), record)
