@@ -832,6 +832,18 @@ def demo(workdir: Path, as_json: bool) -> None:
 @click.option(
     "--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."
 )
+@click.option(
+    "--min-fee",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Wei a request must escrow to be proven; cheaper ones are rejected before proving.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Put requests the journal marked failed back in the queue (attempts reset).",
+)
 @json_option
 @handle_errors
 def relay(
@@ -847,6 +859,8 @@ def relay(
     poll_interval: float,
     drain_timeout: float,
     metrics_port: int | None,
+    min_fee: int,
+    retry_failed: bool,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
@@ -869,6 +883,8 @@ def relay(
         poll_interval=poll_interval,
         metrics_port=metrics_port,
         drain_timeout=drain_timeout,
+        min_fee=min_fee,
+        retry_failed=retry_failed,
     )
     with connect(options) as chain:
         summary = run(chain, store, relay_options)
@@ -899,6 +915,14 @@ def relay_status(db: Path, as_json: bool) -> None:
     lines.append(
         "states    " + (", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "-")
     )
+    if summary["alert"]:
+        lines.append(f"ALERT     {summary['alert']}")
+    if summary["deep_reorgs"]:
+        last = summary["last_deep_reorg"]
+        lines.append(
+            f"REORGS    {summary['deep_reorgs']} deeper than --confirmations; last at block "
+            f"{last['block']}, requests sent again: {last['requeued']}"
+        )
     for name in ("latency_seconds", "prove_seconds"):
         s = summary[name]
         if s:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ class RelayOptions:
     metrics_port: int | None = None
     drain_timeout: float = 10.0
     receipt_timeout: float = 120.0
+    min_fee: int = 0  # wei: requests escrowing less are rejected before proving
+    retry_failed: bool = False  # failed requests are proven again
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -83,6 +87,12 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
     from .watcher import OracleClient, connect_web3
 
     setup_logging()
+    # SIGTERM from here on drains (even during start-up); a file-size limit is an error
+    # from the journal, not a kill.
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     address = oracle_address(store, chain)
     models = served_models(chain, store, options.build_dirs)
     check_batch_size(models, options.batch_size)
@@ -123,6 +133,8 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
         start_block=start_block,
         drain_timeout=options.drain_timeout,
         receipt_timeout=options.receipt_timeout,
+        min_fee=options.min_fee,
+        retry_failed=options.retry_failed,
     )
     metrics: Metrics = (
         PrometheusMetrics(options.metrics_port) if options.metrics_port is not None else Metrics()
@@ -138,5 +150,6 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
             backend=backend,
             journal=journal,
             metrics=metrics,
+            stop=stop,
         )
         return relayer.run()

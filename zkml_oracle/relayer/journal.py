@@ -1,7 +1,9 @@
 """The relayer's durable journal: every request seen, its state, attempts, transaction, error.
 
-One SQLite file in WAL mode with ``synchronous=FULL``: a state change is on disk before the
-relayer acts on it, so SIGKILL at any moment loses nothing. A signed transaction is written
+One SQLite file with a rollback journal and ``synchronous=FULL``, and no memory-mapped I/O
+(no WAL index, ``mmap_size=0``): a state change is on disk before the relayer acts on it, so
+SIGKILL at any moment loses nothing, and a disk that fills up or turns read-only gives an
+error (:class:`JournalError`), never a SIGBUS. A signed transaction is written
 *before* it is broadcast (state ``signed``, raw bytes kept): after a crash the relayer
 rebroadcasts exactly those bytes (same nonce, same hash) or learns from the chain that the
 nonce went elsewhere; it never signs a second fulfilment for a request while the first may
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ..exceptions import ZkmlOracleError
 
@@ -52,10 +56,28 @@ REJECTED = "rejected"
 FAILED = "failed"
 EXPIRED = "expired"
 CANCELLED = "cancelled"
+#: A request for a model this relayer does not serve (picked up if it serves it later).
+IGNORED = "ignored"
 
 OPEN_STATES = (SEEN, PROVING, PROVED, SIGNED, SENT)
-TERMINAL_STATES = (FULFILLED, FULFILLED_BY_OTHER, REJECTED, FAILED, EXPIRED, CANCELLED)
+TERMINAL_STATES = (FULFILLED, FULFILLED_BY_OTHER, REJECTED, FAILED, EXPIRED, CANCELLED, IGNORED)
 STATES = OPEN_STATES + TERMINAL_STATES
+
+#: The state changes :meth:`Journal.update` allows (a state may always stay as it is). An open
+#: request may go anywhere; a final one leaves its state only to be served again: ``failed``
+#: by ``relay --retry-failed``, ``ignored`` once its model is served, ``fulfilled`` when a
+#: reorg deeper than the confirmations orphaned the fulfilment (sent again, or settled from
+#: the canonical chain).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    **{state: frozenset(STATES) for state in OPEN_STATES},
+    FAILED: frozenset({SEEN}),
+    IGNORED: frozenset({SEEN}),
+    FULFILLED: frozenset({PROVED, SEEN, FULFILLED_BY_OTHER, CANCELLED, EXPIRED, REJECTED}),
+    FULFILLED_BY_OTHER: frozenset(),
+    REJECTED: frozenset({SEEN}),  # orphaned by a reorg, then mined again (:meth:`record`)
+    EXPIRED: frozenset(),
+    CANCELLED: frozenset(),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,7 +112,17 @@ CREATE INDEX IF NOT EXISTS requests_state ON requests (state, block_number, log_
 """
 
 #: Columns added after the first release, with their types: an older journal gets them on open.
-_ADDED_COLUMNS = {"batch": "TEXT", "slot": "INTEGER"}
+_ADDED_COLUMNS = {
+    "batch": "TEXT",
+    "slot": "INTEGER",
+    "callback": "TEXT",
+    "callback_gas": "INTEGER",
+    "tx_block": "INTEGER",
+    "tx_block_hash": "TEXT",
+}
+#: Columns every relayer journal has had: a ``requests`` table without them is another
+#: program's.
+_CORE_COLUMNS = frozenset({"request_id", "model_id", "input_felts", "state", "attempts"})
 _INDEXES = "CREATE INDEX IF NOT EXISTS requests_batch ON requests (batch, slot);"
 
 
@@ -111,6 +143,8 @@ class RequestEvent:
     fee: int
     block_number: int
     log_index: int
+    callback: str = "0x" + "00" * 20
+    callback_gas: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +174,11 @@ class Entry:
     proved_at: float | None
     sent_at: float | None
     done_at: float | None
+    callback: str | None = None
+    callback_gas: int = 0
+    #: The block (number, hash) that mined our fulfilment, rechecked against reorgs.
+    tx_block: int | None = None
+    tx_block_hash: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Entry:
@@ -170,6 +209,10 @@ class Entry:
             proved_at=row["proved_at"],
             sent_at=row["sent_at"],
             done_at=row["done_at"],
+            callback=row["callback"],
+            callback_gas=int(row["callback_gas"] or 0),
+            tx_block=row["tx_block"],
+            tx_block_hash=row["tx_block_hash"],
         )
 
 
@@ -195,8 +238,25 @@ _COLUMNS = frozenset(
         "proved_at",
         "sent_at",
         "done_at",
+        "tx_block",
+        "tx_block_hash",
     }
 )
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(method: _F) -> _F:
+    """SQLite's errors as one :class:`JournalError` line naming the file and the fix."""
+
+    @functools.wraps(method)
+    def wrapper(self: Journal, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Journal:
@@ -209,11 +269,19 @@ class Journal:
             if not self.path.is_file():
                 raise JournalError(f"no relayer journal at {self.path}: pass the relay's --db")
             uri = f"file:{self.path.resolve()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            self._db = self._connect(uri, uri=True)
+            self._check_foreign()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if lock:
-                self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "w")  # noqa: SIM115
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if lock:
+                    self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "w")  # noqa: SIM115
+            except OSError as e:
+                raise JournalError(
+                    f"cannot open the journal {self.path} ({e.strerror}): pass a --db in a "
+                    "writable folder"
+                ) from None
+            if self._lock_file is not None:
                 try:
                     fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -222,12 +290,71 @@ class Journal:
                         f"another relayer is using {self.path}: stop it, or give this one its "
                         "own --db"
                     ) from None
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            self._db = self._connect(str(self.path))
+            try:
+                self._check_foreign()
+                # A rollback journal and no mmap: a full or read-only disk is an error here,
+                # never a SIGBUS from a mapped WAL index.
+                self._db.execute("PRAGMA mmap_size=0")
+                self._db.execute("PRAGMA journal_mode=TRUNCATE")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                self._migrate()
+            except (sqlite3.Error, JournalError) as e:
+                self.close()
+                raise e if isinstance(e, JournalError) else self.error(e) from None
+            self._inode = os.stat(self.path).st_ino
         self._db.row_factory = sqlite3.Row
+
+    def _connect(self, target: str, uri: bool = False) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=10)
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+        return db
+
+    def _check_foreign(self) -> None:
+        tables = {str(r[0]) for r in self._db.execute("SELECT name FROM sqlite_master")}
+        columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(requests)")}
+        ours = not tables or columns >= _CORE_COLUMNS
+        if not ours:
+            raise JournalError(
+                f"{self.path} is an SQLite file but not a relayer journal (tables: "
+                f"{', '.join(sorted(tables))}): pass another --db"
+            )
+
+    def error(self, e: sqlite3.Error) -> JournalError:
+        """One line for an SQLite failure: what it means for this file, and the fix."""
+        text = str(e)
+        if isinstance(e, sqlite3.DatabaseError) and "not a database" in text:
+            why = "it is not an SQLite database (corrupt, or another program's file)"
+            fix = "move it away to start a fresh journal (requests are rescanned from the chain)"
+        elif "readonly" in text or "read-only" in text:
+            why = "it is read-only"
+            fix = "make the file and its folder writable, then restart the relayer"
+        elif "disk is full" in text or "disk I/O" in text:
+            why = f"the disk failed ({text})"
+            fix = "free space on its disk, then restart the relayer"
+        elif "unable to open" in text:
+            why = "it cannot be opened"
+            fix = "check the path and its folder's permissions"
+        else:
+            why = text
+            fix = "check the file, its disk and its permissions"
+        return JournalError(f"the relayer journal {self.path} is unusable: {why}: {fix}")
+
+    def check(self) -> None:
+        """Refuse to go on with a journal whose file was removed or replaced meanwhile."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError:
+            inode = None
+        if inode != getattr(self, "_inode", inode):
+            raise JournalError(
+                f"the relayer journal {self.path} vanished (removed or replaced while running): "
+                "restore it from a backup, or restart to rescan the chain into a fresh one"
+            )
 
     def _migrate(self) -> None:
         have = {str(r[1]) for r in self._db.execute("PRAGMA table_info(requests)")}
@@ -238,7 +365,8 @@ class Journal:
             db.execute(_INDEXES)
 
     def close(self) -> None:
-        self._db.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -255,13 +383,24 @@ class Journal:
         if self._db.in_transaction:  # nested in :meth:`atomic`: part of the outer transaction
             yield self._db
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise self.error(e) from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise self.error(e) from None
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise self.error(e) from None
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -271,6 +410,7 @@ class Journal:
 
     # --- binding and cursor ---
 
+    @_guarded
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -297,17 +437,25 @@ class Journal:
         value = self.meta("cursor")
         return None if value is None else int(value)
 
-    def record(self, events: Sequence[RequestEvent], cursor: int) -> int:
-        """New requests and the block scanned up to, in one transaction; returns how many were
-        new (a request already known is left as it is)."""
+    @_guarded
+    def record(
+        self,
+        events: Sequence[RequestEvent],
+        cursor: int,
+        cursor_hash: str | None = None,
+        served: Callable[[str], bool] = lambda _: True,
+    ) -> int:
+        """New requests and the block scanned up to (with its hash, to notice a reorg under
+        it), in one transaction; returns how many were new. A request already known is left as
+        it is; one for a model not ``served`` is recorded ``ignored``."""
         now = time.time()
         added = 0
         with self._tx() as db:
             for e in events:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO requests (request_id, model_id, input_felts, deadline, "
-                    "fee, block_number, log_index, state, seen_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "fee, block_number, log_index, state, callback, callback_gas, seen_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         str(e.request_id),
                         e.model_id.lower(),
@@ -316,21 +464,89 @@ class Journal:
                         str(e.fee),
                         e.block_number,
                         e.log_index,
-                        SEEN,
+                        SEEN if served(e.model_id.lower()) else IGNORED,
+                        e.callback,
+                        e.callback_gas,
                         now,
                         now,
                     ),
                 )
+                if not cur.rowcount:
+                    cur = db.execute(  # a request orphaned by a reorg, mined again
+                        "UPDATE requests SET state = ?, model_id = ?, input_felts = ?, "
+                        "deadline = ?, fee = ?, block_number = ?, log_index = ?, callback = ?, "
+                        "callback_gas = ?, error = NULL, done_at = NULL, updated_at = ? "
+                        "WHERE request_id = ? AND state = ? AND error LIKE 'orphaned by a reorg%'",
+                        (
+                            SEEN if served(e.model_id.lower()) else IGNORED,
+                            e.model_id.lower(),
+                            _json_ints(e.input_felts),
+                            e.deadline,
+                            str(e.fee),
+                            e.block_number,
+                            e.log_index,
+                            e.callback,
+                            e.callback_gas,
+                            now,
+                            str(e.request_id),
+                            REJECTED,
+                        ),
+                    )
                 added += cur.rowcount
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('cursor', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(cursor),),
-            )
+            self._set_meta("cursor", str(cursor))
+            if cursor_hash is not None:
+                self._set_meta("cursor_hash", cursor_hash)
         return added
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @_guarded
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx():
+            self._set_meta(key, value)
+
+    @_guarded
+    def rewind(self, cursor: int) -> None:
+        """Scan again from ``cursor + 1`` (the chain reorganised under the old cursor)."""
+        with self._tx() as db:
+            self._set_meta("cursor", str(cursor))
+            db.execute("DELETE FROM meta WHERE key = 'cursor_hash'")
+
+    @_guarded
+    def deep_reorg(self, block: int, depth: int, requeued: Sequence[int]) -> None:
+        """Count a reorg deeper than the confirmations (shown by ``relay-status``)."""
+        with self._tx():
+            self._set_meta("deep_reorgs", str(int(self.meta("deep_reorgs") or 0) + 1))
+            last = {"block": block, "depth": depth, "requeued": list(requeued), "at": time.time()}
+            self._set_meta("last_deep_reorg", json.dumps(last))
+
+    def retry_failed(self) -> list[int]:
+        """``failed`` requests back to ``seen``, attempts reset (``relay --retry-failed``)."""
+        ids = [e.request_id for e in self.in_state(FAILED)]
+        with self._tx():
+            for rid in ids:
+                self.update(
+                    rid, state=SEEN, attempts=0, batch=None, slot=None, proof=None, instances=None
+                )
+        return ids
+
+    def unignore(self, model_ids: Sequence[str]) -> list[int]:
+        """``ignored`` requests of models now served, back to ``seen``."""
+        served = {m.lower() for m in model_ids}
+        ids = [e.request_id for e in self.in_state(IGNORED) if e.model_id.lower() in served]
+        with self._tx():
+            for rid in ids:
+                self.update(rid, state=SEEN)
+        return ids
 
     # --- state ---
 
+    @_guarded
     def resume(self) -> int:
         """After a restart: proofs that were in a worker are to be made again."""
         cur = self._db.execute(
@@ -340,12 +556,14 @@ class Journal:
         )
         return cur.rowcount
 
+    @_guarded
     def get(self, request_id: int) -> Entry | None:
         row = self._db.execute(
             "SELECT * FROM requests WHERE request_id = ?", (str(request_id),)
         ).fetchone()
         return None if row is None else Entry.from_row(row)
 
+    @_guarded
     def in_state(self, *states: str) -> list[Entry]:
         marks = ", ".join("?" for _ in states)
         rows = self._db.execute(
@@ -354,22 +572,34 @@ class Journal:
         ).fetchall()
         return [Entry.from_row(r) for r in rows]
 
+    @_guarded
+    def fulfilled_since(self, block: int) -> list[Entry]:
+        """Our fulfilments mined at ``block`` or later (to re-check against reorgs)."""
+        rows = self._db.execute(
+            "SELECT * FROM requests WHERE state = ? AND tx_block >= ? ORDER BY tx_block",
+            (FULFILLED, block),
+        )
+        return [Entry.from_row(r) for r in rows.fetchall()]
+
+    @_guarded
     def members(self, batch: str) -> list[Entry]:
         """Every request proved in ``batch``, by slot (settled ones too: their slots stay)."""
         rows = self._db.execute("SELECT * FROM requests WHERE batch = ? ORDER BY slot", (batch,))
         return [Entry.from_row(r) for r in rows.fetchall()]
 
+    @_guarded
     def all(self) -> list[Entry]:
         rows = self._db.execute("SELECT * FROM requests ORDER BY block_number, log_index")
         return [Entry.from_row(r) for r in rows.fetchall()]
 
+    @_guarded
     def update(self, request_id: int, **fields: Any) -> None:
         """Change a request's row (columns by name; int lists as JSON)."""
         unknown = set(fields) - _COLUMNS
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
-        if "state" in fields and fields["state"] not in STATES:
-            raise ValueError(f"unknown state {fields['state']!r}")
+        if "state" in fields:
+            self._allowed(request_id, fields["state"])
         values = {
             k: _json_ints(v) if k in ("instances", "outputs") else v for k, v in fields.items()
         }
@@ -382,6 +612,21 @@ class Journal:
         if cur.rowcount != 1:
             raise JournalError(f"request {request_id} is not in {self.path}")
 
+    def _allowed(self, request_id: int, state: str) -> None:
+        """The one gate of every state change: refuse one :data:`TRANSITIONS` does not list."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        row = self._db.execute(
+            "SELECT state FROM requests WHERE request_id = ?", (str(request_id),)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"request {request_id} is not in {self.path}")
+        have = str(row[0])
+        if state != have and state not in TRANSITIONS[have]:
+            raise JournalError(
+                f"request {request_id}: {have} -> {state} is not an allowed state change"
+            )
+
     def finish(self, request_id: int, state: str, **fields: Any) -> None:
         if state not in TERMINAL_STATES:
             raise ValueError(f"{state!r} is not a final state")
@@ -389,6 +634,7 @@ class Journal:
 
     # --- reporting ---
 
+    @_guarded
     def summary(self, errors: int = 5) -> dict[str, Any]:
         """Counts by state, fulfilling transactions, latencies (seen → done; proving, per
         proof), the last errors."""
@@ -421,11 +667,16 @@ class Journal:
                 (errors,),
             )
         ]
+        last_reorg = self.meta("last_deep_reorg")
+        alert = self.meta("alert")
         return {
             "journal": str(self.path),
             "chain_id": self.meta("chain_id"),
             "oracle": self.meta("oracle"),
             "cursor": self.cursor(),
+            "deep_reorgs": int(self.meta("deep_reorgs") or 0),
+            "last_deep_reorg": None if last_reorg is None else json.loads(last_reorg),
+            "alert": alert or None,
             "counts": counts,
             "total": sum(counts.values()),
             "fulfil_transactions": int(transactions),

@@ -20,6 +20,10 @@ class Metrics:
     def rpc_error(self) -> None: ...
     def open_requests(self, n: int) -> None: ...
     def head(self, block: int) -> None: ...
+    def alert(self, on: bool) -> None: ...
+    def reorg(self) -> None: ...
+    def deep_reorg(self) -> None: ...
+    def gap_filled(self) -> None: ...
 
 
 class PrometheusMetrics(Metrics):
@@ -62,6 +66,22 @@ class PrometheusMetrics(Metrics):
         self._rpc = prom.Counter("zkml_relayer_rpc_errors", "Transient RPC failures.", registry=r)
         self._open = prom.Gauge("zkml_relayer_open_requests", "Requests not final.", registry=r)
         self._head = prom.Gauge("zkml_relayer_head_block", "Last block scanned.", registry=r)
+        self._alert = prom.Gauge(
+            "zkml_relayer_sending_paused",
+            "1 while the node refuses our transactions (funds, fees, nonce): page someone.",
+            registry=r,
+        )
+        self._reorgs = prom.Counter(
+            "zkml_relayer_reorgs", "Reorgs seen under the scan cursor.", registry=r
+        )
+        self._deep = prom.Counter(
+            "zkml_relayer_deep_reorgs",
+            "Reorgs that orphaned a fulfilment counted final (deeper than --confirmations).",
+            registry=r,
+        )
+        self._gaps = prom.Counter(
+            "zkml_relayer_nonce_gaps_filled", "Nonces filled by a no-op transfer.", registry=r
+        )
         try:
             self._server: Any = prom.start_http_server(port, addr=addr, registry=r)
         except OSError as e:
@@ -92,3 +112,15 @@ class PrometheusMetrics(Metrics):
 
     def head(self, block: int) -> None:
         self._head.set(block)
+
+    def alert(self, on: bool) -> None:
+        self._alert.set(1 if on else 0)
+
+    def reorg(self) -> None:
+        self._reorgs.inc()
+
+    def deep_reorg(self) -> None:
+        self._deep.inc()
+
+    def gap_filled(self) -> None:
+        self._gaps.inc()

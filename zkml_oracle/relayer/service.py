@@ -19,8 +19,17 @@ Finished proofs are collected into the journal at the start of each turn, so the
 and their workers given the next job, in the same turn.
 
 RPC failures are retried with capped exponential backoff; the loop keeps collecting proofs
-meanwhile. SIGTERM stops scanning and proving anything new, lets in-flight work finish for
-at most ``drain_timeout`` seconds, and returns.
+meanwhile. A node refusal that is about the relayer (no funds, a fee or nonce problem) pauses
+sending with capped backoff and an alert, without spending the requests' attempts.
+
+Reorgs: a fulfilment is final only ``confirmations`` blocks deep, and final ones are
+re-checked by block hash for ``recheck_window`` blocks; one that vanished (a reorg deeper than
+the setting) is reported loudly and sent again. The scan cursor's block hash is checked each
+turn, and the cursor follows the canonical chain back.
+
+SIGTERM stops scanning and proving anything new, lets in-flight work finish for at most
+``drain_timeout`` seconds, and returns. A journal that fails (full or read-only disk, file
+removed) stops the loop with one log line and a :class:`~.journal.JournalError`.
 """
 
 from __future__ import annotations
@@ -42,8 +51,15 @@ from . import journal as J
 from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
 from .metrics import Metrics
-from .signer import NonceManager, Signer, eip1559_fees
-from .watcher import OnChainRequest, OracleClient, RequestStatus, Revert, is_transient
+from .signer import NonceManager, Signer, bumped_fees, eip1559_fees
+from .watcher import (
+    OnChainRequest,
+    OracleClient,
+    RelayerFault,
+    RequestStatus,
+    Revert,
+    is_transient,
+)
 
 log = logging.getLogger("zkml_oracle.relayer")
 
@@ -54,6 +70,10 @@ CRASH_ENV = "ZKML_RELAYER_TEST_CRASH"
 
 #: Blocks scanned per turn at most, so a relayer far behind still settles and sends.
 SCAN_STEP = 20_000
+
+#: The oracle's gas overhead around a callback (``CALLBACK_GAS_OVERHEAD`` in ZkmlOracle.sol,
+#: with margin).
+CALLBACK_OVERHEAD = 50_000
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,17 @@ class RelayerConfig:
     drain_timeout: float = 10.0
     max_attempts: int = 3
     backoff_cap: float = 5.0
+    #: The least fee (wei) a request must escrow to be proven (``relay --min-fee``).
+    min_fee: int = 0
+    #: Gas a fulfilment needs besides its callbacks (verification, calldata, bookkeeping):
+    #: a request whose callback gas plus this cannot fit a block is rejected before proving.
+    fulfil_gas_reserve: int = 2_000_000
+    #: Blocks back from the head in which final fulfilments are re-checked against reorgs.
+    recheck_window: int = 64
+    #: The longest pause (seconds) after a node refusal about the relayer itself.
+    pause_cap: float = 60.0
+    #: ``relay --retry-failed``: failed requests are proven again.
+    retry_failed: bool = False
 
 
 @dataclass
@@ -86,6 +117,12 @@ class _Run:
     stop: threading.Event = field(default_factory=threading.Event)
     #: When the oldest request waiting for its batch to fill is due (wall clock), if any.
     due: float | None = None
+    #: Sending paused (a node refusal about the relayer) until this monotonic time.
+    paused_until: float = 0.0
+    pauses: int = 0
+    #: The chain's head and block gas limit, read once per turn.
+    head: int = 0
+    gas_limit: int = 0
 
     def requests(self) -> list[int]:
         return sorted(rid for ids in self.inflight for rid in ids)
@@ -134,6 +171,7 @@ class Relayer:
         backend: ProverBackend,
         journal: J.Journal,
         metrics: Metrics | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         check_batch_size(models, config.batch_size)
         self.config = config
@@ -144,7 +182,7 @@ class Relayer:
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.nonces = NonceManager(lambda: oracle.pending_nonce(signer.address))
-        self._run = _Run()
+        self._run = _Run(stop=stop or threading.Event())
         self._chain_id = int(oracle.web3.eth.chain_id)
 
     # --- control ---
@@ -164,6 +202,8 @@ class Relayer:
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, lambda *_: self.stop())
         requeued = self.journal.resume()
+        unignored = self.journal.unignore(sorted(self.models))
+        retried = self.journal.retry_failed() if self.config.retry_failed else []
         emit(
             "relayer.start",
             relayer=self.signer.address,
@@ -174,27 +214,35 @@ class Relayer:
             once=self.config.once,
             batch_size=self.config.batch_size,
             max_wait=self.config.max_wait,
+            unignored=unignored,
+            retried_failed=retried,
         )
         drain_deadline: float | None = None
         try:
             while True:
-                if self.stopping and drain_deadline is None:
+                # The stop flag is read once per turn: a SIGTERM during the turn is seen by
+                # the next one, never half-way through this one's decisions.
+                stopping = self.stopping
+                if stopping and drain_deadline is None:
                     drain_deadline = time.monotonic() + self.config.drain_timeout
                     emit("relayer.draining", inflight=run.requests())
+                self.journal.check()
                 self._collect()  # first: a finished proof is sent, its worker refilled, now
-                caught_up, rpc_ok = self._chain_turn()
-                if not self.stopping and rpc_ok:
+                caught_up, rpc_ok = self._chain_turn(stopping)
+                if not stopping and rpc_ok:
                     self._dispatch()
                 open_now = self.journal.in_state(*J.OPEN_STATES)
                 self.metrics.open_requests(len(open_now))
-                if self.stopping:
-                    assert drain_deadline is not None
+                if drain_deadline is not None:
                     busy = [e for e in open_now if e.state != J.SEEN]
                     if not busy or time.monotonic() > drain_deadline:
                         break
                 elif self.config.once and caught_up and rpc_ok and not open_now:
                     break
                 self._wait(self._delay())
+        except J.JournalError as e:
+            emit("relayer.journal_failed", logging.ERROR, error=str(e))
+            raise
         finally:
             self._shutdown()
             if previous is not None:
@@ -222,20 +270,26 @@ class Relayer:
     def _shutdown(self) -> None:
         abandoned = self._run.requests()
         self.backend.close(cancel=True)
-        with self.journal.atomic():
-            for rid in abandoned:
-                self.journal.update(rid, state=J.SEEN)
+        try:
+            with self.journal.atomic():
+                for rid in abandoned:
+                    self.journal.update(rid, state=J.SEEN)
+        except J.JournalError:
+            pass  # a failed journal: these stay "proving", re-queued by the next start
         self._run.inflight.clear()
         if abandoned:
             emit("relayer.requeued", requests=abandoned)
 
     # --- one turn on the chain ---
 
-    def _chain_turn(self) -> tuple[bool, bool]:
+    def _chain_turn(self, stopping: bool) -> tuple[bool, bool]:
         """Scan, settle, send; returns (caught up with the chain, RPC answered)."""
         try:
-            caught_up = self._scan() if not self.stopping else True
+            self._run.head = self.oracle.head()
+            self._run.gas_limit = self.oracle.gas_limit()
+            caught_up = self._scan() if not stopping else True
             self._settle()
+            self._recheck()
             self._send()
         except Exception as e:
             if not is_transient(e):
@@ -256,15 +310,29 @@ class Relayer:
         return caught_up, True
 
     def _scan(self) -> bool:
-        head = self.oracle.head()
+        head = self._run.head
         target = head - self.config.confirmations
         cursor = self.journal.cursor()
+        cursor_hash = self.journal.meta("cursor_hash")
+        if (
+            cursor is not None
+            and cursor_hash is not None
+            and self.oracle.block_hash(cursor) != cursor_hash
+        ):
+            # The block scanned last is not canonical any more: scan the new branch.
+            back = max(self.config.start_block, min(cursor, head) - self.config.recheck_window)
+            self.journal.rewind(back - 1)
+            self.metrics.reorg()
+            emit("chain.reorg", logging.WARNING, cursor=cursor, head=head, rescan_from=back)
+            cursor = back - 1
         first = cursor + 1 if cursor is not None else self.config.start_block
         if target < first:
             return True
         last = min(target, first + SCAN_STEP - 1)
-        events = self.oracle.requests_between(first, last, sorted(self.models))
-        added = self.journal.record(events, last)
+        events = self.oracle.requests_between(first, last)
+        added = self.journal.record(
+            events, last, self.oracle.block_hash(last), lambda m: m in self.models
+        )
         self.metrics.head(last)
         if added:
             self.metrics.seen(added)
@@ -307,12 +375,19 @@ class Relayer:
                     fulfiller=req.fulfiller,
                     tx_hash=found.tx_hash if found else entry.tx_hash,
                     outputs=list(found.outputs) if found else None,
+                    tx_block=found.block_number if found else None,
+                    tx_block_hash=found.block_hash if found else None,
                     error=None,
                 )
             else:
                 self._finish(entry, J.FULFILLED_BY_OTHER, fulfiller=req.fulfiller, error=None)
         elif req.status == RequestStatus.CANCELLED:
             self._finish(entry, J.CANCELLED)
+        elif self._run.head - entry.block_number <= self.config.recheck_window:
+            # Seen in a block a reorg orphaned: scanned again, it comes back if re-mined.
+            self.journal.rewind(min(self.journal.cursor() or 0, entry.block_number - 1))
+            self._finish(entry, J.REJECTED, error="orphaned by a reorg: not on the chain now")
+            emit("request.orphaned", logging.WARNING, request=entry.request_id)
         else:
             self._finish(entry, J.REJECTED, error="the oracle does not know this request")
         if entry.state in (J.SIGNED, J.SENT):
@@ -329,20 +404,31 @@ class Relayer:
             by_tx.setdefault(entry.tx_hash, []).append(entry)
         for tx_hash, entries in by_tx.items():
             self._settle_tx(tx_hash, entries)
+        self._fill_gaps()
 
-    def _settle_tx(self, tx_hash: str, entries: list[J.Entry]) -> None:
+    def _settle_tx(self, tx_hash: str, entries: list[J.Entry], again: bool = True) -> None:
         """One of our transactions (a request, or the open requests of a batch)."""
         us = self.signer.address
         first = entries[0]
         assert first.raw_tx is not None and first.nonce is not None
         receipt = self.oracle.receipt(tx_hash)
         if receipt is not None and int(receipt["status"]) == 1:
+            if int(receipt["blockNumber"]) > self._run.head - self.config.confirmations:
+                self._mark_sent(first, entries)  # mined, not yet final: a reorg may undo it
+                return
+            block_hash = "0x" + bytes(receipt["blockHash"]).hex()
             found = self.oracle.fulfilments_in(receipt)
             for entry in entries:
                 ours = found.get(entry.request_id)
                 if ours is not None and ours.fulfiller.lower() == us.lower():
                     self._finish(
-                        entry, J.FULFILLED, fulfiller=us, outputs=list(ours.outputs), error=None
+                        entry,
+                        J.FULFILLED,
+                        fulfiller=us,
+                        outputs=list(ours.outputs),
+                        tx_block=int(receipt["blockNumber"]),
+                        tx_block_hash=block_hash,
+                        error=None,
                     )
                 elif not self._from_chain(entry, self.oracle.request(entry.request_id)):
                     # Mined, skipped by the contract, still pending: past its deadline there.
@@ -356,42 +442,154 @@ class Relayer:
             self._retry(still, J.PROVED, "the fulfil transaction reverted")
             return
         if self.oracle.mined_nonce(us) > first.nonce:
-            # Our nonce went to another transaction: this one can never be mined.
+            if again:  # mined between the receipt lookup and the nonce's: look once more
+                self._settle_tx(tx_hash, still, again=False)
+                return
+            # Our nonce went to another transaction: this one can never be mined. Not the
+            # requests' fault: their attempts are kept.
             self.nonces.resync()
-            self._retry(still, J.PROVED, "the transaction was replaced (nonce used)")
+            self._retry(still, J.PROVED, "the transaction was replaced (nonce used)", spend=False)
             return
         if not self.oracle.known(tx_hash):
             emit("tx.rebroadcast", requests=_ids(still), tx_hash=tx_hash)
             try:
                 self.oracle.broadcast(first.raw_tx)
+            except RelayerFault as fault:
+                self._pause(still, fault)
+                return
             except Exception as e:
                 if is_transient(e):
                     raise
                 self.nonces.resync()
                 self._retry(still, J.PROVED, f"rebroadcast refused: {e}")
                 return
+        self._mark_sent(first, still)
+        if first.sent_at and time.time() - first.sent_at > self.config.receipt_timeout:
+            self._replace(still)
+
+    def _mark_sent(self, first: J.Entry, entries: list[J.Entry]) -> None:
         if first.state == J.SIGNED:
             with self.journal.atomic():
-                for entry in still:
+                for entry in entries:
                     self.journal.update(entry.request_id, state=J.SENT)
-        elif first.sent_at and time.time() - first.sent_at > self.config.receipt_timeout:
-            emit(
-                "tx.no_receipt",
-                logging.WARNING,
-                requests=_ids(still),
-                tx_hash=tx_hash,
-                waited=round(time.time() - first.sent_at, 1),
-            )
-            with self.journal.atomic():
-                for entry in still:
-                    self.journal.update(entry.request_id, sent_at=time.time())
 
-    def _retry(self, entries: list[J.Entry], state: str, error: str) -> None:
+    def _replace(self, entries: list[J.Entry]) -> None:
+        """A transaction without a receipt for ``receipt_timeout``: the same call at the same
+        nonce with fees bumped past the node's replacement rule (EIP-1559: both caps +12.5 %),
+        journaled before it is broadcast. Either one may be mined; settling reads the outcome
+        from the chain."""
+        first = entries[0]
+        assert first.raw_tx is not None and first.tx_hash is not None
+        raw, tx_hash, fees = self.signer.replace(first.raw_tx, bumped_fees(self.oracle.web3))
+        emit(
+            "tx.replaced",
+            logging.WARNING,
+            requests=_ids(entries),
+            old=first.tx_hash,
+            tx_hash=tx_hash,
+            waited=round(time.time() - (first.sent_at or time.time()), 1),
+            **fees,
+        )
+        with self.journal.atomic():
+            for entry in entries:
+                self.journal.update(
+                    entry.request_id,
+                    state=J.SIGNED,
+                    raw_tx=raw,
+                    tx_hash=tx_hash,
+                    sent_at=time.time(),
+                )
+        try:
+            self.oracle.broadcast(raw)
+        except RelayerFault as fault:
+            emit("tx.replacement_refused", logging.WARNING, error=str(fault))
+        except Exception as e:
+            if is_transient(e):
+                raise
+            emit("tx.replacement_refused", logging.WARNING, error=str(e)[:300])
+
+    def _fill_gaps(self) -> None:
+        """Every nonce accounted for: if the lowest nonce the journal waits on is above the
+        chain's mined count and nothing fills the nonces between (a transaction dropped by a
+        reorg, a node that lost its pool), fill each with a no-op self-transfer."""
+        waiting = [e.nonce for e in self.journal.in_state(J.SIGNED, J.SENT) if e.nonce is not None]
+        if not waiting:
+            return
+        us = self.signer.address
+        mined = self.oracle.mined_nonce(us)
+        lowest = min(waiting)
+        if mined >= lowest:
+            return
+        fees = eip1559_fees(self.oracle.web3)
+        for nonce in range(mined, lowest):
+            tx = {"to": us, "value": 0, "gas": 21_000, "nonce": nonce, "chainId": self._chain_id}
+            raw, tx_hash = self.signer.sign({**tx, **fees})
+            try:
+                self.oracle.broadcast(raw)
+            except Exception as e:
+                if is_transient(e):
+                    raise
+                emit("nonce.fill_refused", logging.WARNING, nonce=nonce, error=str(e)[:300])
+                continue
+            self.metrics.gap_filled()
+            emit("nonce.gap_filled", logging.WARNING, nonce=nonce, tx_hash=tx_hash)
+
+    def _recheck(self) -> None:
+        """Final fulfilments of the last ``recheck_window`` blocks, against the canonical chain
+        by block hash: one whose block vanished went with a reorg deeper than
+        ``confirmations``. Reported loudly; each request is settled from the chain again (its
+        fulfilment re-mined elsewhere) or sent again."""
+        head = self._run.head
+        blocks: dict[tuple[int, str], list[J.Entry]] = {}
+        for entry in self.journal.fulfilled_since(head - self.config.recheck_window):
+            if entry.tx_block is not None and entry.tx_block_hash is not None:
+                blocks.setdefault((entry.tx_block, entry.tx_block_hash), []).append(entry)
+        for (number, block_hash), entries in sorted(blocks.items()):
+            if self.oracle.block_hash(number) == block_hash:
+                continue
+            requeued: list[int] = []
+            for entry in entries:
+                req = self.oracle.request(entry.request_id)
+                if req.status == RequestStatus.PENDING:
+                    self.journal.update(
+                        entry.request_id,
+                        state=J.PROVED,
+                        raw_tx=None,
+                        tx_hash=None,
+                        nonce=None,
+                        tx_block=None,
+                        tx_block_hash=None,
+                        fulfiller=None,
+                        outputs=None,
+                        done_at=None,
+                        error=f"orphaned by a reorg (block {number} {block_hash[:10]})",
+                    )
+                    requeued.append(entry.request_id)
+                else:  # re-mined on the new branch, or settled there otherwise
+                    self.journal.update(entry.request_id, tx_block=None, tx_block_hash=None)
+                    self._from_chain(entry, req)
+            depth = max(1, self.config.confirmations + 1, head - number + 1)
+            self.nonces.resync()
+            self.metrics.deep_reorg()
+            self.journal.deep_reorg(number, depth, requeued)
+            emit(
+                "chain.deep_reorg",
+                logging.ERROR,
+                block=number,
+                block_hash=block_hash,
+                confirmations=self.config.confirmations,
+                requests=_ids(entries),
+                requeued=requeued,
+                note="a fulfilment counted final was orphaned: raise --confirmations",
+            )
+
+    def _retry(self, entries: list[J.Entry], state: str, error: str, *, spend: bool = True) -> None:
         """Back to ``state`` (``proved``: send the same proof again; ``seen``: prove again), or
         ``failed`` for good after ``max_attempts``. A batch's open requests move together; if
         one of them fails for good, the others are proved again without it (so no transaction
-        ever carries a request the journal has given up on)."""
-        exhausted = [e for e in entries if e.attempts >= self.config.max_attempts]
+        ever carries a request the journal has given up on). With ``spend`` False (not the
+        requests' fault) no attempt is used."""
+        exhausted = [e for e in entries if spend and e.attempts >= self.config.max_attempts]
         if exhausted and state == J.PROVED and len(entries) > len(exhausted):
             state = J.SEEN
         with self.journal.atomic():
@@ -406,7 +604,7 @@ class Relayer:
                     entry.request_id,
                     state=state,
                     error=error,
-                    attempts=entry.attempts + (state == J.PROVED),
+                    attempts=entry.attempts + (spend and state == J.PROVED),
                     **fields,
                 )
         if len(entries) > len(exhausted):
@@ -421,6 +619,8 @@ class Relayer:
     # --- send: one transaction per proof ---
 
     def _send(self) -> None:
+        if time.monotonic() < self._run.paused_until:
+            return
         proofs: dict[str, list[J.Entry]] = {}
         for entry in self.journal.in_state(J.PROVED):
             assert entry.proof is not None and entry.instances is not None
@@ -454,10 +654,14 @@ class Relayer:
         except Revert as r:
             self._refused(pending, r)
             return
-        tx.update(
-            nonce=self.nonces.take(), chainId=self._chain_id, **eip1559_fees(self.oracle.web3)
-        )
+        except RelayerFault as fault:
+            self._pause(pending, fault)
+            return
+        # Every RPC first, the nonce last: nothing can fail between taking a nonce and
+        # journaling the transaction that uses it, so no nonce is left unused.
+        tx.update(chainId=self._chain_id, **eip1559_fees(self.oracle.web3))
         tx.pop("from", None)
+        tx["nonce"] = self.nonces.take()
         raw, tx_hash = self.signer.sign(tx)
         with self.journal.atomic():
             for entry in pending:
@@ -471,6 +675,9 @@ class Relayer:
                 )
         try:
             self.oracle.broadcast(raw)
+        except RelayerFault as fault:
+            self._pause(pending, fault)
+            return
         except Exception as e:
             if is_transient(e):
                 raise  # stays "signed": settle rebroadcasts the same bytes
@@ -478,11 +685,42 @@ class Relayer:
             self._retry(pending, J.PROVED, f"the node refused the transaction: {e}")
             return
         _crash_point("after-broadcast")
+        if self._run.pauses:
+            self._run.pauses = 0
+            self.metrics.alert(False)
+            self.journal.set_meta("alert", "")
+            emit("relayer.resumed")
         with self.journal.atomic():
             for entry in pending:
                 self.journal.update(entry.request_id, state=J.SENT)
         self.metrics.sent()
         emit("tx.sent", requests=_ids(pending), tx_hash=tx_hash, nonce=tx["nonce"])
+
+    def _pause(self, entries: list[J.Entry], fault: RelayerFault) -> None:
+        """A node refusal about the relayer: pause sending (capped backoff), raise the alert,
+        keep the requests' proofs and attempts (their transaction was never accepted)."""
+        run = self._run
+        run.pauses += 1
+        delay = min(self.config.pause_cap, float(2 ** min(run.pauses, 16)))
+        run.paused_until = time.monotonic() + delay
+        self.nonces.resync()
+        with self.journal.atomic():
+            for entry in entries:
+                if entry.state in (J.SIGNED, J.SENT):
+                    self.journal.update(
+                        entry.request_id, state=J.PROVED, raw_tx=None, tx_hash=None, nonce=None
+                    )
+        self.metrics.alert(True)
+        self.journal.set_meta("alert", f"sending paused: {fault}")
+        emit(
+            "relayer.paused",
+            logging.ERROR,
+            error=str(fault),
+            retry_in=delay,
+            pauses=run.pauses,
+            requests=_ids(entries),
+            note="the node refuses our transactions (funds, fees or nonce): attempts are kept",
+        )
 
     def _refused(self, pending: list[J.Entry], r: Revert) -> None:
         """The oracle would revert our transaction (found by its gas estimate)."""
@@ -496,6 +734,25 @@ class Relayer:
         elif r.name == "ZkmlOracleRequestExpired":
             for entry in pending:
                 self._finish(entry, J.EXPIRED)
+        elif r.name == "ZkmlOracleInsufficientCallbackGas" and r.values:
+            # One request's callback cannot get its gas in this transaction: that request
+            # alone is rejected; the others are proven again without it, attempts kept.
+            culprit = int(r.values[0])
+            needed = int(r.values[1])
+            with self.journal.atomic():
+                for entry in pending:
+                    if entry.request_id == culprit:
+                        self._finish(
+                            entry,
+                            J.REJECTED,
+                            error=f"its callback needs {needed} gas, more than a fulfilment "
+                            f"can give it in a block of {self._run.gas_limit} gas",
+                        )
+                if len(pending) > 1 or culprit not in _ids(pending):
+                    rest = [e for e in pending if e.request_id != culprit]
+                    self._retry(
+                        rest, J.SEEN, f"proven again without request {culprit}", spend=False
+                    )
         else:  # a proof the oracle refuses: prove again, a few times at most
             self._retry(pending, J.SEEN, str(r))
 
@@ -513,19 +770,19 @@ class Relayer:
             if entry.request_id in busy:
                 continue
             model = self.models.get(entry.model_id.lower())
-            if model is None:
-                self._finish(
-                    entry,
-                    J.REJECTED,
-                    error=f"unknown model {entry.model_id}: this relayer serves "
-                    f"{', '.join(sorted(self.models))}",
-                )
+            if model is None:  # served by an earlier run, not by this one
+                self._finish(entry, J.IGNORED, error=None)
                 continue
             try:
                 sample = sample_from_felts(model.manifest, entry.input_felts)
+                self._check_affordable(entry)
             except Rejected as e:
                 self._finish(entry, J.REJECTED, error=str(e))
                 continue
+            except Exception as e:
+                if is_transient(e):
+                    return
+                raise
             queues.setdefault(model.model_id, []).append((entry, sample))
         size, wait_for = self.config.batch_size, 0.0 if self.config.once else self.config.max_wait
         for model_id, queue in queues.items():  # the model of the oldest request first
@@ -535,8 +792,13 @@ class Relayer:
                     run.due = due if run.due is None else min(run.due, due)
                     break
                 group: list[tuple[J.Entry, Sample]] = []
+                gas = self.config.fulfil_gas_reserve
                 while queue and len(group) < size:
+                    # The callbacks of one batch must fit one block together.
+                    if group and gas + self._callback_need(queue[0][0]) > self._run.gas_limit:
+                        break
                     entry, sample = queue.pop(0)
+                    gas += self._callback_need(entry)
                     try:
                         if self._from_chain(entry, self.oracle.request(entry.request_id)):
                             continue
@@ -547,6 +809,31 @@ class Relayer:
                     group.append((entry, sample))
                 if group:
                     self._submit(self.models[model_id], group)
+
+    def _callback_need(self, entry: J.Entry) -> int:
+        """Gas the oracle must hold back for a request's callback (63/64 rule, as it checks)."""
+        return entry.callback_gas + entry.callback_gas // 63 + CALLBACK_OVERHEAD
+
+    def _check_affordable(self, entry: J.Entry) -> None:
+        """Refuse, before any proving, a request that pays less than ``min_fee`` or whose
+        callback could never get its gas in a block (a proof would be wasted on it)."""
+        if entry.fee < self.config.min_fee:
+            raise Rejected(
+                f"fee too low: {entry.fee} wei escrowed, this relayer proves for at least "
+                f"{self.config.min_fee} wei (relay --min-fee)"
+            )
+        need = self._callback_need(entry) + self.config.fulfil_gas_reserve
+        limit = self._run.gas_limit or self.oracle.gas_limit()
+        if (
+            entry.callback_gas
+            and need > limit
+            and entry.callback
+            and self.oracle.has_code(entry.callback)
+        ):
+            raise Rejected(
+                f"callback gas cannot fit a block: callbackGasLimit {entry.callback_gas} needs "
+                f"about {need} gas with the fulfilment, the block gas limit is {limit}"
+            )
 
     def _submit(self, model: ServedModel, group: list[tuple[J.Entry, Sample]]) -> None:
         ids = tuple(entry.request_id for entry, _ in group)

@@ -48,6 +48,33 @@ class Signer:
         signed = self.account.sign_transaction(tx)
         return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
 
+    def replace(self, raw: bytes, fees: dict[str, int]) -> tuple[bytes, str, dict[str, int]]:
+        """The EIP-1559 transaction ``raw`` again (same nonce, call and gas), with each fee cap
+        the larger of ``fees`` and the old one + 12.5 % (+1 wei): what nodes require of a
+        replacement. Returns its raw bytes, hash and the fees used."""
+        from eth_account.typed_transactions.typed_transaction import TypedTransaction
+        from hexbytes import HexBytes
+
+        old = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        bumped = {
+            key: max(int(fees[key]), int(old[key]) + int(old[key]) // 8 + 1)
+            for key in ("maxFeePerGas", "maxPriorityFeePerGas")
+        }
+        bumped["maxFeePerGas"] = max(bumped["maxFeePerGas"], bumped["maxPriorityFeePerGas"])
+        tx = {
+            "type": 2,
+            "chainId": int(old["chainId"]),
+            "nonce": int(old["nonce"]),
+            "to": old["to"],
+            "value": int(old["value"]),
+            "gas": int(old["gas"]),
+            "data": old["data"],
+            "accessList": old.get("accessList", ()),
+            **bumped,
+        }
+        signed_raw, tx_hash = self.sign(tx)
+        return signed_raw, tx_hash, bumped
+
     def __repr__(self) -> str:
         return f"Signer({self.address})"
 
@@ -136,3 +163,8 @@ def eip1559_fees(web3: Any, priority_floor: int = 1_000_000_000) -> dict[str, in
         tip = priority_floor
     tip = max(tip, 1)
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
+def bumped_fees(web3: Any) -> dict[str, int]:
+    """Today's fees for a replacement (:meth:`Signer.replace` raises them past the old ones)."""
+    return eip1559_fees(web3)

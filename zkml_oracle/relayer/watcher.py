@@ -39,14 +39,47 @@ class Fulfilment:
     tx_hash: str
     fulfiller: str
     outputs: tuple[int, ...]
+    block_number: int | None = None
+    block_hash: str | None = None
 
 
 class Revert(ZkmlOracleError):
-    """The oracle would refuse (or refused) the transaction; ``name`` is its custom error."""
+    """The oracle would refuse (or refused) the transaction; ``name`` is its custom error,
+    ``values`` its decoded arguments."""
 
-    def __init__(self, name: str, detail: str) -> None:
+    def __init__(self, name: str, detail: str, values: tuple[Any, ...] = ()) -> None:
         super().__init__(detail)
         self.name = name
+        self.values = values
+
+
+class RelayerFault(ZkmlOracleError):
+    """The node refused a transaction for a reason about the relayer itself (no funds, a fee
+    or nonce problem), not about the request: the relayer pauses sending and retries later,
+    without spending the request's attempts."""
+
+
+#: Node messages (geth, Anvil, reth, Erigon) that mean the relayer's account or fees are at
+#: fault, not the request.
+RELAYER_FAULTS = (
+    "insufficient funds",
+    "gas required exceeds allowance",
+    "nonce too low",
+    "nonce too high",
+    "underpriced",
+    "fee cap",
+    "max fee per gas less than",
+    "lack of funds",
+    "out of funds",
+)
+
+
+def relayer_fault(exc: BaseException) -> RelayerFault | None:
+    """``exc`` as a :class:`RelayerFault` if the node refused because of the relayer."""
+    message = str(exc).lower()
+    if any(m in message for m in RELAYER_FAULTS):
+        return RelayerFault(str(exc)[:300])
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -58,8 +91,21 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError | ConnectionError | TimeoutError):
         return True
+    if isinstance(exc, ValueError | TypeError) and _malformed(exc):
+        return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and is_transient(cause)
+
+
+def _malformed(exc: BaseException) -> bool:
+    """An answer that is not JSON-RPC (a proxy's error page, a cut-off body): the endpoint's
+    fault, to retry like a timeout."""
+    from web3.exceptions import BadResponseFormat
+
+    if isinstance(exc, BadResponseFormat):
+        return True
+    text = str(exc)
+    return "Expecting value" in text or ("JSON" in text and "decode" in text.lower())
 
 
 def connect_web3(url: str, timeout: float = 10.0) -> Any:
@@ -89,14 +135,33 @@ class OracleClient:
     def head(self) -> int:
         return int(self.web3.eth.block_number)
 
-    def requests_between(self, first: int, last: int, model_ids: list[str]) -> list[RequestEvent]:
-        """``InferenceRequested`` logs for ``model_ids`` in blocks ``first..last``."""
+    def block_hash(self, number: int) -> str | None:
+        """The canonical block ``number``'s hash, or None if the chain is not that long."""
+        from web3.exceptions import BlockNotFound
+
+        try:
+            block = self.web3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def gas_limit(self) -> int:
+        return int(self.web3.eth.get_block("latest")["gasLimit"])
+
+    def has_code(self, address: str) -> bool:
+        return len(self.web3.eth.get_code(address)) > 0
+
+    def requests_between(
+        self, first: int, last: int, model_ids: list[str] | None = None
+    ) -> list[RequestEvent]:
+        """``InferenceRequested`` logs in blocks ``first..last`` (of ``model_ids`` only, if
+        given: the relayer asks for all, to journal the ones it does not serve too)."""
         from eth_utils.crypto import keccak
 
         abi = next(e for e in self.contract.abi if e.get("name") == "InferenceRequested")
         types = ",".join(i["type"] for i in abi["inputs"])
         topic0 = "0x" + keccak(text=f"InferenceRequested({types})").hex()
-        models = [m.lower() for m in model_ids]
+        models = None if model_ids is None else [m.lower() for m in model_ids]
         found: list[RequestEvent] = []
         start = first
         while start <= last:
@@ -120,6 +185,8 @@ class OracleClient:
                         fee=int(args["fee"]),
                         block_number=int(log["blockNumber"]),
                         log_index=int(log["logIndex"]),
+                        callback=str(args["callback"]),
+                        callback_gas=int(args["callbackGasLimit"]),
                     )
                 )
             start = end + 1
@@ -149,6 +216,8 @@ class OracleClient:
             "0x" + bytes(log["transactionHash"]).hex(),
             str(log["args"]["fulfiller"]),
             tuple(int(v) for v in log["args"]["outputs"]),
+            int(log["blockNumber"]),
+            "0x" + bytes(log["blockHash"]).hex(),
         )
 
     def fulfilments_in(self, receipt: Any) -> dict[int, Fulfilment]:
@@ -195,11 +264,16 @@ class OracleClient:
         except Exception as e:
             if is_transient(e):
                 raise
+            fault = relayer_fault(e)
+            if fault is not None and revert_data(e) is None:
+                raise fault from None
             raise self.revert(e, what) from None
         tx: dict[str, Any] = fn.build_transaction(
             {
                 "from": sender,
-                "gas": gas + gas // 5 + 10_000,
+                # A margin over the estimate, but never past the block's gas limit: a request
+                # whose callback needs most of a block still fits.
+                "gas": min(gas + gas // 5 + 10_000, max(gas, self.gas_limit())),
                 "nonce": 0,
                 "maxFeePerGas": 0,
                 "maxPriorityFeePerGas": 0,
@@ -210,8 +284,8 @@ class OracleClient:
     def revert(self, exc: BaseException, what: str = "fulfill") -> Revert:
         raw = revert_data(exc)
         if raw is not None and self._errors.known(raw):
-            name = self._errors.decode(raw)[0]
-            return Revert(name, f"the oracle refused {what}: {name}")
+            name, values = self._errors.decode(raw)
+            return Revert(name, f"the oracle refused {what}: {name}", tuple(values))
         return Revert("", f"the oracle refused {what}: {exc}")
 
     def receipt(self, tx_hash: str) -> Any | None:
@@ -248,4 +322,7 @@ class OracleClient:
             message = str(e).lower()
             if "already known" in message or "already imported" in message:
                 return
+            fault = relayer_fault(e)
+            if fault is not None:
+                raise fault from None
             raise

@@ -1,0 +1,513 @@
+"""The relayer on an operator's bad day (issue 15): each test is one row of the issue's table,
+on a real Anvil, behind the fault proxy (:mod:`zkml_oracle.testing_faults`) where it needs one,
+and asserts what was made, fulfilled on-chain, duplicated and lost: lost 0 and duplicated 0 in
+every row (a reorg deeper than --confirmations is reported, and what it orphaned is sent again).
+"""
+
+# The fixtures of tests/test_relayer.py are imported here by name, so pytest finds them; their
+# names are the tests' parameters.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_relayer import (  # noqa: F401  (fixtures)
+    BATCH,
+    EXE,
+    RELAYER_0,
+    REQUESTER_KEY,
+    Env,
+    Rows,
+    _finish,
+    _log,
+    _wait_for,
+    benv,
+    env,
+    good,
+    rows,
+)
+from zkml_oracle import contracts
+from zkml_oracle.relayer import journal as J
+from zkml_oracle.relayer.journal import Journal
+from zkml_oracle.testing_faults import Fault, FaultProxy, rpc
+
+Good = tuple[list[int], list[int]]
+
+
+# --- helpers ---
+
+
+def _send(env: Env, fn: Any, value: int = 0, key: str = REQUESTER_KEY) -> Any:
+    from eth_account import Account
+
+    account = Account.from_key(key)
+    tx = fn.build_transaction(
+        {
+            "from": account.address,
+            "value": value,
+            "nonce": env.web3.eth.get_transaction_count(account.address, "pending"),
+        }
+    )
+    raw = account.sign_transaction(tx).raw_transaction
+    receipt = env.web3.eth.wait_for_transaction_receipt(env.web3.eth.send_raw_transaction(raw))
+    assert receipt["status"] == 1
+    return receipt
+
+
+def _request(
+    env: Env,
+    felts: list[int],
+    *,
+    fee: int = 0,
+    consumer: Any = None,
+    gas: int = 0,
+    model_id: str | None = None,
+) -> int:
+    """A request (through a TestConsumer with ``gas`` callback gas, if given), paying ``fee``."""
+    deadline = int(env.web3.eth.get_block("latest")["timestamp"]) + 3600
+    model = model_id or env.model_id
+    if consumer is not None:
+        fn = consumer.functions.request(model, felts, gas, deadline)
+    else:
+        fn = env.contract.functions.requestInference(model, felts, "0x" + "00" * 20, 0, deadline)
+    receipt = _send(env, fn, fee)
+    logs = env.contract.events.InferenceRequested().process_receipt(receipt)
+    return int(logs[0]["args"]["requestId"])
+
+
+def _consumer(env: Env) -> Any:
+    artifact = contracts.contract("TestConsumer")
+    factory = env.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = _send(env, factory.constructor(env.oracle))
+    return env.web3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+
+def _tally(env: Env, made: list[int]) -> dict[str, int]:
+    """made / fulfilled on-chain / duplicated (fulfilled more than once) / lost (still
+    pending on-chain, or its journal row not final)."""
+    event = env.contract.events.RequestFulfilled()
+    states = env.states()
+    fulfilled = duplicated = lost = 0
+    for rid in made:
+        n = len(event.get_logs(from_block=0, argument_filters={"requestId": rid}))
+        fulfilled += n >= 1
+        duplicated += n > 1
+        on_chain = env.contract.functions.getRequest(rid).call()[5]
+        lost += on_chain == 1 or states.get(rid) not in J.TERMINAL_STATES
+    return {"made": len(made), "fulfilled": fulfilled, "duplicated": duplicated, "lost": lost}
+
+
+def _status(env: Env) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(EXE), "relay-status", "--db", "j.sqlite", "--json"],
+        cwd=env.work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def _events(env: Env, name: str, log: str = "relay.log") -> list[dict[str, Any]]:
+    return [r for r in _log(env, log) if r["event"] == name]
+
+
+@pytest.fixture
+def proxied(env: Env) -> Iterator[tuple[Env, FaultProxy]]:
+    with FaultProxy(env.node.url) as proxy:
+        env.rpc_url = proxy.url
+        yield env, proxy
+
+
+class Miner:
+    """Mines a block every ``interval`` seconds (the chain moves on with automine off)."""
+
+    def __init__(self, url: str, interval: float = 0.4) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, interval), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, interval: float) -> None:
+        while not self._stop.wait(interval):
+            rpc(url, "evm_mine")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- row 1: a 502 right after eth_estimateGas ---
+
+
+def test_a_502_after_the_gas_estimate_leaves_no_nonce_gap(
+    proxied: tuple[Env, FaultProxy], good: Good
+) -> None:
+    env, proxy = proxied
+    felts, outputs = good
+    made = [env.request(felts), env.request(felts)]
+    # The first fee lookup after the first estimate fails with a 502.
+    proxy.add(Fault("eth_getBlockByNumber", "http", status=502, after="eth_estimateGas"))
+    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert proxy.injected["eth_getBlockByNumber:http"] == 1
+    assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+
+
+# --- row 2: a reorg that removes the relayer's fulfilment ---
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("confirmations", [0, 2])
+def test_a_reorg_of_the_fulfilment_is_settled_again(
+    env: Env, good: Good, confirmations: int
+) -> None:
+    felts, outputs = good
+    url = env.node.url
+    made = [env.request(felts), env.request(felts)]
+    rpc(url, "evm_setAutomine", False)
+    for _ in range(confirmations):
+        rpc(url, "evm_mine")
+    proc = env.relay("--confirmations", str(confirmations))
+    miner = None
+    try:
+        _wait_for(
+            "the fulfilment in the pool",
+            lambda: set(env.states().values()) == {J.SENT} and len(env.states()) == 2,
+            timeout=120,
+        )
+        snapshot = rpc(url, "evm_snapshot")
+        rpc(url, "evm_mine")  # the fulfilment's block
+        if confirmations == 0:  # final at once: the journal says fulfilled
+            _wait_for("fulfilled", lambda: set(env.states().values()) == {J.FULFILLED}, 30)
+        else:
+            _wait_for("the transaction mined", lambda: _receipt_seen(env), 30)
+            time.sleep(1)  # the relayer sees it mined, not yet final
+        head_before = env.web3.eth.block_number
+        rpc(url, "evm_revert", snapshot)  # the block is orphaned: a 1-block reorg
+        assert env.web3.eth.block_number == head_before - 1
+        rpc(url, "evm_setAutomine", True)
+        late = env.request(felts)  # mined at the orphaned block's height, under the cursor
+        made.append(late)
+        rpc(url, "evm_setAutomine", False)
+        miner = Miner(url)
+        _wait_for(
+            "all fulfilled",
+            lambda: (
+                env.states() == {rid: J.FULFILLED for rid in made}
+                and _tally(env, made)["fulfilled"] == 3
+            ),
+            timeout=150,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if miner is not None:
+            miner.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert _tally(env, made) == {"made": 3, "fulfilled": 3, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+    deep = _events(env, "chain.deep_reorg")
+    status = _status(env)
+    if confirmations == 0:  # deeper than the setting: reported, and sent again
+        assert deep and status["deep_reorgs"] >= 1
+        assert set(status["last_deep_reorg"]["requeued"]) <= set(made)
+    else:  # within the setting: handled quietly
+        assert not deep and status["deep_reorgs"] == 0
+    assert _events(env, "chain.reorg")  # the cursor followed the chain back
+
+
+def _receipt_seen(env: Env) -> bool:
+    """Both requests' transaction mined (the relayer waits for its confirmations)."""
+    with Journal(env.work / "j.sqlite", readonly=True) as j:
+        hashes = {e.tx_hash for e in j.all() if e.tx_hash}
+    return bool(hashes) and all(env.web3.eth.get_transaction_receipt(h) for h in hashes)
+
+
+# --- row 3: the relayer's account runs dry for a while ---
+
+
+@pytest.mark.slow
+def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: Good) -> None:
+    felts, outputs = good
+    url = env.node.url
+    balance = env.web3.eth.get_balance(RELAYER_0)
+    rpc(url, "anvil_setBalance", RELAYER_0, "0x0")
+    made = [env.request(felts), env.request(felts)]
+    proc = env.relay()
+    try:
+        _wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=120)
+        time.sleep(12)  # the old relayer had spent every attempt by now
+        assert set(env.states().values()) <= set(J.OPEN_STATES), env.states()
+        assert _status(env)["alert"].startswith("sending paused")
+        rpc(url, "anvil_setBalance", RELAYER_0, hex(balance))
+        _wait_for("both fulfilled", lambda: env.states() == dict.fromkeys(made, J.FULFILLED), 120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+    with Journal(env.work / "j.sqlite", readonly=True) as j:
+        assert all(e.attempts == 1 for e in j.all())  # one proof each, no attempt spent
+    assert _events(env, "relayer.resumed") and not _status(env)["alert"]
+
+
+def test_retry_failed_puts_failed_requests_back(tmp_path: Path) -> None:
+    from tests.test_relayer import _event
+
+    with Journal(tmp_path / "j.sqlite") as j:
+        j.record([_event(1), _event(2)], 1)
+        j.update(1, state=J.PROVING, attempts=3)
+        j.finish(1, J.FAILED, error="gave up")
+        with pytest.raises(J.JournalError, match="failed -> proved is not an allowed"):
+            j.update(1, state=J.PROVED)
+        assert j.retry_failed() == [1]
+        entry = j.get(1)
+        assert entry is not None and entry.state == J.SEEN and entry.attempts == 0
+
+
+# --- row 4: one request in a batch whose callback makes fulfillBatch revert ---
+
+
+def test_a_poison_request_in_a_batch_is_rejected_alone(benv: Env, rows: Rows) -> None:
+    consumer = _consumer(benv)
+    poison = _request(benv, rows.felts[1], consumer=consumer, gas=2**32 - 1)
+    healthy = [benv.request(rows.felts[i]) for i in (0, 2, 3)]
+    done = benv.relay("--once", "--batch-size", str(BATCH))
+    assert _finish(done, timeout=240) == 0, (benv.work / "relay.log").read_text()
+    entries = {e.request_id: e for e in _all(benv)}
+    assert entries[poison].state == J.REJECTED
+    assert "callback gas cannot fit a block" in str(entries[poison].error)
+    assert all(entries[r].state == J.FULFILLED for r in healthy)
+    assert len(_events(benv, "proof.started")) == 1  # the rest proven once, together
+    assert _tally(benv, healthy) == {"made": 3, "fulfilled": 3, "duplicated": 0, "lost": 0}
+    assert benv.contract.functions.getRequest(poison).call()[5] == 1  # left to its requester
+
+
+def _all(env: Env) -> list[J.Entry]:
+    with Journal(env.work / "j.sqlite", readonly=True) as j:
+        return j.all()
+
+
+# --- row 5: SIGTERM at a random moment, 200 ms RPC latency ---
+
+
+@pytest.mark.slow
+def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], good: Good) -> None:
+    env, proxy = proxied
+    felts, outputs = good
+    proxy.latency = 0.2
+    made = [env.request(felts), env.request(felts)]
+    moments = random.Random(15)
+    for attempt in range(6):
+        log = f"term{attempt}.log"
+        proc = env.relay("--drain-timeout", "3", log=log)
+        try:
+            _wait_for("the loop", lambda log=log: _events(env, "relayer.start", log), 60)
+            time.sleep(moments.uniform(0.0, 2.5))
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = (env.work / log).read_text()
+        assert code == 0 and "Traceback" not in text, text[-3000:]
+    proxy.latency = 0.0
+    assert _finish(env.relay("--once", log="last.log"), timeout=150) == 0
+    assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+
+
+# --- row 6: a bad journal, and one that fails while running ---
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (a disk that can fill up, or be made read-only, for real)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(folder: Path) -> None:
+    with open(folder / "filler", "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+
+
+@pytest.mark.slow
+def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk: Path) -> None:
+    import sqlite3
+
+    felts, outputs = good
+
+    def refused(db: str, match: str) -> None:
+        done = env.relay("--once", db=db, log="refused.log")
+        assert _finish(done) == 2
+        text = (env.work / "refused.log").read_text()
+        (env.work / "refused.log").unlink()
+        assert "Traceback" not in text and f"error: the relayer journal {env.work / db}" in text
+        assert match in text, text
+
+    (env.work / "garbage.sqlite").write_bytes(os.urandom(8192))
+    refused("garbage.sqlite", "not an SQLite database")
+    other = sqlite3.connect(env.work / "other.sqlite")
+    other.execute("CREATE TABLE accounts (id INTEGER)")
+    other.commit()
+    other.close()
+    done = env.relay("--once", db="other.sqlite", log="other.log")
+    assert _finish(done) == 2
+    assert "not a relayer journal" in (env.work / "other.log").read_text()
+
+    # Read-only at start.
+    db = small_disk / "j.sqlite"
+    rel = os.path.relpath(db, env.work)
+    assert _finish(env.relay("--once", db=rel)) == 0  # an empty journal, bound to the oracle
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    refused(rel, "read-only")
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+    # The disk fills up while a proof is made: the relayer stops cleanly, no SIGBUS.
+    made = [env.request(felts)]
+    proc = env.relay(db=rel, log="full.log")
+    try:
+        _wait_for("a proof in a worker", lambda: J.PROVING in env.states(rel).values(), 120)
+        _fill(small_disk)
+        code = proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = (env.work / "full.log").read_text()
+    assert code == 2, (code, text[-2000:])
+    assert "Traceback" not in text and "relayer.journal_failed" in text
+    assert "free space on its disk" in text
+    (small_disk / "filler").unlink()
+    assert _finish(env.relay("--once", db=rel, log="after.log"), timeout=150) == 0
+    assert _tally_db(env, made, rel) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+
+    # The journal vanishes while running.
+    proc = env.relay(db=rel, log="vanish.log")
+    try:
+        _wait_for("the loop", lambda: _events(env, "relayer.start", "vanish.log"), 60)
+        shutil.move(db, env.work / "moved.sqlite")
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 2 and "vanished" in (env.work / "vanish.log").read_text()
+
+
+def _tally_db(env: Env, made: list[int], db: str) -> dict[str, int]:
+    saved = env.states
+    env.states = lambda db_=db: saved(db_)  # type: ignore[method-assign]
+    try:
+        return _tally(env, made)
+    finally:
+        env.states = saved  # type: ignore[method-assign]
+
+
+# --- rows 7 and 8: callback gas near a block, and requests that cannot pay ---
+
+
+def test_a_callback_needing_most_of_a_block_is_fulfilled(env: Env, good: Good) -> None:
+    felts, outputs = good
+    consumer = _consumer(env)
+    made = [_request(env, felts, consumer=consumer, gas=25_000_000)]
+    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+    assert consumer.functions.last().call()[0] == 1  # the callback ran
+
+
+def test_unaffordable_requests_are_rejected_before_proving(env: Env, good: Good) -> None:
+    felts, outputs = good
+    consumer = _consumer(env)
+    greedy = _request(env, felts, consumer=consumer, gas=2**32 - 1, fee=10**15)
+    unpaid = _request(env, felts)
+    paying = _request(env, felts, fee=10**15)
+    done = env.relay("--once", "--min-fee", str(10**14))
+    assert _finish(done, timeout=150) == 0, (env.work / "relay.log").read_text()
+    entries = {e.request_id: e for e in _all(env)}
+    assert entries[greedy].state == J.REJECTED and entries[unpaid].state == J.REJECTED
+    assert "callback gas cannot fit a block" in str(entries[greedy].error)
+    assert "fee too low: 0 wei escrowed" in str(entries[unpaid].error)
+    assert [r["requests"] for r in _events(env, "proof.started")] == [[paying]]
+    assert _tally(env, [paying]) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once([paying], outputs)
+
+
+# --- row 9: a transaction mined while it is being settled ---
+
+
+def test_a_transaction_mined_during_settlement_is_not_taken_as_replaced(
+    proxied: tuple[Env, FaultProxy], good: Good
+) -> None:
+    env, proxy = proxied
+    felts, outputs = good
+    made = [env.request(felts)]
+    url = env.node.url
+    rpc(url, "evm_setAutomine", False)  # blocks come when they come (here: exactly then)
+    proxy.add(
+        Fault(
+            "eth_getTransactionCount",
+            "hook",
+            hook=lambda: rpc(url, "evm_mine"),
+            when=lambda params: len(params) > 1 and params[1] == "latest",
+            after="eth_sendRawTransaction",
+        )
+    )
+    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert proxy.injected["eth_getTransactionCount:hook"] == 1
+    [entry] = _all(env)
+    assert entry.state == J.FULFILLED and entry.attempts == 1 and entry.error is None
+    assert not _events(env, "request.retry")
+    assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+
+
+# --- row 10: a request for a model this relayer does not serve ---
+
+
+def test_requests_for_models_not_served_are_journalled_as_ignored(env: Env, good: Good) -> None:
+    felts, outputs = good
+    [registered] = env.contract.events.ModelRegistered().get_logs(from_block=0)
+    config = dict(registered["args"]["config"])
+    config["artifactDigest"] = b"\x01" * 32  # the same circuit registered again: another id
+    receipt = _send(
+        env,
+        env.contract.functions.registerModel(config),
+        key="0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    )
+    [other] = env.contract.events.ModelRegistered().process_receipt(receipt)
+    other_id = "0x" + bytes(other["args"]["modelId"]).hex()
+    foreign = _request(env, felts, model_id=other_id)
+    served = env.request(felts)
+    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert env.states() == {foreign: J.IGNORED, served: J.FULFILLED}
+    assert _status(env)["counts"]["ignored"] == 1
+    env.assert_exactly_once([served], outputs)
