@@ -123,6 +123,9 @@ class _Run:
     #: The chain's head and block gas limit, read once per turn.
     head: int = 0
     gas_limit: int = 0
+    head_hash: str = ""
+    #: The head block's hash at the last reorg recheck of final fulfilments.
+    rechecked_at: str = ""
 
     def requests(self) -> list[int]:
         return sorted(rid for ids in self.inflight for rid in ids)
@@ -285,8 +288,10 @@ class Relayer:
     def _chain_turn(self, stopping: bool) -> tuple[bool, bool]:
         """Scan, settle, send; returns (caught up with the chain, RPC answered)."""
         try:
-            self._run.head = self.oracle.head()
-            self._run.gas_limit = self.oracle.gas_limit()
+            latest = self.oracle.web3.eth.get_block("latest")
+            self._run.head = int(latest["number"])
+            self._run.gas_limit = int(latest["gasLimit"])
+            self._run.head_hash = bytes(latest["hash"]).hex()
             caught_up = self._scan() if not stopping else True
             self._settle()
             self._recheck()
@@ -540,6 +545,9 @@ class Relayer:
         ``confirmations``. Reported loudly; each request is settled from the chain again (its
         fulfilment re-mined elsewhere) or sent again."""
         head = self._run.head
+        if self._run.head_hash == self._run.rechecked_at:
+            return  # the same head block as last turn: nothing new to compare
+        self._run.rechecked_at = self._run.head_hash
         blocks: dict[tuple[int, str], list[J.Entry]] = {}
         for entry in self.journal.fulfilled_since(head - self.config.recheck_window):
             if entry.tx_block is not None and entry.tx_block_hash is not None:
