@@ -1,9 +1,9 @@
 """The relayer soak (issue 15): many requests through a hostile chain, nothing lost, nothing
 twice, memory flat.
 
-A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 8 --confirmations
-2`` behind the fault proxy (:mod:`zkml_oracle.testing_faults`) that fails 1 % of all JSON-RPC
-calls at random (HTTP 502, dropped connections, malformed bodies); a reorg of 1-2 blocks
+A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 16
+--confirmations 2`` behind the fault proxy (:mod:`zkml_oracle.testing_faults`) that fails
+1 % of all JSON-RPC calls at random (HTTP 502, dropped connections, malformed bodies); a reorg of 1-2 blocks
 every 50 blocks (``evm_snapshot`` / ``evm_revert``; the requester's orphaned transactions
 are sent again, as a real chain's mempool would re-include them); one ``kill -9`` of the
 relayer (restarted at once); one funding gap (the relayer's balance at 0 for 30 s). Requests
@@ -33,7 +33,7 @@ from zkml_oracle.testing_faults import FaultProxy, rpc
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 RELAYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 EXE = Path(sys.executable).parent / "zkml-oracle"
-BATCH = 8
+BATCH = 16
 
 
 def rss_mb(pid: int) -> float | None:
@@ -91,7 +91,7 @@ class Soak:
                 "--batch-size",
                 str(BATCH),
                 "--max-wait",
-                "3",
+                "5",
                 "--confirmations",
                 "2",
             ],
@@ -122,8 +122,9 @@ class Soak:
                 try:
                     self.web3.eth.send_raw_transaction(raw)
                     again += 1
-                except Exception as e:  # "already known": still in the pool
-                    if "already" not in str(e).lower():
+                except Exception as e:  # still in the pool, or mined meanwhile
+                    message = str(e).lower()
+                    if "already" not in message and "nonce too low" not in message:
                         raise
         return again
 
@@ -152,7 +153,7 @@ def main() -> int:
     parser.add_argument("--reorg-every", type=int, default=50, help="blocks between reorgs")
     parser.add_argument("--timeout", type=float, default=5400, help="seconds, at most")
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--build", type=Path, help="an existing build made with --batch 8")
+    parser.add_argument("--build", type=Path, help="an existing build made with --batch 16")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -329,10 +329,12 @@ def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], go
                 proc.kill()
         text = (env.work / log).read_text()
         assert code == 0 and "Traceback" not in text, text[-3000:]
+    assert all(e.attempts <= 1 for e in _all(env))  # a cancelled proof is not an attempt
     proxy.latency = 0.0
     assert _finish(env.relay("--once", log="last.log"), timeout=150) == 0
     assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
+    assert all(e.attempts == 1 for e in _all(env))
 
 
 # --- row 6: a bad journal, and one that fails while running ---

@@ -275,8 +275,10 @@ class Relayer:
         self.backend.close(cancel=True)
         try:
             with self.journal.atomic():
-                for rid in abandoned:
-                    self.journal.update(rid, state=J.SEEN)
+                for rid in abandoned:  # cancelled by us: the attempt is given back
+                    entry = self.journal.get(rid)
+                    attempts = max(0, entry.attempts - 1) if entry is not None else 0
+                    self.journal.update(rid, state=J.SEEN, attempts=attempts)
         except J.JournalError:
             pass  # a failed journal: these stay "proving", re-queued by the next start
         self._run.inflight.clear()
