@@ -3,12 +3,13 @@ twice, memory flat.
 
 A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 16
 --confirmations 2`` behind the fault proxy (:mod:`zkml_oracle.testing_faults`) that fails
-1 % of all JSON-RPC calls at random (HTTP 502, dropped connections, malformed bodies); a reorg of 1-2 blocks
-every 50 blocks (``evm_snapshot`` / ``evm_revert``; the requester's orphaned transactions
-are sent again, as a real chain's mempool would re-include them); one ``kill -9`` of the
-relayer (restarted at once); one funding gap (the relayer's balance at 0 for 30 s). Requests
-arrive spread over time (Poisson, seeded). At the end: every request on the canonical chain
-fulfilled exactly once, none pending, and the relayer's resident memory sampled over its run.
+1 % of all JSON-RPC calls at random (HTTP 502, dropped connections, malformed bodies); a
+reorg of 1-2 blocks every 50 blocks (``evm_snapshot`` / ``evm_revert``; the requester's
+orphaned transactions are sent again, as a real chain's mempool would re-include them); one
+``kill -9`` of the relayer (restarted at once); one funding gap (the relayer's balance at 0
+for 30 s). Requests arrive spread over time (Poisson, seeded). At the end: every request on
+the canonical chain fulfilled exactly once, none pending, and the relayer's resident memory
+sampled over its run.
 
     nice .venv/bin/python benchmarks/relayer_soak.py [--requests 500] [--spread 0.8] [--json]
 """
