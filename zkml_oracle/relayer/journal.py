@@ -21,6 +21,7 @@ holds it (an ``flock`` on ``<db>.lock``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -277,9 +278,11 @@ class Journal:
                 if lock:
                     self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "w")  # noqa: SIM115
             except OSError as e:
+                read_only = e.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+                why = "it is read-only" if read_only else f"it cannot be created ({e.strerror})"
                 raise JournalError(
-                    f"cannot open the journal {self.path} ({e.strerror}): pass a --db in a "
-                    "writable folder"
+                    f"the relayer journal {self.path} is unusable: {why}: make the file and "
+                    "its folder writable, or pass another --db"
                 ) from None
             if self._lock_file is not None:
                 try:
