@@ -1,7 +1,7 @@
 """The relayer soak (issue 15): many requests through a hostile chain, nothing lost, nothing
 twice, memory flat.
 
-A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 16
+A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 64
 --confirmations 2`` behind the fault proxy (:mod:`zkml_oracle.testing_faults`) that fails
 1 % of all JSON-RPC calls at random (HTTP 502, dropped connections, malformed bodies); a
 reorg of 1-2 blocks every 50 blocks (``evm_snapshot`` / ``evm_revert``; the requester's
@@ -34,7 +34,7 @@ from zkml_oracle.testing_faults import FaultProxy, rpc
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 RELAYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 EXE = Path(sys.executable).parent / "zkml-oracle"
-BATCH = 16
+BATCH = 64
 
 
 def rss_mb(pid: int) -> float | None:
@@ -60,10 +60,17 @@ class Soak:
         self.work = work
         self.build_dir = build_dir
         self.node = LocalNode.start(extra_args=("--block-time", "1"))
-        with connect(ChainOptions(rpc_url=self.node.url)) as chain:
-            deployed = deploy_and_register(
-                chain, build_dir, sender(chain, None), store=DeploymentStore(work / "deployments")
-            )
+        try:
+            with connect(ChainOptions(rpc_url=self.node.url)) as chain:
+                deployed = deploy_and_register(
+                    chain,
+                    build_dir,
+                    sender(chain, None),
+                    store=DeploymentStore(work / "deployments"),
+                )
+        except BaseException:
+            self.node.stop()
+            raise
         self.model_id = deployed.model_id
         self.web3 = Web3(Web3.HTTPProvider(self.node.url))
         self.contract = self.web3.eth.contract(address=deployed.oracle, abi=oracle_artifact().abi)
@@ -150,11 +157,11 @@ class Soak:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--spread", type=float, default=0.8, help="mean seconds between requests")
+    parser.add_argument("--spread", type=float, default=0.5, help="mean seconds between requests")
     parser.add_argument("--reorg-every", type=int, default=50, help="blocks between reorgs")
     parser.add_argument("--timeout", type=float, default=5400, help="seconds, at most")
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--build", type=Path, help="an existing build made with --batch 16")
+    parser.add_argument("--build", type=Path, help="an existing build made with --batch 64")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
