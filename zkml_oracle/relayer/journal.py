@@ -195,8 +195,8 @@ class Entry:
             block_number=int(row["block_number"]),
             state=row["state"],
             attempts=int(row["attempts"]),
-            batch=row["batch"],
-            slot=row["slot"],
+            batch=_get(row, "batch"),
+            slot=_get(row, "slot"),
             proof=None if row["proof"] is None else bytes(row["proof"]),
             instances=ints(row["instances"]),
             outputs=ints(row["outputs"]),
@@ -210,11 +210,17 @@ class Entry:
             proved_at=row["proved_at"],
             sent_at=row["sent_at"],
             done_at=row["done_at"],
-            callback=row["callback"],
-            callback_gas=int(row["callback_gas"] or 0),
-            tx_block=row["tx_block"],
-            tx_block_hash=row["tx_block_hash"],
+            # Columns added later: absent from an older journal read without migrating it
+            # (``relay-status`` opens it read-only).
+            callback=_get(row, "callback"),
+            callback_gas=int(_get(row, "callback_gas") or 0),
+            tx_block=_get(row, "tx_block"),
+            tx_block_hash=_get(row, "tx_block_hash"),
         )
+
+
+def _get(row: sqlite3.Row, column: str) -> Any:
+    return row[column] if column in row.keys() else None  # noqa: SIM118 (Row: "in" tests values)
 
 
 def _json_ints(values: Sequence[int] | None) -> str | None:
