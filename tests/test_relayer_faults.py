@@ -161,7 +161,7 @@ def test_a_502_after_the_gas_estimate_leaves_no_nonce_gap(
     made = [env.request(felts), env.request(felts)]
     # The first fee lookup after the first estimate fails with a 502.
     proxy.add(Fault("eth_getBlockByNumber", "http", status=502, after="eth_estimateGas"))
-    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert proxy.injected["eth_getBlockByNumber:http"] == 1
     assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
@@ -187,14 +187,14 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
         _wait_for(
             "the fulfilment in the pool",
             lambda: set(env.states().values()) == {J.SENT} and len(env.states()) == 2,
-            timeout=120,
+            timeout=400,
         )
         snapshot = rpc(url, "evm_snapshot")
         rpc(url, "evm_mine")  # the fulfilment's block
         if confirmations == 0:  # final at once: the journal says fulfilled
-            _wait_for("fulfilled", lambda: set(env.states().values()) == {J.FULFILLED}, 30)
+            _wait_for("fulfilled", lambda: set(env.states().values()) == {J.FULFILLED}, 90)
         else:
-            _wait_for("the transaction mined", lambda: _receipt_seen(env), 30)
+            _wait_for("the transaction mined", lambda: _receipt_seen(env), 90)
             time.sleep(1)  # the relayer sees it mined, not yet final
         head_before = env.web3.eth.block_number
         rpc(url, "evm_revert", snapshot)  # the block is orphaned: a 1-block reorg
@@ -210,7 +210,7 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
                 env.states() == {rid: J.FULFILLED for rid in made}
                 and _tally(env, made)["fulfilled"] == 3
             ),
-            timeout=150,
+            timeout=400,
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -251,12 +251,12 @@ def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: G
     made = [env.request(felts), env.request(felts)]
     proc = env.relay()
     try:
-        _wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=120)
+        _wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=300)
         time.sleep(12)  # the old relayer had spent every attempt by now
         assert set(env.states().values()) <= set(J.OPEN_STATES), env.states()
         assert _status(env)["alert"].startswith("sending paused")
         rpc(url, "anvil_setBalance", RELAYER_0, hex(balance))
-        _wait_for("both fulfilled", lambda: env.states() == dict.fromkeys(made, J.FULFILLED), 120)
+        _wait_for("both fulfilled", lambda: env.states() == dict.fromkeys(made, J.FULFILLED), 400)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
@@ -291,7 +291,7 @@ def test_a_poison_request_in_a_batch_is_rejected_alone(benv: Env, rows: Rows) ->
     poison = _request(benv, rows.felts[1], consumer=consumer, gas=2**32 - 1)
     healthy = [benv.request(rows.felts[i]) for i in (0, 2, 3)]
     done = benv.relay("--once", "--batch-size", str(BATCH))
-    assert _finish(done, timeout=240) == 0, (benv.work / "relay.log").read_text()
+    assert _finish(done, timeout=400) == 0, (benv.work / "relay.log").read_text()
     entries = {e.request_id: e for e in _all(benv)}
     assert entries[poison].state == J.REJECTED
     assert "callback gas cannot fit a block" in str(entries[poison].error)
@@ -320,7 +320,7 @@ def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], go
         log = f"term{attempt}.log"
         proc = env.relay("--drain-timeout", "3", log=log)
         try:
-            _wait_for("the loop", lambda log=log: _events(env, "relayer.start", log), 60)
+            _wait_for("the loop", lambda log=log: _events(env, "relayer.start", log), 120)
             time.sleep(moments.uniform(0.0, 2.5))
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
@@ -331,7 +331,7 @@ def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], go
         assert code == 0 and "Traceback" not in text, text[-3000:]
     assert all(e.attempts <= 1 for e in _all(env))  # a cancelled proof is not an attempt
     proxy.latency = 0.0
-    assert _finish(env.relay("--once", log="last.log"), timeout=150) == 0
+    assert _finish(env.relay("--once", log="last.log"), timeout=400) == 0
     assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
     assert all(e.attempts == 1 for e in _all(env))
@@ -398,7 +398,7 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
     made = [env.request(felts)]
     proc = env.relay(db=rel, log="full.log")
     try:
-        _wait_for("a proof in a worker", lambda: J.PROVING in env.states(rel).values(), 120)
+        _wait_for("a proof in a worker", lambda: J.PROVING in env.states(rel).values(), 300)
         _fill(small_disk)
         code = proc.wait(120)
     finally:
@@ -409,14 +409,14 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
     assert "Traceback" not in text and "relayer.journal_failed" in text
     assert "free space on its disk" in text
     (small_disk / "filler").unlink()
-    assert _finish(env.relay("--once", db=rel, log="after.log"), timeout=150) == 0
+    assert _finish(env.relay("--once", db=rel, log="after.log"), timeout=400) == 0
     assert _tally_db(env, made, rel) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
 
     # The journal vanishes while running.
     proc = env.relay(db=rel, log="vanish.log")
     try:
-        _wait_for("the loop", lambda: _events(env, "relayer.start", "vanish.log"), 60)
+        _wait_for("the loop", lambda: _events(env, "relayer.start", "vanish.log"), 120)
         shutil.move(db, env.work / "moved.sqlite")
         code = proc.wait(60)
     finally:
@@ -441,7 +441,7 @@ def test_a_callback_needing_most_of_a_block_is_fulfilled(env: Env, good: Good) -
     felts, outputs = good
     consumer = _consumer(env)
     made = [_request(env, felts, consumer=consumer, gas=25_000_000)]
-    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
     assert consumer.functions.last().call()[0] == 1  # the callback ran
@@ -454,7 +454,7 @@ def test_unaffordable_requests_are_rejected_before_proving(env: Env, good: Good)
     unpaid = _request(env, felts)
     paying = _request(env, felts, fee=10**15)
     done = env.relay("--once", "--min-fee", str(10**14))
-    assert _finish(done, timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _finish(done, timeout=400) == 0, (env.work / "relay.log").read_text()
     entries = {e.request_id: e for e in _all(env)}
     assert entries[greedy].state == J.REJECTED and entries[unpaid].state == J.REJECTED
     assert "callback gas cannot fit a block" in str(entries[greedy].error)
@@ -484,7 +484,7 @@ def test_a_transaction_mined_during_settlement_is_not_taken_as_replaced(
             after="eth_sendRawTransaction",
         )
     )
-    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert proxy.injected["eth_getTransactionCount:hook"] == 1
     [entry] = _all(env)
     assert entry.state == J.FULFILLED and entry.attempts == 1 and entry.error is None
@@ -510,7 +510,7 @@ def test_requests_for_models_not_served_are_journalled_as_ignored(env: Env, good
     other_id = "0x" + bytes(other["args"]["modelId"]).hex()
     foreign = _request(env, felts, model_id=other_id)
     served = env.request(felts)
-    assert _finish(env.relay("--once"), timeout=150) == 0, (env.work / "relay.log").read_text()
+    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert env.states() == {foreign: J.IGNORED, served: J.FULFILLED}
     assert _status(env)["counts"]["ignored"] == 1
     env.assert_exactly_once([served], outputs)
