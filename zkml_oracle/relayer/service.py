@@ -124,6 +124,7 @@ class _Run:
     head: int = 0
     gas_limit: int = 0
     head_hash: str = ""
+    head_time: int = 0
     #: The head block's hash at the last reorg recheck of final fulfilments.
     rechecked_at: str = ""
 
@@ -294,6 +295,7 @@ class Relayer:
             self._run.head = int(latest["number"])
             self._run.gas_limit = int(latest["gasLimit"])
             self._run.head_hash = bytes(latest["hash"]).hex()
+            self._run.head_time = int(latest["timestamp"])
             caught_up = self._scan() if not stopping else True
             self._settle()
             self._recheck()
@@ -369,7 +371,7 @@ class Relayer:
     def _from_chain(self, entry: J.Entry, req: OnChainRequest) -> bool:
         """Settle a request the chain no longer has pending; False if it still is."""
         if req.status == RequestStatus.PENDING:
-            now = int(self.oracle.web3.eth.get_block("latest")["timestamp"])
+            now = self._run.head_time or int(self.oracle.web3.eth.get_block("latest")["timestamp"])
             if now <= req.deadline:
                 return False
             self._finish(entry, J.EXPIRED, error=None)
@@ -814,7 +816,7 @@ class Relayer:
                             continue
                     except Exception as e:
                         if is_transient(e):
-                            return
+                            continue  # checked again next turn; the others go ahead
                         raise
                     group.append((entry, sample))
                 if group:
