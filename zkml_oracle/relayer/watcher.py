@@ -6,6 +6,7 @@ retries those with capped backoff and keeps its loop turning meanwhile.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -192,8 +193,17 @@ class OracleClient:
             start = end + 1
         return found
 
-    def request(self, request_id: int) -> OnChainRequest:
-        req = self.contract.functions.getRequest(request_id).call()
+    def request(self, request_id: int, tries: int = 3) -> OnChainRequest:
+        """A request's on-chain state. A read, so a transient failure is retried here at once
+        (twice): a batch reads one per request, and one flaky call should not undo the turn."""
+        for attempt in range(tries):
+            try:
+                req = self.contract.functions.getRequest(request_id).call()
+                break
+            except Exception as e:
+                if not is_transient(e) or attempt == tries - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         return OnChainRequest(RequestStatus(int(req[5])), int(req[4]), str(req[8]))
 
     def model_registered(self, model_id: str) -> bool:
