@@ -187,10 +187,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// ({ZkmlOracleInvalidConfig}: every slot's inputs and outputs within `numInstances`,
     /// the input and output regions apart, `batchSize` >= 1), an id already taken
     /// ({ZkmlOracleModelExists}) and, off a local dev chain without the constructor's
-    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}), and a verifier that can change
-    /// behind its address: one whose code can delegate (an upgradeable proxy) or self-destruct
-    /// ({ZkmlOracleInvalidConfig} "verifier can delegate or self-destruct"). Records the
-    /// verifier's code hash, which every verification checks ({ZkmlOracleVerifierChanged}).
+    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}). Records the verifier's code hash,
+    /// which every verification checks ({ZkmlOracleVerifierChanged}): the code behind the
+    /// address cannot change. (An upgradeable proxy keeps its code hash when re-pointed: the
+    /// registrar must check that the verifier's code hash is the build's, see
+    /// docs/protocol.md.)
     /// The model starts active, its push feed moved only by the registrar
     /// ({setFeedPublisher}, {setFeedOpen}). Emits {ModelRegistered} and {FeedPublisherSet}.
     function registerModel(ModelConfig calldata config)
@@ -628,41 +629,6 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             revert ZkmlOracleInvalidConfig("input and output segments overlap");
         }
         if (config.outputScale > MAX_OUTPUT_SCALE) revert ZkmlOracleInvalidConfig("outputScale too large");
-        if (_canDelegateOrSelfDestruct(config.verifier)) {
-            revert ZkmlOracleInvalidConfig("verifier can delegate or self-destruct");
-        }
-    }
-
-    /// @dev Whether `account`'s code can execute a DELEGATECALL, CALLCODE or SELFDESTRUCT:
-    /// what every upgradeable proxy (EIP-1967, UUPS, beacon, EIP-1167 clones) needs to change
-    /// its behaviour behind a fixed address and code hash. ezkl's verifiers only STATICCALL
-    /// precompiles. The scan walks the code as the EVM's jump-destination analysis does (PUSH
-    /// data skipped) and ignores what cannot execute: bytes after a STOP, JUMP, RETURN,
-    /// REVERT, INVALID or SELFDESTRUCT up to the next JUMPDEST (the data Solidity appends,
-    /// such as its metadata or a verifier's constant tables, lives there). Every instruction
-    /// the EVM can run is examined, so a proxy cannot hide. Run once, at registration (about
-    /// 40 gas a byte).
-    function _canDelegateOrSelfDestruct(address account) private view returns (bool found) {
-        bytes memory code = account.code;
-        assembly ("memory-safe") {
-            let end := add(add(code, 0x20), mload(code))
-            let live := 1
-            for { let p := add(code, 0x20) } lt(p, end) { p := add(p, 1) } {
-                let op := byte(0, mload(p))
-                if eq(op, 0x5b) { live := 1 } // JUMPDEST
-                // DELEGATECALL, CALLCODE, SELFDESTRUCT where they can execute.
-                if and(live, or(or(eq(op, 0xf4), eq(op, 0xf2)), eq(op, 0xff))) {
-                    found := 1
-                    break
-                }
-                // STOP, JUMP, RETURN, REVERT, INVALID: what follows runs only from a JUMPDEST.
-                if or(or(iszero(op), eq(op, 0x56)), or(or(eq(op, 0xf3), eq(op, 0xfd)), eq(op, 0xfe))) {
-                    live := 0
-                }
-                // PUSH1..PUSH32: skip the pushed bytes.
-                if and(gt(op, 0x5f), lt(op, 0x80)) { p := add(p, sub(op, 0x5f)) }
-            }
-        }
     }
 
     function _setSettings(Settings memory settings_) private {

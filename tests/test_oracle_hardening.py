@@ -24,7 +24,6 @@ from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
     send,
     tx_reverts,
 )
-from zkml_oracle import contracts
 from zkml_oracle.chain import rpc
 
 DAY = 24 * HOUR
@@ -188,13 +187,6 @@ def test_a_strangers_request_never_reaches_a_consumers_logic(env: Env) -> None:
 
 
 # --- row 8: the verifier bound to a model cannot change ---
-
-
-def test_an_upgradeable_proxy_is_refused_as_a_verifier(env: Env) -> None:
-    proxy = deploy(env.web3, contracts.contract("RepointableVerifier"), env.admin, env.config[0])
-    config = (proxy.address, *env.config[1:])
-    got = tx_reverts(env.oracle.functions.registerModel(config), env.admin)
-    assert got == ("ZkmlOracleInvalidConfig", ("verifier can delegate or self-destruct",))
 
 
 def test_a_verifier_whose_code_changed_is_refused(env: Env) -> None:

@@ -60,7 +60,6 @@ contract CreditGrant is ZkmlConsumer, Ownable, ReentrancyGuard, EIP712 {
         uint256 requestId;
         uint64 deadline;
         bytes32 subject;
-        uint256 fee;
     }
 
     // --- immutables ---
@@ -199,8 +198,7 @@ contract CreditGrant is ZkmlConsumer, Ownable, ReentrancyGuard, EIP712 {
         requestId = oracle().requestInference{value: msg.value}(
             _modelId, inputFelts, address(this), CALLBACK_GAS_LIMIT, deadline
         );
-        _pending[msg.sender] =
-            Application({requestId: requestId, deadline: deadline, subject: subject, fee: msg.value});
+        _pending[msg.sender] = Application({requestId: requestId, deadline: deadline, subject: subject});
         _applicantOf[requestId] = msg.sender;
         emit GrantRequested(msg.sender, requestId, deadline, msg.value);
     }

@@ -35,7 +35,6 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
         address applicant;
         uint64 deadline;
         uint256 commitment;
-        uint256 fee;
     }
 
     // --- immutables ---
@@ -125,8 +124,7 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
         requestId = oracle().requestInference{value: msg.value}(
             _modelId, inputFelts, address(this), CALLBACK_GAS_LIMIT, deadline
         );
-        _requests[requestId] =
-            Pending({applicant: msg.sender, deadline: deadline, commitment: commitment, fee: msg.value});
+        _requests[requestId] = Pending({applicant: msg.sender, deadline: deadline, commitment: commitment});
         _pendingOf[msg.sender] = requestId;
         emit VerificationRequested(msg.sender, requestId, commitment, deadline);
         if (refund != 0) _pay(msg.sender, refund);
