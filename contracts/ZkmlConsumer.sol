@@ -6,7 +6,11 @@ import {IZkmlOracle} from "./interfaces/IZkmlOracle.sol";
 
 /// @title ZkmlConsumer
 /// @notice Base for contracts that receive verified inferences from a {ZkmlOracle}: only the
-/// oracle may deliver a result. Implement {_onInferenceResult}; keep it within the gas limit
+/// oracle may deliver a result, and only for a request this contract made itself (anyone may
+/// name any contract as a request's callback, with any input: a stranger's request is
+/// refused with {ZkmlConsumerForeignRequest} before it reaches the consumer's logic, and the
+/// oracle records that as `CallbackFailed`). Implement {_onInferenceResult}; keep it within
+/// the gas limit
 /// you pass to `requestInference` (a revert or out-of-gas there is recorded by the oracle as
 /// `CallbackFailed` and the result is not delivered again).
 abstract contract ZkmlConsumer is IZkmlConsumer {
@@ -14,6 +18,8 @@ abstract contract ZkmlConsumer is IZkmlConsumer {
 
     /// @notice `caller` is not the oracle this consumer trusts.
     error ZkmlConsumerNotOracle(address caller);
+    /// @notice Request `requestId` was made by `requester`, not by this consumer.
+    error ZkmlConsumerForeignRequest(uint256 requestId, address requester);
 
     /// @param oracle_ The oracle whose callbacks this consumer accepts.
     constructor(IZkmlOracle oracle_) {
@@ -26,10 +32,30 @@ abstract contract ZkmlConsumer is IZkmlConsumer {
     }
 
     /// @inheritdoc IZkmlConsumer
-    /// @dev Reverts {ZkmlConsumerNotOracle} unless called by {oracle}.
-    function onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) external {
+    /// @dev Reverts {ZkmlConsumerNotOracle} unless called by {oracle}, and
+    /// {ZkmlConsumerForeignRequest} unless this contract made the request.
+    function onInferenceResult(uint256 requestId, bytes32 modelId, address requester, int256[] calldata outputs)
+        external
+    {
         if (msg.sender != address(_oracle)) revert ZkmlConsumerNotOracle(msg.sender);
+        if (requester != address(this)) revert ZkmlConsumerForeignRequest(requestId, requester);
         _onInferenceResult(requestId, modelId, outputs);
+    }
+
+    /// @notice Cancels `requestId` at the oracle if it is still pending there (its deadline
+    /// passed or its model was deactivated; the oracle's refusal is passed on otherwise) and
+    /// brings its fee back into this contract: the contract must accept Ether from the
+    /// oracle. Returns the refund (0 if the request was already answered or cancelled), for
+    /// the caller to return to whoever paid it.
+    /// @dev Withdraws everything the oracle credits this contract: a consumer that makes
+    /// requests and never fulfils any is only ever credited refunds, each withdrawn at once.
+    function _cancelRequest(uint256 requestId) internal returns (uint256 refund) {
+        IZkmlOracle oracle_ = _oracle;
+        IZkmlOracle.Request memory request = oracle_.getRequest(requestId);
+        if (request.status != IZkmlOracle.RequestStatus.Pending) return 0;
+        oracle_.cancel(requestId);
+        refund = request.fee;
+        if (refund != 0) oracle_.withdraw();
     }
 
     /// @notice Handles a verified result: `outputs` are signed fixed-point integers at the

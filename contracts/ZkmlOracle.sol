@@ -17,15 +17,17 @@ import {FieldEncoding} from "./libraries/FieldEncoding.sol";
 ///   ({DEFAULT_ADMIN_ROLE}) may (de)activate a model, nothing may mutate it.
 /// - Request/fulfil: a request fixes its input felts (public inputs, or the Poseidon
 ///   commitment of a private input) and escrows its fee; anyone may fulfil it once, before its
-///   deadline, with a proof the bound verifier accepts and whose input instances equal the
-///   request's. The fee is credited to the fulfiller (pull payment, {withdraw}); an expired
-///   request may be cancelled by its requester, who is credited the fee back. A batched model
+///   deadline (during its grace period, only a {FULFILLER_ROLE} holder), with a proof the
+///   bound verifier accepts and whose input instances equal the request's. The fee is
+///   credited to the fulfiller (pull payment, {withdraw}); an expired request (or one of a
+///   deactivated model) may be cancelled by its requester, who is credited the fee back.
+///   Deadlines and callback gas limits are capped ({Settings}). A batched model
 ///   (`batchSize` > 1) proves up to `batchSize` inferences at once: {fulfillBatch} settles a
 ///   request per slot with one verification.
-/// - Push feed: anyone may publish a verified result as a model's next round
-///   ({submitResult}, or every slot of a batched proof as one round with
-///   {submitResultBatch}); rounds are consecutive from 1 with strictly increasing `updatedAt`,
-///   as Chainlink's feeds (read them through `ZkmlFeedAdapter`).
+/// - Push feed: a model's publishers (or anyone, once the admin opened its feed) may publish a
+///   verified result as its next round ({submitResult}, or every slot of a batched proof as
+///   one round with {submitResultBatch}); rounds are consecutive from 1 with strictly
+///   increasing `updatedAt`, as Chainlink's feeds (read them through `ZkmlFeedAdapter`).
 ///
 /// Every state-changing entry point except the admin ones is `nonReentrant`: a consumer
 /// callback can never re-enter the oracle (protocol guarantee 5).
@@ -34,6 +36,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @notice The role allowed to register models.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice The role allowed to fulfil a request during its grace period
+    /// ({Settings-fulfillerGracePeriod}); anyone may once it is over.
+    bytes32 public constant FULFILLER_ROLE = keccak256("FULFILLER_ROLE");
+    /// @notice {Settings-maxCallbackGasLimit} at deployment: Chainlink VRF's own cap.
+    uint32 public constant DEFAULT_MAX_CALLBACK_GAS_LIMIT = 2_500_000;
+    /// @notice {Settings-maxRequestTtl} at deployment.
+    uint64 public constant DEFAULT_MAX_REQUEST_TTL = 30 days;
+    /// @notice No setting may let a single callback take more than this (a block is 30 M gas).
+    uint32 public constant MAX_CALLBACK_GAS_LIMIT_CAP = 15_000_000;
     /// @notice At most this many bytes of a failed callback's revert data go into {CallbackFailed}.
     uint256 public constant MAX_CALLBACK_REASON = 256;
     /// @notice Gas kept back for the bookkeeping around the callback (the call itself, the
@@ -93,12 +104,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     ///   (232-255), the model's registration index ({StoredModel-index}) standing for its id;
     /// - `escrow`: the fee still escrowed (bits 0-95) | callback (96-255). The fee is zeroed
     ///   on fulfilment and cancellation; with no callback that clears the slot (a refund).
+    /// - slot 3: requester, callback gas limit, and `openAt`: until then only a
+    ///   {FULFILLER_ROLE} holder may fulfil the request.
     struct StoredRequest {
         bytes32 inputHash; // slot 0
         uint256 state; // slot 1
         uint256 escrow; // slot 2
         address requester; // slot 3
         uint32 callbackGasLimit;
+        uint64 openAt;
     }
 
     /// @dev A model's push feed: its latest round and when it was stored (one slot, so the
@@ -142,6 +156,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     mapping(bytes32 modelId => mapping(uint80 round => mapping(uint256 slot => SlotResult))) private _slotResults;
     mapping(bytes32 modelId => mapping(bytes32 inputHash => ResultRef)) private _resultOfInput;
     mapping(address account => uint256) private _pendingWithdrawals;
+    Settings private _settings;
+    mapping(bytes32 modelId => bytes32 codehash) private _verifierCodehashes;
+    mapping(bytes32 modelId => mapping(address account => bool)) private _publishers;
+    mapping(bytes32 modelId => bool) private _feedOpen;
 
     // --- constructor ---
 
@@ -153,6 +171,13 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(REGISTRAR_ROLE, admin);
         _allowDevSrs = allowDevSrs_;
+        _setSettings(
+            Settings({
+                maxCallbackGasLimit: DEFAULT_MAX_CALLBACK_GAS_LIMIT,
+                fulfillerGracePeriod: 0,
+                maxRequestTtl: DEFAULT_MAX_REQUEST_TTL
+            })
+        );
     }
 
     // --- registry ---
@@ -162,8 +187,13 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// ({ZkmlOracleInvalidConfig}: every slot's inputs and outputs within `numInstances`,
     /// the input and output regions apart, `batchSize` >= 1), an id already taken
     /// ({ZkmlOracleModelExists}) and, off a local dev chain without the constructor's
-    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}). The model starts active. Emits
-    /// {ModelRegistered}.
+    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}). Records the verifier's code hash,
+    /// which every verification checks ({ZkmlOracleVerifierChanged}): the code behind the
+    /// address cannot change. (An upgradeable proxy keeps its code hash when re-pointed: the
+    /// registrar must check that the verifier's code hash is the build's, see
+    /// docs/protocol.md.)
+    /// The model starts active, its push feed moved only by the registrar
+    /// ({setFeedPublisher}, {setFeedOpen}). Emits {ModelRegistered} and {FeedPublisherSet}.
     function registerModel(ModelConfig calldata config)
         external
         onlyRole(REGISTRAR_ROLE)
@@ -192,12 +222,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             index: uint24(index),
             artifactDigest: config.artifactDigest
         });
+        _verifierCodehashes[modelId] = config.verifier.codehash;
+        _publishers[modelId][msg.sender] = true;
         emit ModelRegistered(modelId, config.verifier, config.artifactDigest, config);
+        emit FeedPublisherSet(modelId, msg.sender, true);
     }
 
     /// @inheritdoc IZkmlOracle
     /// @dev Requires {DEFAULT_ADMIN_ROLE}. Pending requests of an inactive model cannot be
-    /// fulfilled; they can be cancelled after their deadline. Emits {ModelActiveSet}.
+    /// fulfilled; their requesters may cancel them at once. Emits {ModelActiveSet}.
     function setModelActive(bytes32 modelId, bool active) external onlyRole(DEFAULT_ADMIN_ROLE) {
         StoredModel storage model = _existingModel(modelId);
         model.active = active;
@@ -209,7 +242,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @inheritdoc IZkmlOracle
     /// @dev `inputFelts` are the input instances the proof must carry (felts < r), as many as
     /// the model's `inputCount` (one slot's, for a batched model); `deadline` (unix seconds)
-    /// must be in the future; `callback` may be zero (no callback); `msg.value` is the fee,
+    /// must be in the future and at most {Settings-maxRequestTtl} away
+    /// ({ZkmlOracleBadDeadline}); `callbackGasLimit` at most {Settings-maxCallbackGasLimit}
+    /// ({ZkmlOracleCallbackGasLimitTooHigh}); `callback` may be zero (no callback); the
+    /// request is reserved to {FULFILLER_ROLE} holders for {Settings-fulfillerGracePeriod}
+    /// seconds; `msg.value` is the fee,
     /// escrowed until fulfilment or cancellation, at most type(uint96).max wei
     /// ({ZkmlOracleFeeTooLarge}). Request ids are consecutive from 1. Emits
     /// {InferenceRequested}.
@@ -224,7 +261,13 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256 expected = model.inputCount;
         if (inputFelts.length != expected) revert ZkmlOracleWrongInputCount(expected, inputFelts.length);
         _checkFelts(inputFelts, 0);
-        if (deadline <= block.timestamp) revert ZkmlOracleBadDeadline(deadline);
+        Settings memory settings_ = _settings;
+        if (deadline <= block.timestamp || deadline - block.timestamp > settings_.maxRequestTtl) {
+            revert ZkmlOracleBadDeadline(deadline);
+        }
+        if (callbackGasLimit > settings_.maxCallbackGasLimit) {
+            revert ZkmlOracleCallbackGasLimitTooHigh(callbackGasLimit, settings_.maxCallbackGasLimit);
+        }
         if (msg.value > type(uint96).max) revert ZkmlOracleFeeTooLarge(msg.value);
 
         requestId = ++_requestCount;
@@ -233,7 +276,8 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             state: _packState(address(0), deadline, RequestStatus.Pending, model.index),
             escrow: _packEscrow(msg.value, callback),
             requester: msg.sender,
-            callbackGasLimit: callbackGasLimit
+            callbackGasLimit: callbackGasLimit,
+            openAt: uint64(block.timestamp) + settings_.fulfillerGracePeriod
         });
         emit InferenceRequested(
             requestId, modelId, msg.sender, inputFelts, msg.value, deadline, callback, callbackGasLimit
@@ -243,7 +287,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @inheritdoc IZkmlOracle
     /// @dev Checks, in order: the request is pending ({ZkmlOracleUnknownRequest},
     /// {ZkmlOracleRequestNotPending}: losing a race to another fulfiller shows as status
-    /// Fulfilled), not past its deadline, its model active, `instances` has the model's count
+    /// Fulfilled), not past its deadline, the caller a {FULFILLER_ROLE} holder or the request's
+    /// grace period over ({ZkmlOracleNotDesignatedFulfiller}), its model active, `instances`
+    /// has the model's count
     /// and every instance is a felt, the input slice (slot 0's, for a batched model) equals
     /// the request's input ({ZkmlOracleInputMismatch}), the bound verifier accepts the proof
     /// ({ZkmlOracleInvalidProof}). Then records the fulfilment, credits the fee to the caller,
@@ -263,6 +309,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
         uint64 deadline = _deadlineOf(state);
         if (block.timestamp > deadline) revert ZkmlOracleRequestExpired(requestId, deadline);
+        if (_settings.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender)) {
+            _checkFulfiller(requestId, request.openAt);
+        }
         bytes32 modelId = _modelIds[_modelOf(state)];
         ActiveModel memory model = _activeModel(modelId);
         _checkInstances(model, instances);
@@ -276,7 +325,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
         // Interaction, last.
         if (callback != address(0)) {
-            _callConsumer(requestId, modelId, callback, request.callbackGasLimit, outputs);
+            _callConsumer(requestId, modelId, callback, request, outputs);
         }
     }
 
@@ -293,15 +342,19 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too); no request
     /// is left to settle ({ZkmlOracleNothingToSettle}, checked before the proof so that a
     /// relayer that lost every race pays little); the proof is invalid
-    /// ({ZkmlOracleInvalidProof}).
+    /// ({ZkmlOracleInvalidProof}); the caller is no {FULFILLER_ROLE} holder and a pending
+    /// request's grace period is not over ({ZkmlOracleNotDesignatedFulfiller}).
     ///
     /// Otherwise, in slot order: a request already fulfilled (also by an earlier slot of this
     /// batch), cancelled, or past its deadline is skipped with {RequestSkipped}; every other
     /// one is fulfilled exactly as {fulfill} does it (status, fulfiller, escrow released,
     /// {RequestFulfilled} with its slot's outputs). The fees are credited to the caller at
     /// once, {BatchFulfilled} is emitted, and only then the consumers are called, in slot
-    /// order, each as {fulfill} calls it (isolated; {ZkmlOracleInsufficientCallbackGas} if
-    /// the caller did not send enough gas for every callback's limit).
+    /// order, each as {fulfill} calls it (isolated). Before the first callback, the gas of
+    /// every callback (its limit, what EIP-150 withholds, {CALLBACK_GAS_OVERHEAD}) is
+    /// reserved at once ({ZkmlOracleInsufficientCallbackGas} otherwise): a callback that
+    /// burns its whole limit when mined, though cheap when the caller estimated the gas,
+    /// cannot make a later one fail and sink the batch.
     function fulfillBatch(
         bytes32 modelId,
         uint256[] calldata requestIds,
@@ -312,22 +365,31 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256 n = requestIds.length;
         if (n == 0 || n > model.batchSize) revert ZkmlOracleBadBatchSize(n, model.batchSize);
         _checkInstances(model, instances);
-        bytes memory plan = _planBatch(model, requestIds, instances);
+        bool exclusive = _settings.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender);
+        bytes memory plan = _planBatch(model, requestIds, instances, exclusive);
         _verify(model, proof, instances);
 
         // Effects.
         uint256 fees;
-        (settled, fees) = _settleBatch(model, requestIds, instances, plan);
+        uint256 callbackGas;
+        (settled, fees, callbackGas) = _settleBatch(model, requestIds, instances, plan);
         if (fees != 0) _pendingWithdrawals[msg.sender] += fees;
         emit BatchFulfilled(modelId, msg.sender, settled, n - settled);
 
-        // Interactions, last.
-        _callConsumers(model, requestIds, instances, plan);
+        // Interactions, last, with all their gas reserved up front.
+        if (callbackGas != 0) {
+            uint256 available = gasleft();
+            if (available < callbackGas) {
+                revert ZkmlOracleInsufficientCallbackGas(requestIds[0], callbackGas, available);
+            }
+            _callConsumers(model, requestIds, instances, plan);
+        }
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Only the requester, only once the deadline has passed, only while pending.
-    /// Releases the escrow (the request's `fee` reads 0 afterwards). Emits
+    /// @dev Only the requester, only while pending, only once the deadline has passed or the
+    /// request's model was deactivated (its requests can no longer be fulfilled: the escrow
+    /// must not wait for a deadline up to {Settings-maxRequestTtl} away). Releases the escrow (the request's `fee` reads 0 afterwards). Emits
     /// {RequestCancelled}; withdraw the refund with {withdraw}.
     function cancel(uint256 requestId) external nonReentrant {
         StoredRequest storage request = _requests[requestId];
@@ -337,7 +399,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
         if (msg.sender != request.requester) revert ZkmlOracleNotRequester(requestId, msg.sender);
         uint64 deadline = _deadlineOf(state);
-        if (block.timestamp <= deadline) revert ZkmlOracleRequestNotExpired(requestId, deadline);
+        if (block.timestamp <= deadline && _models[_modelIds[_modelOf(state)]].active) {
+            revert ZkmlOracleRequestNotExpired(requestId, deadline);
+        }
 
         request.state = _packState(address(0), deadline, RequestStatus.Cancelled, _modelOf(state));
         uint256 escrow = request.escrow;
@@ -361,10 +425,45 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (!ok) revert ZkmlOracleTransferFailed(msg.sender, amount);
     }
 
+    // --- settings (admin) ---
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev Requires {DEFAULT_ADMIN_ROLE}. `maxCallbackGasLimit` at most
+    /// {MAX_CALLBACK_GAS_LIMIT_CAP}; `maxRequestTtl` not zero; `fulfillerGracePeriod` below
+    /// `maxRequestTtl` ({ZkmlOracleInvalidSettings}). Applies to requests made afterwards.
+    /// Emits {SettingsSet}.
+    function setSettings(Settings calldata settings_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setSettings(settings_);
+    }
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev Requires {DEFAULT_ADMIN_ROLE}; the model must be registered. Emits {FeedPublisherSet}.
+    function setFeedPublisher(bytes32 modelId, address publisher, bool allowed)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _existingModel(modelId);
+        _publishers[modelId][publisher] = allowed;
+        emit FeedPublisherSet(modelId, publisher, allowed);
+    }
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev Requires {DEFAULT_ADMIN_ROLE}; the model must be registered. Emits {FeedOpenSet}.
+    function setFeedOpen(bytes32 modelId, bool open) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _existingModel(modelId);
+        _feedOpen[modelId] = open;
+        emit FeedOpenSet(modelId, open);
+    }
+
     // --- push feed ---
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Anyone may submit. The model must be active, and the proof pass the same checks
+    /// @dev Only the model's publishers ({setFeedPublisher}; at registration, the registrar),
+    /// or anyone once the admin opened the feed ({setFeedOpen}): otherwise
+    /// {ZkmlOracleNotPublisher}. A genuine proof proves what a model outputs on an input of
+    /// the prover's choice, not which input the feed should answer: who moves a feed is a
+    /// trust decision, and a stranger must not switch a consumer's reading by pushing (or
+    /// keep an honest round out of a block by getting in first). The model must be active, and the proof pass the same checks
     /// as in {fulfill} (count, felts, verifier). Rounds are consecutive from 1 and at most one
     /// per block ({ZkmlOracleRoundTooSoon}), so `updatedAt` strictly increases. The result
     /// (slot 0's, for a batched model) is also indexed by its input hash (keccak256 of the
@@ -475,6 +574,26 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         return _pendingWithdrawals[account];
     }
 
+    /// @inheritdoc IZkmlOracle
+    function settings() external view returns (Settings memory) {
+        return _settings;
+    }
+
+    /// @inheritdoc IZkmlOracle
+    function isFeedPublisher(bytes32 modelId, address account) external view returns (bool) {
+        return _publishers[modelId][account];
+    }
+
+    /// @inheritdoc IZkmlOracle
+    function feedOpen(bytes32 modelId) external view returns (bool) {
+        return _feedOpen[modelId];
+    }
+
+    /// @inheritdoc IZkmlOracle
+    function verifierCodehash(bytes32 modelId) external view returns (bytes32) {
+        return _verifierCodehashes[modelId];
+    }
+
     /// @notice The number of requests made so far (the last request id).
     function requestCount() external view returns (uint256) {
         return _requestCount;
@@ -510,6 +629,28 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             revert ZkmlOracleInvalidConfig("input and output segments overlap");
         }
         if (config.outputScale > MAX_OUTPUT_SCALE) revert ZkmlOracleInvalidConfig("outputScale too large");
+    }
+
+    function _setSettings(Settings memory settings_) private {
+        if (settings_.maxCallbackGasLimit > MAX_CALLBACK_GAS_LIMIT_CAP) {
+            revert ZkmlOracleInvalidSettings("maxCallbackGasLimit above the cap");
+        }
+        if (settings_.maxRequestTtl == 0) revert ZkmlOracleInvalidSettings("maxRequestTtl is zero");
+        if (settings_.fulfillerGracePeriod >= settings_.maxRequestTtl) {
+            revert ZkmlOracleInvalidSettings("fulfillerGracePeriod not below maxRequestTtl");
+        }
+        _settings = settings_;
+        emit SettingsSet(settings_);
+    }
+
+    /// @dev Until `openAt`, only a {FULFILLER_ROLE} holder may fulfil `requestId`: a copy of a
+    /// relayer's pending transaction, sent with a higher tip, is refused. Only checked while
+    /// {Settings-fulfillerGracePeriod} is not zero (setting it to zero opens every request at
+    /// once, and spares fulfilments the reads), for callers without the role.
+    function _checkFulfiller(uint256 requestId, uint64 openAt) private view {
+        if (block.timestamp < openAt) {
+            revert ZkmlOracleNotDesignatedFulfiller(requestId, msg.sender, openAt);
+        }
     }
 
     function _existingModel(bytes32 modelId) private view returns (StoredModel storage model) {
@@ -598,8 +739,14 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// The call data is `abi.encodeCall(IZkmlVerifier.verifyProof, (proof, instances))` built
     /// by hand in scratch memory with two `calldatacopy`s: Solidity's encoder copies the
     /// instances one word at a time (about 10k gas for a batch).
+    ///
+    /// The verifier's code hash must still be the one recorded at registration
+    /// ({ZkmlOracleVerifierChanged}); reading it warms the verifier's account, so the call
+    /// after it is cheaper by as much.
     function _verify(ActiveModel memory model, bytes calldata proof, uint256[] calldata instances) private view {
         address verifier = model.verifier;
+        bytes32 registered = _verifierCodehashes[model.id];
+        if (verifier.codehash != registered) revert ZkmlOracleVerifierChanged(model.id, registered, verifier.codehash);
         bytes4 selector = IZkmlVerifier.verifyProof.selector;
         bool ok;
         assembly ("memory-safe") {
@@ -641,12 +788,14 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// request's first two slots read once): known, same model, input bound (every slot,
     /// skipped ones too); then whether the slot settles its request or skips it, and why.
     /// Refuses a batch with nothing to settle ({ZkmlOracleNothingToSettle}) here, before the
-    /// proof is verified.
-    function _planBatch(ActiveModel memory model, uint256[] calldata requestIds, uint256[] calldata instances)
-        private
-        view
-        returns (bytes memory plan)
-    {
+    /// proof is verified, and, when `exclusive` (a grace period is set and the caller is no
+    /// designated fulfiller), one with a pending request still in its grace period.
+    function _planBatch(
+        ActiveModel memory model,
+        uint256[] calldata requestIds,
+        uint256[] calldata instances,
+        bool exclusive
+    ) private view returns (bytes memory plan) {
         uint256 n = requestIds.length;
         plan = new bytes(n);
         bool anyPending;
@@ -667,6 +816,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             } else if (block.timestamp > _deadlineOf(state)) {
                 plan[i] = _skip(SkipReason.Expired);
             } else {
+                if (exclusive) _checkFulfiller(requestId, request.openAt);
                 anyPending = true; // plan[i] is _SETTLE
             }
             unchecked {
@@ -683,13 +833,14 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// @dev The effects of {fulfillBatch}, in slot order: {RequestSkipped}, or the request
     /// settled. A request is re-read (warm) before it is settled: when an earlier slot of the
     /// same batch settled it (a duplicate id), this slot is skipped as Fulfilled. Marks the
-    /// settled slots with a callback in `plan`. Returns how many were settled and their fees.
+    /// settled slots with a callback in `plan`. Returns how many were settled, their fees, and
+    /// the gas their callbacks need ({_callbackGasNeeded} of each).
     function _settleBatch(
         ActiveModel memory model,
         uint256[] calldata requestIds,
         uint256[] calldata instances,
         bytes memory plan
-    ) private returns (uint256 settled, uint256 fees) {
+    ) private returns (uint256 settled, uint256 fees, uint256 callbackGas) {
         for (uint256 i = 0; i < requestIds.length;) {
             bytes1 planned = plan[i];
             if (planned != _SETTLE) {
@@ -701,7 +852,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
                         ++settled; // <= requestIds.length
                         fees += fee; // fees are < 2**96 each
                     }
-                    if (callback != address(0)) plan[i] = _CALL_BACK;
+                    if (callback != address(0)) {
+                        plan[i] = _CALL_BACK;
+                        callbackGas += _callbackGasNeeded(_requests[requestIds[i]].callbackGasLimit);
+                    }
                 }
             }
             unchecked {
@@ -758,13 +912,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             if (plan[i] == _CALL_BACK) {
                 uint256 requestId = requestIds[i];
                 StoredRequest storage request = _requests[requestId];
-                _callConsumer(
-                    requestId,
-                    model.id,
-                    _callbackOf(request.escrow),
-                    request.callbackGasLimit,
-                    _outputs(model, instances, i)
-                );
+                _callConsumer(requestId, model.id, _callbackOf(request.escrow), request, _outputs(model, instances, i));
             }
             unchecked {
                 ++i;
@@ -780,6 +928,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         returns (uint80 round)
     {
         ActiveModel memory model = _activeModel(modelId);
+        if (!_publishers[modelId][msg.sender] && !_feedOpen[modelId]) revert ZkmlOracleNotPublisher(modelId, msg.sender);
         if (slots == 0 || slots > model.batchSize) revert ZkmlOracleBadBatchSize(slots, model.batchSize);
         Feed memory feed = _feeds[modelId];
         if (feed.latestRound != 0 && block.timestamp <= feed.updatedAt) {
@@ -868,24 +1017,27 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         return address(uint160(escrow >> 96));
     }
 
-    /// @dev Calls the consumer with exactly `gasLimit` gas: EIP-150 forwards at most 63/64 of
+    /// @dev Calls the consumer with exactly the request's `callbackGasLimit`: EIP-150 forwards at most 63/64 of
     /// what is left, so refuse unless that is at least `gasLimit` (the call would otherwise
     /// run with less than the requester asked for, and a griefing fulfiller could make it
-    /// fail on purpose). A consumer without code gets no call and a {CallbackFailed}.
+    /// fail on purpose). A consumer without code gets no call and a {CallbackFailed}. The
+    /// consumer is told who made the request: anyone may name any consumer as a callback.
     function _callConsumer(
         uint256 requestId,
         bytes32 modelId,
         address callback,
-        uint256 gasLimit,
+        StoredRequest storage request,
         int256[] memory outputs
     ) private {
-        bytes memory data = abi.encodeCall(IZkmlConsumer.onInferenceResult, (requestId, modelId, outputs));
+        bytes memory data =
+            abi.encodeCall(IZkmlConsumer.onInferenceResult, (requestId, modelId, request.requester, outputs));
+        uint256 gasLimit = request.callbackGasLimit;
         if (callback.code.length == 0) {
             emit CallbackFailed(requestId, "");
             return;
         }
         uint256 available = gasleft();
-        uint256 needed = gasLimit + gasLimit / 63 + CALLBACK_GAS_OVERHEAD;
+        uint256 needed = _callbackGasNeeded(gasLimit);
         if (available < needed) revert ZkmlOracleInsufficientCallbackGas(requestId, needed, available);
         bool ok;
         bytes memory reason;
@@ -902,5 +1054,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         }
         if (ok) emit CallbackSucceeded(requestId);
         else emit CallbackFailed(requestId, reason);
+    }
+
+    /// @dev The gas left that a callback of `gasLimit` needs: its limit, what EIP-150 keeps
+    /// back (1/64 of what is left), and {CALLBACK_GAS_OVERHEAD}.
+    function _callbackGasNeeded(uint256 gasLimit) private pure returns (uint256) {
+        return gasLimit + gasLimit / 63 + CALLBACK_GAS_OVERHEAD;
     }
 }

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
+from web3.exceptions import ContractLogicError
 
 from tests.test_feed_adapter import to_answer
 from tests.test_oracle import (
     HOUR,
+    UNBOUND,
     ProofData,
     advance,
     call_reverts,
@@ -27,6 +30,7 @@ from tests.test_oracle import (
     deploy_build_verifier,
     events,
     inputs_of,
+    latest_time,
     model_config,
     model_id,
     outputs_of,
@@ -37,7 +41,7 @@ from tests.test_oracle import (
 )
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.oracle import input_felts, proof_calldata
+from zkml_oracle.oracle import input_felts, proof_calldata, sign_credit_features
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
 
@@ -45,7 +49,7 @@ ETHER = 10**18
 FEE = 10**15
 DECIMALS = 8
 BIG = 10**40  # a sanity bound no answer of this model reaches
-GRANTED, SCORE_TOO_LOW, INSUFFICIENT_FUNDS = 0, 1, 2
+GRANTED, SCORE_TOO_LOW, INSUFFICIENT_FUNDS, SUBJECT_GRANTED = 0, 1, 2, 3
 # SmartJudgeDao.ProposalState
 NONE, ACTIVE, DEFEATED, SUCCEEDED, JUDGING, APPROVED, REJECTED, EXECUTED = range(8)
 OTHER_SAMPLE = [[0.8, -0.3, 1.2, -1.1]]
@@ -53,6 +57,8 @@ OTHER_SAMPLE = [[0.8, -0.3, 1.2, -1.1]]
 # third of Chainlink Functions' 300 000); the measured use must leave a quarter of it spare.
 CALLBACK_GAS_LIMIT = 100_000
 CALLBACK_BUDGET = CALLBACK_GAS_LIMIT * 3 // 4
+# CreditGrant's callback also records the attested subject (issue 14): it asks for more.
+GRANT_CALLBACK_GAS_LIMIT = 150_000
 
 
 def argmax(values: list[int]) -> int:
@@ -215,7 +221,7 @@ class Fraud:
 
     def submit(self, ex: Ex) -> int:
         fn = ex.oracle.functions.submitResult(ex.model, ex.good.proof, ex.good.instances)
-        receipt = send(ex.web3, fn, ex.relayer)
+        receipt = send(ex.web3, fn, ex.admin)
         return int(ex.web3.eth.get_block(receipt.blockNumber)["timestamp"])
 
     def guard(
@@ -249,6 +255,7 @@ def fraud(ex: Ex) -> Fraud:
         0,
         DECIMALS,
         "fraud",
+        UNBOUND,
     )
     return Fraud(adapter, to_answer(ex.outputs[0], ex.scale, DECIMALS))
 
@@ -354,21 +361,52 @@ def grant_pool(ex: Ex, threshold: int, *, funds: int = 2 * ETHER) -> Any:
         ETHER,
         HOUR,
         ex.admin,
+        ex.admin,  # the attestor (data provider)
     )
     if funds:
         ex.fund(pool.address, funds)
     return pool
 
 
-def apply_for_grant(ex: Ex, pool: Any, applicant: str, inputs: list[int] | None = None) -> int:
-    fn = pool.functions.applyForGrant(ex.inputs if inputs is None else inputs)
+def attested(
+    ex: Ex,
+    pool: Any,
+    applicant: str,
+    felts: list[int],
+    *,
+    subject: bytes | None = None,
+    attestor: str | None = None,
+    expiry: int | None = None,
+) -> tuple[list[int], bytes, int, bytes]:
+    """``applyForGrant``'s arguments: ``felts`` with the attestor's EIP-712 signature (by
+    Anvil's ``eth_signTypedData_v4``; the attestor is the admin unless said otherwise)."""
+    subject = subject or keccak(text=applicant)
+    expiry = expiry or latest_time(ex.web3) + HOUR
+    signature = sign_credit_features(
+        ex.url,
+        attestor or ex.admin,
+        pool=pool.address,
+        chain_id=ex.web3.eth.chain_id,
+        applicant=applicant,
+        subject=subject,
+        felts=felts,
+        expiry=expiry,
+    )
+    return felts, subject, expiry, signature
+
+
+def apply_for_grant(
+    ex: Ex, pool: Any, applicant: str, inputs: list[int] | None = None, **attestation: Any
+) -> int:
+    args = attested(ex, pool, applicant, ex.inputs if inputs is None else inputs, **attestation)
+    fn = pool.functions.applyForGrant(*args)
     receipt = send(ex.web3, fn, applicant, FEE)
     (ev,) = events(pool, "GrantRequested", receipt)
     (req,) = events(ex.oracle, "InferenceRequested", receipt)
     assert ev.args.requestId == req.args.requestId
     assert (req.args.callback, req.args.callbackGasLimit, req.args.fee) == (
         pool.address,
-        CALLBACK_GAS_LIMIT,
+        GRANT_CALLBACK_GAS_LIMIT,
         FEE,
     )
     return int(ev.args.requestId)
@@ -381,7 +419,7 @@ def test_credit_grant_disburses_above_the_verified_score(ex: Ex) -> None:
     assert pool.functions.pendingApplication(ex.alice).call()[0] == rid
     receipt = ex.fulfill(rid)
     ex.callback_ok(receipt, rid)
-    assert ex.callback_gas(receipt, pool.address) < CALLBACK_BUDGET
+    assert ex.callback_gas(receipt, pool.address) < GRANT_CALLBACK_GAS_LIMIT * 3 // 4
     (ev,) = events(pool, "GrantDecided", receipt)
     assert (ev.args.applicant, ev.args.requestId, ev.args.score, ev.args.decision) == (
         ex.alice,
@@ -407,7 +445,8 @@ def test_credit_grant_disburses_above_the_verified_score(ex: Ex) -> None:
         (ex.alice,),
     )
     # One grant per address.
-    got = tx_reverts(pool.functions.applyForGrant(ex.inputs), ex.alice, FEE)
+    fn = pool.functions.applyForGrant(*attested(ex, pool, ex.alice, ex.inputs))
+    got = tx_reverts(fn, ex.alice, FEE)
     assert got == ("CreditGrantAlreadyGranted", (ex.alice,))
 
 
@@ -436,7 +475,7 @@ def test_credit_grant_refuses_when_the_pool_cannot_pay(ex: Ex) -> None:
 def test_credit_grant_accepts_only_the_oracles_callback(ex: Ex) -> None:
     pool = grant_pool(ex, ex.outputs[SCORE] - 1)
     rid = apply_for_grant(ex, pool, ex.alice)
-    forged = pool.functions.onInferenceResult(rid, ex.model, [0, 2**200])
+    forged = pool.functions.onInferenceResult(rid, ex.model, pool.address, [0, 2**200])
     assert tx_reverts(forged, ex.stranger) == ("ZkmlConsumerNotOracle", (ex.stranger,))
     assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
     assert pool.functions.granted(ex.alice).call() is False
@@ -453,21 +492,23 @@ def test_credit_grant_binds_the_applicants_input(ex: Ex) -> None:
 def test_credit_grant_pending_application_and_abandon(ex: Ex) -> None:
     pool = grant_pool(ex, ex.outputs[SCORE] - 1)
     rid = apply_for_grant(ex, pool, ex.alice)
-    got = tx_reverts(pool.functions.applyForGrant(ex.inputs), ex.alice, FEE)
+    fn = pool.functions.applyForGrant(*attested(ex, pool, ex.alice, ex.inputs))
+    got = tx_reverts(fn, ex.alice, FEE)
     assert got == ("CreditGrantApplicationPending", (ex.alice, rid))
     deadline = pool.functions.pendingApplication(ex.alice).call()[1]
     got = tx_reverts(pool.functions.abandon(), ex.alice)
     assert got == ("CreditGrantNotExpired", (rid, deadline))
     assert tx_reverts(pool.functions.abandon(), ex.bob) == ("CreditGrantNoApplication", (ex.bob,))
     advance(ex.url, HOUR + 1)
+    before = ex.balance(ex.alice), ex.balance(pool.address)
     receipt = send(ex.web3, pool.functions.abandon(), ex.alice)
-    assert [e.args.requestId for e in events(pool, "ApplicationAbandoned", receipt)] == [rid]
+    (abandoned,) = events(pool, "ApplicationAbandoned", receipt)
+    assert (abandoned.args.requestId, abandoned.args.refund) == (rid, FEE)
     assert [e.args.requestId for e in events(ex.oracle, "RequestCancelled", receipt)] == [rid]
-    # The fee refund comes back into the pool; alice may apply again.
-    assert ex.oracle.functions.pendingWithdrawal(pool.address).call() == FEE
-    before = ex.balance(pool.address)
-    send(ex.web3, pool.functions.collectOracleRefunds(), ex.stranger)
-    assert ex.balance(pool.address) - before == FEE
+    # The fee goes back to alice, who paid it; the pool is unchanged; alice may apply again.
+    cost = receipt.gasUsed * receipt.effectiveGasPrice
+    assert (ex.balance(ex.alice) + cost - before[0], ex.balance(pool.address)) == (FEE, before[1])
+    assert ex.oracle.functions.pendingWithdrawal(pool.address).call() == 0
     assert apply_for_grant(ex, pool, ex.alice) == rid + 1
 
 
@@ -520,6 +561,51 @@ def test_kyc_gate_admits_on_a_verified_pass_without_the_raw_input(ex: Ex, kyc: K
     assert got == ("KycGateAlreadyAdmitted", (ex.alice,))
 
 
+def paid_back(ex: Ex, account: str, before: int, receipt: Any) -> int:
+    """What ``account`` received in ``receipt``'s transaction, net of the gas it paid."""
+    spent = receipt.gasUsed * receipt.effectiveGasPrice if receipt["from"] == account else 0
+    return ex.balance(account) + spent - before
+
+
+def test_kyc_gate_returns_the_fee_of_an_unanswered_request(ex: Ex, kyc: Kyc) -> None:
+    """Issue 14, row 3: the gate requests on the applicant's behalf; an unanswered request's
+    fee goes back to the applicant (it used to be locked in the oracle for ever: the gate had
+    no cancel path and could not even receive a refund)."""
+    gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
+    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    got = tx_reverts(gate.functions.reclaimFee(), ex.alice)
+    assert got[0] == "ZkmlOracleRequestNotExpired"
+    assert tx_reverts(gate.functions.reclaimFee(), ex.bob) == ("KycGateNoRequest", (ex.bob,))
+    advance(ex.url, HOUR + 1)
+    before = ex.balance(ex.alice)
+    receipt = send(ex.web3, gate.functions.reclaimFee(), ex.alice)
+    (ev,) = events(gate, "FeeReclaimed", receipt)
+    assert (ev.args.applicant, ev.args.requestId, ev.args.refund) == (ex.alice, rid, FEE)
+    assert paid_back(ex, ex.alice, before, receipt) == FEE
+    assert ex.balance(gate.address) == 0
+    assert gate.functions.pendingRequest(ex.alice).call() == 0
+    # Superseding an expired request refunds it too.
+    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    advance(ex.url, HOUR + 1)
+    before = ex.balance(ex.alice)
+    rid2, receipt = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    (ev,) = events(gate, "FeeReclaimed", receipt)
+    assert (ev.args.requestId, ev.args.refund) == (rid, FEE)
+    assert paid_back(ex, ex.alice, before, receipt) == 0  # paid FEE, got FEE back
+    assert ex.oracle.functions.getRequest(rid).call()[5] == 3  # Cancelled
+    # A deactivated model: at once, no need to wait for the deadline.
+    send(ex.web3, ex.oracle.functions.setModelActive(kyc.model, False), ex.admin)
+    receipt = send(ex.web3, gate.functions.reclaimFee(), ex.alice)
+    assert [e.args.refund for e in events(gate, "FeeReclaimed", receipt)] == [FEE]
+    assert ex.oracle.functions.getRequest(rid2).call()[5] == 3
+    # Only the oracle sends it Ether.
+    got = tx_reverts(gate.functions.reclaimFee(), ex.alice)
+    assert got == ("KycGateNoRequest", (ex.alice,))
+    tx = {"from": ex.stranger, "to": gate.address, "value": 1}
+    with pytest.raises(ContractLogicError):
+        ex.web3.eth.send_transaction(tx)
+
+
 def test_kyc_gate_a_proof_of_another_input_is_refused(ex: Ex, kyc: Kyc) -> None:
     """Alice commits to input A; a valid proof made on input B cannot answer her request."""
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
@@ -553,7 +639,7 @@ def test_kyc_gate_refuses_a_failing_class(ex: Ex, kyc: Kyc) -> None:
 def test_kyc_gate_accepts_only_the_oracles_callback(ex: Ex, kyc: Kyc) -> None:
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
     rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
-    forged = gate.functions.onInferenceResult(rid, kyc.model, kyc.outputs_a)
+    forged = gate.functions.onInferenceResult(rid, kyc.model, gate.address, kyc.outputs_a)
     assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
     assert gate.functions.isAdmitted(ex.alice).call() is False
 
@@ -704,6 +790,69 @@ def test_dao_accepts_only_the_oracles_callback(ex: Ex) -> None:
     dao = judge_dao(ex, argmax(ex.outputs))
     pid = passed_proposal(ex, dao, 1)
     rid = judge(ex, dao, pid)
-    forged = dao.functions.onInferenceResult(rid, ex.model, ex.outputs)
+    forged = dao.functions.onInferenceResult(rid, ex.model, dao.address, ex.outputs)
     assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
     assert dao.functions.state(pid).call() == JUDGING
+
+
+def test_dao_returns_the_fee_of_an_unanswered_judgement(ex: Ex) -> None:
+    """Issue 14, row 3: whoever paid for a judgement that went unanswered gets the fee back."""
+    dao = judge_dao(ex, 0)
+    pid = passed_proposal(ex, dao, 1)
+    rid = judge(ex, dao, pid)  # paid by the stranger
+    got = tx_reverts(dao.functions.reclaimJudgementFee(rid), ex.alice)
+    assert got[0] == "ZkmlOracleRequestNotExpired"
+    advance(ex.url, HOUR + 1)
+    before = ex.balance(ex.stranger), ex.balance(dao.address)
+    receipt = send(ex.web3, dao.functions.reclaimJudgementFee(rid), ex.alice)  # anyone may
+    (ev,) = events(dao, "JudgementFeeReclaimed", receipt)
+    assert (ev.args.requestId, ev.args.payer, ev.args.refund) == (rid, ex.stranger, FEE)
+    assert ex.balance(ex.stranger) - before[0] == FEE
+    assert ex.balance(dao.address) == before[1]
+    got = tx_reverts(dao.functions.reclaimJudgementFee(rid), ex.alice)
+    assert got == ("SmartJudgeDaoUnknownRequest", (rid, ex.model))
+    # The proposal may be judged again.
+    assert judge(ex, dao, pid) == rid + 1
+
+
+# --- issue 14, row 9: CreditGrant's features carry provenance ---
+
+
+def test_credit_grant_refuses_invented_features(ex: Ex) -> None:
+    """Without the data provider's attestation for the applicant, invented features (for which
+    a valid proof exists: the proof shows what the model says, not whose features they are)
+    cannot even be submitted; nor can another applicant's attestation, nor an expired one."""
+    pool = grant_pool(ex, ex.outputs[SCORE] - 1)
+    # Self-signed: the stranger attests their own invented features.
+    args = attested(ex, pool, ex.stranger, ex.inputs, attestor=ex.stranger)
+    got = tx_reverts(pool.functions.applyForGrant(*args), ex.stranger, FEE)
+    assert got == ("CreditGrantBadAttestation", (ex.stranger, ex.stranger, args[2]))
+    # Alice's attestation, replayed by the stranger.
+    args = attested(ex, pool, ex.alice, ex.inputs)
+    got = tx_reverts(pool.functions.applyForGrant(*args), ex.stranger, FEE)
+    assert got[0] == "CreditGrantBadAttestation" and got[1][0] == ex.stranger
+    # Alice's attestation, with other features.
+    other = [(ex.inputs[0] + 1) % field.FIELD_MODULUS, *ex.inputs[1:]]
+    got = tx_reverts(pool.functions.applyForGrant(other, *args[1:]), ex.alice, FEE)
+    assert got[0] == "CreditGrantBadAttestation"
+    # Expired.
+    args = attested(ex, pool, ex.alice, ex.inputs, expiry=latest_time(ex.web3) - 1)
+    got = tx_reverts(pool.functions.applyForGrant(*args), ex.alice, FEE)
+    assert got == ("CreditGrantBadAttestation", (ex.alice, ex.admin, args[2]))
+    assert pool.functions.attestor().call() == ex.admin
+
+
+def test_credit_grant_one_grant_per_subject(ex: Ex) -> None:
+    """Sybil addresses of one person (one attested subject) get one grant between them."""
+    pool = grant_pool(ex, ex.outputs[SCORE] - 1)
+    person = keccak(text="person-1")
+    rid = apply_for_grant(ex, pool, ex.alice, subject=person)
+    rid2 = apply_for_grant(ex, pool, ex.bob, subject=person)  # in flight at the same time
+    ex.callback_ok(ex.fulfill(rid), rid)
+    assert pool.functions.subjectGranted(person).call() is True
+    receipt = ex.fulfill(rid2)
+    (ev,) = events(pool, "GrantDecided", receipt)
+    assert ev.args.decision == SUBJECT_GRANTED
+    assert pool.functions.granted(ex.bob).call() is False
+    fn = pool.functions.applyForGrant(*attested(ex, pool, ex.carol, ex.inputs, subject=person))
+    assert tx_reverts(fn, ex.carol, FEE) == ("CreditGrantSubjectGranted", (person,))

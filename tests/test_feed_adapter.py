@@ -13,11 +13,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.test_oracle import (
+    UNBOUND,
     ProofData,
     advance,
     call_reverts,
     deploy,
     deploy_build_verifier,
+    input_hash,
+    inputs_of,
     model_config,
     model_id,
     outputs_of,
@@ -52,6 +55,27 @@ class Feed:
     rounds: list[ProofData]  # two proofs of the same model, on different inputs
     outputs: list[list[int]]
 
+    def adapter(
+        self,
+        decimals: int,
+        description: str,
+        *,
+        model: bytes | None = None,
+        input_hash: bytes = UNBOUND,
+    ) -> Any:
+        """A further adapter over output 0 of ``model`` (the fixture's by default)."""
+        return deploy(
+            self.web3,
+            contracts.feed_adapter(),
+            self.admin,
+            self.oracle.address,
+            model or self.model,
+            0,
+            decimals,
+            description,
+            input_hash,
+        )
+
     def submit(self, data: ProofData) -> int:
         fn = self.oracle.functions.submitResult(self.model, data.proof, data.instances)
         receipt = send(self.web3, fn, self.admin)
@@ -77,7 +101,17 @@ def feed(
     send(web3, oracle.functions.registerModel(config), admin)
     model = model_id(config)
     feeds = [
-        deploy(web3, contracts.feed_adapter(), admin, oracle.address, model, i, DECIMALS, f"out{i}")
+        deploy(
+            web3,
+            contracts.feed_adapter(),
+            admin,
+            oracle.address,
+            model,
+            i,
+            DECIMALS,
+            f"out{i}",
+            UNBOUND,
+        )
         for i in range(config[6])
     ]
     outputs = [outputs_of(built, r.instances) for r in rounds]
@@ -165,8 +199,8 @@ def test_the_conversion_matches_its_documentation(feed: Feed, q: int) -> None:
     to_answer_fn = feed.feeds[0].functions.toAnswer(q)
     if abs(expected) < 2**255:
         assert to_answer_fn.call() == expected
-    else:  # q * 10**8 / 2**13 past int256: only for outputs near the field's half
-        assert call_reverts(to_answer_fn)[0] in ("Panic", "SafeCastOverflowedUintToInt")
+    else:  # q * 10**8 / 2**13 past int256 (outputs near the field's half): saturated
+        assert to_answer_fn.call() == (2**255 - 1 if q > 0 else -(2**255 - 1))
 
 
 def test_an_adapter_needs_a_registered_model_and_an_existing_output(feed: Feed) -> None:
@@ -175,20 +209,63 @@ def test_an_adapter_needs_a_registered_model_and_an_existing_output(feed: Feed) 
     )
     oracle = feed.oracle.address
     n = len(feed.feeds)
-    got = tx_reverts(factory.constructor(oracle, feed.model, n, 8, "x"), feed.admin)
+    got = tx_reverts(factory.constructor(oracle, feed.model, n, 8, "x", UNBOUND), feed.admin)
     assert got == ("ZkmlFeedAdapterOutputOutOfRange", (n, n))
-    got = tx_reverts(factory.constructor(oracle, feed.model, 0, 77, "x"), feed.admin)
+    got = tx_reverts(factory.constructor(oracle, feed.model, 0, 77, "x", UNBOUND), feed.admin)
     assert got == ("ZkmlFeedAdapterInvalidDecimals", (77,))
     unknown = b"\x07" * 32
-    got = tx_reverts(factory.constructor(oracle, unknown, 0, 8, "x"), feed.admin)
+    got = tx_reverts(factory.constructor(oracle, unknown, 0, 8, "x", UNBOUND), feed.admin)
     assert got == ("ZkmlOracleUnknownModel", (unknown,))
 
 
 def test_zero_decimals_and_a_negative_output(feed: Feed, tmp_path: Path) -> None:
-    adapter = deploy(
-        feed.web3, contracts.feed_adapter(), feed.admin, feed.oracle.address, feed.model, 0, 0, "n"
-    )
+    adapter = feed.adapter(0, "n")
     feed.submit(feed.rounds[0])
     q = feed.outputs[0][0]
     assert adapter.functions.latestAnswer().call() == to_answer(q, feed.scale, 0)
     assert adapter.functions.toAnswer(-(2**feed.scale) - 1).call() == -1  # toward zero
+
+
+# --- issue 14: feeds that answer one question, values that never brick a view ---
+
+
+def test_a_bound_feed_answers_only_its_input(feed: Feed, built: BuildResult) -> None:
+    """Row 1: bound to an input, a feed is not moved by a round for another input."""
+    mine = input_hash(inputs_of(built, feed.rounds[0].instances))
+    adapter = feed.adapter(DECIMALS, "bound", input_hash=mine)
+    f = adapter.functions
+    assert f.inputHash().call() == mine
+    assert call_reverts(f.latestRoundData()) == ("ZkmlOracleNoResult", (feed.model,))
+    t1 = feed.submit(feed.rounds[0])
+    advance(feed.url, 1)
+    feed.submit(feed.rounds[1])  # another input's round: the latest of the model
+    answer = to_answer(feed.outputs[0][0], feed.scale)
+    assert tuple(f.latestRoundData().call()) == (1, answer, t1, t1, 1)
+    assert (f.latestRound().call(), f.latestAnswer().call()) == (1, answer)
+    assert feed.feeds[0].functions.latestRound().call() == 2  # the unbound feed moved
+    assert call_reverts(f.getRoundData(2)) == ("ZkmlFeedAdapterRoundNotForInput", (2, mine))
+    assert (f.getAnswer(2).call(), f.getTimestamp(2).call()) == (0, 0)
+    assert (f.getAnswer(1).call(), f.getTimestamp(1).call()) == (answer, t1)
+
+
+def test_an_answer_too_large_for_an_int256_saturates(feed: Feed) -> None:
+    """Row 7: a valid output whose answer overflows never makes a view revert."""
+    mock = deploy(feed.web3, contracts.contract("MockVerifier"), feed.admin)
+    # One public input, one output at scale 0 (a stand-in verifier: no proof needed here).
+    config = (mock.address, b"\x01" * 32, 2, 0, 1, 1, 1, 0, False, True, 1)
+    send(feed.web3, feed.oracle.functions.registerModel(config), feed.admin)
+    model = model_id(config)
+    adapter = feed.adapter(76, "big", model=model)
+    f = adapter.functions
+    top = 2**255 - 1
+    for round_, q in ((1, 10**10), (2, -(10**10))):
+        felt = field.int_to_felt(q)
+        send(feed.web3, feed.oracle.functions.submitResult(model, b"", [7, felt]), feed.admin)
+        assert f.latestRoundData().call()[1] == (top if q > 0 else -top)
+        assert f.getRoundData(round_).call()[1] == (top if q > 0 else -top)
+        assert f.latestAnswer().call() == (top if q > 0 else -top)
+        advance(feed.url, 1)
+    assert f.getRoundData(1).call()[1] == top
+    # Just below the bound, the exact answer.
+    assert f.toAnswer(5).call() == 5 * 10**76
+    assert f.toAnswer(-(2**255)).call() == -top

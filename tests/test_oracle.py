@@ -33,6 +33,7 @@ from zkml_oracle.verifier import CompiledContract
 
 R = field.FIELD_MODULUS
 ZERO = "0x" + "00" * 20
+UNBOUND = b"\0" * 32  # a ZkmlFeedAdapter over the model's latest round, any input
 PENDING, FULFILLED, CANCELLED = 1, 2, 3
 HOUR = 3600
 
@@ -531,7 +532,7 @@ def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: Bu
 
 
 def test_a_consumer_accepts_only_the_oracle(env: Env) -> None:
-    fn = env.consumer.functions.onInferenceResult(1, env.model, [1, 2])
+    fn = env.consumer.functions.onInferenceResult(1, env.model, env.consumer.address, [1, 2])
     assert tx_reverts(fn, env.stranger) == ("ZkmlConsumerNotOracle", (env.stranger,))
 
 
@@ -781,7 +782,7 @@ def test_a_fulfilled_request_cannot_be_cancelled(env: Env) -> None:
 def submit(env: Env, data: ProofData | None = None, model: bytes | None = None) -> Any:
     data = data or env.good
     fn = env.oracle.functions.submitResult(model or env.model, data.proof, data.instances)
-    return send(env.web3, fn, env.stranger)
+    return send(env.web3, fn, env.admin)
 
 
 def test_push_feed_rounds(env: Env) -> None:
@@ -796,7 +797,7 @@ def test_push_feed_rounds(env: Env) -> None:
     first = submit(env)
     (event,) = events(env.oracle, "ResultSubmitted", first)
     assert event.args.round == 1 and event.args.inputHash == h
-    assert list(event.args.outputs) == env.outputs and event.args.submitter == env.stranger
+    assert list(event.args.outputs) == env.outputs and event.args.submitter == env.admin
     (slot,) = events(env.oracle, "SlotResultSubmitted", first)  # an unbatched round: one slot
     assert (slot.args.modelId, slot.args.round, slot.args.slot) == (env.model, 1, 0)
     assert slot.args.inputHash == h and list(slot.args.outputs) == env.outputs
@@ -824,22 +825,23 @@ def test_push_feed_rounds(env: Env) -> None:
 
 def test_a_second_round_in_the_same_block_is_refused(env: Env) -> None:
     twice = deploy(env.web3, contracts.contract("DoubleSubmitter"), env.admin)
+    send(env.web3, env.oracle.functions.setFeedPublisher(env.model, twice.address, True), env.admin)
     fn = twice.functions.submitTwice(
         env.oracle.address, env.model, env.good.proof, env.good.instances
     )
-    name, args = tx_reverts(fn, env.stranger)
+    name, args = tx_reverts(fn, env.admin)
     assert name == "ZkmlOracleRoundTooSoon" and args[0] == env.model
     assert args[1] >= latest_time(env.web3)  # the pending block's time: the same block
     receipt = submit(env)
     t = env.web3.eth.get_block(receipt.blockNumber)["timestamp"]
-    got = tx_reverts(fn, env.stranger)
+    got = tx_reverts(fn, env.admin)
     assert got[0] == "ZkmlOracleRoundTooSoon" and got[1][1] >= t
 
 
 def test_push_feed_refuses_what_fulfil_refuses(env: Env) -> None:
     def refused(data: ProofData, model: bytes | None = None) -> tuple[str, tuple[Any, ...]]:
         fn = env.oracle.functions.submitResult(model or env.model, data.proof, data.instances)
-        return tx_reverts(fn, env.stranger)
+        return tx_reverts(fn, env.admin)
 
     raw = bytearray(env.good.proof)
     raw[200] ^= 0x01

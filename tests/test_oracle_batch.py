@@ -472,10 +472,44 @@ def test_every_callback_gets_its_whole_gas_limit_or_the_batch_reverts(benv: BEnv
     fn = benv.batch_fn(ids, benv.full)
     # Enough for the proof and the first callback, not for the second.
     name, args = call_reverts(fn, {"from": benv.relayer, "gas": 2_300_000})
-    assert name == "ZkmlOracleInsufficientCallbackGas" and args[0] == ids[1]
+    # Reserved for every callback at once, before the first: the batch's first request names it.
+    assert name == "ZkmlOracleInsufficientCallbackGas" and args[0] == ids[0]
+    assert args[1] == 2 * (limit + limit // 63 + 10_000)
     receipt = send(benv.web3, fn, benv.relayer)  # estimated: enough for both
     assert receipt.gasUsed > 2 * limit
     assert len(events(benv.oracle, "CallbackFailed", receipt)) == 2
+
+
+def test_a_callback_cheap_when_estimated_cannot_sink_the_batch(benv: BEnv) -> None:
+    """Issue 14, row 4: a consumer spends little while the relayer estimates the gas, then
+    its whole limit once mined. The batch, sent with the estimate, still settles every
+    request: the estimate had to cover every callback's full limit."""
+    limit = 500_000
+    consumer = benv.consumers[RECORD]
+    ids = [benv.consumer_request(RECORD, felts, limit) for felts in benv.full.felts[:3]]
+    fn = benv.batch_fn(ids, benv.full)
+    gas = fn.estimate_gas({"from": benv.relayer})
+    send(benv.web3, consumer.functions.setMode(BURN_GAS), benv.admin)
+    tx = fn.transact({"from": benv.relayer, "gas": gas})
+    receipt = benv.web3.eth.wait_for_transaction_receipt(tx)
+    assert receipt.status == 1
+    assert list(fulfilled(benv, receipt)) == ids
+    assert [e.args.requestId for e in events(benv.oracle, "CallbackFailed", receipt)] == ids
+
+
+def test_a_copied_batch_does_not_earn_the_fees(benv: BEnv) -> None:
+    """Issue 14, row 2, for fulfillBatch: during a request's grace period only a
+    FULFILLER_ROLE holder settles it."""
+    views = benv.oracle.functions
+    send(benv.web3, views.grantRole(views.FULFILLER_ROLE().call(), benv.relayer), benv.admin)
+    send(benv.web3, views.setSettings((2_500_000, 600, 30 * 24 * HOUR)), benv.admin)
+    ids = requests_for(benv, benv.full)  # one block each: the first one's grace ends first
+    got = tx_reverts(benv.batch_fn(ids, benv.full), benv.stranger)
+    assert got[0] == "ZkmlOracleNotDesignatedFulfiller"
+    assert got[1][:2] == (ids[0], benv.stranger) and got[1][2] > latest_time(benv.web3)
+    receipt = benv.fulfill_batch(ids, benv.full)
+    assert list(fulfilled(benv, receipt)) == ids
+    assert views.pendingWithdrawal(benv.relayer).call() == FEE * BATCH
 
 
 # --- hashed inputs ---
@@ -524,7 +558,7 @@ def test_hashed_batch_binds_each_request_to_its_own_commitment(benv: BEnv, hashe
 def test_submit_result_batch_is_one_round_with_every_slot_indexed(benv: BEnv) -> None:
     views = benv.oracle.functions
     fn = views.submitResultBatch(benv.model, benv.full.proof, benv.full.instances, 3)
-    receipt = send(benv.web3, fn, benv.stranger)
+    receipt = send(benv.web3, fn, benv.admin)
     t = benv.web3.eth.get_block(receipt.blockNumber)["timestamp"]
     hashes = [input_hash(felts) for felts in benv.full.felts]
     (round_,) = events(benv.oracle, "ResultSubmitted", receipt)
@@ -550,7 +584,7 @@ def test_submit_result_batch_is_one_round_with_every_slot_indexed(benv: BEnv) ->
     # The next round: one more, still one per block; a plain submitResult reads slot 0.
     advance(benv.url, 30)
     fn = views.submitResultBatch(benv.model, benv.full.proof, benv.full.instances, BATCH)
-    t2 = benv.web3.eth.get_block(send(benv.web3, fn, benv.stranger).blockNumber)["timestamp"]
+    t2 = benv.web3.eth.get_block(send(benv.web3, fn, benv.admin).blockNumber)["timestamp"]
     assert views.latestRound(benv.model).call() == 2
     for i in (0, 3):
         got = tuple(views.resultOf(benv.model, hashes[i]).call())
@@ -558,7 +592,7 @@ def test_submit_result_batch_is_one_round_with_every_slot_indexed(benv: BEnv) ->
     assert tuple(views.getResult(benv.model, 1).call()) == (1, t, hashes[2], benv.full.outputs[2])
     advance(benv.url, 30)
     fn = views.submitResult(benv.model, benv.full.proof, benv.full.instances)
-    receipt = send(benv.web3, fn, benv.stranger)
+    receipt = send(benv.web3, fn, benv.admin)
     (round_,) = events(benv.oracle, "ResultSubmitted", receipt)
     assert (round_.args.round, round_.args.inputHash) == (3, hashes[0])
     assert [e.args.slot for e in events(benv.oracle, "SlotResultSubmitted", receipt)] == [0]
@@ -570,7 +604,7 @@ def test_submit_result_batch_refuses_what_submit_result_refuses(benv: BEnv) -> N
         fn = benv.oracle.functions.submitResultBatch(
             benv.model, proof or benv.full.proof, instances or benv.full.instances, slots
         )
-        return tx_reverts(fn, benv.stranger)
+        return tx_reverts(fn, benv.admin)
 
     assert refused(0) == ("ZkmlOracleBadBatchSize", (0, BATCH))
     assert refused(BATCH + 1) == ("ZkmlOracleBadBatchSize", (BATCH + 1, BATCH))

@@ -66,13 +66,15 @@ def train_credit_model(folder: Path, *, seed: int = 11) -> dict[str, Path]:
 
 
 def run(workdir: Path, report: Reporter | None = None) -> DemoResult:
+    from eth_utils.crypto import keccak
+
     from . import data
     from .chain import ChainOptions, LocalNode, connect, sender
     from .circuit import BuildOptions, build
     from .contracts import contract
     from .deploy import deploy_contract
     from .deployments import DeploymentStore
-    from .oracle import Oracle, deploy_and_register, input_felts
+    from .oracle import Oracle, deploy_and_register, input_felts, sign_credit_features
 
     steps = Steps(report)
     workdir = workdir.resolve()
@@ -113,6 +115,7 @@ def run(workdir: Path, report: Reporter | None = None) -> DemoResult:
                     GRANT_WEI,
                     3600,
                     admin,
+                    admin,  # the data provider attesting applicants' features (EIP-712)
                 )
                 pool = web3.eth.contract(address=pool_address, abi=contract("CreditGrant").abi)
                 fund = web3.eth.send_transaction(
@@ -124,7 +127,19 @@ def run(workdir: Path, report: Reporter | None = None) -> DemoResult:
             sample = data.load(files["input"])
             felts = input_felts(built.manifest, sample)
             with steps.step("request", "the applicant applies; the pool requests a verified score"):
-                apply_tx = pool.functions.applyForGrant(felts).transact(
+                subject = keccak(text=applicant)
+                expiry = int(web3.eth.get_block("latest")["timestamp"]) + 3600
+                signature = sign_credit_features(
+                    node.url,
+                    admin,
+                    pool=pool_address,
+                    chain_id=int(web3.eth.chain_id),
+                    applicant=applicant,
+                    subject=subject,
+                    felts=felts,
+                    expiry=expiry,
+                )
+                apply_tx = pool.functions.applyForGrant(felts, subject, expiry, signature).transact(
                     {"from": applicant, "value": FEE_WEI}
                 )
                 apply_receipt = web3.eth.wait_for_transaction_receipt(apply_tx)

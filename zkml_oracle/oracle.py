@@ -129,6 +129,62 @@ def input_hash(felts: list[int]) -> str:
     return "0x" + keccak(b"".join(f.to_bytes(32, "big") for f in felts)).hex()
 
 
+def credit_features_typed_data(
+    pool: str, chain_id: int, applicant: str, subject: bytes, felts: list[int], expiry: int
+) -> dict[str, Any]:
+    """The EIP-712 message ``CreditFeatures`` that a data provider signs (``eth_signTypedData_v4``)
+    to vouch that ``felts`` are ``applicant``'s features, for the ``CreditGrant`` at ``pool``."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "CreditFeatures": [
+                {"name": "applicant", "type": "address"},
+                {"name": "subject", "type": "bytes32"},
+                {"name": "inputHash", "type": "bytes32"},
+                {"name": "expiry", "type": "uint256"},
+            ],
+        },
+        "primaryType": "CreditFeatures",
+        "domain": {
+            "name": "CreditGrant",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": pool,
+        },
+        "message": {
+            "applicant": applicant,
+            "subject": "0x" + subject.hex(),
+            "inputHash": input_hash(felts),
+            "expiry": expiry,
+        },
+    }
+
+
+def sign_credit_features(
+    rpc_url: str,
+    attestor: str,
+    *,
+    pool: str,
+    chain_id: int,
+    applicant: str,
+    subject: bytes,
+    felts: list[int],
+    expiry: int,
+) -> bytes:
+    """:func:`credit_features_typed_data` signed by ``attestor``, an account the node at
+    ``rpc_url`` holds unlocked (a dev chain's; a real data provider signs with its own key)."""
+    from .chain import rpc
+
+    data = credit_features_typed_data(pool, chain_id, applicant, subject, felts, expiry)
+    signature: str = rpc(rpc_url, "eth_signTypedData_v4", [attestor, data])
+    return bytes.fromhex(signature.removeprefix("0x"))
+
+
 def proof_calldata(proof_path: Path) -> tuple[bytes, list[int]]:
     """The proof bytes and instances exactly as ezkl encodes them for its verifier."""
     import ezkl
@@ -380,6 +436,7 @@ def deploy_feed(
         output,
         decimals,
         description,
+        b"\0" * 32,  # unbound: the model's latest round, whatever its input
     )
     entry = {
         "feed": address,

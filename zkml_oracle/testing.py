@@ -451,10 +451,36 @@ class OracleHarness:
             receipt=receipt,
         )
 
+    def attest_credit_features(
+        self, pool: str, applicant: str, input_file: Path, *, subject: bytes | None = None
+    ) -> tuple[list[int], bytes, int, bytes]:
+        """``CreditGrant.applyForGrant``'s arguments for ``input_file``'s features, attested by
+        the admin as the pool's data provider (EIP-712, valid for an hour); the subject
+        defaults to one per applicant."""
+        from eth_utils.crypto import keccak
+
+        from .oracle import sign_credit_features
+
+        felts = self.input_felts(input_file)
+        subject = subject or keccak(text=applicant)
+        expiry = self.now() + HOUR
+        signature = sign_credit_features(
+            self.url,
+            self.admin,
+            pool=pool,
+            chain_id=int(self.web3.eth.chain_id),
+            applicant=applicant,
+            subject=subject,
+            felts=felts,
+            expiry=expiry,
+        )
+        return felts, subject, expiry, signature
+
     def submit(self, proof: Proof, *, sender: str | None = None) -> SubmitResult:
-        """``submitResult``: ``proof``'s outputs become the push feed's next round."""
+        """``submitResult``: ``proof``'s outputs become the push feed's next round (``sender``
+        defaults to the admin, who registered the model and so is its feed's publisher)."""
         fn = self.oracle.functions.submitResult(self.model_id, proof.proof, proof.instances)
-        receipt = self.transact(fn, sender or self.accounts[-1])
+        receipt = self.transact(fn, sender or self.admin)
         (ev,) = self.events(self.oracle, "ResultSubmitted", receipt)
         return SubmitResult(
             round=int(ev.args.round),

@@ -23,6 +23,10 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 /// if someone who knows the private input proves it), and an unsalted commitment of
 /// low-entropy features can be brute-forced: a production gate puts the address and a salt
 /// into the committed input.
+///
+/// Fees: the applicant pays the oracle fee. A request that is never answered (past its
+/// deadline, or its model deactivated) is cancelled by {reclaimFee}, or when the applicant
+/// applies again, and its fee goes back to the applicant.
 contract KycGate is ZkmlConsumer, ReentrancyGuard {
     /// @notice The gas the oracle gives the callback.
     uint32 public constant CALLBACK_GAS_LIMIT = 100_000;
@@ -57,6 +61,8 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
     /// @notice `applicant` was refused: the verified class is `verifiedClass` (or the
     /// commitment already admitted someone, then `verifiedClass == passClass`).
     event Refused(address indexed applicant, uint256 indexed requestId, uint256 verifiedClass);
+    /// @notice `applicant`'s unanswered request was cancelled; `refund` wei went back to them.
+    event FeeReclaimed(address indexed applicant, uint256 indexed requestId, uint256 refund);
 
     // --- errors ---
 
@@ -72,6 +78,12 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
     error KycGateCommitmentUsed(uint256 commitment, address account);
     /// @notice The callback is for a request this gate did not make (or already decided).
     error KycGateUnknownRequest(uint256 requestId, bytes32 modelId);
+    /// @notice `applicant` has no request in flight.
+    error KycGateNoRequest(address applicant);
+    /// @notice Only the oracle sends Ether here (refunds).
+    error KycGateUnexpectedEther(address from);
+    /// @notice Sending Ether failed.
+    error KycGateTransferFailed(address to, uint256 amount);
 
     // --- constructor ---
 
@@ -90,7 +102,8 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
 
     /// @notice Asks for verification of the private input committed to by `commitment`
     /// (`msg.value` is the oracle fee). A previous request of the caller that expired
-    /// unanswered is superseded. Emits {VerificationRequested}.
+    /// unanswered is superseded: cancelled, its fee refunded to the caller ({FeeReclaimed}).
+    /// Emits {VerificationRequested}.
     /// @dev The oracle is trusted and `requestInference` calls nothing back; `nonReentrant` anyway.
     /// @param commitment The Poseidon commitment of the caller's private features (a felt).
     /// @return requestId The oracle's request id.
@@ -99,10 +112,11 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
         address holder = _admittedBy[commitment];
         if (holder != address(0)) revert KycGateCommitmentUsed(commitment, holder);
         uint256 current = _pendingOf[msg.sender];
+        uint256 refund;
         if (current != 0) {
             uint64 currentDeadline = _requests[current].deadline;
             if (block.timestamp <= currentDeadline) revert KycGateRequestPending(msg.sender, current, currentDeadline);
-            delete _requests[current]; // expired: it can never be fulfilled
+            refund = _release(current); // expired: it can never be fulfilled
         }
         uint256[] memory inputFelts = new uint256[](1);
         inputFelts[0] = commitment;
@@ -113,6 +127,23 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
         _requests[requestId] = Pending({applicant: msg.sender, deadline: deadline, commitment: commitment});
         _pendingOf[msg.sender] = requestId;
         emit VerificationRequested(msg.sender, requestId, commitment, deadline);
+        if (refund != 0) _pay(msg.sender, refund);
+    }
+
+    /// @notice Cancels the caller's unanswered request (past its deadline, or its model
+    /// deactivated: the oracle's refusal is passed on otherwise) and sends its fee back.
+    /// A request answered with a failed callback is only forgotten. Emits {FeeReclaimed}.
+    /// @return refund The wei sent back.
+    function reclaimFee() external nonReentrant returns (uint256 refund) {
+        uint256 current = _pendingOf[msg.sender];
+        if (current == 0) revert KycGateNoRequest(msg.sender);
+        refund = _release(current);
+        if (refund != 0) _pay(msg.sender, refund);
+    }
+
+    /// @notice Accepts the oracle's refunds only.
+    receive() external payable {
+        if (msg.sender != address(oracle())) revert KycGateUnexpectedEther(msg.sender);
     }
 
     // --- views ---
@@ -153,6 +184,20 @@ contract KycGate is ZkmlConsumer, ReentrancyGuard {
         } else {
             emit Refused(p.applicant, requestId, verifiedClass);
         }
+    }
+
+    /// @dev Forgets request `requestId` and cancels it at the oracle; its refund.
+    function _release(uint256 requestId) private returns (uint256 refund) {
+        address applicant = _requests[requestId].applicant;
+        delete _requests[requestId];
+        delete _pendingOf[applicant];
+        refund = _cancelRequest(requestId);
+        emit FeeReclaimed(applicant, requestId, refund);
+    }
+
+    function _pay(address to, uint256 amount) private {
+        (bool ok,) = payable(to).call{value: amount}("");
+        if (!ok) revert KycGateTransferFailed(to, amount);
     }
 
     function _argmax(int256[] calldata outputs) private pure returns (uint256 best) {

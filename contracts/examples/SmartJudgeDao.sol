@@ -19,7 +19,8 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 /// 3. {requestJudgement} (anyone, paying the oracle fee) on a Succeeded proposal -> Judging.
 ///    The oracle calls back with the verified outputs of the judge on `judgeInput`; the class
 ///    is their argmax (ties to the lower index): `approveClass` -> Approved, else Rejected.
-///    A judgement that is never answered may be requested again after its deadline.
+///    A judgement that is never answered may be requested again after its deadline; its
+///    fee goes back to whoever paid it with {reclaimJudgementFee}.
 /// 4. {execute} (anyone) an Approved proposal -> Executed, then the call is made.
 ///
 /// Members are fixed at construction, one vote each. No function loops over members or
@@ -81,6 +82,7 @@ contract SmartJudgeDao is ZkmlConsumer, ReentrancyGuard {
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => mapping(address member => bool)) private _hasVoted;
     mapping(uint256 requestId => uint256 proposalId) private _proposalOfRequest;
+    mapping(uint256 requestId => address payer) private _payerOf;
 
     // --- events ---
 
@@ -101,6 +103,8 @@ contract SmartJudgeDao is ZkmlConsumer, ReentrancyGuard {
     );
     /// @notice `voter` voted on `proposalId`.
     event VoteCast(uint256 indexed proposalId, address indexed voter, bool support);
+    /// @notice The unanswered judgement `requestId` was cancelled; `refund` wei went to `payer`.
+    event JudgementFeeReclaimed(uint256 indexed requestId, address indexed payer, uint256 refund);
     /// @notice The judge model was asked about `proposalId` (oracle request `requestId`).
     event JudgementRequested(uint256 indexed proposalId, uint256 indexed requestId, uint64 deadline, uint256 fee);
     /// @notice The verified judgement of `proposalId` arrived.
@@ -233,7 +237,23 @@ contract SmartJudgeDao is ZkmlConsumer, ReentrancyGuard {
         p.judgeRequestId = requestId;
         p.judgeDeadline = deadline;
         _proposalOfRequest[requestId] = proposalId;
+        _payerOf[requestId] = msg.sender;
         emit JudgementRequested(proposalId, requestId, deadline, msg.value);
+    }
+
+    /// @notice Cancels judgement request `requestId` if it went unanswered (past its deadline,
+    /// or the judge model deactivated: the oracle's refusal is passed on otherwise) and sends
+    /// its fee back to whoever paid it (anyone may call). The proposal may then be judged
+    /// again once that request's deadline has passed. Emits {JudgementFeeReclaimed}.
+    /// @param requestId The oracle request made by {requestJudgement}.
+    /// @return refund The wei sent back.
+    function reclaimJudgementFee(uint256 requestId) external nonReentrant returns (uint256 refund) {
+        address payer = _payerOf[requestId];
+        if (payer == address(0)) revert SmartJudgeDaoUnknownRequest(requestId, _modelId);
+        delete _payerOf[requestId];
+        refund = _cancelRequest(requestId);
+        emit JudgementFeeReclaimed(requestId, payer, refund);
+        if (refund != 0) Address.sendValue(payable(payer), refund);
     }
 
     /// @notice Executes an Approved proposal (anyone may): marks it Executed, then makes its

@@ -9,7 +9,10 @@ interface IZkmlConsumer {
     /// never undoes the fulfilment.
     /// @param requestId The request being answered.
     /// @param modelId The model that produced `outputs`.
+    /// @param requester Who made the request (anyone may name any consumer as callback: a
+    /// consumer acts only on requests it made, or that it trusts the requester of).
     /// @param outputs The proven outputs as signed fixed-point integers at the model's
     /// output scale (value = output / 2**scale), in the circuit's output order.
-    function onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) external;
+    function onInferenceResult(uint256 requestId, bytes32 modelId, address requester, int256[] calldata outputs)
+        external;
 }

@@ -62,6 +62,18 @@ interface IZkmlOracle {
         address fulfiller;
     }
 
+    /// @notice The oracle's admin settings ({IZkmlOracle-setSettings}).
+    /// @dev `maxCallbackGasLimit` caps a request's `callbackGasLimit`, so that a batch holding
+    /// any request still fits a block; `fulfillerGracePeriod` is how long (seconds) after a
+    /// request only a `FULFILLER_ROLE` holder may fulfil it (0: open at once), so that a
+    /// fulfilment copied from the mempool does not earn the fee; `maxRequestTtl` caps
+    /// `deadline - block.timestamp` at request time, so that no escrow waits unboundedly.
+    struct Settings {
+        uint32 maxCallbackGasLimit;
+        uint32 fulfillerGracePeriod;
+        uint64 maxRequestTtl;
+    }
+
     struct Result {
         uint80 round;
         uint64 updatedAt;
@@ -98,6 +110,11 @@ interface IZkmlOracle {
     /// {ResultSubmitted}): the result {IZkmlOracle-resultOf} returns for `inputHash`.
     event SlotResultSubmitted(bytes32 indexed modelId, uint80 indexed round, uint256 slot, bytes32 inputHash, int256[] outputs);
     event Withdrawn(address indexed account, uint256 amount);
+    event SettingsSet(Settings settings);
+    /// @notice `publisher` may (or may no longer) move `modelId`'s push feed.
+    event FeedPublisherSet(bytes32 indexed modelId, address indexed publisher, bool allowed);
+    /// @notice `modelId`'s push feed is open to anyone (or back to its publishers only).
+    event FeedOpenSet(bytes32 indexed modelId, bool open);
 
     // --- errors ---
     error ZkmlOracleUnknownModel(bytes32 modelId);
@@ -132,6 +149,16 @@ interface IZkmlOracle {
     error ZkmlOracleModelMismatch(uint256 requestId, bytes32 modelId);
     /// @notice Every request of the batch was already fulfilled, cancelled or expired.
     error ZkmlOracleNothingToSettle();
+    /// @notice A `callbackGasLimit` above the oracle's {Settings-maxCallbackGasLimit}.
+    error ZkmlOracleCallbackGasLimitTooHigh(uint256 callbackGasLimit, uint256 max);
+    /// @notice Until `openAt`, only a `FULFILLER_ROLE` holder may fulfil `requestId`.
+    error ZkmlOracleNotDesignatedFulfiller(uint256 requestId, address caller, uint64 openAt);
+    /// @notice `caller` may not move `modelId`'s push feed (not a publisher, feed not open).
+    error ZkmlOracleNotPublisher(bytes32 modelId, address caller);
+    /// @notice The code at `modelId`'s verifier is no longer the code registered.
+    error ZkmlOracleVerifierChanged(bytes32 modelId, bytes32 registered, bytes32 current);
+    /// @notice Settings the oracle refuses (see {Settings}).
+    error ZkmlOracleInvalidSettings(string reason);
 
     // --- registry (admin) ---
     /// @notice Registers a model; its id is keccak256(abi.encode(config)) and never changes meaning.
@@ -163,11 +190,22 @@ interface IZkmlOracle {
         uint256[] calldata instances
     ) external returns (uint256 settled);
 
-    /// @notice Cancels an expired, unfulfilled request; its fee is credited back to the requester.
+    /// @notice Cancels an unfulfilled request that expired, or whose model was deactivated;
+    /// its fee is credited back to the requester.
     function cancel(uint256 requestId) external;
 
     /// @notice Pays out everything credited to the caller (fees earned, refunds).
     function withdraw() external;
+
+    // --- settings (admin) ---
+    /// @notice Replaces the oracle's {Settings}.
+    function setSettings(Settings calldata settings_) external;
+
+    /// @notice Allows or disallows `publisher` to move `modelId`'s push feed.
+    function setFeedPublisher(bytes32 modelId, address publisher, bool allowed) external;
+
+    /// @notice Opens `modelId`'s push feed to anyone, or restricts it to its publishers.
+    function setFeedOpen(bytes32 modelId, bool open) external;
 
     // --- push feed ---
     /// @notice Publishes a verified result for `modelId` as its next round.
@@ -188,4 +226,9 @@ interface IZkmlOracle {
     function getResult(bytes32 modelId, uint80 round) external view returns (Result memory);
     function resultOf(bytes32 modelId, bytes32 inputHash) external view returns (Result memory);
     function pendingWithdrawal(address account) external view returns (uint256);
+    function settings() external view returns (Settings memory);
+    function isFeedPublisher(bytes32 modelId, address account) external view returns (bool);
+    function feedOpen(bytes32 modelId) external view returns (bool);
+    /// @notice The verifier's code hash recorded at registration (every verification checks it).
+    function verifierCodehash(bytes32 modelId) external view returns (bytes32);
 }

@@ -45,13 +45,15 @@ def grant_pool(zkml: OracleHarness) -> Any:
         ETHER,
         HOUR,
         zkml.admin,
+        zkml.admin,  # the data provider attesting applicants' features
     )
     zkml.fund(pool.address, 2 * ETHER)
     return pool
 
 
 def apply(zkml: OracleHarness, pool: Any, applicant: str, input_file: Path) -> int:
-    fn = pool.functions.applyForGrant(zkml.input_felts(input_file))
+    args = zkml.attest_credit_features(pool.address, applicant, input_file)
+    fn = pool.functions.applyForGrant(*args)
     (request_id,) = zkml.requests_in(zkml.transact(fn, applicant, FEE))
     return request_id
 

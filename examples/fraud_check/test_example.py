@@ -45,7 +45,13 @@ def to_answer(output: int, scale: int) -> int:
 def guarded_treasury(zkml: OracleHarness) -> tuple[Any, Any]:
     """Feed adapter over output 0 → FraudGuard (max score 0.5) → treasury holding 1 ether."""
     feed = zkml.deploy(
-        "ZkmlFeedAdapter", zkml.oracle.address, zkml.model_id, 0, DECIMALS, "fraud probability"
+        "ZkmlFeedAdapter",
+        zkml.oracle.address,
+        zkml.model_id,
+        0,
+        DECIMALS,
+        "fraud probability",
+        b"\0" * 32,
     )
     guard = zkml.deploy("FraudGuard", feed.address, MAX_SCORE, HOUR, -BOUND, BOUND, zkml.admin)
     treasury = zkml.deploy("GuardedTreasury", guard.address, zkml.admin)
