@@ -42,6 +42,9 @@ class RelayOptions:
     metrics_port: int | None = None
     drain_timeout: float = 10.0
     receipt_timeout: float = 120.0
+    #: The relayer's encryption key file (created when missing): serves requester-bound
+    #: models, whose requests carry their input sealed to its public key.
+    encryption_key: Path | None = None
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -97,7 +100,12 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
                 f"model {model_id} ({model.build_dir}) is not registered on the oracle at "
                 f"{address}: run `zkml-oracle deploy {model.build_dir}`"
             )
-        if model.manifest.visibility.input == "hashed":
+        if model.manifest.requester_bound and options.encryption_key is None:
+            raise InputError(
+                f"model {model_id} takes private inputs sealed to the relayer: pass "
+                "--encryption-key FILE (created when missing) and publish its public key"
+            )
+        if model.manifest.visibility.input == "hashed" and not model.manifest.requester_bound:
             emit(
                 "model.hashed_inputs",
                 logging.WARNING,
@@ -105,6 +113,14 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
                 note="its requests will be rejected: a commitment alone cannot be proven",
             )
     signer = load_signer(options.key, chain.chain_id)
+    inputs = None
+    if options.encryption_key is not None:
+        from ..private_inputs import RelayerKey
+        from .private_inputs import SealedInputs
+
+        key = RelayerKey.load_or_create(options.encryption_key)
+        emit("relayer.encryption_key", public_key=key.public_key)
+        inputs = SealedInputs(key, oracle.contract)
     start_block = 0
     oracle_tx = store.load(chain).get("oracle", {}).get("tx")
     if oracle_tx:
@@ -138,5 +154,6 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
             backend=backend,
             journal=journal,
             metrics=metrics,
+            inputs=inputs,
         )
         return relayer.run()

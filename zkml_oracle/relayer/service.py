@@ -31,6 +31,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,9 @@ from .inputs import Rejected, Sample, sample_from_felts
 from .metrics import Metrics
 from .signer import NonceManager, Signer, eip1559_fees
 from .watcher import OnChainRequest, OracleClient, RequestStatus, Revert, is_transient
+
+#: The sample to prove for (manifest, request id, input felts), or :class:`Rejected`.
+InputSource = Callable[[Manifest, int, tuple[int, ...]], Sample]
 
 log = logging.getLogger("zkml_oracle.relayer")
 
@@ -134,8 +138,11 @@ class Relayer:
         backend: ProverBackend,
         journal: J.Journal,
         metrics: Metrics | None = None,
+        inputs: InputSource | None = None,
     ) -> None:
         check_batch_size(models, config.batch_size)
+        # A request's sample: from its felts, or (relayer.private_inputs) its sealed input.
+        self.inputs: InputSource = inputs or (lambda m, _rid, felts: sample_from_felts(m, felts))
         self.config = config
         self.oracle = oracle
         self.signer = signer
@@ -522,10 +529,14 @@ class Relayer:
                 )
                 continue
             try:
-                sample = sample_from_felts(model.manifest, entry.input_felts)
+                sample = self.inputs(model.manifest, entry.request_id, entry.input_felts)
             except Rejected as e:
                 self._finish(entry, J.REJECTED, error=str(e))
                 continue
+            except Exception as e:
+                if is_transient(e):
+                    return
+                raise
             queues.setdefault(model.model_id, []).append((entry, sample))
         size, wait_for = self.config.batch_size, 0.0 if self.config.once else self.config.max_wait
         for model_id, queue in queues.items():  # the model of the oldest request first
