@@ -20,7 +20,7 @@ from tests.conftest import calibration_rows, run_cli, write_json
 from tests.test_relayer import EXE, _deploy, _finish, _wait_for
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, free_port
-from zkml_oracle.commitment import Binding
+from zkml_oracle.commitment import EXTRA, Binding
 from zkml_oracle.oracle import input_felts
 from zkml_oracle.private_inputs import PrivateInputError, RelayerKey, seal, unseal
 from zkml_oracle.relayer import journal as J
@@ -42,7 +42,7 @@ def test_sealed_inputs_open_only_with_the_key_and_the_commitment(
     commitment = input_felts(m, [row], binding)
     sealed = seal(key.public_key, [row], binding)
     opened = unseal(key, sealed, m, commitment, alice)
-    assert opened[0][: len(row)] == row and len(opened[0]) == len(row) + 2
+    assert opened[0][: len(row)] == row and len(opened[0]) == len(row) + EXTRA
     tampered = bytearray(sealed)
     tampered[-1] ^= 1
     other = RelayerKey.load_or_create(tmp_path / "other.hex")

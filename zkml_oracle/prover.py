@@ -38,6 +38,11 @@ class Circuit:
         build_dir = Path(build_dir)
         manifest = Manifest.load(build_dir)
         for name in needs:
+            if name not in manifest.artifacts:  # a published public part (zkml_oracle.publish)
+                raise ArtifactError(
+                    f"{build_dir} is incomplete: it holds no {name} artifact (a published public "
+                    "part verifies but cannot prove): prove in the build directory"
+                )
             if not manifest.artifact(name, build_dir).is_file():
                 raise ArtifactError(
                     f"{build_dir} is incomplete: {manifest.artifacts[name]} is missing: rebuild it"
