@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python benchmarks/batch_gas.py
 	$(BIN)/python benchmarks/batch_prove.py
 	$(BIN)/python benchmarks/relayer.py
+	$(BIN)/python benchmarks/privacy_cost.py
 	$(BIN)/python benchmarks/conformance.py
 
 clean:

@@ -33,13 +33,21 @@ abstract contract ZkmlConsumer is IZkmlConsumer {
 
     /// @inheritdoc IZkmlConsumer
     /// @dev Reverts {ZkmlConsumerNotOracle} unless called by {oracle}, and
-    /// {ZkmlConsumerForeignRequest} unless this contract made the request.
+    /// {ZkmlConsumerForeignRequest} unless {_acceptsRequester} accepts the request's requester.
     function onInferenceResult(uint256 requestId, bytes32 modelId, address requester, int256[] calldata outputs)
         external
     {
         if (msg.sender != address(_oracle)) revert ZkmlConsumerNotOracle(msg.sender);
-        if (requester != address(this)) revert ZkmlConsumerForeignRequest(requestId, requester);
+        if (!_acceptsRequester(requester)) revert ZkmlConsumerForeignRequest(requestId, requester);
         _onInferenceResult(requestId, modelId, outputs);
+    }
+
+    /// @notice Whether this consumer acts on a request made by `requester`: by default only on
+    /// its own (anyone may name any contract as a callback, with any input). Override only
+    /// where the logic acts on the requester itself and the oracle binds the input to it, as
+    /// it does for a requester-bound private input (`ZkmlOracleRequesterMismatch`).
+    function _acceptsRequester(address requester) internal view virtual returns (bool) {
+        return requester == address(this);
     }
 
     /// @notice Cancels `requestId` at the oracle if it is still pending there (its deadline

@@ -52,6 +52,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     uint256 public constant CALLBACK_GAS_OVERHEAD = 10_000;
     /// @notice The largest output scale (bits of fraction) a model may declare.
     uint8 public constant MAX_OUTPUT_SCALE = 128;
+    /// @notice A requester-bound slot exposes its requester's address in this many limbs of
+    /// {REQUESTER_LIMB_BITS} bits, least significant first (ezkl keeps an input element exact
+    /// only up to 2**24).
+    uint256 public constant REQUESTER_LIMBS = 7;
+    uint256 public constant REQUESTER_LIMB_BITS = 24;
 
     /// @dev What {fulfillBatch} plans for a slot, one byte per slot: settle its request
     /// (pending when checked), skip it (1 + {SkipReason}), or, once settled, call its consumer.
@@ -62,7 +67,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @dev A model as stored: what fulfilling and publishing read sits in the first two
     /// slots; the artifact digest, only ever read by {getModel}, in the third. `index` is the
-    /// model's registration number (from 1), which requests store instead of the id.
+    /// model's registration number (from 1), which requests store instead of the id. Slots 3
+    /// and 4 (params commitment, params and requester offsets) are read only for a model with
+    /// hashed params or requester-bound inputs (the two flags of slot 1).
     struct StoredModel {
         // slot 0
         address verifier;
@@ -79,8 +86,16 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         bool active;
         uint64 registeredAt;
         uint24 index;
+        bool hashedParams;
+        bool requesterBound;
         // slot 2
         bytes32 artifactDigest;
+        // slot 3
+        bytes32 paramsCommitment;
+        // slot 4
+        uint32 paramsOffset;
+        uint32 paramsCount;
+        uint32 requesterOffset;
     }
 
     /// @dev An active model as fulfilling and publishing use it: its id and the fields of
@@ -95,6 +110,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256 outputOffset;
         uint256 outputCount;
         uint256 batchSize;
+        uint256 paramsOffset;
+        uint256 paramsCount; // 0: fixed params, nothing to check
+        bytes32 paramsCommitment;
+        uint256 requesterOffset;
+        bool requesterBound;
     }
 
     /// @dev A request as stored, in four slots; fulfilling reads the first three, and the
@@ -220,7 +240,13 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             active: true,
             registeredAt: uint64(block.timestamp),
             index: uint24(index),
-            artifactDigest: config.artifactDigest
+            hashedParams: config.paramsCount != 0,
+            requesterBound: config.requesterBound,
+            artifactDigest: config.artifactDigest,
+            paramsCommitment: config.paramsCommitment,
+            paramsOffset: config.paramsOffset,
+            paramsCount: config.paramsCount,
+            requesterOffset: config.requesterOffset
         });
         _verifierCodehashes[modelId] = config.verifier.codehash;
         _publishers[modelId][msg.sender] = true;
@@ -257,6 +283,31 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint32 callbackGasLimit,
         uint64 deadline
     ) external payable nonReentrant returns (uint256 requestId) {
+        return _request(modelId, inputFelts, callback, callbackGasLimit, deadline);
+    }
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev As {requestInference}; `ciphertext` (the private input and its salt, encrypted to
+    /// a relayer's key) is only emitted in {EncryptedInput}, never stored or read.
+    function requestPrivateInference(
+        bytes32 modelId,
+        uint256[] calldata inputFelts,
+        address callback,
+        uint32 callbackGasLimit,
+        uint64 deadline,
+        bytes calldata ciphertext
+    ) external payable nonReentrant returns (uint256 requestId) {
+        requestId = _request(modelId, inputFelts, callback, callbackGasLimit, deadline);
+        emit EncryptedInput(requestId, ciphertext);
+    }
+
+    function _request(
+        bytes32 modelId,
+        uint256[] calldata inputFelts,
+        address callback,
+        uint32 callbackGasLimit,
+        uint64 deadline
+    ) private returns (uint256 requestId) {
         ActiveModel memory model = _activeModel(modelId);
         uint256 expected = model.inputCount;
         if (inputFelts.length != expected) revert ZkmlOracleWrongInputCount(expected, inputFelts.length);
@@ -316,6 +367,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         ActiveModel memory model = _activeModel(modelId);
         _checkInstances(model, instances);
         _checkInput(model, instances, 0, requestId, request.inputHash);
+        if (model.requesterBound) _checkRequester(model, instances, 0, requestId, request.requester);
         _verify(model, proof, instances);
 
         // Effects.
@@ -509,7 +561,12 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
                 outputScale: m.outputScale,
                 hashedInputs: m.hashedInputs,
                 devSrs: m.devSrs,
-                batchSize: m.batchSize
+                batchSize: m.batchSize,
+                paramsOffset: m.paramsOffset,
+                paramsCount: m.paramsCount,
+                paramsCommitment: m.paramsCommitment,
+                requesterOffset: m.requesterOffset,
+                requesterBound: m.requesterBound
             }),
             active: m.active,
             registeredAt: m.registeredAt
@@ -618,6 +675,8 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256 n = config.numInstances;
         if (n == 0) revert ZkmlOracleInvalidConfig("numInstances is zero");
         if (config.outputCount == 0) revert ZkmlOracleInvalidConfig("outputCount is zero");
+        // No input instance: no request could be bound to its proof.
+        if (config.inputCount == 0) revert ZkmlOracleInvalidConfig("inputCount is zero");
         uint256 batch = config.batchSize;
         if (batch == 0) revert ZkmlOracleInvalidConfig("batchSize is zero");
         // Whole regions: every slot's inputs, every slot's outputs (no overflow: 32-bit factors).
@@ -629,6 +688,16 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             revert ZkmlOracleInvalidConfig("input and output segments overlap");
         }
         if (config.outputScale > MAX_OUTPUT_SCALE) revert ZkmlOracleInvalidConfig("outputScale too large");
+        // Hashed params: the commitment is what binds the weights (the verifying key does not).
+        if ((config.paramsCount == 0) != (config.paramsCommitment == bytes32(0))) {
+            revert ZkmlOracleInvalidConfig("paramsCount and paramsCommitment disagree");
+        }
+        if (uint256(config.paramsOffset) + config.paramsCount > n) {
+            revert ZkmlOracleInvalidConfig("params segment past numInstances");
+        }
+        if (config.requesterBound && uint256(config.requesterOffset) + batch * REQUESTER_LIMBS > n) {
+            revert ZkmlOracleInvalidConfig("requester segment past numInstances");
+        }
     }
 
     function _setSettings(Settings memory settings_) private {
@@ -672,8 +741,19 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             inputCount: m.inputCount,
             outputOffset: m.outputOffset,
             outputCount: m.outputCount,
-            batchSize: m.batchSize
+            batchSize: m.batchSize,
+            paramsOffset: 0,
+            paramsCount: 0,
+            paramsCommitment: bytes32(0),
+            requesterOffset: 0,
+            requesterBound: m.requesterBound
         });
+        if (m.hashedParams) {
+            model.paramsOffset = m.paramsOffset;
+            model.paramsCount = m.paramsCount;
+            model.paramsCommitment = m.paramsCommitment;
+        }
+        if (m.requesterBound) model.requesterOffset = m.requesterOffset;
     }
 
     /// @dev Every value must be a felt; reports the first that is not, at `base + index`.
@@ -711,6 +791,29 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (_slotInputHash(model, instances, slot) != inputHash) revert ZkmlOracleInputMismatch(requestId);
     }
 
+    /// @dev Slot `slot`'s requester limbs must spell the request's requester: the input
+    /// commitment covers them, so a commitment copied into another account's request can
+    /// never be settled with the proof made for its owner. Bounded: {REQUESTER_LIMBS} limbs.
+    function _checkRequester(
+        ActiveModel memory model,
+        uint256[] calldata instances,
+        uint256 slot,
+        uint256 requestId,
+        address requester
+    ) private pure {
+        uint256 start = model.requesterOffset + slot * REQUESTER_LIMBS;
+        uint256 bound;
+        bool limbsInRange = true;
+        for (uint256 j = 0; j < REQUESTER_LIMBS; ++j) {
+            uint256 limb = instances[start + j];
+            limbsInRange = limbsInRange && limb >> REQUESTER_LIMB_BITS == 0;
+            bound |= limb << (REQUESTER_LIMB_BITS * j);
+        }
+        if (!limbsInRange || bound != uint256(uint160(requester))) {
+            revert ZkmlOracleRequesterMismatch(requestId, bound);
+        }
+    }
+
     /// @dev keccak256(abi.encodePacked(slot `slot`'s input slice)), without copying through
     /// Solidity.
     function _slotInputHash(ActiveModel memory model, uint256[] calldata instances, uint256 slot)
@@ -723,6 +826,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         unchecked {
             start = model.inputOffset + slot * count; // 32-bit factors: no overflow
         }
+        return _sliceHash(instances, start, count);
+    }
+
+    /// @dev keccak256(abi.encodePacked(instances[start : start + count])).
+    function _sliceHash(uint256[] calldata instances, uint256 start, uint256 count) private pure returns (bytes32 h) {
         uint256[] calldata slice = instances[start:start + count];
         assembly ("memory-safe") {
             let len := mul(slice.length, 0x20)
@@ -743,7 +851,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// The verifier's code hash must still be the one recorded at registration
     /// ({ZkmlOracleVerifierChanged}); reading it warms the verifier's account, so the call
     /// after it is cheaper by as much.
+    /// With hashed params, the proof's params commitments must be the registered ones first:
+    /// ezkl's verifying key does not fix hashed (or private) weights, so without this check a
+    /// proof from the same graph compiled with other weights would verify.
     function _verify(ActiveModel memory model, bytes calldata proof, uint256[] calldata instances) private view {
+        if (model.paramsCount != 0) {
+            if (_sliceHash(instances, model.paramsOffset, model.paramsCount) != model.paramsCommitment) {
+                revert ZkmlOracleParamsMismatch(model.id);
+            }
+        }
         address verifier = model.verifier;
         bytes32 registered = _verifierCodehashes[model.id];
         if (verifier.codehash != registered) revert ZkmlOracleVerifierChanged(model.id, registered, verifier.codehash);
@@ -809,6 +925,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
                 revert ZkmlOracleModelMismatch(requestId, _modelIds[_modelOf(state)]);
             }
             _checkInput(model, instances, i, requestId, request.inputHash);
+            if (model.requesterBound) _checkRequester(model, instances, i, requestId, request.requester);
             if (status == RequestStatus.Fulfilled) {
                 plan[i] = _skip(SkipReason.Fulfilled);
             } else if (status == RequestStatus.Cancelled) {

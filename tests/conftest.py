@@ -124,6 +124,62 @@ def batch_hashed_built(
     return build(example["model"], example["calibration"], out, options)
 
 
+#: Slots per proof of the privacy tests' batched circuits (2 keeps their builds cheap).
+PRIVACY_BATCH = 2
+
+
+def _privacy_build(
+    example: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    visibility: Visibility,
+    *,
+    batch: int = 1,
+    bind_requester: bool = False,
+) -> BuildResult:
+    out = tmp_path_factory.mktemp("builds") / name
+    options = BuildOptions(
+        visibility=visibility, dev_srs=True, batch=batch, bind_requester=bind_requester
+    )
+    return build(example["model"], example["calibration"], out, options)
+
+
+@pytest.fixture(scope="session")
+def private_weights_built(
+    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """Public inputs, hashed (private, committed) params: ezkl puts the params hash first."""
+    vis = Visibility("public", "hashed", "public")
+    return _privacy_build(example, tmp_path_factory, "private-weights", vis)
+
+
+@pytest.fixture(scope="session")
+def private_weights_batch_built(
+    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """As ``private_weights_built``, PRIVACY_BATCH inferences per proof."""
+    vis = Visibility("public", "hashed", "public")
+    return _privacy_build(example, tmp_path_factory, "pw-batch", vis, batch=PRIVACY_BATCH)
+
+
+@pytest.fixture(scope="session")
+def bound_built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """Hashed inputs salted and bound to the requester, fixed params."""
+    vis = Visibility("hashed", "fixed", "public")
+    return _privacy_build(example, tmp_path_factory, "bound", vis, bind_requester=True)
+
+
+@pytest.fixture(scope="session")
+def bound_batch_built(
+    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """Salted requester-bound inputs and hashed params, PRIVACY_BATCH inferences per proof."""
+    vis = Visibility("hashed", "hashed", "public")
+    return _privacy_build(
+        example, tmp_path_factory, "bound-batch", vis, batch=PRIVACY_BATCH, bind_requester=True
+    )
+
+
 def calibration_rows(example: dict[str, Path]) -> list[list[float]]:
     """The example's calibration samples, one list of 4 features each."""
     flat = json.loads(example["calibration"].read_text())["input_data"][0]

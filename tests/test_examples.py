@@ -41,6 +41,7 @@ from tests.test_oracle import (
 )
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
+from zkml_oracle.commitment import Binding
 from zkml_oracle.oracle import input_felts, proof_calldata, sign_credit_features
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
@@ -160,29 +161,31 @@ def ex(anvil: LocalNode, built: BuildResult, proof: ProofResult) -> Ex:
 @pytest.fixture(scope="module")
 def kyc(
     ex: Ex,
-    hashed_built: BuildResult,
+    bound_built: BuildResult,
     example: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Kyc:
-    """The hashed-input build registered on the module's oracle, and proofs of two inputs."""
+    """The salted, requester-bound build registered on the module's oracle, and alice's
+    proofs of two inputs (each with its own salt, bound to alice)."""
     folder = tmp_path_factory.mktemp("kyc")
-    manifest = hashed_built.manifest
+    manifest = bound_built.manifest
     sample_a = json.loads(example["input"].read_text())["input_data"]
     other = folder / "other.json"
     other.write_text(json.dumps({"input_data": OTHER_SAMPLE}))
     datas: list[ProofData] = []
-    for name, path in (("a", example["input"]), ("b", other)):
-        result = prove(hashed_built.build_dir, path, folder / f"{name}.json")
+    bindings = [Binding.new(ex.alice), Binding.new(ex.alice)]
+    for name, path, binding in (("a", example["input"], bindings[0]), ("b", other, bindings[1])):
+        result = prove(bound_built.build_dir, path, folder / f"{name}.json", bindings=[binding])
         proof, instances = proof_calldata(result.proof_path)
         datas.append(ProofData(proof, instances, b""))
     a, b = datas
-    commitment_a = input_felts(manifest, sample_a)
-    commitment_b = input_felts(manifest, OTHER_SAMPLE)
+    commitment_a = input_felts(manifest, sample_a, bindings[0])
+    commitment_b = input_felts(manifest, OTHER_SAMPLE, bindings[1])
     # One commitment each, equal to what the proofs carry as their input instance.
-    assert commitment_a == inputs_of(hashed_built, a.instances)
-    assert commitment_b == inputs_of(hashed_built, b.instances)
+    assert commitment_a == inputs_of(bound_built, a.instances)
+    assert commitment_b == inputs_of(bound_built, b.instances)
     assert commitment_a != commitment_b
-    config = model_config(hashed_built, deploy_build_verifier(ex.web3, hashed_built, ex.admin))
+    config = model_config(bound_built, deploy_build_verifier(ex.web3, bound_built, ex.admin))
     assert config[4] == 1 and config[8] is True  # one input commitment, hashed inputs
     send(ex.web3, ex.oracle.functions.registerModel(config), ex.admin)
     scale = manifest.inputs[0].scale
@@ -193,7 +196,7 @@ def kyc(
         commitment_a=commitment_a[0],
         commitment_b=commitment_b[0],
         raw_a=[field.encode(v, scale) for v in sample_a[0]],
-        outputs_a=outputs_of(hashed_built, a.instances),
+        outputs_a=outputs_of(bound_built, a.instances),
     )
 
 
@@ -512,32 +515,29 @@ def test_credit_grant_pending_application_and_abandon(ex: Ex) -> None:
     assert apply_for_grant(ex, pool, ex.alice) == rid + 1
 
 
-# --- KycGate: only a Poseidon commitment of the private input goes on-chain ---
+# --- KycGate: only a salted, requester-bound commitment of the private input goes on-chain ---
 
 
 def kyc_gate(ex: Ex, kyc: Kyc, pass_class: int) -> Any:
     return deploy(
-        ex.web3,
-        contracts.contract("KycGate"),
-        ex.admin,
-        ex.oracle.address,
-        kyc.model,
-        pass_class,
-        HOUR,
+        ex.web3, contracts.contract("KycGate"), ex.admin, ex.oracle.address, kyc.model, pass_class
     )
 
 
-def request_kyc(ex: Ex, gate: Any, applicant: str, commitment: int) -> tuple[int, Any]:
-    receipt = send(ex.web3, gate.functions.requestVerification(commitment), applicant, FEE)
-    (ev,) = events(gate, "VerificationRequested", receipt)
+def request_kyc(ex: Ex, kyc: Kyc, gate: Any, applicant: str, commitment: int) -> tuple[int, Any]:
+    """The applicant asks the oracle directly, with the gate as the callback."""
+    deadline = int(ex.web3.eth.get_block("latest")["timestamp"]) + HOUR
+    gas = gate.functions.CALLBACK_GAS_LIMIT().call()
+    fn = ex.oracle.functions.requestInference(kyc.model, [commitment], gate.address, gas, deadline)
+    receipt = send(ex.web3, fn, applicant, FEE)
     (req,) = events(ex.oracle, "InferenceRequested", receipt)
-    assert list(req.args.inputFelts) == [commitment]
-    return int(ev.args.requestId), receipt
+    assert list(req.args.inputFelts) == [commitment] and req.args.requester == applicant
+    return int(req.args.requestId), receipt
 
 
 def test_kyc_gate_admits_on_a_verified_pass_without_the_raw_input(ex: Ex, kyc: Kyc) -> None:
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
-    rid, receipt = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    rid, receipt = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
     # The raw features are nowhere in the request transaction (only their commitment is).
     tx_input = bytes(ex.web3.eth.get_transaction(receipt.transactionHash)["input"])
     assert kyc.commitment_a.to_bytes(32, "big") in tx_input
@@ -547,18 +547,23 @@ def test_kyc_gate_admits_on_a_verified_pass_without_the_raw_input(ex: Ex, kyc: K
     ex.callback_ok(receipt, rid)
     assert ex.callback_gas(receipt, gate.address) < CALLBACK_BUDGET
     (ev,) = events(gate, "Admitted", receipt)
-    assert (ev.args.account, ev.args.requestId, ev.args.commitment) == (
-        ex.alice,
-        rid,
-        kyc.commitment_a,
-    )
+    assert (ev.args.account, ev.args.requestId) == (ex.alice, rid)
+    assert ev.args.inputHash == keccak(kyc.commitment_a.to_bytes(32, "big"))
     assert gate.functions.isAdmitted(ex.alice).call() is True
-    assert gate.functions.admittedBy(kyc.commitment_a).call() == ex.alice
-    # A commitment admits one address.
-    got = tx_reverts(gate.functions.requestVerification(kyc.commitment_a), ex.bob, FEE)
-    assert got == ("KycGateCommitmentUsed", (kyc.commitment_a, ex.alice))
-    got = tx_reverts(gate.functions.requestVerification(kyc.commitment_b), ex.alice, FEE)
-    assert got == ("KycGateAlreadyAdmitted", (ex.alice,))
+
+
+def test_kyc_gate_a_copied_commitment_admits_no_one_but_its_owner(ex: Ex, kyc: Kyc) -> None:
+    """The front-run of issue 13: bob copies alice's pending commitment into a request of his
+    own and submits alice's proof for it first. The oracle refuses (the proof names alice);
+    alice's request then settles and only alice is admitted."""
+    gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
+    mine, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
+    theirs, _ = request_kyc(ex, kyc, gate, ex.bob, kyc.commitment_a)
+    fn = ex.oracle.functions.fulfill(theirs, kyc.a.proof, kyc.a.instances)
+    assert tx_reverts(fn, ex.bob) == ("ZkmlOracleRequesterMismatch", (theirs, int(ex.alice, 16)))
+    ex.callback_ok(ex.fulfill(mine, kyc.a), mine)
+    assert gate.functions.isAdmitted(ex.alice).call() is True
+    assert gate.functions.isAdmitted(ex.bob).call() is False
 
 
 def paid_back(ex: Ex, account: str, before: int, receipt: Any) -> int:
@@ -568,39 +573,33 @@ def paid_back(ex: Ex, account: str, before: int, receipt: Any) -> int:
 
 
 def test_kyc_gate_returns_the_fee_of_an_unanswered_request(ex: Ex, kyc: Kyc) -> None:
-    """Issue 14, row 3: the gate requests on the applicant's behalf; an unanswered request's
-    fee goes back to the applicant (it used to be locked in the oracle for ever: the gate had
-    no cancel path and could not even receive a refund)."""
+    """Issue 14, row 3: an unanswered KYC request's fee goes back to the applicant (it used to
+    be locked in the oracle for ever: the gate was the requester, with no cancel path and no
+    way to receive a refund). The applicant is now the oracle-side requester (the commitment
+    is bound to their address), so the oracle's own cancel and withdraw return the fee, at the
+    deadline or at once when the model is deactivated; the gate holds no Ether."""
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
-    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
-    got = tx_reverts(gate.functions.reclaimFee(), ex.alice)
+    rid, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
+    got = tx_reverts(ex.oracle.functions.cancel(rid), ex.alice)
     assert got[0] == "ZkmlOracleRequestNotExpired"
-    assert tx_reverts(gate.functions.reclaimFee(), ex.bob) == ("KycGateNoRequest", (ex.bob,))
+    assert tx_reverts(ex.oracle.functions.cancel(rid), ex.bob) == (
+        "ZkmlOracleNotRequester",
+        (rid, ex.bob),
+    )
     advance(ex.url, HOUR + 1)
+    receipt = send(ex.web3, ex.oracle.functions.cancel(rid), ex.alice)
+    (ev,) = events(ex.oracle, "RequestCancelled", receipt)
+    assert (ev.args.requestId, ev.args.refund) == (rid, FEE)
     before = ex.balance(ex.alice)
-    receipt = send(ex.web3, gate.functions.reclaimFee(), ex.alice)
-    (ev,) = events(gate, "FeeReclaimed", receipt)
-    assert (ev.args.applicant, ev.args.requestId, ev.args.refund) == (ex.alice, rid, FEE)
+    receipt = send(ex.web3, ex.oracle.functions.withdraw(), ex.alice)
     assert paid_back(ex, ex.alice, before, receipt) == FEE
     assert ex.balance(gate.address) == 0
-    assert gate.functions.pendingRequest(ex.alice).call() == 0
-    # Superseding an expired request refunds it too.
-    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
-    advance(ex.url, HOUR + 1)
-    before = ex.balance(ex.alice)
-    rid2, receipt = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
-    (ev,) = events(gate, "FeeReclaimed", receipt)
-    assert (ev.args.requestId, ev.args.refund) == (rid, FEE)
-    assert paid_back(ex, ex.alice, before, receipt) == 0  # paid FEE, got FEE back
-    assert ex.oracle.functions.getRequest(rid).call()[5] == 3  # Cancelled
     # A deactivated model: at once, no need to wait for the deadline.
+    rid2, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
     send(ex.web3, ex.oracle.functions.setModelActive(kyc.model, False), ex.admin)
-    receipt = send(ex.web3, gate.functions.reclaimFee(), ex.alice)
-    assert [e.args.refund for e in events(gate, "FeeReclaimed", receipt)] == [FEE]
-    assert ex.oracle.functions.getRequest(rid2).call()[5] == 3
-    # Only the oracle sends it Ether.
-    got = tx_reverts(gate.functions.reclaimFee(), ex.alice)
-    assert got == ("KycGateNoRequest", (ex.alice,))
+    receipt = send(ex.web3, ex.oracle.functions.cancel(rid2), ex.alice)
+    assert [e.args.refund for e in events(ex.oracle, "RequestCancelled", receipt)] == [FEE]
+    # Nobody can send the gate Ether (it has no payable entry point).
     tx = {"from": ex.stranger, "to": gate.address, "value": 1}
     with pytest.raises(ContractLogicError):
         ex.web3.eth.send_transaction(tx)
@@ -609,12 +608,9 @@ def test_kyc_gate_returns_the_fee_of_an_unanswered_request(ex: Ex, kyc: Kyc) -> 
 def test_kyc_gate_a_proof_of_another_input_is_refused(ex: Ex, kyc: Kyc) -> None:
     """Alice commits to input A; a valid proof made on input B cannot answer her request."""
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
-    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    rid, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
     assert ex.fulfill_reverts(rid, kyc.b) == ("ZkmlOracleInputMismatch", (rid,))
     assert gate.functions.isAdmitted(ex.alice).call() is False
-    assert gate.functions.pendingRequest(ex.alice).call() == rid
-    got = tx_reverts(gate.functions.requestVerification(kyc.commitment_a), ex.alice, FEE)
-    assert got[0] == "KycGateRequestPending"
     # The same request with the right proof still succeeds.
     ex.callback_ok(ex.fulfill(rid, kyc.a), rid)
     assert gate.functions.isAdmitted(ex.alice).call() is True
@@ -623,7 +619,7 @@ def test_kyc_gate_a_proof_of_another_input_is_refused(ex: Ex, kyc: Kyc) -> None:
 def test_kyc_gate_refuses_a_failing_class(ex: Ex, kyc: Kyc) -> None:
     verified = argmax(kyc.outputs_a)
     gate = kyc_gate(ex, kyc, 1 - verified)
-    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
+    rid, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
     receipt = ex.fulfill(rid, kyc.a)
     ex.callback_ok(receipt, rid)
     (ev,) = events(gate, "Refused", receipt)
@@ -633,23 +629,22 @@ def test_kyc_gate_refuses_a_failing_class(ex: Ex, kyc: Kyc) -> None:
         verified,
     )
     assert gate.functions.isAdmitted(ex.alice).call() is False
-    assert gate.functions.pendingRequest(ex.alice).call() == 0
 
 
 def test_kyc_gate_accepts_only_the_oracles_callback(ex: Ex, kyc: Kyc) -> None:
     gate = kyc_gate(ex, kyc, argmax(kyc.outputs_a))
-    rid, _ = request_kyc(ex, gate, ex.alice, kyc.commitment_a)
-    forged = gate.functions.onInferenceResult(rid, kyc.model, gate.address, kyc.outputs_a)
+    rid, _ = request_kyc(ex, kyc, gate, ex.alice, kyc.commitment_a)
+    forged = gate.functions.onInferenceResult(rid, kyc.model, ex.alice, kyc.outputs_a)
     assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
     assert gate.functions.isAdmitted(ex.alice).call() is False
 
 
-def test_kyc_gate_needs_a_hashed_input_model(ex: Ex, kyc: Kyc) -> None:
+def test_kyc_gate_needs_a_requester_bound_model(ex: Ex, kyc: Kyc) -> None:
     art = contracts.contract("KycGate")
     factory = ex.web3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    got = tx_reverts(factory.constructor(ex.oracle.address, ex.model, 0, HOUR), ex.admin)
-    assert got == ("KycGateModelNotHashed", (ex.model,))
-    got = tx_reverts(factory.constructor(ex.oracle.address, kyc.model, 2, HOUR), ex.admin)
+    got = tx_reverts(factory.constructor(ex.oracle.address, ex.model, 0), ex.admin)
+    assert got == ("KycGateModelNotBound", (ex.model,))
+    got = tx_reverts(factory.constructor(ex.oracle.address, kyc.model, 2), ex.admin)
     assert got == ("KycGateInvalidClass", (2, 2))
 
 

@@ -219,6 +219,13 @@ def doctor(as_json: bool) -> None:
     help="ezkl's Freivalds matmul check [default: ezkl's, off with --batch: it pushes a "
     "batched verifier past EIP-170 and costs ~326k gas more per verification]",
 )
+@click.option(
+    "--bind-requester",
+    is_flag=True,
+    help="With --input-visibility hashed: each input commitment also covers a random salt and "
+    "the requester's address, which the proof exposes and the oracle checks (a copied "
+    "commitment settles nothing; guesses of the input do not hash to it).",
+)
 @json_option
 @handle_errors
 def build(
@@ -237,6 +244,7 @@ def build(
     reusable: bool,
     batch: int,
     freivalds: bool | None,
+    bind_requester: bool,
     as_json: bool,
 ) -> None:
     """Turn MODEL (ONNX) into a circuit, keys, a Solidity verifier and a manifest in --out."""
@@ -255,6 +263,7 @@ def build(
         reusable=reusable,
         batch=batch,
         freivalds=freivalds,
+        bind_requester=bind_requester,
     )
     result = run(model, calibration, out, options, progress=_reporter(as_json))
     m = result.manifest
@@ -392,7 +401,7 @@ def deploy(
     """
     from .chain import connect, sender
     from .deploy import check_dev_srs, deploy_verifier
-    from .oracle import deploy_and_register
+    from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
@@ -401,6 +410,8 @@ def deploy(
     verifier_only = verifier_only or bool(
         manifest.verifier and manifest.verifier.kind != "standalone"
     )
+    if not verifier_only:
+        ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse what the oracle can't serve
     with connect(options) as chain:
         if report:
             report(f"· deploying to {chain.describe()} …")
@@ -447,6 +458,32 @@ def deploy(
     _emit(as_json, payload, "\n".join(lines))
 
 
+@cli.command()
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the public part (settings, verifying key, verifier, manifest).",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@json_option
+@handle_errors
+def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
+    """Write BUILD_DIR's public part to --out: enough to verify, deploy and register the model,
+    and no weight (checked). The weights, compiled circuit and proving key stay in BUILD_DIR."""
+    from .publish import publish as run
+
+    folder = run(build_dir, out, force=force)
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    _emit(
+        as_json,
+        {"public": str(folder), "files": files},
+        f"public part written to {folder} ({', '.join(files)}); it holds no weight",
+    )
+
+
 @contextlib.contextmanager
 def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
     """The connected chain and the oracle recorded on it."""
@@ -470,6 +507,13 @@ def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
 )
 @click.option("--callback", default=None, help="Contract to receive the result (IZkmlConsumer).")
 @click.option("--callback-gas", type=int, default=0, show_default=True)
+@click.option(
+    "--encrypt-to",
+    default=None,
+    help="A relayer's encryption public key (`relay-key`): for a --bind-requester model, the "
+    "input and a fresh salt are sealed to it and posted with the request (only the salted "
+    "commitment and the ciphertext go on-chain).",
+)
 @chain_options
 @json_option
 @handle_errors
@@ -480,13 +524,18 @@ def request(
     deadline: int,
     callback: str | None,
     callback_gas: int,
+    encrypt_to: str | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
-    """Ask the oracle for MODEL_ID's output on INPUT_FILE (a hashed model commits to it only)."""
+    """Ask the oracle for MODEL_ID's output on INPUT_FILE (a hashed model commits to it only;
+    a requester-bound one takes --encrypt-to, so that a relayer can prove it)."""
     from . import data
     from .chain import sender
+    from .commitment import Binding
+    from .exceptions import InputError
     from .oracle import ZERO_ADDRESS, input_felts, model_record
+    from .private_inputs import seal
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
@@ -494,16 +543,29 @@ def request(
         record = model_record(store, chain, model_id)
         manifest = Manifest.load(Path(record["build_dir"]))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
-        felts = input_felts(manifest, sample)
+        account = sender(chain, options.account)
+        if manifest.requester_bound != (encrypt_to is not None):
+            raise InputError(
+                "this model takes private inputs sealed to a relayer: pass --encrypt-to "
+                "PUBLIC_KEY (`zkml-oracle relay-key`)"
+                if manifest.requester_bound
+                else "--encrypt-to is for models built with --bind-requester"
+            )
+        binding = Binding.new(str(account.address)) if encrypt_to else None
+        felts = input_felts(manifest, sample, binding)
+        sealed = (
+            () if binding is None or encrypt_to is None else (seal(encrypt_to, sample, binding),)
+        )
         now = int(chain.web3.eth.get_block("latest")["timestamp"])
         receipt = oracle.send(
-            "requestInference",
+            "requestPrivateInference" if sealed else "requestInference",
             model_id,
             felts,
             callback or ZERO_ADDRESS,
             callback_gas,
             now + deadline,
-            sender=sender(chain, options.account),
+            *sealed,
+            sender=account,
             value=fee,
         )
         [event] = oracle.events(receipt, "InferenceRequested")
@@ -844,6 +906,14 @@ def demo(workdir: Path, as_json: bool) -> None:
     is_flag=True,
     help="Put requests the journal marked failed back in the queue (attempts reset).",
 )
+@click.option(
+    "--encryption-key",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The relayer's secp256k1 encryption key (created, mode 0600, when missing); its public "
+    "key is logged at start (`relay-key` prints it). Needed to serve --bind-requester models, "
+    "whose private inputs come sealed to it.",
+)
 @json_option
 @handle_errors
 def relay(
@@ -861,6 +931,7 @@ def relay(
     metrics_port: int | None,
     min_fee: int,
     retry_failed: bool,
+    encryption_key: Path | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
@@ -885,11 +956,25 @@ def relay(
         drain_timeout=drain_timeout,
         min_fee=min_fee,
         retry_failed=retry_failed,
+        encryption_key=encryption_key,
     )
     with connect(options) as chain:
         summary = run(chain, store, relay_options)
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "nothing"
     _emit(as_json, summary, f"relayer stopped: {counts}")
+
+
+@cli.command("relay-key")
+@click.argument("key_file", type=click.Path(path_type=Path))
+@json_option
+@handle_errors
+def relay_key(key_file: Path, as_json: bool) -> None:
+    """Print the public key of a relayer's encryption key KEY_FILE (created when missing):
+    what requesters seal their private inputs to (`request --encrypt-to`)."""
+    from .private_inputs import RelayerKey
+
+    key = RelayerKey.load_or_create(key_file)
+    _emit(as_json, {"public_key": key.public_key}, key.public_key)
 
 
 @cli.command("relay-status")

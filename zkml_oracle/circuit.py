@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import itertools
 import json
 import platform
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, batching, data, field, srs, support, verifier
+from . import _ezkl, batching, commitment, data, field, srs, support, verifier
 from ._fs import atomic_write_json, sha256_file, staged_dir
 from ._progress import Reporter, Steps
 from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
@@ -27,6 +28,7 @@ from .types import (
     FidelityReport,
     InstanceLayout,
     Manifest,
+    Segment,
     SrsInfo,
     TensorSpec,
     Visibility,
@@ -59,6 +61,8 @@ class BuildOptions:
     reusable: bool = False
     batch: int = 1  # inferences per proof (see zkml_oracle.batching)
     freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off when batched
+    #: Extend each input with a salt and the requester's address (see zkml_oracle.commitment).
+    bind_requester: bool = False
 
 
 def default_tolerance(reference_max_abs: float) -> float:
@@ -84,6 +88,11 @@ def build(
     if options.tolerance is not None and not options.tolerance >= 0:
         raise InputError("--tolerance must be a number >= 0")
     batching.check_batch(options.batch)
+    if options.bind_requester and options.visibility.input != "hashed":
+        raise InputError(
+            "--bind-requester salts and binds an input commitment: use it with "
+            "--input-visibility hashed"
+        )
     steps = Steps(progress)
     with steps.step("check", "checking model and calibration data"):
         model = load_model(Path(model_path))
@@ -99,6 +108,18 @@ def build(
                 batching.replicate(
                     stage / ARTIFACTS["model"], stage / ARTIFACTS["model"], options.batch
                 )
+        if options.bind_requester:
+            with steps.step("bind", "binding each input commitment to a salt and requester"):
+                commitment.bind(
+                    stage / ARTIFACTS["model"],
+                    stage / ARTIFACTS["model"],
+                    [i.shape for i in model.inputs],
+                    options.batch,
+                )
+            raw = [
+                [v for sample in samples for v in commitment.extend(sample, None)[j]]
+                for j in range(len(model.inputs))
+            ]
         # Every slot is calibrated on every sample.
         calibration = [tensor for _ in range(options.batch) for tensor in raw]
         (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": calibration}))
@@ -123,7 +144,7 @@ def build(
             )
         )
         with steps.step("fidelity", "comparing circuit outputs with onnxruntime"):
-            outputs, layout, report = _fidelity(
+            outputs, report = _fidelity(
                 stage, model, settings, samples[: options.fidelity_samples], options
             )
         if not report.passed:
@@ -132,6 +153,10 @@ def build(
                 f"{report.max_abs_error:.4g} "
                 f"(tolerance {report.tolerance:.4g}) on the calibration data, so its proofs would "
                 "certify wrong results; if that error is acceptable, pass --tolerance"
+            )
+        with steps.step("layout", "reading the instance layout off a real proof"):
+            layout, params_commitment = _read_layout(
+                stage, samples[: options.batch], options, Path(srs_info.path)
             )
         verifier_info, verifier_artifacts = verifier.generate(
             stage,
@@ -160,6 +185,8 @@ def build(
             verifier=verifier_info,
             rewrites=tuple(rewrites),
             warnings=tuple(warnings),
+            params_commitment=params_commitment,
+            requester_bound=options.bind_requester,
         )
         atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
     return BuildResult(Path(out), manifest, steps.timings)
@@ -235,29 +262,120 @@ def _slot0(per_graph_input: list[Any], batch: int) -> list[Any]:
     return per_graph_input[: len(per_graph_input) // batch]
 
 
-def _layout(witness: dict[str, Any], visibility: Visibility, batch: int) -> InstanceLayout:
-    """Instance counts per part, read off a witness: public values count one instance each,
-    hashed ones one Poseidon hash per tensor, private and fixed ones none. Inputs and outputs
-    are counted per slot (every slot has the same)."""
+def _input_data(samples: list[data.Sample], options: BuildOptions, placeholder: bool) -> str:
+    """A batched circuit's input file for ``samples``; a requester-bound circuit's inputs get
+    their salt and requester elements (placeholders that differ per slot, or zeros)."""
+    if options.bind_requester:
+        samples = samples + [samples[-1]] * (options.batch - len(samples))
+        samples = [
+            commitment.extend(
+                s,
+                commitment.Binding(7 + slot, _placeholder(slot)) if placeholder else None,
+            )
+            for slot, s in enumerate(samples)
+        ]
+    return data.dump(data.pack(samples, options.batch))
 
-    def count(part: str, vis: str) -> int:
-        if vis == "public":
-            return sum(len(t) for t in witness[part])
-        if vis == "hashed":
-            return len((witness.get(f"processed_{part}") or {}).get("poseidon_hash") or [])
-        return 0
 
-    per_slot = []
-    for part, vis in (("inputs", visibility.input), ("outputs", visibility.output)):
-        total = count(part, vis)
-        if total % batch:
+def _placeholder(slot: int) -> str:
+    """The requester the layout proof binds slot ``slot`` to (distinct limbs per slot)."""
+    return f"0x{0xB0B + slot:040x}"
+
+
+def _felts(tensors: list[list[str]]) -> list[int]:
+    return [field.felt_from_ezkl_hex(h) for t in tensors for h in t]
+
+
+def _read_layout(
+    stage: Path, samples: list[data.Sample], options: BuildOptions, srs_path: Path
+) -> tuple[InstanceLayout, tuple[int, ...]]:
+    """The instance layout as ezkl lays it out, read off a real proof rather than assumed:
+    prove ``samples`` once, then find where each part (inputs or their commitments, params
+    commitments, outputs) sits in the proof's instances. Returns the layout and the params
+    commitments (hashed params)."""
+    import ezkl
+
+    from .prover import instances_of
+
+    p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
+    sample_path, witness_path, proof_path = (
+        stage / ".layout-input.json",
+        stage / ".layout-witness.json",
+        stage / ".layout-proof.json",
+    )
+    sample_path.write_text(_input_data(samples, options, placeholder=True))
+    error = lambda m: ProvingError(f"the circuit's first proof failed: {m}")  # noqa: E731
+    _ezkl.call(ezkl.gen_witness, str(sample_path), p["compiled"], str(witness_path), error=error)
+    _ezkl.call(
+        ezkl.prove,
+        str(witness_path),
+        p["compiled"],
+        p["pk"],
+        str(proof_path),
+        srs_path=str(srs_path),
+        error=error,
+    )
+    witness = json.loads(witness_path.read_text())
+    instances = instances_of(json.loads(proof_path.read_text()))
+    for path in (sample_path, witness_path, proof_path):
+        path.unlink()
+
+    def hashes(part: str) -> list[int]:
+        found = (witness.get(f"processed_{part}") or {}).get("poseidon_hash") or []
+        return [field.felt_from_ezkl_hex(h) for h in found]
+
+    vis = options.visibility
+    blocks = {
+        "inputs": _felts(witness["inputs"]) if vis.input == "public" else hashes("inputs"),
+        "params": hashes("params") if vis.param == "hashed" else [],
+        "outputs": _felts(witness["outputs"]),
+    }
+    placements = set()
+    for order in itertools.permutations(name for name, felts in blocks.items() if felts):
+        if [f for name in order for f in blocks[name]] == instances:
+            offsets, at = {}, 0
+            for name in order:
+                offsets[name] = at
+                at += len(blocks[name])
+            placements.add(tuple(sorted(offsets.items())))
+    if len(placements) != 1:
+        raise UnsupportedModelError(
+            f"cannot tell where the inputs, params and outputs sit among the proof's "
+            f"{len(instances)} instances ({len(placements)} placements fit): this ezkl lays "
+            "them out in a way this toolkit does not know"
+        )
+    offsets = dict(placements.pop())
+    # An empty part (fixed params, private inputs) sits, by convention, after the inputs.
+    offsets.setdefault("inputs", 0)
+    offsets.setdefault("params", offsets["inputs"] + len(blocks["inputs"]))
+    batch = options.batch
+    limbs = commitment.ADDRESS_LIMBS
+    bound = batch * limbs if options.bind_requester else 0
+    for part, total in (("inputs", len(blocks["inputs"])), ("outputs", len(blocks["outputs"]))):
+        if (total - (bound if part == "outputs" else 0)) % batch:
             raise UnsupportedModelError(
                 f"the circuit's {total} {part} instances do not split into {batch} slots"
             )
-        per_slot.append(total // batch)
-    return InstanceLayout.from_counts(
-        per_slot[0], count("params", visibility.param), per_slot[1], batch
+    per_slot_out = (len(blocks["outputs"]) - bound) // batch
+    requester = None
+    if options.bind_requester:
+        requester = Segment(offsets["outputs"] + per_slot_out * batch, limbs)
+        expected = [
+            f for slot in range(batch) for f in commitment.limbs(int(_placeholder(slot), 16), limbs)
+        ]
+        if instances[requester.offset : requester.offset + limbs * batch] != expected:
+            raise UnsupportedModelError(
+                "the circuit does not expose the requester elements it was built to: "
+                "build without --bind-requester"
+            )
+    layout = InstanceLayout(
+        Segment(offsets["inputs"], len(blocks["inputs"]) // batch),
+        Segment(offsets["params"], len(blocks["params"])),
+        Segment(offsets["outputs"], per_slot_out),
+        batch,
+        requester,
     )
+    return layout, tuple(blocks["params"])
 
 
 def _fidelity(
@@ -266,22 +384,23 @@ def _fidelity(
     settings: dict[str, Any],
     samples: list[data.Sample],
     options: BuildOptions,
-) -> tuple[tuple[TensorSpec, ...], InstanceLayout, FidelityReport]:
+) -> tuple[tuple[TensorSpec, ...], FidelityReport]:
     """Every sample through the circuit (``batch`` at a time, one per slot) and onnxruntime."""
     import ezkl
 
     runner = Runner(model)
     batch = options.batch
-    scales = [int(s) for s in _slot0(settings["model_output_scales"], batch)]
+    # A requester-bound circuit's last outputs are its slots' requester limbs (one tensor each).
+    model_outputs = len(settings["model_output_scales"]) - (batch if options.bind_requester else 0)
+    scales = [int(s) for s in _slot0(settings["model_output_scales"][:model_outputs], batch)]
     worst = 0.0
     ref_max = 0.0
-    layout: InstanceLayout | None = None
     shapes: list[tuple[int, ...]] = []
     for k in range(0, len(samples), batch):
         group = samples[k : k + batch]
         sample_path = stage / f".sample-{k}.json"
         witness_path = stage / f".witness-{k}.json"
-        sample_path.write_text(data.dump(data.pack(group, batch)))
+        sample_path.write_text(_input_data(group, options, placeholder=False))
         _ezkl.call(
             ezkl.gen_witness,
             str(sample_path),
@@ -294,7 +413,7 @@ def _fidelity(
         witness = json.loads(witness_path.read_text())
         sample_path.unlink()
         witness_path.unlink()
-        per_slot = len(witness["outputs"]) // batch
+        per_slot = model_outputs // batch
         for slot, sample in enumerate(group):
             tensors = witness["outputs"][slot * per_slot : (slot + 1) * per_slot]
             circuit_out = _decode_tensors(tensors, scales)
@@ -315,16 +434,14 @@ def _fidelity(
                     worst = max(
                         worst, max(abs(float(r) - g) for r, g in zip(flat, got, strict=True))
                     )
-            if layout is None:
-                layout = _layout(witness, options.visibility, batch)
+            if not shapes:
                 shapes = [tuple(r.shape) for r in reference]
-    assert layout is not None
     tol = options.tolerance if options.tolerance is not None else default_tolerance(ref_max)
     outputs = tuple(
         TensorSpec(name, shape, scale)
         for name, shape, scale in zip(model.output_names, shapes, scales, strict=True)
     )
-    return outputs, layout, FidelityReport(samples=len(samples), max_abs_error=worst, tolerance=tol)
+    return outputs, FidelityReport(samples=len(samples), max_abs_error=worst, tolerance=tol)
 
 
 def _tool_versions() -> dict[str, str]:

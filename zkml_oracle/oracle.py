@@ -17,13 +17,17 @@ from typing import Any
 
 from . import _ezkl, field
 from .chain import Chain, ChainError
+from .commitment import Binding
 from .deploy import check_dev_srs, deploy_contract, deploy_verifier
 from .deployments import DeploymentStore
 from .exceptions import InputError, ZkmlOracleError
 from .types import Manifest
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-CONFIG_TYPES = "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool,uint32)"
+CONFIG_TYPES = (
+    "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool,uint32,"
+    "uint32,uint32,bytes32,uint32,bool)"
+)
 
 
 class RequestStatus(IntEnum):
@@ -52,6 +56,11 @@ class ModelConfig:
     hashed_inputs: bool
     dev_srs: bool
     batch_size: int = 1  # slot i: inputs at input_offset + i * input_count, outputs likewise
+    params_offset: int = 0
+    params_count: int = 0  # hashed params: their commitments, checked on every verification
+    params_commitment: bytes = bytes(32)  # keccak256 of the params commitments
+    requester_offset: int = 0  # slot i's requester limbs from requester_offset + 7 * i
+    requester_bound: bool = False
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, verifier: str) -> ModelConfig:
@@ -64,6 +73,12 @@ class ModelConfig:
             raise InputError(
                 "a private input commits to nothing, so no request could be bound to it: "
                 "rebuild with --input-visibility hashed (only its commitment goes on-chain)"
+            )
+        if manifest.visibility.param == "private":
+            raise InputError(
+                "private params commit to nothing, so a proof made with other weights under the "
+                "same keys would verify: rebuild with --param-visibility hashed (private weights "
+                "bound to a public commitment) or fixed"
             )
         scales = {t.scale for t in manifest.outputs}
         if len(scales) != 1:
@@ -84,6 +99,15 @@ class ModelConfig:
             hashed_inputs=manifest.visibility.input == "hashed",
             dev_srs=manifest.dev_srs,
             batch_size=lay.batch,
+            params_offset=lay.params.offset if manifest.params_commitment else 0,
+            params_count=len(manifest.params_commitment),
+            params_commitment=(
+                bytes.fromhex(input_hash(list(manifest.params_commitment))[2:])
+                if manifest.params_commitment
+                else bytes(32)
+            ),
+            requester_offset=lay.requester.offset if lay.requester else 0,
+            requester_bound=lay.requester is not None,
         )
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -98,11 +122,20 @@ class ModelConfig:
         return "0x" + keccak(encode([CONFIG_TYPES], [self.as_tuple()])).hex()
 
 
-def input_felts(manifest: Manifest, sample: list[list[float]]) -> list[int]:
+def input_felts(
+    manifest: Manifest, sample: list[list[float]], binding: Binding | None = None
+) -> list[int]:
     """What a request commits to: the input felts, or one Poseidon hash per input tensor
-    (the same hash the circuit exposes for a hashed input)."""
+    (the same hash the circuit exposes for a hashed input). A requester-bound model's
+    commitments also cover ``binding``'s salt and requester (:mod:`zkml_oracle.commitment`)."""
+    if manifest.requester_bound != (binding is not None):
+        raise InputError(
+            "this model binds each commitment to a salt and the requester: give a binding"
+            if manifest.requester_bound
+            else "this model's inputs are not requester-bound: give no binding"
+        )
     felts = [
-        [field.encode(v, spec.scale) for v in values]
+        [field.encode(v, spec.scale) for v in values] + (binding.felts if binding else [])
         for values, spec in zip(sample, manifest.inputs, strict=True)
     ]
     if manifest.visibility.input == "public":

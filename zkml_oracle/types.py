@@ -70,20 +70,38 @@ class Segment:
 
 @dataclass(frozen=True)
 class InstanceLayout:
-    """Where inputs, params and outputs sit in the proof's flat instance list, in ezkl's order.
+    """Where inputs, params and outputs sit in the proof's flat instance list.
 
+    The order is ezkl's, read off a real proof at build time (``circuit._read_layout``): with
+    hashed params, for instance, ezkl puts their commitment before public inputs.
     A batched circuit (``batch`` > 1) proves ``batch`` inferences at once: ``inputs`` and
-    ``outputs`` are then slot 0's segments, and slot ``i``'s lie ``i * count`` further on
-    (instances are ``[in_0 .. in_N-1 | params | out_0 .. out_N-1]``)."""
+    ``outputs`` are then slot 0's segments, and slot ``i``'s lie ``i * count`` further on.
+    ``requester`` (requester-bound inputs only) is slot 0's requester limbs (see
+    :mod:`zkml_oracle.commitment`); slot ``i``'s lie ``i * count`` further on."""
 
     inputs: Segment
     params: Segment
     outputs: Segment
     batch: int = 1
+    requester: Segment | None = None
 
     @property
     def total(self) -> int:
-        return self.outputs.offset + self.outputs.count * self.batch
+        ends = [
+            self.inputs.offset + self.inputs.count * self.batch,
+            self.params.end,
+            self.outputs.offset + self.outputs.count * self.batch,
+        ]
+        if self.requester is not None:
+            ends.append(self.requester.offset + self.requester.count * self.batch)
+        return max(ends)
+
+    def requester_slot(self, slot: int) -> Segment:
+        """Slot ``slot``'s requester limbs."""
+        self._check_slot(slot)
+        if self.requester is None:
+            raise IndexError("this circuit's inputs are not requester-bound")
+        return Segment(self.requester.offset + slot * self.requester.count, self.requester.count)
 
     def input_slot(self, slot: int) -> Segment:
         self._check_slot(slot)
@@ -96,16 +114,6 @@ class InstanceLayout:
     def _check_slot(self, slot: int) -> None:
         if not 0 <= slot < self.batch:
             raise IndexError(f"slot {slot} is outside a batch of {self.batch}")
-
-    @classmethod
-    def from_counts(cls, inputs: int, params: int, outputs: int, batch: int = 1) -> InstanceLayout:
-        """Per-slot input and output counts, and the params' (shared by every slot)."""
-        return cls(
-            Segment(0, inputs),
-            Segment(inputs * batch, params),
-            Segment(inputs * batch + params, outputs),
-            batch,
-        )
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,10 @@ class Manifest:
     verifier: VerifierInfo | None = None
     rewrites: tuple[str, ...] = ()  # equivalent graph rewrites applied to the proven copy
     warnings: tuple[str, ...] = ()  # where the circuit is faithful only on some inputs
+    #: Hashed params: the Poseidon commitments of the weights, as the proof carries them.
+    params_commitment: tuple[int, ...] = ()
+    #: Each input tensor is extended with a salt and the requester's address (commitment.py).
+    requester_bound: bool = False
 
     @property
     def artifact_digest(self) -> str:
@@ -205,6 +217,9 @@ class Manifest:
         d["layout"] = {k: asdict(getattr(self.layout, k)) for k in ("inputs", "params", "outputs")}
         d["layout"]["batch"] = self.layout.batch
         d["layout"]["total"] = self.layout.total
+        if self.layout.requester is not None:
+            d["layout"]["requester"] = asdict(self.layout.requester)
+        d["params_commitment"] = [f"0x{f:064x}" for f in self.params_commitment]
         d["fidelity"]["passed"] = self.fidelity.passed
         d["verifier"] = self.verifier.to_dict() if self.verifier else None
         for key in ("inputs", "outputs"):
@@ -238,6 +253,7 @@ class Manifest:
                 Segment(**lay["params"]),
                 Segment(**lay["outputs"]),
                 int(lay.get("batch", 1)),
+                Segment(**lay["requester"]) if lay.get("requester") else None,
             ),
             srs=SrsInfo(**d["srs"]),
             fidelity=FidelityReport(**fid),
@@ -247,6 +263,8 @@ class Manifest:
             verifier=_verifier_from(d.get("verifier")),
             rewrites=tuple(d.get("rewrites", ())),
             warnings=tuple(d.get("warnings", ())),
+            params_commitment=tuple(int(h, 16) for h in d.get("params_commitment", ())),
+            requester_bound=bool(d.get("requester_bound", False)),
         )
 
     @classmethod

@@ -14,7 +14,21 @@ interface IZkmlOracle {
     /// out as [in_0 .. in_{N-1} | params | out_0 .. out_{N-1}]: slot i's inputs are
     /// `instances[inputOffset + i * inputCount :][: inputCount]`, its outputs
     /// `instances[outputOffset + i * outputCount :][: outputCount]`; `inputCount` and
-    /// `outputCount` are per slot. `batchSize` is 1 for an unbatched circuit.
+    /// `outputCount` are per slot. `batchSize` is 1 for an unbatched circuit. The segments'
+    /// order is ezkl's, read by the toolkit off a real proof (with hashed params, ezkl puts
+    /// their commitment first).
+    ///
+    /// Private weights: a model built with hashed params exposes `paramsCount` Poseidon
+    /// commitments of its weights at `paramsOffset`; `paramsCommitment` is
+    /// keccak256(abi.encodePacked(those felts)), checked on every verification, so a proof made
+    /// with other weights under the same keys is refused ({ZkmlOracleParamsMismatch}). Both are
+    /// zero for fixed params (baked into the verifying key).
+    ///
+    /// Requester-bound inputs: with `requesterBound`, slot i's 7 instances from
+    /// `requesterOffset + 7 * i` are the requester's address in 24-bit limbs (least
+    /// significant first), which the input commitment covers and the circuit copies out;
+    /// fulfilling requires them to spell the request's requester
+    /// ({ZkmlOracleRequesterMismatch}), so a copied commitment settles nothing.
     struct ModelConfig {
         address verifier;
         bytes32 artifactDigest; // sha256 binding the model, settings and verifying key
@@ -27,6 +41,11 @@ interface IZkmlOracle {
         bool hashedInputs;
         bool devSrs; // built with a test-only SRS (protocol guarantee 7)
         uint32 batchSize; // inferences per proof (>= 1)
+        uint32 paramsOffset;
+        uint32 paramsCount; // 0: fixed params
+        bytes32 paramsCommitment; // keccak256 of the params commitments; 0: fixed params
+        uint32 requesterOffset;
+        bool requesterBound;
     }
 
     struct Model {
@@ -115,6 +134,9 @@ interface IZkmlOracle {
     event FeedPublisherSet(bytes32 indexed modelId, address indexed publisher, bool allowed);
     /// @notice `modelId`'s push feed is open to anyone (or back to its publishers only).
     event FeedOpenSet(bytes32 indexed modelId, bool open);
+    /// @notice Request `requestId`'s private input, encrypted to a relayer's key (event data
+    /// only: the oracle never stores or reads it).
+    event EncryptedInput(uint256 indexed requestId, bytes ciphertext);
 
     // --- errors ---
     error ZkmlOracleUnknownModel(bytes32 modelId);
@@ -159,6 +181,10 @@ interface IZkmlOracle {
     error ZkmlOracleVerifierChanged(bytes32 modelId, bytes32 registered, bytes32 current);
     /// @notice Settings the oracle refuses (see {Settings}).
     error ZkmlOracleInvalidSettings(string reason);
+    /// @notice The proof's params commitments are not the model's: other weights.
+    error ZkmlOracleParamsMismatch(bytes32 modelId);
+    /// @notice The proof's requester limbs spell `bound`, not request `requestId`'s requester.
+    error ZkmlOracleRequesterMismatch(uint256 requestId, uint256 bound);
 
     // --- registry (admin) ---
     /// @notice Registers a model; its id is keccak256(abi.encode(config)) and never changes meaning.
@@ -175,6 +201,17 @@ interface IZkmlOracle {
         address callback,
         uint32 callbackGasLimit,
         uint64 deadline
+    ) external payable returns (uint256 requestId);
+
+    /// @notice {requestInference}, with the private input sealed to a relayer's key
+    /// ({EncryptedInput}): the relayer decrypts it, checks it against `inputFelts` and proves.
+    function requestPrivateInference(
+        bytes32 modelId,
+        uint256[] calldata inputFelts,
+        address callback,
+        uint32 callbackGasLimit,
+        uint64 deadline,
+        bytes calldata ciphertext
     ) external payable returns (uint256 requestId);
 
     /// @notice Answers a request with a proof whose input instances equal the request's

@@ -1,5 +1,6 @@
 """zk-KYC end to end: KycGate admits an address on a verified "pass" of an identity check whose
-features never go on-chain (hashed input visibility: only their Poseidon commitment does).
+features never go on-chain (hashed input visibility: only a Poseidon commitment of them, a
+random salt and the applicant's address does), and a copied commitment admits no one.
 
 Run with the plugin: ``pytest examples/zk_kyc/test_example.py -p zkml_oracle.testing``.
 """
@@ -13,6 +14,10 @@ from typing import Any
 import pytest
 
 from zkml_oracle import field
+from zkml_oracle.circuit import BuildOptions
+from zkml_oracle.commitment import Binding
+from zkml_oracle.oracle import input_felts, proof_calldata
+from zkml_oracle.prover import prove
 from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness
 from zkml_oracle.types import Visibility
 
@@ -33,9 +38,8 @@ def zkml(
     zkml_model_factory: ModelFactory,
     zkml_oracle_deployment: OracleDeployer,
 ) -> OracleHarness:
-    built = zkml_model_factory(
-        files["model"], files["calibration"], visibility=Visibility(input="hashed")
-    )
+    options = BuildOptions(visibility=Visibility(input="hashed"), bind_requester=True)
+    built = zkml_model_factory(files["model"], files["calibration"], options=options)
     return zkml_oracle_deployment(built)
 
 
@@ -43,48 +47,92 @@ def argmax(values: list[int]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def request(zkml: OracleHarness, gate: Any, applicant: str, input_file: Path) -> tuple[int, Any]:
-    (commitment,) = zkml.input_felts(input_file)
-    receipt = zkml.transact(gate.functions.requestVerification(commitment), applicant, FEE)
+def applicant_proof(
+    zkml: OracleHarness, input_file: Path, binding: Binding, out: Path
+) -> tuple[int, bytes, list[int], list[int]]:
+    """What the applicant computes off-chain: their commitment and a proof bound to them."""
+    sample = json.loads(input_file.read_text())["input_data"]
+    (commitment,) = input_felts(zkml.build.manifest, sample, binding)
+    result = prove(zkml.build.build_dir, input_file, out, bindings=[binding])
+    proof, instances = proof_calldata(result.proof_path)
+    seg = zkml.build.manifest.layout.outputs
+    outputs = [field.felt_to_int(f) for f in instances[seg.offset : seg.end]]
+    return commitment, proof, instances, outputs
+
+
+def request(zkml: OracleHarness, gate: Any, applicant: str, commitment: int) -> tuple[int, Any]:
+    """The applicant asks the oracle, with the gate as the callback."""
+    gas = gate.functions.CALLBACK_GAS_LIMIT().call()
+    fn = zkml.oracle.functions.requestInference(
+        zkml.model_id, [commitment], gate.address, gas, zkml.now() + HOUR
+    )
+    receipt = zkml.transact(fn, applicant, FEE)
     (request_id,) = zkml.requests_in(receipt)
     return request_id, receipt
 
 
 def test_a_passing_applicant_is_admitted_privately(
-    zkml: OracleHarness, files: dict[str, Path]
+    zkml: OracleHarness, files: dict[str, Path], tmp_path: Path
 ) -> None:
     alice = zkml.accounts[1]
     with zkml.snapshot():
-        gate = zkml.deploy("KycGate", zkml.oracle.address, zkml.model_id, PASS, HOUR)
-        proof = zkml.prove(files["pass"])
-        assert argmax(proof.outputs) == PASS
-        request_id, receipt = request(zkml, gate, alice, files["pass"])
+        gate = zkml.deploy("KycGate", zkml.oracle.address, zkml.model_id, PASS)
+        commitment, proof, instances, outputs = applicant_proof(
+            zkml, files["pass"], Binding.new(alice), tmp_path / "pass.json"
+        )
+        assert argmax(outputs) == PASS
+        request_id, receipt = request(zkml, gate, alice, commitment)
         # Only the commitment is on-chain, never the features.
         tx_input = bytes(zkml.web3.eth.get_transaction(receipt.transactionHash)["input"])
-        assert proof.input_felts[0].to_bytes(32, "big") in tx_input
+        assert commitment.to_bytes(32, "big") in tx_input
         features = json.loads(files["pass"].read_text())["input_data"][0]
         scale = zkml.build.manifest.inputs[0].scale
         for value in features:
             assert field.encode(value, scale).to_bytes(32, "big") not in tx_input
-        done = zkml.fulfill(request_id, proof)
-        assert done.callback_succeeded
-        (admitted,) = zkml.events(gate, "Admitted", done.receipt)
-        assert (admitted.args.account, admitted.args.commitment) == (alice, proof.input_felts[0])
+        fn = zkml.oracle.functions.fulfill(request_id, proof, instances)
+        done = zkml.transact(fn, zkml.accounts[-1])
+        (admitted,) = zkml.events(gate, "Admitted", done)
+        assert (admitted.args.account, admitted.args.requestId) == (alice, request_id)
         assert gate.functions.isAdmitted(alice).call() is True
 
 
-def test_a_failing_applicant_is_refused(zkml: OracleHarness, files: dict[str, Path]) -> None:
+def test_a_copied_commitment_admits_nobody_else(
+    zkml: OracleHarness, files: dict[str, Path], tmp_path: Path
+) -> None:
+    alice, mallory = zkml.accounts[1], zkml.accounts[3]
+    with zkml.snapshot():
+        gate = zkml.deploy("KycGate", zkml.oracle.address, zkml.model_id, PASS)
+        commitment, proof, instances, _ = applicant_proof(
+            zkml, files["pass"], Binding.new(alice), tmp_path / "pass.json"
+        )
+        mine, _ = request(zkml, gate, alice, commitment)
+        theirs, _ = request(zkml, gate, mallory, commitment)
+        got = zkml.reverts(zkml.oracle.functions.fulfill(theirs, proof, instances), mallory)
+        assert got == ("ZkmlOracleRequesterMismatch", (theirs, int(alice, 16)))
+        zkml.transact(zkml.oracle.functions.fulfill(mine, proof, instances), zkml.accounts[-1])
+        assert gate.functions.isAdmitted(alice).call() is True
+        assert gate.functions.isAdmitted(mallory).call() is False
+
+
+def test_a_failing_applicant_is_refused(
+    zkml: OracleHarness, files: dict[str, Path], tmp_path: Path
+) -> None:
     bob = zkml.accounts[2]
     with zkml.snapshot():
-        gate = zkml.deploy("KycGate", zkml.oracle.address, zkml.model_id, PASS, HOUR)
-        proof = zkml.prove(files["fail"])
-        assert argmax(proof.outputs) != PASS
-        request_id, _ = request(zkml, gate, bob, files["fail"])
+        gate = zkml.deploy("KycGate", zkml.oracle.address, zkml.model_id, PASS)
+        commitment, proof, instances, outputs = applicant_proof(
+            zkml, files["fail"], Binding.new(bob), tmp_path / "fail.json"
+        )
+        assert argmax(outputs) != PASS
+        request_id, _ = request(zkml, gate, bob, commitment)
         # Someone else's passing proof does not match bob's commitment.
-        other = zkml.prove(files["pass"])
-        got = zkml.reverts(zkml.oracle.functions.fulfill(request_id, *other.calldata), bob)
+        _, other, other_instances, _ = applicant_proof(
+            zkml, files["pass"], Binding.new(bob), tmp_path / "other.json"
+        )
+        got = zkml.reverts(zkml.oracle.functions.fulfill(request_id, other, other_instances), bob)
         assert got == ("ZkmlOracleInputMismatch", (request_id,))
-        done = zkml.fulfill(request_id, proof)
-        (refused,) = zkml.events(gate, "Refused", done.receipt)
-        assert (refused.args.applicant, refused.args.verifiedClass) == (bob, argmax(proof.outputs))
+        fn = zkml.oracle.functions.fulfill(request_id, proof, instances)
+        done = zkml.transact(fn, zkml.accounts[-1])
+        (refused,) = zkml.events(gate, "Refused", done)
+        assert (refused.args.applicant, refused.args.verifiedClass) == (bob, argmax(outputs))
         assert gate.functions.isAdmitted(bob).call() is False

@@ -46,6 +46,9 @@ class RelayOptions:
     receipt_timeout: float = 120.0
     min_fee: int = 0  # wei: requests escrowing less are rejected before proving
     retry_failed: bool = False  # failed requests are proven again
+    #: The relayer's encryption key file (created when missing): serves requester-bound
+    #: models, whose requests carry their input sealed to its public key.
+    encryption_key: Path | None = None
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -107,7 +110,12 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
                 f"model {model_id} ({model.build_dir}) is not registered on the oracle at "
                 f"{address}: run `zkml-oracle deploy {model.build_dir}`"
             )
-        if model.manifest.visibility.input == "hashed":
+        if model.manifest.requester_bound and options.encryption_key is None:
+            raise InputError(
+                f"model {model_id} takes private inputs sealed to the relayer: pass "
+                "--encryption-key FILE (created when missing) and publish its public key"
+            )
+        if model.manifest.visibility.input == "hashed" and not model.manifest.requester_bound:
             emit(
                 "model.hashed_inputs",
                 logging.WARNING,
@@ -115,6 +123,14 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
                 note="its requests will be rejected: a commitment alone cannot be proven",
             )
     signer = load_signer(options.key, chain.chain_id)
+    inputs = None
+    if options.encryption_key is not None:
+        from ..private_inputs import RelayerKey
+        from .private_inputs import SealedInputs
+
+        key = RelayerKey.load_or_create(options.encryption_key)
+        emit("relayer.encryption_key", public_key=key.public_key)
+        inputs = SealedInputs(key, oracle.contract)
     start_block = 0
     oracle_tx = store.load(chain).get("oracle", {}).get("tx")
     if oracle_tx:
@@ -151,5 +167,6 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
             journal=journal,
             metrics=metrics,
             stop=stop,
+            inputs=inputs,
         )
         return relayer.run()

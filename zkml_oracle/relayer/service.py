@@ -40,6 +40,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,9 @@ from .watcher import (
     Revert,
     is_transient,
 )
+
+#: The sample to prove for (manifest, request id, input felts), or :class:`Rejected`.
+InputSource = Callable[[Manifest, int, tuple[int, ...]], Sample]
 
 log = logging.getLogger("zkml_oracle.relayer")
 
@@ -176,8 +180,11 @@ class Relayer:
         journal: J.Journal,
         metrics: Metrics | None = None,
         stop: threading.Event | None = None,
+        inputs: InputSource | None = None,
     ) -> None:
         check_batch_size(models, config.batch_size)
+        # A request's sample: from its felts, or (relayer.private_inputs) its sealed input.
+        self.inputs: InputSource = inputs or (lambda m, _rid, felts: sample_from_felts(m, felts))
         self.config = config
         self.oracle = oracle
         self.signer = signer
@@ -786,8 +793,8 @@ class Relayer:
                 self._finish(entry, J.IGNORED, error=None)
                 continue
             try:
-                sample = sample_from_felts(model.manifest, entry.input_felts)
                 self._check_affordable(entry)
+                sample = self.inputs(model.manifest, entry.request_id, entry.input_felts)
             except Rejected as e:
                 self._finish(entry, J.REJECTED, error=str(e))
                 continue
