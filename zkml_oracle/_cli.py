@@ -832,6 +832,25 @@ def demo(workdir: Path, as_json: bool) -> None:
 @click.option(
     "--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."
 )
+@click.option(
+    "--status-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the operator's status page (HTML, and /status.json) on 127.0.0.1:PORT.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where proofs run: worker processes here, or Ray actors (one per node with room).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="An existing Ray cluster (HOST:PORT of its head) for --backend ray; without it the "
+    "relayer starts a Ray of its own on this machine.",
+)
 @json_option
 @handle_errors
 def relay(
@@ -847,6 +866,9 @@ def relay(
     poll_interval: float,
     drain_timeout: float,
     metrics_port: int | None,
+    status_port: int | None,
+    backend: str,
+    ray_address: str | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
@@ -869,6 +891,9 @@ def relay(
         poll_interval=poll_interval,
         metrics_port=metrics_port,
         drain_timeout=drain_timeout,
+        backend=backend,
+        ray_address=ray_address,
+        status_port=status_port,
     )
     with connect(options) as chain:
         summary = run(chain, store, relay_options)

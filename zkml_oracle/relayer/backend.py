@@ -56,6 +56,17 @@ class ProofOutcome:
         return self.error is None and not self.rejected
 
 
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One prover of a backend, as the status page shows it."""
+
+    name: str
+    where: str  # the machine or cluster node it runs on
+    state: str  # "starting", "idle", "proving", "lost"
+    proofs: int = 0
+    memory_bytes: int | None = None  # reserved for it, where the backend reserves
+
+
 class ProverBackend(Protocol):
     """What the relayer needs from a proving engine."""
 
@@ -112,6 +123,12 @@ def _init_worker(build_dirs: list[str], relayer: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(relayer)
+    open_circuits(build_dirs)
+
+
+def open_circuits(build_dirs: list[str]) -> None:
+    """Open every served circuit once in this process (manifest, artifacts and SRS checked,
+    ezkl imported, proving key read into the page cache): each proof then reuses them."""
     import ezkl  # noqa: F401  (once per worker, not per job)
 
     from ..prover import Circuit
@@ -229,6 +246,12 @@ class LocalPoolBackend:
 
     def submit(self, job: ProofJob) -> Future[ProofOutcome]:
         return self._pool.submit(prove_job, job)
+
+    def status(self) -> list[WorkerStatus]:
+        """The pool's processes (their state is the relayer's: at most one job each)."""
+        return [
+            WorkerStatus(f"process-{i + 1}", "this machine", "running") for i in range(self.workers)
+        ]
 
     def close(self, *, cancel: bool) -> None:
         processes = dict(getattr(self._pool, "_processes", None) or {})
