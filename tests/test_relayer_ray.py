@@ -48,6 +48,9 @@ class RayCluster:
                 "memory": 64 * MiB,
                 "include_dashboard": False,
                 "gcs_server_port": self.port,
+                # Provers at normal priority: Ray's default niceness 15 starves them on a
+                # machine as busy as a CI runner.
+                "_system_config": {"worker_niceness": 0},
             },
         )
         self.address = str(self.cluster.address)
