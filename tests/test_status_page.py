@@ -178,7 +178,7 @@ def test_status_page_in_a_real_browser_matches_the_journal(
     assert shown["facts"]["balance"] == f"{balance / 10**18:.6f} ETH"
     assert int(shown["facts"]["chain-head"]) == env.web3.eth.block_number
     assert shown["facts"]["backend"] == "local · 1 worker(s)"
-    assert shown["workers"] == ["running"]
+    assert shown["workers"] == ["idle"]
     assert "cannot run on this input" in (env.work / "relay.log").read_text()
     assert shot.stat().st_size > 10_000
     keep = os.environ.get("ZKML_STATUS_SCREENSHOT")

@@ -240,17 +240,34 @@ class LocalPoolBackend:
             initargs=(list(build_dirs), os.getpid()),
         )
         self.workers = workers
+        self._running = 0
+        self._proofs = 0
         # Start every worker now rather than on the first job.
         for _ in range(workers):
             self._pool.submit(os.getpid)
 
     def submit(self, job: ProofJob) -> Future[ProofOutcome]:
-        return self._pool.submit(prove_job, job)
+        future = self._pool.submit(prove_job, job)
+        self._running += 1
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[ProofOutcome]) -> None:
+        self._running -= 1
+        self._proofs += 1
 
     def status(self) -> list[WorkerStatus]:
-        """The pool's processes (their state is the relayer's: at most one job each)."""
+        """The pool's processes: how many are proving, and the proofs the pool made (a job
+        goes to whichever process is free: they are the pool's, shown on its first line)."""
+        busy, done = self._running, self._proofs
         return [
-            WorkerStatus(f"process-{i + 1}", "this machine", "running") for i in range(self.workers)
+            WorkerStatus(
+                f"process-{i + 1}",
+                "this machine",
+                "proving" if i < busy else "idle",
+                done if i == 0 else 0,
+            )
+            for i in range(self.workers)
         ]
 
     def close(self, *, cancel: bool) -> None:

@@ -20,6 +20,7 @@ twice; the relayer's journal sends one transaction per proof it collects.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -42,8 +43,12 @@ BASE_MEMORY = 256 << 20
 
 #: A job whose prover died this many times is reported failed (the relayer retries it later).
 MAX_LOSSES = 3
-#: Seconds without a heartbeat from the bridge before it is taken for hung and replaced.
+#: Seconds without a heartbeat from the bridge before it is taken for hung and replaced
+#: (connecting: starting Python, importing Ray and joining the cluster, on a busy machine).
 HEARTBEAT_TIMEOUT = 20.0
+CONNECT_TIMEOUT = 90.0
+#: Seconds before a node whose prover failed to start is given another.
+NODE_COOLDOWN = 30.0
 #: Backoff between attempts to (re)connect to the cluster.
 RETRY_MIN, RETRY_MAX = 1.0, 5.0
 #: How often the bridge looks for new or lost nodes.
@@ -74,12 +79,10 @@ class RayBackend:
     ) -> None:
         if per_node < 1:
             raise InputError(f"{per_node} provers per node: give at least 1")
-        try:
-            import ray  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("ray") is None:  # Ray itself runs in the bridge process
             raise InputError(
                 "--backend ray needs Ray: `make setup` installs it (requirements-ray.lock)"
-            ) from None
+            )
         self._args = (list(build_dirs), address, per_node, prover_memory(build_dirs), os.getpid())
         self.address = address or "local"
         self._pending: dict[tuple[int, ...], _Pending] = {}
@@ -147,14 +150,15 @@ class RayBackend:
         proc.start()
         theirs.close()
         last_beat = time.monotonic()
+        timeout = CONNECT_TIMEOUT
         why = "the Ray driver exited"
         try:
             while not self._closed.is_set():
                 if not ours.poll(0.2):
                     if not proc.is_alive():
                         break
-                    if time.monotonic() - last_beat > HEARTBEAT_TIMEOUT:
-                        why = f"no answer from the Ray driver for {HEARTBEAT_TIMEOUT:.0f} s"
+                    if time.monotonic() - last_beat > timeout:
+                        why = f"no answer from the Ray driver for {timeout:.0f} s"
                         break
                     continue
                 try:
@@ -163,6 +167,7 @@ class RayBackend:
                     break
                 last_beat = time.monotonic()
                 if kind == "ready":
+                    timeout = HEARTBEAT_TIMEOUT
                     with self._lock:  # every unfinished job, again: the new driver has none
                         self._conn = ours
                         for pending in self._pending.values():
@@ -177,6 +182,8 @@ class RayBackend:
                         self._workers = list(body[0])
                 elif kind == "started":
                     emit("ray.proof_started", requests=list(body[0]), node=body[1])
+                elif kind == "prover_failed":
+                    emit("ray.prover_failed", logging.WARNING, node=body[0], error=body[1])
                 elif kind == "lost":
                     emit(
                         "ray.prover_lost",
@@ -197,7 +204,7 @@ class RayBackend:
                 self._conn = None
             with contextlib.suppress(OSError, ValueError):
                 ours.send(("stop",))
-            proc.join(5)
+            proc.join(15)  # a Ray of its own stops with it
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
@@ -242,6 +249,7 @@ class _Driver:
     actors: dict[str, _Actor] = field(default_factory=dict)
     queue: deque[ProofJob] = field(default_factory=deque)
     losses: dict[tuple[int, ...], int] = field(default_factory=dict)
+    cooldown: dict[str, float] = field(default_factory=dict)  # node → when it may try again
     count: int = 0
     reported: list[WorkerStatus] = field(default_factory=list)
 
@@ -255,6 +263,8 @@ class _Driver:
             if actor.node not in alive:
                 self.lose(ray, key, "its node left the cluster")
         for node_id, node in alive.items():
+            if self.cooldown.get(node_id, 0.0) > time.monotonic():
+                continue
             room = int(node["Resources"].get("memory", 0) // self.memory)
             have = sum(1 for a in self.actors.values() if a.node == node_id)
             for _ in range(min(room, self.per_node) - have):
@@ -275,6 +285,9 @@ class _Driver:
         actor = self.actors.pop(key)
         with contextlib.suppress(Exception):
             ray.kill(actor.handle)
+        if actor.ready is not None:  # it never opened the circuits there: wait before again
+            self.cooldown[actor.node] = time.monotonic() + NODE_COOLDOWN
+            self.conn.send(("prover_failed", actor.where, error))
         job = actor.job
         if job is None:
             return
