@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,10 @@ def latency_plot(plt: Any, out: Path, result: dict[str, Any]) -> None:
         ax.axvline(prove, color="grey", ls="--", label=f"bare proof ({prove:.2f} s)")
     ax.set_xlabel("request mined → fulfilment mined (s)")
     ax.set_ylabel("fraction of requests")
-    ax.set_title("Relayer latency (credit MLP, local Anvil, 2 cores)")
+    title = "Relayer latency (credit MLP, local Anvil, 2 cores)"
+    if result.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(str(result["note"]), 80))
+    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

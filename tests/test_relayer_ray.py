@@ -16,10 +16,12 @@ import os
 import signal
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.test_relayer import Env, _finish, _log, _wait_for, env, good  # noqa: F401
 from zkml_oracle.chain import free_port
 from zkml_oracle.relayer import journal as J
@@ -82,6 +84,15 @@ def _status(port: int) -> dict[str, Any]:
 def _fulfilled(on: Env, *rids: int) -> bool:
     states = on.states()
     return all(states.get(rid) == J.FULFILLED for rid in rids)
+
+
+def test_ray_address_without_the_ray_backend_is_one_clear_line(tmp_path: Path) -> None:
+    out = run_cli("relay", "--model", tmp_path, "--ray-address", "127.0.0.1:6379")
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        "error: --ray-address is for --backend ray: add --backend ray, or drop --ray-address"
+    ]
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 @pytest.mark.slow

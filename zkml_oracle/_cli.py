@@ -874,7 +874,7 @@ def relay(
 ) -> None:
     """Prove and fulfil the oracle's requests for the served models (logs: JSON on stderr)."""
     from .chain import connect
-    from .relayer.app import RelayOptions
+    from .relayer.app import RelayOptions, check_backend
     from .relayer.app import relay as run
     from .relayer.signer import KeySource
 
@@ -895,6 +895,7 @@ def relay(
         ray_address=ray_address,
         status_port=status_port,
     )
+    check_backend(relay_options)  # before connecting: a flag mistake is told at once
     with connect(options) as chain:
         summary = run(chain, store, relay_options)
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "nothing"

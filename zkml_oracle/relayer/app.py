@@ -51,16 +51,23 @@ class RelayOptions:
 BACKENDS = ("local", "ray")
 
 
+def check_backend(options: RelayOptions) -> None:
+    """The backend flags fit together."""
+    if options.backend not in BACKENDS:
+        raise InputError(f"--backend {options.backend}: choose one of {', '.join(BACKENDS)}")
+    if options.ray_address is not None and options.backend != "ray":
+        raise InputError(
+            "--ray-address is for --backend ray: add --backend ray, or drop --ray-address"
+        )
+
+
 def make_backend(options: RelayOptions, build_dirs: list[str]) -> ProverBackend:
     """The proving engine the options name."""
+    check_backend(options)
     if options.backend == "ray":
         from .ray_backend import RayBackend
 
         return RayBackend(build_dirs, options.ray_address)
-    if options.backend != "local":
-        raise InputError(f"--backend {options.backend}: choose one of {', '.join(BACKENDS)}")
-    if options.ray_address is not None:
-        raise InputError("--ray-address is for --backend ray: add --backend ray, or drop it")
     return LocalPoolBackend(build_dirs, options.workers)
 
 
