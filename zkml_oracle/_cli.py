@@ -804,7 +804,13 @@ def demo(workdir: Path, as_json: bool) -> None:
     default=None,
     help="Blocks a request must be buried under  [default: 0 on a local dev chain, else 3]",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Proving processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Proving processes; with --backend ray, proofs in flight (the number of prover nodes).",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
