@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
 # Both set up what is missing first: .venv/ (pinned Python deps, package editable) and
-# node_modules/ (Anvil and the WebAssembly solc, pinned in package.json).
+# node_modules/ (Anvil, the WebAssembly solc and the headless Chromium of the status-page
+# test, pinned in package.json).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,9 +11,10 @@ BIN := $(VENV)/bin
 setup: $(VENV)/.installed node_modules/.installed
 	@$(BIN)/zkml-oracle doctor
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-ray.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-ray.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -41,7 +43,10 @@ bench: setup
 	$(BIN)/python benchmarks/batch_prove.py
 	$(BIN)/python benchmarks/relayer.py
 	$(BIN)/python benchmarks/privacy_cost.py
+	$(BIN)/python benchmarks/relayer_scale.py --out benchmarks/results/relayer_scale.json
+	$(BIN)/python benchmarks/queue_sim.py
 	$(BIN)/python benchmarks/conformance.py
+	$(BIN)/python benchmarks/plots.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

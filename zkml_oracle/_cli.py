@@ -866,7 +866,13 @@ def demo(workdir: Path, as_json: bool) -> None:
     default=None,
     help="Blocks a request must be buried under  [default: 0 on a local dev chain, else 3]",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Proving processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Proving processes; with --backend ray, proofs in flight (the number of prover nodes).",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -914,6 +920,25 @@ def demo(workdir: Path, as_json: bool) -> None:
     "key is logged at start (`relay-key` prints it). Needed to serve --bind-requester models, "
     "whose private inputs come sealed to it.",
 )
+@click.option(
+    "--status-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the operator's status page (HTML, and /status.json) on 127.0.0.1:PORT.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where proofs run: worker processes here, or Ray actors (one per node with room).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="An existing Ray cluster (HOST:PORT of its head) for --backend ray; without it the "
+    "relayer starts a Ray of its own on this machine.",
+)
 @json_option
 @handle_errors
 def relay(
@@ -932,12 +957,15 @@ def relay(
     min_fee: int,
     retry_failed: bool,
     encryption_key: Path | None,
+    status_port: int | None,
+    backend: str,
+    ray_address: str | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
     """Prove and fulfil the oracle's requests for the served models (logs: JSON on stderr)."""
     from .chain import connect
-    from .relayer.app import RelayOptions
+    from .relayer.app import RelayOptions, check_backend
     from .relayer.app import relay as run
     from .relayer.signer import KeySource
 
@@ -957,7 +985,11 @@ def relay(
         min_fee=min_fee,
         retry_failed=retry_failed,
         encryption_key=encryption_key,
+        backend=backend,
+        ray_address=ray_address,
+        status_port=status_port,
     )
+    check_backend(relay_options)  # before connecting: a flag mistake is told at once
     with connect(options) as chain:
         summary = run(chain, store, relay_options)
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "nothing"

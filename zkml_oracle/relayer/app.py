@@ -13,6 +13,7 @@ from typing import Any
 from ..chain import Chain
 from ..deployments import DeploymentStore
 from ..exceptions import InputError
+from .backend import LocalPoolBackend, ProverBackend
 from .journal import Journal
 from .metrics import Metrics, PrometheusMetrics
 from .service import (
@@ -49,6 +50,32 @@ class RelayOptions:
     #: The relayer's encryption key file (created when missing): serves requester-bound
     #: models, whose requests carry their input sealed to its public key.
     encryption_key: Path | None = None
+    backend: str = "local"  # "local" (worker processes here) or "ray"
+    ray_address: str | None = None  # an existing Ray cluster; None: a local Ray of its own
+    status_port: int | None = None  # the operator's status page (HTML and JSON)
+
+
+BACKENDS = ("local", "ray")
+
+
+def check_backend(options: RelayOptions) -> None:
+    """The backend flags fit together."""
+    if options.backend not in BACKENDS:
+        raise InputError(f"--backend {options.backend}: choose one of {', '.join(BACKENDS)}")
+    if options.ray_address is not None and options.backend != "ray":
+        raise InputError(
+            "--ray-address is for --backend ray: add --backend ray, or drop --ray-address"
+        )
+
+
+def make_backend(options: RelayOptions, build_dirs: list[str]) -> ProverBackend:
+    """The proving engine the options name."""
+    check_backend(options)
+    if options.backend == "ray":
+        from .ray_backend import RayBackend
+
+        return RayBackend(build_dirs, options.ray_address)
+    return LocalPoolBackend(build_dirs, options.workers)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -86,7 +113,6 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
     """Run a relayer until it stops; returns the journal's summary."""
     from ..contracts import oracle as oracle_artifact
     from ..oracle import oracle_address
-    from .backend import LocalPoolBackend
     from .watcher import OracleClient, connect_web3
 
     setup_logging()
@@ -157,7 +183,25 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
     )
     with Journal(options.db) as journal:
         journal.bind(chain.chain_id, address, chain.genesis_hash)
-        backend = LocalPoolBackend([str(m.build_dir) for m in models.values()], options.workers)
+        backend = make_backend(options, [str(m.build_dir) for m in models.values()])
+        status = None
+        if options.status_port is not None:
+            from .status_page import StatusServer, StatusSource
+
+            source = StatusSource(
+                options.db,
+                relayer=signer.address,
+                web3=connect_web3(str(url)),
+                backend=options.backend
+                + (f" ({options.ray_address or 'local'})" if options.backend == "ray" else ""),
+                workers=getattr(backend, "status", list),
+            )
+            try:
+                status = StatusServer(source, options.status_port)
+            except BaseException:
+                backend.close(cancel=True)
+                raise
+            emit("status.serving", url=f"http://127.0.0.1:{status.port}/")
         relayer = Relayer(
             config=config,
             oracle=oracle,
@@ -169,4 +213,8 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
             stop=stop,
             inputs=inputs,
         )
-        return relayer.run()
+        try:
+            return relayer.run()
+        finally:
+            if status is not None:
+                status.close()

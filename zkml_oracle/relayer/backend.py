@@ -56,6 +56,17 @@ class ProofOutcome:
         return self.error is None and not self.rejected
 
 
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One prover of a backend, as the status page shows it."""
+
+    name: str
+    where: str  # the machine or cluster node it runs on
+    state: str  # "starting", "idle", "proving", "lost"
+    proofs: int = 0
+    memory_bytes: int | None = None  # reserved for it, where the backend reserves
+
+
 class ProverBackend(Protocol):
     """What the relayer needs from a proving engine."""
 
@@ -112,6 +123,12 @@ def _init_worker(build_dirs: list[str], relayer: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(relayer)
+    open_circuits(build_dirs)
+
+
+def open_circuits(build_dirs: list[str]) -> None:
+    """Open every served circuit once in this process (manifest, artifacts and SRS checked,
+    ezkl imported, proving key read into the page cache): each proof then reuses them."""
     import ezkl  # noqa: F401  (once per worker, not per job)
 
     from ..prover import Circuit
@@ -223,12 +240,35 @@ class LocalPoolBackend:
             initargs=(list(build_dirs), os.getpid()),
         )
         self.workers = workers
+        self._running = 0
+        self._proofs = 0
         # Start every worker now rather than on the first job.
         for _ in range(workers):
             self._pool.submit(os.getpid)
 
     def submit(self, job: ProofJob) -> Future[ProofOutcome]:
-        return self._pool.submit(prove_job, job)
+        future = self._pool.submit(prove_job, job)
+        self._running += 1
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[ProofOutcome]) -> None:
+        self._running -= 1
+        self._proofs += 1
+
+    def status(self) -> list[WorkerStatus]:
+        """The pool's processes: how many are proving, and the proofs the pool made (a job
+        goes to whichever process is free: they are the pool's, shown on its first line)."""
+        busy, done = self._running, self._proofs
+        return [
+            WorkerStatus(
+                f"process-{i + 1}",
+                "this machine",
+                "proving" if i < busy else "idle",
+                done if i == 0 else 0,
+            )
+            for i in range(self.workers)
+        ]
 
     def close(self, *, cancel: bool) -> None:
         processes = dict(getattr(self._pool, "_processes", None) or {})

@@ -1,0 +1,169 @@
+"""Plots of the benchmark figures, written as PNGs to ``benchmarks/plots/`` (matplotlib, Agg).
+
+- ``gas_per_request.png``: gas per fulfilled request against batch size, public and hashed
+  inputs, with the single ``fulfill`` and a Groth16 verification (≈ 207 k + 7 k per public
+  input) as reference lines;
+- ``proving_time.png``: proving time against batch size and against logrows;
+- ``relayer_latency.png``: the relayer's request → fulfilment latency distribution, from a
+  ``benchmarks/relayer.py --json`` result (``--relayer-json``).
+
+The gas and proving figures are those measured by ``batch_gas.py``, ``oracle_gas.py``,
+``batch_prove.py`` and the batched-proof study (``benchmarks/README.md``); they are written
+here, next to the command that measured them, rather than re-measured on each plot. Usage:
+
+    .venv/bin/python benchmarks/plots.py [--relayer-json benchmarks/results/relayer.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+# batch_gas.py (credit MLP 4→8→2, logrows 15): gas per fulfilled request, fulfillBatch of N.
+GAS_PUBLIC = {1: 595_095, 8: 90_969, 32: 38_444}
+GAS_HASHED = {1: 687_981, 8: 101_619, 32: 38_472}
+# shared study, `build --batch N` bare verifyProof per inference (public inputs).
+GAS_PUBLIC_BARE_LARGE = {64: 959_893 / 64, 128: 1_381_926 / 128}
+FULFILL_SINGLE = 605_132  # oracle_gas.py: one `fulfill`
+GROTH16_BASE, GROTH16_PER_INPUT = 207_000, 7_000
+PUBLIC_PER_REQUEST = 6  # 4 inputs + 2 outputs
+
+# Proving seconds (this machine, 2 cores): (batch N, logrows, seconds, source).
+PROVING = [
+    (1, 15, 3.55, "batched study, public"),
+    (8, 15, 4.35, "batched study, public"),
+    (32, 15, 3.90, "batched study, public"),
+    (128, 17, 14.95, "batched study, public"),
+    (1, 15, 5.55, "batched study, hashed"),
+    (8, 15, 6.00, "batched study, hashed"),
+    (32, 15, 6.20, "batched study, hashed"),
+    (1, 15, 2.39, "batch_prove.py"),
+    (32, 15, 2.88, "batch_prove.py"),
+    (1, 15, 7.25, "build --batch (credit MLP)"),
+    (64, 15, 8.4, "build --batch (credit MLP)"),
+    (128, 16, 12.6, "build --batch (credit MLP)"),
+]
+
+
+def gas_plot(plt: Any, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(*zip(*GAS_PUBLIC.items(), strict=True), "o-", label="fulfillBatch, public inputs")
+    ax.plot(*zip(*GAS_HASHED.items(), strict=True), "s-", label="fulfillBatch, hashed inputs")
+    ax.plot(
+        *zip(*GAS_PUBLIC_BARE_LARGE.items(), strict=True),
+        "^:",
+        label="bare verifyProof, public (build --batch)",
+    )
+    ax.axhline(FULFILL_SINGLE, color="grey", ls="--", label="one fulfill (N = 1)")
+    g16 = GROTH16_BASE + GROTH16_PER_INPUT * PUBLIC_PER_REQUEST
+    ax.axhline(g16, color="tab:red", ls="--", label=f"Groth16, one request ({g16 // 1000} k)")
+    ns = [1, 2, 4, 8, 16, 32, 64, 128]
+    ax.plot(
+        ns,
+        [(GROTH16_BASE + GROTH16_PER_INPUT * PUBLIC_PER_REQUEST * n) / n for n in ns],
+        color="tab:red",
+        ls=":",
+        label="Groth16, batch of N (207 k + 7 k × 6N) / N",
+    )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("requests per proof (N)")
+    ax.set_ylabel("gas per request")
+    ax.set_title("Gas per fulfilled request (credit MLP, Anvil 1.7.1)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "gas_per_request.png", dpi=110)
+    plt.close(fig)
+
+
+def proving_plot(plt: Any, out: Path) -> None:
+    fig, (by_n, by_rows) = plt.subplots(1, 2, figsize=(10, 4.2))
+    sources = sorted({s for *_, s in PROVING})
+    for source in sources:
+        points = [(n, rows, sec) for n, rows, sec, s in PROVING if s == source]
+        by_n.plot([p[0] for p in points], [p[2] for p in points], "o-", label=source)
+        by_rows.scatter([p[1] for p in points], [p[2] for p in points], label=source)
+    by_n.set_xscale("log", base=2)
+    by_n.set_xlabel("requests per proof (N)")
+    by_n.set_ylabel("proving seconds (2 cores)")
+    by_n.set_title("Proving time against batch size")
+    by_rows.set_xlabel("logrows")
+    by_rows.set_title("… follows logrows, not N")
+    by_rows.set_xticks([15, 16, 17])
+    for ax in (by_n, by_rows):
+        ax.grid(True, alpha=0.3)
+    by_n.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "proving_time.png", dpi=110)
+    plt.close(fig)
+
+
+def latency_plot(plt: Any, out: Path, result: dict[str, Any]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    series = []
+    single = result.get("latency_seconds", {}).get("samples") or []
+    if single:
+        series.append(("one at a time, --batch-size 1", single))
+    for run in result.get("batched", {}).get("runs", []):
+        series.append(
+            (
+                f"--batch-size {result['batched']['batch']} --max-wait {run['max_wait']:g}",
+                run["latency_seconds"]["samples"],
+            )
+        )
+    for label, samples in series:
+        ordered = sorted(samples)
+        ax.step(
+            ordered,
+            [(i + 1) / len(ordered) for i in range(len(ordered))],
+            where="post",
+            label=label,
+        )
+    prove = (result.get("prove_seconds") or {}).get("median")
+    if prove:
+        ax.axvline(prove, color="grey", ls="--", label=f"bare proof ({prove:.2f} s)")
+    ax.set_xlabel("request mined → fulfilment mined (s)")
+    ax.set_ylabel("fraction of requests")
+    title = "Relayer latency (credit MLP, local Anvil, 2 cores)"
+    if result.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(str(result["note"]), 80))
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "relayer_latency.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "plots")
+    parser.add_argument("--relayer-json", type=Path, default=HERE / "results" / "relayer.json")
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    gas_plot(plt, args.out)
+    proving_plot(plt, args.out)
+    written = ["gas_per_request.png", "proving_time.png"]
+    if args.relayer_json.is_file():
+        latency_plot(plt, args.out, json.loads(args.relayer_json.read_text()))
+        written.append("relayer_latency.png")
+    else:
+        print(f"no {args.relayer_json}: run benchmarks/relayer.py --json > it for the latency plot")
+    print(f"wrote {', '.join(written)} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
