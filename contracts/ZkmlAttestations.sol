@@ -30,6 +30,18 @@ contract ZkmlAttestations is IZkmlAttestations, AccessControl {
     uint256 private constant _FIELD_MODULUS =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
+    /// @dev An attestation as stored, in three slots: the rest of {Attestation} is read from
+    /// its evaluator and test set (recording costs gas, reading is free).
+    struct StoredAttestation {
+        bytes32 testSetId;
+        bytes32 evaluatorId;
+        uint32 samples;
+        uint32 correct;
+        uint64 attestedAt;
+        uint64 attestedBlock;
+        bool committedInAdvance;
+    }
+
     IZkmlOracle public immutable oracle;
     bool private immutable _allowDevSrs;
 
@@ -37,7 +49,7 @@ contract ZkmlAttestations is IZkmlAttestations, AccessControl {
     mapping(bytes32 testSetId => TestSet) private _testSets;
     mapping(bytes32 testSetId => bytes32[]) private _chunkHashes;
     mapping(bytes32 evaluatorId => mapping(bytes32 testSetId => Progress)) private _progress;
-    mapping(bytes32 modelId => Attestation[]) private _attestations;
+    mapping(bytes32 modelId => StoredAttestation[]) private _attestations;
     mapping(bytes32 modelId => mapping(bytes32 testSetId => uint256 indexPlusOne)) private _attestationIndex;
 
     /// @param oracle_ The oracle whose model registry evaluators are checked against.
@@ -139,34 +151,51 @@ contract ZkmlAttestations is IZkmlAttestations, AccessControl {
         p.verifiedChunks |= uint64(1) << chunk;
         p.samples += uint32(instances[2]);
         p.correct += uint32(instances[1]);
-        _progress[evaluatorId][testSetId] = p;
         emit ChunkVerified(evaluatorId, testSetId, chunk, instances[1], instances[2], msg.sender);
 
         complete = uint256(p.verifiedChunks) == (uint256(1) << chunkCount) - 1;
+        // The last chunk records the attestation instead of the progress (which then stays
+        // as it was: the attestation is what later submissions are refused by).
         if (complete) _record(evaluatorId, testSetId, p);
+        else _progress[evaluatorId][testSetId] = p;
     }
 
     function _record(bytes32 evaluatorId, bytes32 testSetId, Progress memory p) private {
         TestSet storage ts = _testSets[testSetId];
         if (p.samples != ts.samples) revert ZkmlAttestationsSampleCountMismatch(testSetId, ts.samples, p.samples);
-        Evaluator storage ev = _evaluators[evaluatorId];
-        Attestation memory a;
-        a.modelId = ev.modelId;
-        a.testSetId = testSetId;
-        a.evaluatorId = evaluatorId;
-        a.metric = ev.config.metric;
-        a.parameter = ev.config.parameter;
-        a.samples = p.samples;
-        a.correct = p.correct;
-        a.attestedAt = uint64(block.timestamp);
-        a.attestedBlock = uint64(block.number);
+        bytes32 modelId = _evaluators[evaluatorId].modelId;
+        bool inAdvance = ts.publishedAt < oracle.getModel(modelId).registeredAt;
+        StoredAttestation[] storage list = _attestations[modelId];
+        list.push(
+            StoredAttestation({
+                testSetId: testSetId,
+                evaluatorId: evaluatorId,
+                samples: p.samples,
+                correct: p.correct,
+                attestedAt: uint64(block.timestamp),
+                attestedBlock: uint64(block.number),
+                committedInAdvance: inAdvance
+            })
+        );
+        _attestationIndex[modelId][testSetId] = list.length;
+        emit AttestationRecorded(modelId, testSetId, list.length - 1, p.correct, p.samples, inAdvance);
+    }
+
+    function _expand(bytes32 modelId, StoredAttestation storage s) private view returns (Attestation memory a) {
+        EvaluatorConfig storage config = _evaluators[s.evaluatorId].config;
+        TestSet storage ts = _testSets[s.testSetId];
+        a.modelId = modelId;
+        a.testSetId = s.testSetId;
+        a.evaluatorId = s.evaluatorId;
+        a.metric = config.metric;
+        a.parameter = config.parameter;
+        a.samples = s.samples;
+        a.correct = s.correct;
+        a.attestedAt = s.attestedAt;
+        a.attestedBlock = s.attestedBlock;
         a.testSetOwner = ts.owner;
         a.testSetPublishedAt = ts.publishedAt;
-        a.committedInAdvance = ts.publishedAt < oracle.getModel(a.modelId).registeredAt;
-        Attestation[] storage list = _attestations[a.modelId];
-        list.push(a);
-        _attestationIndex[a.modelId][testSetId] = list.length;
-        emit AttestationRecorded(a.modelId, testSetId, list.length - 1, a.correct, a.samples, a.committedInAdvance);
+        a.committedInAdvance = s.committedInAdvance;
     }
 
     /// @dev A reverting verifier, or one returning anything but true, rejects the proof.
@@ -225,14 +254,14 @@ contract ZkmlAttestations is IZkmlAttestations, AccessControl {
 
     /// @inheritdoc IZkmlAttestations
     function getAttestation(bytes32 modelId, uint256 index) external view returns (Attestation memory) {
-        return _attestations[modelId][index];
+        return _expand(modelId, _attestations[modelId][index]);
     }
 
     /// @inheritdoc IZkmlAttestations
     function attestationOf(bytes32 modelId, bytes32 testSetId) public view returns (Attestation memory) {
         uint256 i = _attestationIndex[modelId][testSetId];
         if (i == 0) revert ZkmlAttestationsNoAttestation(modelId, testSetId);
-        return _attestations[modelId][i - 1];
+        return _expand(modelId, _attestations[modelId][i - 1]);
     }
 
     /// @inheritdoc IZkmlAttestations

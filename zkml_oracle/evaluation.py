@@ -232,7 +232,18 @@ def evaluation_graph(
             [name("weight")],
         ),
     ]
-    if metric == "argmax":
+    if metric == "argmax" and c == 2:
+        # argmax of two, ties to class 0 as ArgMax does: one comparison, where ezkl's ArgMax
+        # costs dynamic lookups and shuffles (a larger verifier, more gas per attestation)
+        consts.append(ints("two", [2]))
+        compare = [
+            n("Slice", [y.name, name("col0"), name("axis1"), name("axis1")], [name("score0")]),
+            n("Slice", [y.name, name("axis1"), name("two"), name("axis1")], [name("score1")]),
+            n("Greater", [name("score1"), name("score0")], [name("pred_b")]),
+            n("Cast", [name("pred_b")], [name("pred")], to=TensorProto.FLOAT),
+            n("Equal", [name("pred"), name("label")], [name("right")]),
+        ]
+    elif metric == "argmax":
         compare = [
             n("ArgMax", [y.name], [name("pred_index")], axis=1, keepdims=1),
             n("Cast", [name("pred_index")], [name("pred")], to=TensorProto.FLOAT),
@@ -390,7 +401,7 @@ def build_evaluator(
             tensors.append(np.concatenate([salt, body]).reshape(-1).tolist())
         calibration = staging / "calibration.json"
         calibration.write_text(json.dumps({"input_data": [[v for t in tensors for v in t]]}))
-        result = build(
+        result = _build_counting(
             graph_path,
             calibration,
             Path(out),
@@ -433,6 +444,22 @@ def build_evaluator(
     shutil.copyfile(model_path, Path(out) / EVALUATED_MODEL)
     atomic_write_json(Path(out) / EVALUATOR_NAME, spec.to_dict())
     return Evaluator(Path(out), manifest, spec)
+
+
+def _build_counting(
+    graph: Path, calibration: Path, out: Path, options: BuildOptions, *, progress: Reporter | None
+) -> Any:
+    try:
+        return build(graph, calibration, out, options, progress=progress)
+    except FidelityError as e:
+        if "differ from onnxruntime" not in str(e):
+            raise
+        raise FidelityError(
+            "the evaluation circuit counts differently from onnxruntime on the calibration "
+            "samples (the circuit's fixed point decides some of them otherwise), so its proofs "
+            "would certify a wrong accuracy; calibrate with data further from the decision "
+            "boundary or export the model at a larger scale"
+        ) from None
 
 
 def _reference_outputs(model_path: Path, samples: Any) -> Any:

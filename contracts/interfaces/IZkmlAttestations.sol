@@ -68,7 +68,8 @@ interface IZkmlAttestations {
         bool committedInAdvance;
     }
 
-    /// @notice Chunks of one (evaluator, test set) verified so far.
+    /// @notice Chunks of one (evaluator, test set) verified so far (until the attestation is
+    /// recorded: the last chunk's proof records it instead).
     struct Progress {
         uint64 verifiedChunks; // bit i: chunk i
         uint32 samples;
