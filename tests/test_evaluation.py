@@ -171,6 +171,53 @@ def test_bad_test_sets_are_refused_in_one_line(evaluator: ev.Evaluator, tmp_path
             ev.commit_testset(evaluator.build_dir, path)
 
 
+def _single_score_model(example: dict[str, Path], out: Path) -> Path:
+    """The credit MLP with its first score only: a single-output model."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(example["model"]))
+    for i, t in enumerate(model.graph.initializer):
+        if t.name in ("w2", "b2"):
+            kept = numpy_helper.to_array(t)[..., :1].copy()
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(kept, t.name))
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 1
+    onnx.save(model, str(out))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("metric", "parameter"), [("threshold", 0.0), ("within", 0.2)])
+def test_single_score_metrics_count_like_onnxruntime(
+    metric: str, parameter: float, example: dict[str, Path], tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    model = _single_score_model(example, tmp_path / "single.onnx")
+    options = ev.EvaluatorOptions(metric=metric, parameter=parameter, chunk=CHUNK, dev_srs=True)
+    evaluator = ev.build_evaluator(model, example["calibration"], tmp_path / "ev", options)
+    rng = np.random.default_rng(23)
+    x = rng.normal(size=(SAMPLES, 4)).round(4)
+    session = ort.InferenceSession(str(model))
+    scores = [
+        float(session.run(None, {"features": x[i : i + 1].astype(np.float32)})[0][0][0])
+        for i in range(SAMPLES)
+    ]
+    if metric == "threshold":
+        labels = [float((s > parameter) != (i % 4 == 0)) for i, s in enumerate(scores)]
+        expected = sum(1 for i in range(SAMPLES) if i % 4)
+    else:
+        labels = [s + (0.5 if i % 4 == 0 else 0.05) for i, s in enumerate(scores)]
+        expected = sum(1 for i in range(SAMPLES) if i % 4)
+    ev.TestSet(x.tolist(), labels).save(tmp_path / "ts.json")
+    opening = ev.write_opening(
+        ev.commit_testset(evaluator.build_dir, tmp_path / "ts.json"), tmp_path / "opening.json"
+    )
+    result = ev.evaluate(evaluator.build_dir, opening, tmp_path / "out")
+    assert result.correct == result.reference_correct == expected
+    assert result.samples == SAMPLES
+
+
 # --- on-chain -----------------------------------------------------------------------------
 
 
@@ -199,6 +246,15 @@ def _submit(zkml: OracleHarness, reg: Any, eid: bytes, tsid: bytes, chunk: int, 
     return reg.functions.submitChunk(eid, tsid, chunk, proof[0], proof[1])
 
 
+def _refused(zkml: OracleHarness, fn: Any, sender: str) -> tuple[str, tuple[Any, ...]]:
+    """The decoded custom error of ``fn`` (eth_call), and the same transaction mined with a
+    fixed gas limit: it must revert on-chain too."""
+    decoded = zkml.call_reverts(fn, {"from": sender})
+    tx = fn.transact({"from": sender, "gas": 5_000_000})
+    assert zkml.web3.eth.wait_for_transaction_receipt(tx).status == 0
+    return decoded
+
+
 def test_a_tampered_count_is_refused(
     zkml: OracleHarness, zkml_attestations: AttestationHarness, chain_setup: dict[str, Any]
 ) -> None:
@@ -208,12 +264,12 @@ def test_a_tampered_count_is_refused(
     fewer = [instances[0], instances[1] - 1, instances[2]]
     more = [instances[0], instances[1] + 1, instances[2]]
     for tampered in (fewer, more):
-        assert zkml.reverts(_submit(zkml, reg, eid, tsid, 0, (proof, tampered)), relayer) == (
+        assert _refused(zkml, _submit(zkml, reg, eid, tsid, 0, (proof, tampered)), relayer) == (
             "ZkmlAttestationsInvalidProof",
             (eid,),
         )
     too_many = [instances[0], instances[2] + 1, instances[2]]
-    assert zkml.reverts(_submit(zkml, reg, eid, tsid, 0, (proof, too_many)), relayer) == (
+    assert _refused(zkml, _submit(zkml, reg, eid, tsid, 0, (proof, too_many)), relayer) == (
         "ZkmlAttestationsBadCounts",
         (instances[2] + 1, instances[2]),
     )
@@ -233,16 +289,16 @@ def test_a_proof_cannot_be_recorded_against_another_test_set(
     reg, eid, relayer = zkml_attestations.registry, chain_setup["evaluator"], zkml.accounts[-1]
     other_id = zkml_attestations.publish(zkml, other, sender=chain_setup["lender"])
     proof, instances = chain_setup["proofs"][0]
-    name, args = zkml.reverts(_submit(zkml, reg, eid, other_id, 0, (proof, instances)), relayer)
+    name, args = _refused(zkml, _submit(zkml, reg, eid, other_id, 0, (proof, instances)), relayer)
     assert (name, args[0], args[1]) == ("ZkmlAttestationsChunkMismatch", other_id, 0)
     claimed = [other.chunk_hashes[0], *instances[1:]]
-    assert zkml.reverts(_submit(zkml, reg, eid, other_id, 0, (proof, claimed)), relayer) == (
+    assert _refused(zkml, _submit(zkml, reg, eid, other_id, 0, (proof, claimed)), relayer) == (
         "ZkmlAttestationsInvalidProof",
         (eid,),
     )
     # nor as another chunk of its own test set
-    name, _ = zkml.reverts(
-        _submit(zkml, reg, eid, chain_setup["test_set"], 1, (proof, instances)), relayer
+    name, _ = _refused(
+        zkml, _submit(zkml, reg, eid, chain_setup["test_set"], 1, (proof, instances)), relayer
     )
     assert name == "ZkmlAttestationsChunkMismatch"
 
@@ -260,12 +316,14 @@ def test_an_evaluator_cannot_be_registered_for_another_model(
     reg = zkml_attestations.registry
     (registered,) = zkml.events(reg, "EvaluatorRegistered", _registration_receipt(zkml, reg))
     config = tuple(registered.args.config.values())
-    name, args = zkml.reverts(reg.functions.registerEvaluator(other.model_id, config), zkml.admin)
+    name, args = _refused(zkml, reg.functions.registerEvaluator(other.model_id, config), zkml.admin)
     assert (name, args[0]) == ("ZkmlAttestationsDigestMismatch", other.model_id)
     with pytest.raises(InputError, match="another model file"):
         att.evaluator_config(evaluator, other_built.manifest, zkml.admin)
     # and only the registrar registers evaluators
-    name, _ = zkml.reverts(reg.functions.registerEvaluator(zkml.model_id, config), zkml.accounts[2])
+    name, _ = _refused(
+        zkml, reg.functions.registerEvaluator(zkml.model_id, config), zkml.accounts[2]
+    )
     assert name == "AccessControlUnauthorizedAccount"
 
 
@@ -292,8 +350,8 @@ def test_the_attestation_is_recorded(
     assert not reg.functions.meetsAccuracy(zkml.model_id, tsid, bps + 1).call()
     # once recorded, never again (a valid proof would say the same)
     proof = chain_setup["proofs"][0]
-    name, _ = zkml.reverts(
-        _submit(zkml, reg, chain_setup["evaluator"], tsid, 0, proof), zkml.accounts[-1]
+    name, _ = _refused(
+        zkml, _submit(zkml, reg, chain_setup["evaluator"], tsid, 0, proof), zkml.accounts[-1]
     )
     assert name == "ZkmlAttestationsAlreadyAttested"
 
@@ -336,12 +394,12 @@ def test_a_lender_acts_only_on_attested_models(
     assert decided.args.approved == (proof.outputs[1] > 0)
     assert decided.args.accuracyBps == bps
 
-    assert zkml.reverts(strict.functions.decide(zkml.model_id, key), zkml.accounts[3]) == (
+    assert _refused(zkml, strict.functions.decide(zkml.model_id, key), zkml.accounts[3]) == (
         "AttestedCreditPoolModelNotAttested",
         (zkml.model_id, bps + 1),
     )
     other = zkml_oracle_deployment(other_built)  # a model with no attestation
-    assert zkml.reverts(pool.functions.decide(other.model_id, key), zkml.accounts[3]) == (
+    assert _refused(zkml, pool.functions.decide(other.model_id, key), zkml.accounts[3]) == (
         "AttestedCreditPoolModelNotAttested",
         (other.model_id, bps),
     )
@@ -360,9 +418,15 @@ def test_cli_commit_evaluate_attest_card(
     chain = ["--rpc-url", zkml.url, "--deployments", str(deployer.store.root)]
     opening = tmp_path / "opening.json"
     done = run_cli(
-        "commit-testset", evaluator.build_dir, test_set_file, "-o", opening, "--publish",
-        *chain, "--json",
-    )  # fmt: skip
+        "commit-testset",
+        evaluator.build_dir,
+        test_set_file,
+        "-o",
+        opening,
+        "--publish",
+        *chain,
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     committed = json.loads(done.stdout)
     assert committed["published"]["samples"] == SAMPLES

@@ -420,15 +420,17 @@ def build_evaluator(
             p.unlink()
         staging.rmdir()
     manifest = result.manifest
-    if manifest.layout.total != INSTANCES:
-        raise UnsupportedModelError(
-            f"the evaluation circuit has {manifest.layout.total} instances, not {INSTANCES}"
-        )
     scale = manifest.inputs[0].scale
-    if salt_rows * (d + 2) * (scale + 1) < SALT_BITS:
-        raise UnsupportedModelError(
-            f"the circuit's input scale {scale} leaves the salt under {SALT_BITS} bits"
-        )
+    problem = None
+    if manifest.layout.total != INSTANCES:
+        problem = f"the evaluation circuit has {manifest.layout.total} instances, not {INSTANCES}"
+    elif any(t.scale != 0 for t in manifest.outputs):
+        problem = "the evaluation circuit's counts are not integers (output scale 0)"
+    elif salt_rows * (d + 2) * (scale + 1) < SALT_BITS:
+        problem = f"the circuit's input scale {scale} leaves the salt under {SALT_BITS} bits"
+    if problem:
+        shutil.rmtree(out)  # no half-made evaluator is left behind
+        raise UnsupportedModelError(problem)
     spec = EvaluatorSpec(
         metric=options.metric,
         parameter=options.parameter,
@@ -439,8 +441,6 @@ def build_evaluator(
         input_scale=scale,
         model_sha256=sha256_file(Path(model_path)),
     )
-    if any(t.scale != 0 for t in manifest.outputs):
-        raise UnsupportedModelError("the evaluation circuit's counts are not integers (scale 0)")
     shutil.copyfile(model_path, Path(out) / EVALUATED_MODEL)
     atomic_write_json(Path(out) / EVALUATOR_NAME, spec.to_dict())
     return Evaluator(Path(out), manifest, spec)
