@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .exceptions import ZkmlOracleError
+from .exceptions import InputError, ZkmlOracleError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -1053,6 +1053,217 @@ def relay_status(db: Path, as_json: bool) -> None:
         for e in summary["last_errors"]
     )
     _emit(as_json, summary, "\n".join(lines))
+
+
+# --- verifiable evaluation (docs/evaluation.md) ---
+
+
+@cli.command("build-evaluator")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--calibration",
+    "-c",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The model's calibration file (ezkl data, samples back to back).",
+)
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Evaluator directory."
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["argmax", "threshold", "within"]),
+    default="argmax",
+    show_default=True,
+    help="argmax: largest output == label; threshold: (score > T) == label; within: "
+    "|output - label| <= tolerance.",
+)
+@click.option("--threshold", type=float, default=None, help="T for --metric threshold.")
+@click.option("--tolerance", type=float, default=None, help="Allowed error for --metric within.")
+@click.option(
+    "--chunk",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Samples per proof; larger test sets are proven in chunks that add up.",
+)
+@click.option("--srs", "srs_file", type=click.Path(path_type=Path), help="A KZG SRS file.")
+@click.option("--dev-srs", is_flag=True, help="Generate (once, cached) a test-only SRS.")
+@click.option("--force", is_flag=True, help="Replace an existing directory (only on success).")
+@json_option
+@handle_errors
+def build_evaluator(
+    model: Path,
+    calibration: Path,
+    out: Path,
+    metric: str,
+    threshold: float | None,
+    tolerance: float | None,
+    chunk: int,
+    srs_file: Path | None,
+    dev_srs: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Build the evaluation circuit of MODEL: CHUNK samples in, (commitment, correct, samples)
+    out."""
+    from .evaluation import EvaluatorOptions
+    from .evaluation import build_evaluator as run
+
+    if metric == "within" and tolerance is None:
+        raise InputError("--metric within needs --tolerance (the allowed absolute error)")
+    parameter = (threshold or 0.0) if metric == "threshold" else (tolerance or 0.0)
+    if metric == "argmax" and (threshold is not None or tolerance is not None):
+        raise InputError("--metric argmax takes neither --threshold nor --tolerance")
+    options = EvaluatorOptions(
+        metric=metric,
+        parameter=parameter,
+        chunk=chunk,
+        dev_srs=dev_srs,
+        srs_file=srs_file,
+        force=force,
+    )
+    ev = run(model, calibration, out, options, progress=_reporter(as_json))
+    m, spec = ev.manifest, ev.spec
+    payload = {"evaluator_dir": str(ev.build_dir), "spec": spec.to_dict(), "manifest": m.to_dict()}
+    lines = [
+        f"built     {ev.build_dir}",
+        f"metric    {spec.metric}{f' {spec.parameter:g}' if spec.metric != 'argmax' else ''}; "
+        f"{spec.chunk} samples per proof; logrows {m.logrows}",
+        f"fidelity  counts equal onnxruntime's on {m.fidelity.samples} calibration chunks",
+    ]
+    if m.verifier:
+        lines.append(f"verifier  runtime {m.verifier.runtime_size:,} bytes")
+        warning = m.verifier.size_warning()
+        if warning:
+            lines.append(f"WARNING   {warning}")
+    _emit(as_json, payload, "\n".join(lines))
+
+
+@cli.command("commit-testset")
+@click.argument("evaluator_dir", type=click.Path(path_type=Path))
+@click.argument("test_set", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The opening (PRIVATE: the test set and its salt; written readable by you only).",
+)
+@click.option(
+    "--publish", is_flag=True, help="Publish the commitment on-chain, as the test set's owner."
+)
+@chain_options
+@json_option
+@handle_errors
+def commit_testset(
+    evaluator_dir: Path, test_set: Path, out: Path, publish: bool, as_json: bool, **chain_kw: Any
+) -> None:
+    """Salt TEST_SET ({"features": [[...]], "labels": [...]}), split it into the evaluator's
+    chunks and commit to each; print the public commitment."""
+    from .evaluation import commit_testset as run
+    from .evaluation import write_opening
+
+    opening = run(evaluator_dir, test_set)
+    write_opening(opening, out)
+    c = opening.commitment
+    payload: dict[str, Any] = {"opening": str(out), "commitment": c.to_dict(), "published": None}
+    if publish:
+        from .attestations import publish_testset
+        from .chain import connect, sender
+
+        options, store = _chain_setup(chain_kw)
+        with connect(options) as chain:
+            payload["published"] = publish_testset(
+                chain, sender(chain, options.account), c, store
+            ).to_dict()
+    lines = [
+        f"test set  {c.test_set_id}",
+        f"samples   {c.samples} in {len(c.chunk_hashes)} chunk(s) of {c.chunk}",
+        f"opening   {out} (private: keep it; evaluate needs it)",
+    ]
+    if payload["published"]:
+        p = payload["published"]
+        lines.append(f"published by {p['owner']} at block {p['published_block']}")
+    _emit(as_json, payload, "\n".join(lines))
+
+
+@cli.command()
+@click.argument("evaluator_dir", type=click.Path(path_type=Path))
+@click.argument("opening", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Folder for the proofs."
+)
+@json_option
+@handle_errors
+def evaluate(evaluator_dir: Path, opening: Path, out: Path, as_json: bool) -> None:
+    """Prove how many samples of the committed test set the model gets right."""
+    from .evaluation import evaluate as run
+
+    r = run(evaluator_dir, opening, out)
+    lines = [
+        f"accuracy  {r.accuracy_bps / 100:.2f}% ({r.correct}/{r.samples}, metric {r.metric}); "
+        f"onnxruntime agrees ({r.reference_correct})",
+        f"test set  {r.commitment.test_set_id}",
+        f"proofs    {len(r.chunks)} in {out} ({r.timings['prove']:.1f} s proving)",
+    ]
+    _emit(as_json, r.to_dict(), "\n".join(lines))
+
+
+@cli.command()
+@click.argument("model_id")
+@click.argument("evaluation", type=click.Path(path_type=Path))
+@click.option(
+    "--allow-dev-srs", is_flag=True, help="Accept a dev-SRS evaluator off a local dev chain."
+)
+@chain_options
+@json_option
+@handle_errors
+def attest(
+    model_id: str, evaluation: Path, allow_dev_srs: bool, as_json: bool, **chain_kw: Any
+) -> None:
+    """Record EVALUATION (the evaluation.json of `evaluate`) for MODEL_ID on-chain."""
+    from .attestations import attest as run
+    from .chain import connect, sender
+    from .evaluation import EVALUATION_NAME, Evaluation
+
+    path = evaluation / EVALUATION_NAME if evaluation.is_dir() else evaluation
+    options, store = _chain_setup(chain_kw)
+    with connect(options) as chain:
+        result = run(
+            chain,
+            sender(chain, options.account),
+            Evaluation.load(path),
+            model_id,
+            store,
+            allow_dev_srs=allow_dev_srs,
+        )
+    a = result.attestation
+    gas = ", ".join(f"chunk {k}: {v:,}" for k, v in result.chunk_gas.items()) or "nothing new"
+    lines = [f"evaluator {result.evaluator_id}", f"gas       {gas}"]
+    lines.append(
+        f"recorded  {a.accuracy_bps / 100:.2f}% ({a.correct}/{a.samples}) at block "
+        f"{a.attested_block}"
+        if a
+        else "pending   chunks are still missing"
+    )
+    _emit(as_json, result.to_dict(), "\n".join(lines))
+
+
+@cli.command()
+@click.argument("model_id")
+@chain_options
+@json_option
+@handle_errors
+def card(model_id: str, as_json: bool, **chain_kw: Any) -> None:
+    """Every recorded evaluation of MODEL_ID."""
+    from .attestations import card as run
+    from .chain import connect
+
+    options, store = _chain_setup(chain_kw)
+    with connect(options) as chain:
+        model_card = run(chain, model_id, store)
+    _emit(as_json, model_card.to_dict(), model_card.render())
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -75,8 +75,13 @@ from .prover import prove
 from .types import BuildResult, Visibility
 from .verifier import CompiledContract
 
+if TYPE_CHECKING:
+    from .attestations import Attestation
+    from .evaluation import Commitment, Evaluation
+
 __all__ = [
     "HOUR",
+    "AttestationHarness",
     "BatchResult",
     "FulfilResult",
     "InferenceRequest",
@@ -550,3 +555,78 @@ def zkml_oracle_deployment(
     recorded in a session temporary ``DeploymentStore``."""
     store = DeploymentStore(tmp_path_factory.mktemp("zkml-deployments"))
     return OracleDeployer(zkml_chain, store, tmp_path_factory.mktemp("zkml-proofs"))
+
+
+# --- verifiable evaluation (docs/evaluation.md) ---
+
+
+class AttestationHarness:
+    """The attestation registry on the session's chain, for consumers that require a verified
+    accuracy: publish a test set's commitment, record an evaluation of a registered model.
+
+    ::
+
+        def test_pool(zkml_oracle_deployment, zkml_attestations, evaluation):
+            zkml = zkml_oracle_deployment(built)
+            lender = zkml.accounts[1]
+            test_set = zkml_attestations.publish(zkml, evaluation.commitment, sender=lender)
+            zkml_attestations.attest(zkml, evaluation)  # its evaluator is registered once
+            pool = zkml.deploy("AttestedCreditPool", zkml.oracle.address,
+                               zkml_attestations.registry.address, test_set, 8000, 1, 0,
+                               sender=lender)
+    """
+
+    def __init__(self, deployer: OracleDeployer) -> None:
+        self._deployer = deployer
+        self._registry: Any = None
+
+    @property
+    def registry(self) -> Any:
+        """The registry's web3 contract (deployed on first use, over the session's oracle)."""
+        from .attestations import registry
+
+        if self._registry is None:
+            d = self._deployer
+            reg = registry(d.chain, sender(d.chain, None), d.store)
+            self._registry = d.chain.web3.eth.contract(
+                address=reg.address, abi=contract("ZkmlAttestations").abi
+            )
+        return self._registry
+
+    def publish(self, zkml: OracleHarness, commitment: Commitment, *, sender: str) -> bytes:
+        """``publishTestSet`` from ``sender`` (the test set's owner); the test set id."""
+        hashes = [h.to_bytes(32, "big") for h in commitment.chunk_hashes]
+        zkml.transact(self.registry.functions.publishTestSet(hashes, commitment.samples), sender)
+        return bytes.fromhex(commitment.test_set_id.removeprefix("0x"))
+
+    def register(self, zkml: OracleHarness, evaluator_dir: Path) -> bytes:
+        """Register the evaluator for ``zkml``'s model (once); its evaluator id."""
+        from .attestations import register_evaluator
+
+        d = self._deployer
+        _, eid, _ = register_evaluator(
+            d.chain, sender(d.chain, None), evaluator_dir, zkml.deployment.model_id, d.store
+        )
+        return bytes.fromhex(eid.removeprefix("0x"))
+
+    def attest(
+        self, zkml: OracleHarness, evaluation: Evaluation, *, sender: str | None = None
+    ) -> Attestation:
+        """Register ``evaluation``'s evaluator for ``zkml``'s model and submit every chunk's
+        proof (as ``sender``, default the last dev account); the recorded attestation."""
+        from .attestations import Attestation
+
+        eid = self.register(zkml, evaluation.evaluator_dir)
+        tsid = bytes.fromhex(evaluation.commitment.test_set_id.removeprefix("0x"))
+        for chunk in evaluation.chunks:
+            proof, instances = proof_calldata(chunk.proof_path)
+            fn = self.registry.functions.submitChunk(eid, tsid, chunk.index, proof, instances)
+            zkml.transact(fn, sender or zkml.accounts[-1])
+        raw = self.registry.functions.attestationOf(zkml.model_id, tsid).call()
+        return Attestation.from_tuple(raw)
+
+
+@pytest.fixture(scope="session")
+def zkml_attestations(zkml_oracle_deployment: OracleDeployer) -> AttestationHarness:
+    """An :class:`AttestationHarness` on the session's oracle and chain."""
+    return AttestationHarness(zkml_oracle_deployment)
