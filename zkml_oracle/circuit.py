@@ -87,13 +87,14 @@ def build(
     steps = Steps(progress)
     with steps.step("check", "checking model and calibration data"):
         model = load_model(Path(model_path))
-        warnings = support.check(model)
         placeholder = [TensorSpec(i.name, i.shape, 0) for i in model.inputs]
         raw = data.load(Path(calibration_path))
         samples = data.split_samples(raw, placeholder, Path(calibration_path))
 
     with staged_dir(Path(out), force=options.force) as stage:
-        rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
+        with steps.step("rewrite", "rewriting into forms ezkl proves, checking operators"):
+            rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
+            warnings = support.check(stage / ARTIFACTS["model"])
         if options.batch > 1:
             with steps.step("batch", f"laying out {options.batch} slots in one circuit"):
                 batching.replicate(
@@ -180,7 +181,7 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
 
     def unsupported(what: str) -> Any:
-        return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {m}")
+        return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {support.explain(m)}")
 
     with steps.step("settings", "generating circuit settings"):
         _ezkl.call(
