@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import UnsupportedModelError
+from .support import UNIMPLEMENTED
 
 if TYPE_CHECKING:
     import numpy as np
@@ -281,9 +282,14 @@ def zero_dilate(weight: np.ndarray[Any, Any], dilations: list[int]) -> np.ndarra
 def _conv(node: Any, g: _Graph, k: int) -> bool:
 
     weight = g.constant(node.input[1]) if len(node.input) > 1 else None
-    if weight is None:
-        return False
     new = _copy(node)
+    if weight is None:  # a kernel fed at run time: its shape still gives the defaults
+        w_shape = g.shapes.get(node.input[1]) if len(node.input) > 1 else None
+        if w_shape is None or any(d <= 0 for d in w_shape):
+            return False
+        _explicit_attrs(new, g, list(w_shape[2:]))
+        g.nodes.append(new)
+        return True
     _explicit_attrs(new, g, list(weight.shape[2:]))
     dilations = [int(d) for d in _attr(new, "dilations", [])]
     if any(d != 1 for d in dilations):
@@ -296,61 +302,129 @@ def _conv(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _transposed_kernel(
+    node: Any, g: _Graph, groups: int, dilations: list[int], tag: str
+) -> tuple[str, list[int]]:
+    """ConvTranspose's kernel [Cin, Cout/g, k..] as the equivalent Conv's [Cout, Cin/g, k'..]:
+    per group transposed, flipped in space, zero-dilated. Folded into a constant when the
+    kernel is one; otherwise Transpose, Gathers and a 0/1 mask on the kernel fed at run time."""
+    import numpy as np
+
+    where = _where(node)
+    weight = g.constant(node.input[1])
+    shape = tuple(weight.shape) if weight is not None else g.shape(node.input[1], where)
+    cin, cout_g, kernel = shape[0], shape[1], list(shape[2:])
+    spatial = len(kernel)
+    if weight is not None:
+        w = weight.reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
+        w = w.reshape(groups * cout_g, cin // groups, *kernel)
+        w = np.ascontiguousarray(np.flip(w, axis=tuple(range(2, 2 + spatial))))
+        w = zero_dilate(w, dilations)
+        return g.add_constant(f"{tag}_w", w), list(w.shape[2:])
+    w_name = node.input[1]
+    if groups == 1:
+        w_name = g.node("Transpose", [w_name], f"{tag}_wt", perm=[1, 0, *range(2, 2 + spatial)])
+    else:
+        split = np.array([groups, cin // groups, cout_g, *kernel], dtype=np.int64)
+        merged = np.array([groups * cout_g, cin // groups, *kernel], dtype=np.int64)
+        w_name = g.node("Reshape", [w_name, g.add_constant(f"{tag}_ws", split)], f"{tag}_wg")
+        w_name = g.node("Transpose", [w_name], f"{tag}_wgt", perm=[0, 2, 1, *range(3, 3 + spatial)])
+        w_name = g.node("Reshape", [w_name, g.add_constant(f"{tag}_wm", merged)], f"{tag}_wt")
+    mask_shape = [groups * cout_g, cin // groups]
+    masks = []
+    for a, (t, d) in enumerate(zip(kernel, dilations, strict=True)):
+        j = np.arange((t - 1) * d + 1)
+        real = j % d == 0
+        index = np.where(real, t - 1 - j // d, 0)  # flipped, with zeros between the taps
+        w_name = g.gather(w_name, 2 + a, index, f"{tag}_wf{a}")
+        mask_shape.append(len(j))
+        masks.append(real.astype(np.float32))
+    if any(d != 1 for d in dilations):
+        w_name = g.node(
+            "Mul", [w_name, g.add_constant(f"{tag}_wmask", _outer(mask_shape, masks))], f"{tag}_wd"
+        )
+    return w_name, mask_shape[2:]
+
+
+def _outer(shape: list[int], masks: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """A 0/1 tensor of ``shape`` that is 1 where every spatial axis' mask is 1."""
+    import numpy as np
+
+    spatial = len(masks)
+    full = np.ones(shape, dtype=np.float32)
+    for a, m in enumerate(masks):
+        full = full * m.reshape([-1] + [1] * (spatial - 1 - a))
+    return full
+
+
+def _transpose_pads(
+    node: Any, x_shape: tuple[int, ...], kernel: list[int], spatial: int
+) -> list[int]:
+    """ConvTranspose's begin and end pads, computed from ``output_shape`` / ``auto_pad`` as
+    onnxruntime does when they are given instead of ``pads``."""
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    extra = [int(p) for p in _attr(node, "output_padding", [0] * spatial)]
+    auto_pad = _attr(node, "auto_pad", b"NOTSET")
+    output_shape = [int(o) for o in _attr(node, "output_shape", [])]
+    pads = [int(p) for p in _attr(node, "pads", [0] * (2 * spatial))]
+    if not output_shape and auto_pad not in (b"SAME_UPPER", b"SAME_LOWER"):
+        return pads
+    begin, end = [], []
+    for a in range(spatial):
+        length, s = x_shape[2 + a], strides[a]
+        target = output_shape[-spatial + a] if output_shape else length * s
+        full = s * (length - 1) + extra[a] + (kernel[a] - 1) * dilations[a] + 1
+        total = full - target
+        if total < 0:  # onnx's spec and onnxruntime differ on where the extra zeros go
+            raise UnsupportedModelError(
+                f"{_where(node)}: an output of {target} past the transposed convolution's "
+                f"extent {full} on axis {2 + a}; export it with explicit pads and "
+                "output_padding"
+            )
+        small, big = total // 2, total - total // 2
+        head, tail = (small, big) if auto_pad == b"SAME_UPPER" else (big, small)
+        begin.append(head)
+        end.append(tail)
+    return begin + end
+
+
 def _conv_transpose(node: Any, g: _Graph, k: int) -> bool:
     import numpy as np
 
     where = _where(node)
-    weight = g.constant(node.input[1]) if len(node.input) > 1 else None
-    if weight is None:
-        raise UnsupportedModelError(
-            f"{where}: a transposed convolution with weights computed at run time; make the "
-            "weights a constant (an initializer)"
-        )
-    if _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID") or _attr(
-        node, "output_shape", None
-    ):
-        raise UnsupportedModelError(
-            f"{where}: auto_pad / output_shape; export it with explicit pads and output_padding"
-        )
     x_shape = g.shape(node.input[0], where)
     spatial = len(x_shape) - 2
-    kernel = [int(t) for t in weight.shape[2:]]
     groups = int(_attr(node, "group", 1))
     strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
     dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
-    pads = [int(p) for p in _attr(node, "pads", [0] * (2 * spatial))]
     extra = [int(p) for p in _attr(node, "output_padding", [0] * spatial)]
     tag = f"zkml_convt{k}"
+    w_name, dilated = _transposed_kernel(node, g, groups, dilations, tag)
+    kernel = [(t - 1) // d + 1 for t, d in zip(dilated, dilations, strict=True)]
+    pads = _transpose_pads(node, x_shape, kernel, spatial)
     x = node.input[0]
     mask_shape = list(x_shape)
     masks = []
     for a in range(spatial):
-        length, s, d, t = x_shape[2 + a], strides[a], dilations[a], kernel[a]
-        out = s * (length - 1) + extra[a] + (t - 1) * d + 1 - pads[a] - pads[spatial + a]
-        lead = (t - 1) * d - pads[a]
-        q = np.arange(out + (t - 1) * d) - lead
+        length, s, span = x_shape[2 + a], strides[a], dilated[a]
+        out = s * (length - 1) + extra[a] + span - pads[a] - pads[spatial + a]
+        lead = span - 1 - pads[a]
+        q = np.arange(out + span - 1) - lead
         real = (q % s == 0) & (q >= 0) & (q // s < length)
         x = g.gather(x, 2 + a, np.where(real, q // s, 0), f"{tag}_{a}")
         mask_shape[2 + a] = len(q)
         masks.append(real.astype(np.float32))
-    mask = np.ones(mask_shape, dtype=np.float32)
-    for a, m in enumerate(masks):
-        mask = mask * m.reshape([-1] + [1] * (spatial - 1 - a))
-    zeros_between = g.node("Mul", [x, g.add_constant(f"{tag}_mask", mask)], f"{tag}_interleaved")
-    # W [Cin, Cout/g, k..] → per group transposed → [Cout, Cin/g, k..], flipped in space.
-    cin, cout_g = weight.shape[0], weight.shape[1]
-    w = weight.reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
-    w = w.reshape(groups * cout_g, cin // groups, *kernel)
-    w = np.ascontiguousarray(np.flip(w, axis=tuple(range(2, 2 + spatial))))
-    w = zero_dilate(w, dilations)
-    inputs = [zeros_between, g.add_constant(f"{tag}_w", w)]
+    mask = g.add_constant(f"{tag}_mask", _outer(mask_shape, masks))
+    zeros_between = g.node("Mul", [x, mask], f"{tag}_interleaved")
+    inputs = [zeros_between, w_name]
     if len(node.input) > 2 and node.input[2]:
         inputs.append(node.input[2])
     g.node(
         "Conv",
         inputs,
         node.output[0],
-        kernel_shape=list(w.shape[2:]),
+        kernel_shape=dilated,
         strides=[1] * spatial,
         dilations=[1] * spatial,
         pads=[0] * (2 * spatial),
@@ -529,6 +603,46 @@ def _pool(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _types(model: Any) -> dict[str, Any]:
+    """Every value's TypeProto that shape inference knows (function bodies depend on them)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        inferred = model
+    graph = inferred.graph
+    found = {
+        vi.name: vi.type for vi in itertools.chain(graph.input, graph.value_info, graph.output)
+    }
+    for t in graph.initializer:
+        found[t.name] = onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims))
+    return found
+
+
+def _function_body(node: Any, model: Any, types: dict[str, Any], k: int) -> list[Any] | None:
+    """The nodes of ``node``'s function body in the ONNX spec (the definition it is
+    equivalent to by construction), or None if the operator has none."""
+    from onnx.backend.test.case.node import function_testcase_helper
+
+    if any(name and name not in types for name in node.input):
+        return None
+    input_types = [types[name] for name in node.input if name]
+    try:
+        bodies, _ = function_testcase_helper(
+            _copy(node), input_types, f"zkml{k}", opset_imports=model.opset_import
+        )
+    except Exception:
+        return None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    best: tuple[int, list[Any]] | None = None
+    for nodes, imports in bodies:  # one definition per opset version it changed in
+        version = max((o.version for o in imports if o.domain in ("", "ai.onnx")), default=0)
+        if version <= opset and (best is None or version > best[0]):
+            best = (version, nodes)
+    return None if best is None else best[1]
+
+
 def channel_slopes(model: Any) -> None:
     """Give a PRelu-6 per-channel slope ([C]) the shape [C, 1, ..] that PRelu-7 broadcasts the
     same way; onnx's version converter keeps [C], which then broadcasts against the last axis.
@@ -587,10 +701,21 @@ def rewrite(source: Path, target: Path) -> list[str]:
             if value is not None:
                 constants[node.output[0]] = value
     g = _Graph(model, opset, constants, _shapes(model))
-    for k, node in enumerate(graph.node):
+    types = _types(model)
+    pending = list(graph.node)
+    k = 0
+    while pending:
+        node = pending.pop(0)
+        k += 1
         op = node.op_type
         done = False
         if node.domain in ("", "ai.onnx"):
+            if op in UNIMPLEMENTED:
+                expanded = _function_body(node, model, types, k)
+                if expanded is not None:
+                    pending[:0] = expanded  # their own nodes may need rewriting too
+                    g.notes.append(f"{_where(node)} → its ONNX function body")
+                    continue
             if op == "Pad":
                 mode = _attr(node, "mode", b"constant").decode()
                 done = _constant_pad(node, g, k) if mode == "constant" else _mode_pad(node, g, k)

@@ -70,7 +70,6 @@ def check(path: Path) -> list[str]:
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    constants = _constants(graph)
     for node in graph.node:
         op = node.op_type
         where = f"{op} node {node.name or node.output[0]!r}"
@@ -106,12 +105,6 @@ def check(path: Path) -> list[str]:
             mode = _attr(node, "mode", b"constant").decode()
             if mode != "constant":
                 raise UnsupportedModelError(f"{where}: padding mode {mode!r} (only constant)")
-        # tract has no PRelu with a slope per channel (settings fail with "Prelu
-        # ToTypedTranslator"); the rewrite handles constant slopes.
-        if op == "PRelu" and len(node.input) > 1 and node.input[1] not in constants:
-            raise UnsupportedModelError(
-                f"{where}: slopes computed at run time; make the slope an initializer"
-            )
         # ezkl pads MaxPool with 0, not -inf: the rewrite replaces every padded MaxPool by
         # one without padding, except one that also returns indices.
         if op == "MaxPool" and any(_ints(node, "pads")):
@@ -140,14 +133,3 @@ def _attr(node: Any, name: str, default: Any) -> Any:
 def _ints(node: Any, name: str) -> list[int]:
     value = _attr(node, name, [])
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-
-
-def _constants(graph: Any) -> dict[str, Any]:
-    """The graph's constant tensors (initializers and Constant nodes) as TensorProtos, by name."""
-    found: dict[str, Any] = {t.name: t for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            tensor = _attr(node, "value", None)
-            if tensor is not None:
-                found[node.output[0]] = tensor
-    return found
