@@ -58,7 +58,8 @@ class BuildOptions:
     force: bool = False
     reusable: bool = False
     batch: int = 1  # inferences per proof (see zkml_oracle.batching)
-    freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off when batched
+    freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off
+    solidity: bool = True  # generate and compile the Solidity verifier (off: local proofs only)
 
 
 def default_tolerance(reference_max_abs: float) -> float:
@@ -134,13 +135,17 @@ def build(
                 f"(tolerance {report.tolerance:.4g}) on the calibration data, so its proofs would "
                 "certify wrong results; if that error is acceptable, pass --tolerance"
             )
-        verifier_info, verifier_artifacts = verifier.generate(
-            stage,
-            settings=stage / ARTIFACTS["settings"],
-            vk=stage / ARTIFACTS["vk"],
-            srs=Path(srs_info.path),
-            reusable=options.reusable,
-            steps=steps,
+        verifier_info, verifier_artifacts = (
+            verifier.generate(
+                stage,
+                settings=stage / ARTIFACTS["settings"],
+                vk=stage / ARTIFACTS["vk"],
+                srs=Path(srs_info.path),
+                reusable=options.reusable,
+                steps=steps,
+            )
+            if options.solidity
+            else (None, {})
         )
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
@@ -175,10 +180,11 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         setattr(run_args, attr, value)
     if model.symbolic_dims:
         run_args.variables = [(name, 1) for name in model.symbolic_dims]  # type: ignore[attr-defined]
-    # A batched Gemm turns on ezkl's Freivalds check: measured here, it pushes the verifier past
-    # EIP-170's 24 KiB and costs ~326 k more gas per verification, for proving 1.5x slower.
-    if options.freivalds is not None or options.batch > 1:
-        run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
+    # ezkl's Freivalds check turns on for a batched Gemm or a recurrent layer's matmuls:
+    # measured here, it pushes the verifier past EIP-170's 24 KiB (an LSTM: 28,778 bytes
+    # with it, 17,005 without) and costs ~326 k more gas per verification, for proving
+    # 1.5x slower. Off unless asked for.
+    run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
 
     def unsupported(what: str) -> Any:
         return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {support.explain(m)}")

@@ -50,6 +50,7 @@ BUILD_OPTIONS = BuildOptions(
     lookup_safety_margin=2,
     calibration_target="resources",
     force=True,
+    solidity=False,  # the verdict needs a proof and its local verification, not a contract
 )
 #: Generating a dev SRS is a one-time cost per logrows (~2.5 min for k=20 on 2 cores), cached
 #: for every later build. It does not count against a case's time limit, or verdicts would
