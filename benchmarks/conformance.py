@@ -141,7 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="skip the cases already in --results FILE"
     )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: print the totals (and per-operator table) of --results FILE",
+    )
     args = parser.parse_args(argv)
+    if args.report and (args.results is None or not args.results.is_file()):
+        parser.error("--report needs --results FILE from an earlier run")
+    if args.report:
+        args.resume = True
 
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
@@ -154,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip()
         ]
         done = {r.model for r in earlier}
-        cases = [c for c in cases if c.name not in done]
+        if args.report:
+            earlier = [r for r in earlier if r.model in {c.name for c in cases}]
+            cases = []
+        else:
+            cases = [c for c in cases if c.name not in done]
     if not cases and not earlier:
         parser.error(f"no case matches {args.only}")
 
@@ -168,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(_row(r), flush=True)
 
-    if not args.json:
+    if not args.json and not args.report:
         print(f"{len(cases)} cases, {args.timeout:g} s each at most", flush=True)
         print(f"{'model':<{NAME_WIDTH}} {'logrows':>7} {'seconds':>8} {'max error':>10}  verdict")
     interrupted = False
