@@ -339,3 +339,24 @@ def test_an_operator_ezkl_lacks_becomes_its_onnx_function_body(
     node = helper.make_node(op, ["x"], ["y"], **attrs)
     notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, op)
     assert notes == [f"{op} node 'y' → its ONNX function body"]
+
+
+@PROPERTY
+@given(data=st.data())
+def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    c = data.draw(st.integers(1, 4))
+    shape = [data.draw(st.integers(1, 2)), c, *data.draw(st.lists(st.integers(1, 4), max_size=2))]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    fed = {
+        "scale": rng.normal(size=c).astype(np.float32),
+        "bias": rng.normal(size=c).astype(np.float32),
+        "mean": rng.normal(size=c).astype(np.float32),
+        "var": rng.uniform(0.1, 3, size=c).astype(np.float32),
+    }
+    eps = data.draw(st.sampled_from([1e-5, 1e-2]))
+    node = helper.make_node("BatchNormalization", ["x", *fed], ["y"], epsilon=eps)
+    x = rng.normal(size=shape).astype(np.float32)
+    model = _model(node, shape, opset=15, fed=fed)
+    _assert_rewrite_is_exact(tmp_path, model, x, "BatchNormalization", fed)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import UnsupportedModelError
-from .support import UNIMPLEMENTED
+from .support import RANDOM, UNIMPLEMENTED
 
 if TYPE_CHECKING:
     import numpy as np
@@ -465,6 +465,37 @@ def _prelu(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+# --- BatchNormalization ---------------------------------------------------------------------
+
+
+def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
+    """Inference-mode BatchNormalization whose statistics are fed at run time (tract folds
+    only constant ones): ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``."""
+    import numpy as np
+
+    if (len(node.output) > 1 and any(node.output[1:])) or int(_attr(node, "training_mode", 0)):
+        return False  # training mode: the running statistics are outputs, left to ezkl
+    params = list(node.input[1:5])
+    if len(params) != 4 or all(g.constant(p) is not None for p in params) or g.opset < 7:
+        return False
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    tag = f"zkml_bn{k}"
+    shape = g.add_constant(f"{tag}_shape", np.array([-1] + [1] * (rank - 2), dtype=np.int64))
+    scale, bias, mean, var = (
+        g.node("Reshape", [p, shape], f"{tag}_{n}")
+        for n, p in zip(("scale", "bias", "mean", "var"), params, strict=True)
+    )
+    eps = g.add_constant(f"{tag}_eps", np.array(float(_attr(node, "epsilon", 1e-5)), np.float32))
+    root = g.node("Sqrt", [g.node("Add", [var, eps], f"{tag}_vareps")], f"{tag}_std")
+    inverse = g.node("Reciprocal", [root], f"{tag}_inv")
+    centred = g.node("Sub", [node.input[0], mean], f"{tag}_centred")
+    normed = g.node("Mul", [centred, inverse], f"{tag}_normed")
+    g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
+    g.notes.append(f"{where}: statistics fed at run time → (x - mean) / sqrt(var + eps) form")
+    return True
+
+
 # --- MaxPool --------------------------------------------------------------------------------
 
 
@@ -710,7 +741,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
         op = node.op_type
         done = False
         if node.domain in ("", "ai.onnx"):
-            if op in UNIMPLEMENTED:
+            if op in UNIMPLEMENTED and op not in RANDOM:
                 expanded = _function_body(node, model, types, k)
                 if expanded is not None:
                     pending[:0] = expanded  # their own nodes may need rewriting too
@@ -725,6 +756,8 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _conv_transpose(node, g, k)
             elif op == "PRelu":
                 done = _prelu(node, g, k)
+            elif op == "BatchNormalization":
+                done = _batch_norm(node, g, k)
             elif op == "MaxPool":
                 done = _maxpool(node, g, k)
             elif op in _POOLS:

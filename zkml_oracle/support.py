@@ -45,6 +45,18 @@ UNIMPLEMENTED = frozenset(
         "Upsample",
     }
 )
+#: Operators whose output is a random draw: a proof would certify one draw, not a function of
+#: the input. Refused before anything else (their function bodies draw too).
+RANDOM = frozenset(
+    {
+        "Bernoulli",
+        "Multinomial",
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+    }
+)
 _UNIMPLEMENTED_MESSAGE = re.compile(r'node #\d+ "([^"]*)" Unimplemented\((\w+)\)')
 
 
@@ -78,6 +90,11 @@ def check(path: Path) -> list[str]:
             raise UnsupportedModelError(
                 f"{where} is from operator set {node.domain!r}; export with standard ONNX "
                 "operators only"
+            )
+        if op in RANDOM:
+            raise UnsupportedModelError(
+                f"{where} draws random numbers: a proof cannot certify a random draw; "
+                "remove it from the exported graph (e.g. export in eval mode)"
             )
         if op in UNIMPLEMENTED:
             raise UnsupportedModelError(
