@@ -360,3 +360,21 @@ def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
     x = rng.normal(size=shape).astype(np.float32)
     model = _model(node, shape, opset=15, fed=fed)
     _assert_rewrite_is_exact(tmp_path, model, x, "BatchNormalization", fed)
+
+
+@pytest.mark.slow
+def test_wrap_padding_is_proven_accurately(tmp_path: Path) -> None:
+    """No conformance case pads with ``wrap`` (opset 19): a one-node model, its reference
+    output from onnxruntime."""
+    shape, pads = [1, 2, 4, 3], [0, 0, 2, 1, 0, 0, 1, 2]
+    node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap")
+    model = _model(node, shape, {"pads": np.array(pads, dtype=np.int64)}, opset=19)
+    x = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    folder = tmp_path / "suite" / "test_wrap" / "test_data_set_0"
+    folder.mkdir(parents=True)
+    onnx.save(model, str(folder.parent / "model.onnx"))
+    for name, value in (("input_0", x), ("output_0", _run(model, x))):
+        (folder / f"{name}.pb").write_bytes(numpy_helper.from_array(value).SerializeToString())
+    [case] = conformance.discover(tmp_path / "suite")
+    result = conformance.run_case(case, tmp_path, timeout=300)
+    assert result.verdict == "accurate", result
