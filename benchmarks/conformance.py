@@ -142,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         "--resume", action="store_true", help="skip the cases already in --results FILE"
     )
     parser.add_argument(
+        "--from-name",
+        default=None,
+        metavar="NAME",
+        help="run only cases named NAME or after it (sorted by name; to split a run in two)",
+    )
+    parser.add_argument(
+        "--before-name", default=None, metavar="NAME", help="run only cases named before NAME"
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="run nothing: print the totals (and per-operator table) of --results FILE",
@@ -155,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
     cases = _cap(cases, ops, args.per_operator)
+    if args.from_name is not None:
+        cases = [c for c in cases if c.name >= args.from_name]
+    if args.before_name is not None:
+        cases = [c for c in cases if c.name < args.before_name]
     earlier: list[CaseResult] = []
     if args.resume and args.results is not None and args.results.is_file():
         earlier = [
