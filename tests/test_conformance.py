@@ -163,3 +163,9 @@ def test_node_tests_that_need_a_rewrite_are_proven_accurately(name: str, tmp_pat
     [found] = [c for c in conformance.discover(suite="node") if c.name == name]
     result = conformance.run_case(found, tmp_path, timeout=300)
     assert result.verdict == "accurate", result
+
+
+def test_ezkl_translation_failures_are_explained_naming_node_and_operator() -> None:
+    raw = 'Failed to generate settings: [graph] [tract] Failed analyse for node #2 "Y" Resize'
+    assert support.explain(raw).startswith("node 'Y' (Resize): ezkl 23 cannot read this use")
+    assert support.explain("something else") == "something else"

@@ -58,17 +58,28 @@ RANDOM = frozenset(
     }
 )
 _UNIMPLEMENTED_MESSAGE = re.compile(r'node #\d+ "([^"]*)" Unimplemented\((\w+)\)')
+#: tract knows the operator but not this use of it (attributes, inputs fed at run time).
+_UNTRANSLATED_MESSAGE = re.compile(r'(?:Translating|analyse for) node #\d+ "([^"]*)" (\w+)')
 
 
 def explain(message: str) -> str:
     """ezkl's message for a node tract cannot translate, as one line naming node and fix."""
     found = _UNIMPLEMENTED_MESSAGE.search(message)
-    if found is None:
-        return message
-    name, op = found.groups()
-    return (
-        f"{op} node {name!r}: ezkl 23 has no {op} operator; express it with operators ezkl proves"
-    )
+    if found is not None:
+        name, op = found.groups()
+        return (
+            f"{op} node {name!r}: ezkl 23 has no {op} operator; express it with operators "
+            "ezkl proves"
+        )
+    found = _UNTRANSLATED_MESSAGE.search(message)
+    if found is not None:
+        name, op = found.groups()
+        return (
+            f"node {name!r} ({op}): ezkl 23 cannot read this use of {op} (an attribute or an "
+            "input fed at run time it does not support); make its parameters constants, or "
+            "express it with other operators"
+        )
+    return message
 
 
 def check(path: Path) -> list[str]:
