@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from zkml_oracle import conformance, support
+from zkml_oracle.conformance import CaseResult
 from zkml_oracle.exceptions import UnsupportedModelError
 from zkml_oracle.rewrite import pool_window_index, rewrite
 
@@ -370,11 +371,68 @@ def test_wrap_padding_is_proven_accurately(tmp_path: Path) -> None:
     node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap")
     model = _model(node, shape, {"pads": np.array(pads, dtype=np.int64)}, opset=19)
     x = np.random.default_rng(3).normal(size=shape).astype(np.float32)
-    folder = tmp_path / "suite" / "test_wrap" / "test_data_set_0"
+    result = _proven(tmp_path, model, x)
+    assert result.verdict == "accurate", result
+
+
+def _proven(tmp_path: Path, model: onnx.ModelProto, x: np.ndarray[Any, Any]) -> CaseResult:
+    """Build, prove and verify a one-input model as a conformance case (reference output
+    from onnxruntime)."""
+    folder = tmp_path / "suite" / "test_model" / "test_data_set_0"
     folder.mkdir(parents=True)
     onnx.save(model, str(folder.parent / "model.onnx"))
     for name, value in (("input_0", x), ("output_0", _run(model, x))):
         (folder / f"{name}.pb").write_bytes(numpy_helper.from_array(value).SerializeToString())
     [case] = conformance.discover(tmp_path / "suite")
-    result = conformance.run_case(case, tmp_path, timeout=300)
+    return conformance.run_case(case, tmp_path, timeout=300)
+
+
+def _resize_model(data: st.DataObject, shape: list[int]) -> onnx.ModelProto:
+    mode = data.draw(st.sampled_from(["nearest", "linear", "cubic"]))
+    transform = data.draw(
+        st.sampled_from(["half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"])
+    )
+    factors = [1.0, 1.0] + [
+        data.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])) for _ in shape[2:]
+    ]
+    inits = {
+        "roi": np.array([], dtype=np.float32),
+        "scales": np.array(factors, dtype=np.float32),
+    }
+    node = helper.make_node(
+        "Resize", ["x", "roi", "scales"], ["y"], mode=mode, coordinate_transformation_mode=transform
+    )
+    return _model(node, shape, inits, opset=13)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_resize_with_constant_scales_equals_gathers_and_matmuls(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    shape = [
+        1,
+        data.draw(st.integers(1, 2)),
+        *data.draw(st.lists(st.integers(2, 5), min_size=1, max_size=2)),
+    ]
+    model = _resize_model(data, shape)
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16))).normal(size=shape)
+    _assert_rewrite_is_exact(tmp_path, model, x.astype(np.float32), "Resize")
+
+
+@pytest.mark.slow
+def test_a_bilinear_upsample_is_proven_accurately(tmp_path: Path) -> None:
+    """ezkl's reader refuses this Resize; rewritten into constant MatMuls, it proves."""
+    shape = [1, 1, 3, 3]
+    node = helper.make_node(
+        "Resize",
+        ["x", "roi", "scales"],
+        ["y"],
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
+    inits = {"roi": np.array([], np.float32), "scales": np.array([1, 1, 2, 2], np.float32)}
+    model = _model(node, shape, inits, opset=13)
+    x = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    result = _proven(tmp_path, model, x)
     assert result.verdict == "accurate", result

@@ -496,6 +496,96 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+# --- Resize, Upsample ------------------------------------------------------------------------
+
+
+def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any] | None:
+    """Per axis, the [in, out] matrix the resize applies along it, read off onnxruntime running
+    the node itself: a one-hot slice along the axis, constant along the others (every mode
+    keeps a constant constant), gives one row. None if a parameter is not constant."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    inits = []
+    for name in node.input[1:]:
+        if not name:
+            continue
+        value = g.constant(name)
+        if value is None:
+            return None
+        inits.append(numpy_helper.from_array(value, name))
+    graph = helper.make_graph(
+        [node],
+        "resize",
+        [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=g.model.opset_import)
+    model.ir_version = min(g.model.ir_version, 8) if g.model.ir_version >= 4 else 8
+    try:
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+    except Exception:
+        return None
+
+    def run(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        out: np.ndarray[Any, Any] = session.run(None, {node.input[0]: x})[0]
+        return out
+
+    matrices = []
+    for a, length in enumerate(x_shape):
+        rows = []
+        for i in range(length):
+            basis = np.zeros(x_shape, dtype=np.float32)
+            np.moveaxis(basis, a, 0)[i] = 1.0
+            out = run(basis)
+            rows.append(out[tuple(0 if b != a else slice(None) for b in range(len(x_shape)))])
+        matrices.append(np.stack(rows).astype(np.float32))
+    # The composition of the per-axis maps must be the operator itself (separable modes).
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    composed = probe
+    for a, m in enumerate(matrices):
+        composed = np.moveaxis(np.moveaxis(composed, a, -1) @ m, -1, a)
+    if composed.shape != run(probe).shape or not np.allclose(composed, run(probe), atol=1e-4):
+        return None
+    return matrices
+
+
+def _resize(node: Any, g: _Graph, k: int) -> bool:
+    """A Resize / Upsample with constant scales or sizes is linear and separable: per axis, a
+    Gather (nearest: each output copies one input) or a MatMul with a constant matrix (linear,
+    cubic: fixed weights), the matrices read off onnxruntime running the node itself."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    matrices = _resize_matrices(node, g, x_shape)
+    if matrices is None:
+        return False
+    tag = f"zkml_resize{k}"
+    x = node.input[0]
+    rank = len(x_shape)
+    for a, m in enumerate(matrices):
+        if m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])):
+            continue
+        if np.all((m == 0) | (m == 1)) and np.all(m.sum(axis=0) == 1):
+            x = g.gather(x, a, m.argmax(axis=0), f"{tag}_{a}")
+            continue
+        perm = list(range(rank))
+        perm[a], perm[-1] = perm[-1], perm[a]
+        moved = g.node("Transpose", [x], f"{tag}_{a}_t", perm=perm)
+        mixed = g.node("MatMul", [moved, g.add_constant(f"{tag}_{a}_m", m)], f"{tag}_{a}_mm")
+        x = g.node("Transpose", [mixed], f"{tag}_{a}_out", perm=perm)
+    g.node("Identity", [x], node.output[0])
+    mode = _attr(node, "mode", b"nearest").decode()
+    g.notes.append(f"{where}: mode {mode} → a Gather or constant MatMul per resized axis")
+    return True
+
+
 # --- MaxPool --------------------------------------------------------------------------------
 
 
@@ -758,6 +848,8 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _prelu(node, g, k)
             elif op == "BatchNormalization":
                 done = _batch_norm(node, g, k)
+            elif op in ("Resize", "Upsample"):
+                done = _resize(node, g, k)
             elif op == "MaxPool":
                 done = _maxpool(node, g, k)
             elif op in _POOLS:
