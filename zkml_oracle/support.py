@@ -26,7 +26,6 @@ UNIMPLEMENTED = frozenset(
         "CausalConvWithState",
         "DeformConv",
         "Det",
-        "DFT",
         "FlexAttention",
         "GridSample",
         "LinearAttention",
@@ -107,10 +106,10 @@ def check(path: Path) -> list[str]:
                 f"{where} draws random numbers: a proof cannot certify a random draw; "
                 "remove it from the exported graph (e.g. export in eval mode)"
             )
-        if op in UNIMPLEMENTED:
+        if op in UNIMPLEMENTED:  # what has an ONNX function body was rewritten into it
             raise UnsupportedModelError(
-                f"{where}: ezkl 23 has no {op} operator; express it with operators ezkl proves "
-                f"(the {op} definition in the ONNX spec lists them)"
+                f"{where}: ezkl 23 has no {op} operator (and ONNX gives no function body to "
+                "rewrite it into); express it with operators ezkl proves"
             )
         # ezkl builds settings for a ConvTranspose of the wrong output size ("Cannot reshape
         # tensor of length 1008 to [1, 4, 12, 20]"); the rewrite needs constant weights.
