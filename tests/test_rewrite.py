@@ -7,6 +7,7 @@ package's conformance cases that raw ezkl refuses, built, proven and verified fo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from zkml_oracle.exceptions import UnsupportedModelError
 from zkml_oracle.rewrite import pool_window_index, rewrite
 
 PROPERTY = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("ZKML_HYPOTHESIS_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -85,12 +86,7 @@ def _assert_rewrite_is_exact(
     except Exception:
         assume(False)
     onnx.save(model, str(tmp_path / "m.onnx"))
-    try:
-        notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
-    except UnsupportedModelError as e:
-        # The one refusal: an output_shape / auto_pad output past the transposed extent.
-        assert "past the transposed convolution's extent" in str(e), e
-        assume(False)
+    notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
     rewritten = onnx.load(str(tmp_path / "r.onnx"))
     onnx.checker.check_model(rewritten)
     ops = [n.op_type for n in rewritten.graph.node]

@@ -41,7 +41,7 @@ import itertools
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .exceptions import UnsupportedModelError
 from .support import RANDOM, UNIMPLEMENTED
@@ -382,18 +382,118 @@ def _transpose_pads(
         length, s = x_shape[2 + a], strides[a]
         target = output_shape[-spatial + a] if output_shape else length * s
         full = s * (length - 1) + extra[a] + (kernel[a] - 1) * dilations[a] + 1
-        total = full - target
-        if total < 0:  # onnx's spec and onnxruntime differ on where the extra zeros go
-            raise UnsupportedModelError(
-                f"{_where(node)}: an output of {target} past the transposed convolution's "
-                f"extent {full} on axis {2 + a}; export it with explicit pads and "
-                "output_padding"
-            )
+        # As onnxruntime: padding is never negative; an output_shape past the transposed
+        # extent gets zeros (plus bias) at the end, auto_pad stops at the extent.
+        total = max(0, full - target)
         small, big = total // 2, total - total // 2
-        head, tail = (small, big) if auto_pad == b"SAME_UPPER" else (big, small)
+        head = small if auto_pad == b"SAME_UPPER" else big
+        tail = full - target - head if output_shape else total - head
         begin.append(head)
         end.append(tail)
     return begin + end
+
+
+class _Phase(NamedTuple):
+    """One output phase of a strided ConvTranspose along one axis."""
+
+    outs: list[int]  # the output positions in this phase
+    taps: list[int]  # the kernel taps that reach them, by increasing input offset
+    step: int  # input positions between consecutive taps
+    reads: list[int]  # the input positions the phase's Conv reads; -1: outside (a zero)
+
+
+def _polyphase(
+    node: Any, g: _Graph, k: int, x_shape: tuple[int, ...], pads: list[int], out: list[int]
+) -> bool:
+    """A strided ConvTranspose with constant weights as one small Conv per output phase: the
+    outputs ``o`` with the same ``(o + pad) mod stride`` take the same taps, so each phase is
+    a plain Conv of the input with those taps (no multiplications by interleaved zeros,
+    ``stride``-fold fewer rows); the phases are then put back in order by one Gather."""
+    import numpy as np
+
+    weight = g.constant(node.input[1])
+    bias = g.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if weight is None or (len(node.input) > 2 and node.input[2] and bias is None):
+        return False
+    if g.opset < 5:  # Reshape takes its shape as an input from opset 5
+        return False
+    spatial = len(x_shape) - 2
+    groups = int(_attr(node, "group", 1))
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    cin, cout_g, taps = weight.shape[0], weight.shape[1], list(weight.shape[2:])
+    conv_w = weight.reshape(groups, cin // groups, cout_g, *taps).swapaxes(1, 2)
+    conv_w = conv_w.reshape(groups * cout_g, cin // groups, *taps)
+    n, cout = x_shape[0], groups * cout_g
+    tag = f"zkml_convt{k}"
+    phases: list[list[_Phase]] = []
+    for a in range(spatial):
+        length, s, d, t, p = x_shape[2 + a], strides[a], dilations[a], taps[a], pads[a]
+        per_axis: list[_Phase] = []
+        for c in range(s):
+            outs = [o for o in range(out[a]) if (o + p) % s == c]
+            js = [j for j in range(t) if (j * d - c) % s == 0][::-1]  # increasing offset
+            if not outs or not js:
+                per_axis.append(_Phase(outs, js, 1, []))
+                continue
+            offsets = [(c - j * d) // s for j in js]
+            step = offsets[1] - offsets[0] if len(js) > 1 else 1
+            first = (outs[0] + p - c) // s + offsets[0]
+            span = len(outs) + (len(js) - 1) * step
+            reads = [q if 0 <= q < length else -1 for q in range(first, first + span)]
+            per_axis.append(_Phase(outs, js, step, reads))
+        phases.append(per_axis)
+    blocks: list[str] = []
+    where_in_concat: dict[tuple[int, ...], int] = {}
+    position = 0
+    for combo in itertools.product(*(range(len(ph)) for ph in phases)):
+        parts = [phases[a][c] for a, c in enumerate(combo)]
+        count = prod(len(part.outs) for part in parts)
+        if not count:
+            continue
+        for flat, o in enumerate(itertools.product(*(part.outs for part in parts))):
+            where_in_concat[o] = position + flat
+        position += count
+        name = f"{tag}_p{'_'.join(map(str, combo))}"
+        if any(not part.taps for part in parts):  # no tap reaches these outputs: zero (+ bias)
+            zeros = np.zeros([n, cout, count], dtype=np.float32)
+            blocks.append(g.add_constant(f"{name}_zero", zeros))
+            continue
+        x = node.input[0]
+        mask = np.ones([1, 1, *(len(part.reads) for part in parts)], dtype=np.float32)
+        for a, part in enumerate(parts):
+            index = np.array(part.reads)
+            x = g.gather(x, 2 + a, np.where(index < 0, 0, index), f"{name}_{a}")
+            mask = mask * (index >= 0).astype(np.float32).reshape([-1] + [1] * (spatial - 1 - a))
+        if not mask.all():
+            x = g.node("Mul", [x, g.add_constant(f"{name}_mask", mask)], f"{name}_masked")
+        sub = conv_w[np.ix_(range(cout), range(cin // groups), *(part.taps for part in parts))]
+        sub = zero_dilate(np.ascontiguousarray(sub), [part.step for part in parts])
+        y = g.node(
+            "Conv",
+            [x, g.add_constant(f"{name}_w", sub)],
+            f"{name}_conv",
+            kernel_shape=list(sub.shape[2:]),
+            strides=[1] * spatial,
+            dilations=[1] * spatial,
+            pads=[0] * (2 * spatial),
+            group=groups,
+        )
+        flat_shape = g.add_constant(f"{name}_flat", np.array([n, cout, count], dtype=np.int64))
+        blocks.append(g.node("Reshape", [y, flat_shape], f"{name}_flat_out"))
+    joined = g.node("Concat", blocks, f"{tag}_phases", axis=2) if len(blocks) > 1 else blocks[0]
+    order = [where_in_concat[o] for o in itertools.product(*(range(size) for size in out))]
+    ordered = g.gather(joined, 2, np.array(order), f"{tag}_order")
+    full = g.add_constant(f"{tag}_shape", np.array([n, cout, *out], dtype=np.int64))
+    result = node.output[0] if bias is None else f"{tag}_nobias"
+    g.node("Reshape", [ordered, full], result)
+    if bias is not None:
+        b = np.broadcast_to(bias.reshape([-1] + [1] * spatial), [cout, *out])
+        broadcast: dict[str, Any] = {"broadcast": 1} if g.opset < 7 else {}
+        b_name = g.add_constant(f"{tag}_bias", np.ascontiguousarray(b, dtype=np.float32))
+        g.node("Add", [result, b_name], node.output[0], **broadcast)
+    g.notes.append(f"{_where(node)} → one Conv per output phase of its strides, reordered")
+    return True
 
 
 def _conv_transpose(node: Any, g: _Graph, k: int) -> bool:
@@ -407,6 +507,21 @@ def _conv_transpose(node: Any, g: _Graph, k: int) -> bool:
     dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
     extra = [int(p) for p in _attr(node, "output_padding", [0] * spatial)]
     tag = f"zkml_convt{k}"
+    weight = g.constant(node.input[1])
+    if weight is not None and any(s > 1 for s in strides):
+        taps = [int(t) for t in weight.shape[2:]]
+        pads = _transpose_pads(node, x_shape, taps, spatial)
+        sizes = [
+            strides[a] * (x_shape[2 + a] - 1)
+            + extra[a]
+            + (taps[a] - 1) * dilations[a]
+            + 1
+            - pads[a]
+            - pads[spatial + a]
+            for a in range(spatial)
+        ]
+        if _polyphase(node, g, k, x_shape, pads, sizes):
+            return True
     w_name, dilated = _transposed_kernel(node, g, groups, dilations, tag)
     kernel = [(t - 1) // d + 1 for t, d in zip(dilated, dilations, strict=True)]
     pads = _transpose_pads(node, x_shape, kernel, spatial)
