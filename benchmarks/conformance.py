@@ -1,8 +1,15 @@
-"""Run the onnx package's PyTorch-converted models through build → prove → verify.
+"""Run the onnx package's test models through build → prove → verify.
 
     .venv/bin/python benchmarks/conformance.py                  # all 82, table + totals
     .venv/bin/python benchmarks/conformance.py --only Conv2d --only ReLU --timeout 60
     .venv/bin/python benchmarks/conformance.py --json --out /tmp/conformance
+    .venv/bin/python benchmarks/conformance.py --suite node --timeout 60 --per-operator 2 \
+        --results node.jsonl                                     # per-operator node tests
+
+``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
+table per operator (accurate / refused / inaccurate / timed out / error); ``--results``
+appends each case's result as a JSON line as it finishes, and ``--resume`` skips the cases
+already in that file, so a long run survives an interruption.
 
 Cases run one at a time, each in its own process with a time limit. Exit status: 0 when no
 case is silently inaccurate and none hit a bug (``error``); 1 otherwise.
@@ -14,13 +21,18 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 from zkml_oracle.conformance import (
     DEFAULT_TIMEOUT,
+    SUITES,
+    VERDICTS,
+    Case,
     CaseResult,
     Summary,
     discover,
+    operator,
     run_suite,
     summarize,
 )
@@ -55,6 +67,34 @@ def _totals(s: Summary) -> str:
     )
 
 
+def by_operator(results: list[CaseResult], ops: dict[str, str]) -> str:
+    """A markdown table: per operator, how many cases ended in each verdict."""
+    rows: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
+    for r in results:
+        rows[ops.get(r.model, "?")][r.verdict] += 1
+    head = "| operator | cases | accurate | refused | inaccurate | timed out | error |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for op in sorted(rows):
+        c = rows[op]
+        lines.append(
+            f"| {op} | {sum(c.values())} | {c['accurate']} | {c['refused']} | "
+            f"{c['inaccurate']} | {c['timeout']} | {c['error']} |"
+        )
+    return "\n".join(lines)
+
+
+def _cap(cases: list[Case], ops: dict[str, str], per_operator: int | None) -> list[Case]:
+    if per_operator is None:
+        return cases
+    taken: dict[str, int] = defaultdict(int)
+    kept = []
+    for case in cases:
+        if taken[ops[case.name]] < per_operator:
+            taken[ops[case.name]] += 1
+            kept.append(case)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -78,20 +118,83 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="keep each case's work dir (input, build, proof) under DIR (default: a temp dir)",
     )
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="pytorch-converted",
+        help="which onnx test models (default: pytorch-converted)",
+    )
+    parser.add_argument(
+        "--per-operator",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N cases per operator (first by name)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append each result to FILE as a JSON line as it finishes",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the cases already in --results FILE"
+    )
+    parser.add_argument(
+        "--from-name",
+        default=None,
+        metavar="NAME",
+        help="run only cases named NAME or after it (sorted by name; to split a run in two)",
+    )
+    parser.add_argument(
+        "--before-name", default=None, metavar="NAME", help="run only cases named before NAME"
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: print the totals (and per-operator table) of --results FILE",
+    )
     args = parser.parse_args(argv)
+    if args.report and (args.results is None or not args.results.is_file()):
+        parser.error("--report needs --results FILE from an earlier run")
+    if args.report:
+        args.resume = True
 
-    cases = discover(only=args.only)
-    if not cases:
+    cases = discover(only=args.only, suite=args.suite)
+    ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
+    cases = _cap(cases, ops, args.per_operator)
+    if args.from_name is not None:
+        cases = [c for c in cases if c.name >= args.from_name]
+    if args.before_name is not None:
+        cases = [c for c in cases if c.name < args.before_name]
+    earlier: list[CaseResult] = []
+    if args.resume and args.results is not None and args.results.is_file():
+        earlier = [
+            CaseResult(**json.loads(line))
+            for line in args.results.read_text().splitlines()
+            if line.strip()
+        ]
+        done = {r.model for r in earlier}
+        if args.report:
+            earlier = [r for r in earlier if r.model in {c.name for c in cases}]
+            cases = []
+        else:
+            cases = [c for c in cases if c.name not in done]
+    if not cases and not earlier:
         parser.error(f"no case matches {args.only}")
 
-    results: list[CaseResult] = []
+    results: list[CaseResult] = list(earlier)
 
     def record(r: CaseResult) -> None:
         results.append(r)
+        if args.results is not None:
+            with args.results.open("a") as f:
+                f.write(json.dumps(r.to_dict()) + "\n")
         if not args.json:
             print(_row(r), flush=True)
 
-    if not args.json:
+    if not args.json and not args.report:
         print(f"{len(cases)} cases, {args.timeout:g} s each at most", flush=True)
         print(f"{'model':<{NAME_WIDTH}} {'logrows':>7} {'seconds':>8} {'max error':>10}  verdict")
     interrupted = False
@@ -107,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(results)
     if args.json:
         doc = {
+            "suite": args.suite,
             "timeout": args.timeout,
             "results": [r.to_dict() for r in results],
             "summary": summary.to_dict(),
@@ -115,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print()
         print(_totals(summary))
+        if ops:
+            print()
+            print(by_operator(results, ops))
     if interrupted:
         return 130
     return 1 if summary.counts["inaccurate"] or summary.counts["error"] else 0

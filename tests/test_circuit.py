@@ -238,33 +238,3 @@ def test_a_scikit_learn_model_builds_and_matches(tmp_path: Path) -> None:
     runner = Runner(load_model(tmp_path / "reg.onnx"))
     ref = runner.run([x[0].tolist()])[0].reshape(-1)
     assert abs(float(ref[0]) - float(reg.predict(x[:1])[0])) < 1e-4
-
-
-def test_a_padded_maxpool_on_signed_input_is_built_with_a_warning(tmp_path: Path) -> None:
-    from zkml_oracle import support
-
-    def maxpool_model(path: Path, relu_first: bool) -> Path:
-        nodes = [helper.make_node("Relu", ["x"], ["r"])] if relu_first else []
-        nodes.append(
-            helper.make_node(
-                "MaxPool",
-                ["r" if relu_first else "x"],
-                ["y"],
-                kernel_shape=[2, 2],
-                pads=[1, 1, 1, 1],
-            )
-        )
-        graph = helper.make_graph(
-            nodes,
-            "mp",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 5, 5])],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-        model.ir_version = 8
-        onnx.save(model, str(path))
-        return path
-
-    signed = support.check(load_model(maxpool_model(tmp_path / "a.onnx", relu_first=False)))
-    assert len(signed) == 1 and "pads with 0, not -infinity" in signed[0]
-    assert support.check(load_model(maxpool_model(tmp_path / "b.onnx", relu_first=True))) == []

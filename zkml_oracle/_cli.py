@@ -216,8 +216,8 @@ def doctor(as_json: bool) -> None:
 @click.option(
     "--freivalds/--no-freivalds",
     default=None,
-    help="ezkl's Freivalds matmul check [default: ezkl's, off with --batch: it pushes a "
-    "batched verifier past EIP-170 and costs ~326k gas more per verification]",
+    help="ezkl's Freivalds matmul check [default: off: it pushes batched and recurrent "
+    "verifiers past EIP-170 and costs ~326k gas more per verification]",
 )
 @click.option(
     "--bind-requester",

@@ -60,7 +60,8 @@ class BuildOptions:
     force: bool = False
     reusable: bool = False
     batch: int = 1  # inferences per proof (see zkml_oracle.batching)
-    freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off when batched
+    freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off
+    solidity: bool = True  # generate and compile the Solidity verifier (off: local proofs only)
     #: Extend each input with a salt and the requester's address (see zkml_oracle.commitment).
     bind_requester: bool = False
 
@@ -96,13 +97,14 @@ def build(
     steps = Steps(progress)
     with steps.step("check", "checking model and calibration data"):
         model = load_model(Path(model_path))
-        warnings = support.check(model)
         placeholder = [TensorSpec(i.name, i.shape, 0) for i in model.inputs]
         raw = data.load(Path(calibration_path))
         samples = data.split_samples(raw, placeholder, Path(calibration_path))
 
     with staged_dir(Path(out), force=options.force) as stage:
-        rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
+        with steps.step("rewrite", "rewriting into forms ezkl proves, checking operators"):
+            rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
+            warnings = support.check(stage / ARTIFACTS["model"])
         if options.batch > 1:
             with steps.step("batch", f"laying out {options.batch} slots in one circuit"):
                 batching.replicate(
@@ -158,13 +160,17 @@ def build(
             layout, params_commitment = _read_layout(
                 stage, samples[: options.batch], options, Path(srs_info.path)
             )
-        verifier_info, verifier_artifacts = verifier.generate(
-            stage,
-            settings=stage / ARTIFACTS["settings"],
-            vk=stage / ARTIFACTS["vk"],
-            srs=Path(srs_info.path),
-            reusable=options.reusable,
-            steps=steps,
+        verifier_info, verifier_artifacts = (
+            verifier.generate(
+                stage,
+                settings=stage / ARTIFACTS["settings"],
+                vk=stage / ARTIFACTS["vk"],
+                srs=Path(srs_info.path),
+                reusable=options.reusable,
+                steps=steps,
+            )
+            if options.solidity
+            else (None, {})
         )
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
@@ -201,13 +207,14 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         setattr(run_args, attr, value)
     if model.symbolic_dims:
         run_args.variables = [(name, 1) for name in model.symbolic_dims]  # type: ignore[attr-defined]
-    # A batched Gemm turns on ezkl's Freivalds check: measured here, it pushes the verifier past
-    # EIP-170's 24 KiB and costs ~326 k more gas per verification, for proving 1.5x slower.
-    if options.freivalds is not None or options.batch > 1:
-        run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
+    # ezkl's Freivalds check turns on for a batched Gemm or a recurrent layer's matmuls:
+    # measured here, it pushes the verifier past EIP-170's 24 KiB (an LSTM: 28,778 bytes
+    # with it, 17,005 without) and costs ~326 k more gas per verification, for proving
+    # 1.5x slower. Off unless asked for.
+    run_args.disable_freivalds = not options.freivalds  # type: ignore[attr-defined]
 
     def unsupported(what: str) -> Any:
-        return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {m}")
+        return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {support.explain(m)}")
 
     with steps.step("settings", "generating circuit settings"):
         _ezkl.call(

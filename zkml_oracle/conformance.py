@@ -50,6 +50,7 @@ BUILD_OPTIONS = BuildOptions(
     lookup_safety_margin=2,
     calibration_target="resources",
     force=True,
+    solidity=False,  # the verdict needs a proof and its local verification, not a contract
 )
 #: Generating a dev SRS is a one-time cost per logrows (~2.5 min for k=20 on 2 cores), cached
 #: for every later build. It does not count against a case's time limit, or verdicts would
@@ -58,6 +59,9 @@ SRS_ALLOWANCE = 900.0
 #: Matches the label circuit.build reports while it generates a dev SRS (see _srs there).
 _SRS_STEP_LABEL = "generating a dev SRS"
 _SUITE = Path("backend") / "test" / "data" / "pytorch-converted"
+#: The suites :func:`discover` knows: the PyTorch-converted module tests and the per-operator
+#: node tests (onnx's wheel ships their generators, not their data: :func:`node_suite_dir`).
+SUITES = ("pytorch-converted", "node")
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,85 @@ def suite_dir() -> Path:
     return Path(onnx.__file__).resolve().parent / _SUITE
 
 
-def discover(root: Path | None = None, only: Sequence[str] = ()) -> list[Case]:
-    """The cases under ``root`` (default :func:`suite_dir`), sorted by name.
+def node_suite_dir(cache: Path | None = None) -> Path:
+    """The onnx package's per-operator node tests, written out once from its generators.
+
+    onnx's wheel carries ``onnx/backend/test/case/node/*.py`` (each operator's cases with
+    reference outputs from its reference implementation) but not the generated data; this
+    writes the cases whose inputs and outputs are all float32 tensors, in the same layout as
+    the PyTorch-converted suite, under ``cache`` (default: the toolkit's cache, per onnx
+    version). Other element types (integers, strings, bools) have no circuit encoding.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from .srs import cache_dir
+
+    shipped = Path(onnx.__file__).resolve().parent / "backend" / "test" / "data" / "node"
+    if shipped.is_dir():
+        return shipped
+    root = Path(cache) if cache is not None else cache_dir() / f"onnx-node-{onnx.__version__}"
+    if (root / ".complete").is_file():
+        return root
+    import warnings
+
+    from onnx.backend.test.case import node as node_cases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # generators divide by zero on purpose, etc.
+        collected = node_cases.collect_testcases(None)
+    for tc in collected:
+        if tc.model is None or not tc.data_sets:
+            continue
+        inputs, outputs = tc.data_sets[0]
+        tensors = [*inputs, *outputs]
+        if not tensors or not all(
+            isinstance(t, np.ndarray) and t.dtype == np.float32 for t in tensors
+        ):
+            continue
+        folder = root / tc.name / "test_data_set_0"
+        folder.mkdir(parents=True, exist_ok=True)
+        (root / tc.name / "model.onnx").write_bytes(tc.model.SerializeToString())
+        for kind, arrays in (("input", inputs), ("output", outputs)):
+            for j, array in enumerate(arrays):
+                proto = numpy_helper.from_array(np.asarray(array), f"{kind}_{j}")
+                (folder / f"{kind}_{j}.pb").write_bytes(proto.SerializeToString())
+    (root / ".complete").write_text("")
+    return root
+
+
+def operator(case: Case) -> str:
+    """The operator a node test exercises: its single node's op type, or for a test of an
+    operator's function body (``..._expanded``, several nodes) that operator's name, found by
+    the longest prefix of the test's name that spells an ONNX operator, plus " (expanded)".
+    """
+    import onnx
+    from onnx import defs
+
+    graph = onnx.load(str(case.model), load_external_data=False).graph
+    kinds: list[str] = list(dict.fromkeys(str(n.op_type) for n in graph.node))
+    if len(graph.node) == 1:
+        return kinds[0]
+    known = {schema.name.lower(): schema.name for schema in defs.get_all_schemas()}
+    words = case.name.removeprefix("test_").split("_")
+    for n in range(len(words), 0, -1):
+        found = known.get("".join(words[:n]).lower())
+        if found is not None:
+            return f"{found} (expanded)" if "expanded" in case.name else found
+    return "+".join(kinds) or "(none)"
+
+
+def discover(
+    root: Path | None = None, only: Sequence[str] = (), suite: str = "pytorch-converted"
+) -> list[Case]:
+    """The cases under ``root`` (default: the ``suite``'s directory), sorted by name.
 
     ``only`` keeps the cases whose name contains any of the given strings (case-insensitive).
     """
-    root = suite_dir() if root is None else Path(root)
+    if root is None:
+        root = node_suite_dir() if suite == "node" else suite_dir()
+    root = Path(root)
     wanted = [s.lower() for s in only]
     cases = [
         Case(d.name, d)

@@ -111,6 +111,9 @@ class Runner:
 
             try:
                 upgraded = version_converter.convert_version(onnx.load(str(model.path)), 7)
+                from .rewrite import channel_slopes
+
+                channel_slopes(upgraded)
                 self._session = ort.InferenceSession(
                     upgraded.SerializeToString(), sess_options=opts, providers=providers
                 )

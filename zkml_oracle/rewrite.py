@@ -3,39 +3,936 @@
 The build proves the rewritten copy (``model.onnx`` in the build directory) while the
 manifest's ``model_sha256`` names the user's file, and the fidelity check compares the
 circuit against onnxruntime running the user's original, so a wrong rewrite fails the build.
+
+Every rewrite is exact on every input (not an approximation, not only on the calibration
+data). The forms emitted are ones ezkl 23 proves: zero constant padding, Gather with constant
+indices (a copy, no lookup), Conv and MaxPool without dilation or padding, Relu, Mul, Add, Sub.
+Gather is used in place of Slice and Pad because its signature is the same in every opset,
+so a rewrite fits an opset-6 PyTorch export as well as an opset-21 one.
+
+================  ==============================================================================
+Pad, c != 0       ``Pad(x - c, 0) + c``: inside ``x - c + c = x``, on the border ``0 + c = c``.
+Pad reflect/edge  one Gather per padded axis with the reflected / clamped / wrapped source index.
+/wrap
+Conv, dilated     the same Conv with a zero-dilated kernel (taps ``d`` apart, zeros between).
+ConvTranspose     a Conv of the flipped, transposed kernel over the input interleaved with
+                  ``stride - 1`` zeros and padded by ``dilation * (k - 1) - pad``
+                  (Gather, then a 0/1 mask).
+PRelu, per        ``relu(x) + slope * (x - relu(x))`` with the slope broadcast to x's shape.
+channel
+MaxPool, padded   a Gather per axis lays out each window's taps side by side, repeating a tap of
+/dilated/ceil     the same window where the original reads padding, then MaxPool(kernel k, stride
+                  k): the max of a window with a repeated member is the max of the window, so
+                  this is exact on every input (ezkl pads MaxPool with 0, not -inf).
+Conv/pool with    the defaults written out (``strides``, ``pads``, ``dilations``, kernel shape),
+implicit attrs    which ezkl needs explicitly.
+BatchNorm, run-   ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``.
+time statistics
+Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix (linear, cubic),
+constant scales   read off onnxruntime running the node, checked against it before use.
+an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
+lacks             itself rewritten again.
+================  ==============================================================================
 """
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
+from math import prod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .exceptions import UnsupportedModelError
+from .support import RANDOM, UNIMPLEMENTED
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: A padded or dilated MaxPool becomes one element per (output, tap): past this many, the
+#: circuit could not fit in 2^20 rows (the conformance suite's 4.4 M and 5.2 M tap cases ran
+#: past 180 s in raw ezkl).
+MAX_POOL_TAPS = 1 << 18
+
+_POOLS = ("MaxPool", "AveragePool", "LpPool")
 
 
-def _pad_fill(node: Any, constants: dict[str, Any]) -> tuple[float, bool]:
+@dataclass
+class _Graph:
+    """The model being rewritten: constants, static shapes, and the nodes and notes so far."""
+
+    model: Any
+    opset: int
+    constants: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    nodes: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def constant(self, name: str) -> np.ndarray[Any, Any] | None:
+        from onnx import numpy_helper
+
+        tensor = self.constants.get(name)
+        return None if tensor is None else numpy_helper.to_array(tensor)
+
+    def shape(self, name: str, where: str) -> tuple[int, ...]:
+        found = self.shapes.get(name)
+        if found is None or any(d <= 0 for d in found):
+            raise UnsupportedModelError(
+                f"{where}: the shape of {name!r} is not static; export the model with fixed "
+                "input shapes"
+            )
+        return found
+
+    def add_constant(self, name: str, value: np.ndarray[Any, Any]) -> str:
+        from onnx import helper, numpy_helper
+
+        tensor = numpy_helper.from_array(value, name)
+        self.model.graph.initializer.append(tensor)
+        self.constants[name] = tensor
+        if self.model.ir_version < 4:  # old IRs list every initializer as a graph input too
+            self.model.graph.input.append(
+                helper.make_tensor_value_info(name, tensor.data_type, list(value.shape))
+            )
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    def gather(self, x: str, axis: int, index: np.ndarray[Any, Any], tag: str) -> str:
+        import numpy as np
+
+        idx = self.add_constant(f"{tag}_idx", np.asarray(index, dtype=np.int64))
+        return self.node("Gather", [x, idx], f"{tag}_out", axis=axis)
+
+
+def _attr(node: Any, name: str, default: Any) -> Any:
+    from onnx import helper
+
+    for attr in node.attribute:
+        if attr.name == name:
+            return helper.get_attribute_value(attr)
+    return default
+
+
+def _set_attr(node: Any, name: str, value: Any) -> None:
+    from onnx import helper
+
+    for k, attr in enumerate(node.attribute):
+        if attr.name == name:
+            del node.attribute[k]
+            break
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def _drop_attr(node: Any, *names: str) -> None:
+    keep = [a for a in node.attribute if a.name not in names]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+
+
+def _where(node: Any) -> str:
+    return f"{node.op_type} node {node.name or node.output[0]!r}"
+
+
+def _copy(node: Any) -> Any:
+    import onnx
+
+    out = onnx.NodeProto()
+    out.CopyFrom(node)
+    return out
+
+
+def _pad_fill(node: Any, g: _Graph) -> tuple[float, bool]:
     """(fill value, whether it is statically known) of a constant-mode Pad."""
+    if len(node.input) > 2 and node.input[2]:
+        value = g.constant(node.input[2])
+        if value is None:
+            return 0.0, False
+        flat = value.reshape(-1)
+        return (float(flat[0]) if flat.size else 0.0), True
+    return float(_attr(node, "value", 0.0)), True
+
+
+def _pads_of_pad(node: Any, g: _Graph, rank: int) -> list[int] | None:
+    """A Pad's pads as [begin_0 .. begin_r-1, end_0 .. end_r-1], or None if not constant."""
+    if g.opset < 11 or len(node.input) < 2:
+        pads = [int(p) for p in _attr(node, "paddings" if g.opset < 2 else "pads", [])]
+        return pads or None
+    value = g.constant(node.input[1])
+    if value is None:
+        return None
+    pads = [int(p) for p in value.reshape(-1)]
+    if len(node.input) > 3 and node.input[3]:  # opset 18: pads for the listed axes only
+        axes = g.constant(node.input[3])
+        if axes is None:
+            return None
+        full = [0] * (2 * rank)
+        listed = [int(a) % rank for a in axes.reshape(-1)]
+        for k, axis in enumerate(listed):
+            full[axis], full[rank + axis] = pads[k], pads[len(listed) + k]
+        return full
+    return pads
+
+
+# --- Pad ------------------------------------------------------------------------------------
+
+
+def _constant_pad(node: Any, g: _Graph, k: int) -> bool:
+    fill, known = _pad_fill(node, g)
+    if not known or fill == 0.0:
+        return False
+    import numpy as np
+
+    tag = f"zkml_pad{k}"
+    # Before opset 7, Add/Sub broadcast a scalar only when told to.
+    broadcast: dict[str, Any] = {"broadcast": 1} if g.opset < 7 else {}
+    c = g.add_constant(f"{tag}_c", np.array(fill, dtype=np.float32))
+    shifted = g.node("Sub", [node.input[0], c], f"{tag}_shifted", **broadcast)
+    new_pad = _copy(node)
+    new_pad.input[0] = shifted
+    new_pad.output[0] = f"{tag}_padded"
+    if len(new_pad.input) > 2 and new_pad.input[2]:
+        new_pad.input[2] = g.add_constant(f"{tag}_zero", np.array(0.0, dtype=np.float32))
+    else:
+        _set_attr(new_pad, "value", 0.0)
+    g.nodes.append(new_pad)
+    g.node("Add", [new_pad.output[0], c], node.output[0], **broadcast)
+    g.notes.append(f"Pad {node.name or node.output[0]!r} with {fill:g} → Pad(x - c, 0) + c")
+    return True
+
+
+def pad_source_index(length: int, begin: int, end: int, mode: str) -> np.ndarray[Any, Any]:
+    """For each position of the padded axis, the input position it copies."""
+    import numpy as np
+
+    q = np.arange(-begin, length + end)
+    if mode == "edge":
+        return np.clip(q, 0, length - 1)
+    if mode == "wrap":
+        return np.mod(q, length)
+    if length == 1:  # reflect of one element: numpy and onnxruntime repeat it
+        return np.zeros_like(q)
+    period = 2 * (length - 1)
+    r = np.mod(q, period)
+    return np.where(r < length, r, period - r)
+
+
+def _mode_pad(node: Any, g: _Graph, k: int) -> bool:
+    mode = _attr(node, "mode", b"constant").decode()
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    rank = len(shape)
+    pads = _pads_of_pad(node, g, rank)
+    if pads is None:
+        raise UnsupportedModelError(
+            f"{where}: {mode} padding with pads computed at run time; make the pads a constant"
+        )
+    x = node.input[0]
+    axes = [a for a in range(rank) if pads[a] or pads[rank + a]]
+    for n, axis in enumerate(axes):
+        begin, end = pads[axis], pads[rank + axis]
+        if mode == "reflect" and (begin >= shape[axis] or end >= shape[axis]):
+            raise UnsupportedModelError(
+                f"{where}: reflect padding of {max(begin, end)} on an axis of {shape[axis]}; "
+                "pad by less than the axis length"
+            )
+        index = pad_source_index(shape[axis], begin, end, mode)
+        x = g.gather(x, axis, index, f"zkml_pad{k}_{n}")
+    if not axes:
+        g.node("Identity", [x], node.output[0])
+    else:
+        g.nodes[-1].output[0] = node.output[0]
+    g.notes.append(f"Pad {node.name or node.output[0]!r} mode {mode} → Gather per padded axis")
+    return True
+
+
+# --- Conv, ConvTranspose --------------------------------------------------------------------
+
+
+def _explicit_attrs(node: Any, g: _Graph, kernel: list[int]) -> None:
+    """Write out the defaults ezkl needs (it reads ``strides`` and ``pads`` as given)."""
+    spatial = len(kernel)
+    added = []
+    defaults: dict[str, list[int]] = {"kernel_shape": kernel, "strides": [1] * spatial}
+    if node.op_type in ("Conv", "ConvTranspose"):  # pools before opset 10 have no dilations
+        defaults["dilations"] = [1] * spatial
+    for name, value in defaults.items():
+        if _attr(node, name, None) is None:
+            _set_attr(node, name, value)
+            added.append(name)
+    if _attr(node, "pads", None) is None and _attr(node, "auto_pad", b"NOTSET") in (
+        b"NOTSET",
+        b"VALID",
+    ):
+        _drop_attr(node, "auto_pad")
+        _set_attr(node, "pads", [0] * (2 * spatial))
+        added.append("pads")
+    if added and node.op_type != "ConvTranspose":
+        g.notes.append(f"{_where(node)}: explicit default {', '.join(added)}")
+
+
+def zero_dilate(weight: np.ndarray[Any, Any], dilations: list[int]) -> np.ndarray[Any, Any]:
+    """A kernel [O, I, k..] with ``d - 1`` zeros between taps: a Conv with it and dilation 1
+    computes the Conv with the original kernel and dilation ``d``."""
+    import numpy as np
+
+    taps = weight.shape[2:]
+    shape = weight.shape[:2] + tuple((t - 1) * d + 1 for t, d in zip(taps, dilations, strict=True))
+    dilated = np.zeros(shape, dtype=weight.dtype)
+    dilated[(slice(None), slice(None), *(slice(None, None, d) for d in dilations))] = weight
+    return dilated
+
+
+def _conv(node: Any, g: _Graph, k: int) -> bool:
+
+    weight = g.constant(node.input[1]) if len(node.input) > 1 else None
+    new = _copy(node)
+    if weight is None:  # a kernel fed at run time: its shape still gives the defaults
+        w_shape = g.shapes.get(node.input[1]) if len(node.input) > 1 else None
+        if w_shape is None or any(d <= 0 for d in w_shape):
+            return False
+        _explicit_attrs(new, g, list(w_shape[2:]))
+        g.nodes.append(new)
+        return True
+    _explicit_attrs(new, g, list(weight.shape[2:]))
+    dilations = [int(d) for d in _attr(new, "dilations", [])]
+    if any(d != 1 for d in dilations):
+        dilated = zero_dilate(weight, dilations)
+        new.input[1] = g.add_constant(f"zkml_conv{k}_w", dilated)
+        _set_attr(new, "dilations", [1] * len(dilations))
+        _set_attr(new, "kernel_shape", list(dilated.shape[2:]))
+        g.notes.append(f"{_where(node)}: dilations {dilations} → zero-dilated kernel")
+    g.nodes.append(new)
+    return True
+
+
+def _transposed_kernel(
+    node: Any, g: _Graph, groups: int, dilations: list[int], tag: str
+) -> tuple[str, list[int]]:
+    """ConvTranspose's kernel [Cin, Cout/g, k..] as the equivalent Conv's [Cout, Cin/g, k'..]:
+    per group transposed, flipped in space, zero-dilated. Folded into a constant when the
+    kernel is one; otherwise Transpose, Gathers and a 0/1 mask on the kernel fed at run time."""
+    import numpy as np
+
+    where = _where(node)
+    weight = g.constant(node.input[1])
+    shape = tuple(weight.shape) if weight is not None else g.shape(node.input[1], where)
+    cin, cout_g, kernel = shape[0], shape[1], list(shape[2:])
+    spatial = len(kernel)
+    if weight is not None:
+        w = weight.reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
+        w = w.reshape(groups * cout_g, cin // groups, *kernel)
+        w = np.ascontiguousarray(np.flip(w, axis=tuple(range(2, 2 + spatial))))
+        w = zero_dilate(w, dilations)
+        return g.add_constant(f"{tag}_w", w), list(w.shape[2:])
+    w_name = node.input[1]
+    if groups == 1:
+        w_name = g.node("Transpose", [w_name], f"{tag}_wt", perm=[1, 0, *range(2, 2 + spatial)])
+    else:
+        split = np.array([groups, cin // groups, cout_g, *kernel], dtype=np.int64)
+        merged = np.array([groups * cout_g, cin // groups, *kernel], dtype=np.int64)
+        w_name = g.node("Reshape", [w_name, g.add_constant(f"{tag}_ws", split)], f"{tag}_wg")
+        w_name = g.node("Transpose", [w_name], f"{tag}_wgt", perm=[0, 2, 1, *range(3, 3 + spatial)])
+        w_name = g.node("Reshape", [w_name, g.add_constant(f"{tag}_wm", merged)], f"{tag}_wt")
+    mask_shape = [groups * cout_g, cin // groups]
+    masks = []
+    for a, (t, d) in enumerate(zip(kernel, dilations, strict=True)):
+        j = np.arange((t - 1) * d + 1)
+        real = j % d == 0
+        index = np.where(real, t - 1 - j // d, 0)  # flipped, with zeros between the taps
+        w_name = g.gather(w_name, 2 + a, index, f"{tag}_wf{a}")
+        mask_shape.append(len(j))
+        masks.append(real.astype(np.float32))
+    if any(d != 1 for d in dilations):
+        w_name = g.node(
+            "Mul", [w_name, g.add_constant(f"{tag}_wmask", _outer(mask_shape, masks))], f"{tag}_wd"
+        )
+    return w_name, mask_shape[2:]
+
+
+def _outer(shape: list[int], masks: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """A 0/1 tensor of ``shape`` that is 1 where every spatial axis' mask is 1."""
+    import numpy as np
+
+    spatial = len(masks)
+    full = np.ones(shape, dtype=np.float32)
+    for a, m in enumerate(masks):
+        full = full * m.reshape([-1] + [1] * (spatial - 1 - a))
+    return full
+
+
+def _transpose_pads(
+    node: Any, x_shape: tuple[int, ...], kernel: list[int], spatial: int
+) -> list[int]:
+    """ConvTranspose's begin and end pads, computed from ``output_shape`` / ``auto_pad`` as
+    onnxruntime does when they are given instead of ``pads``."""
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    extra = [int(p) for p in _attr(node, "output_padding", [0] * spatial)]
+    auto_pad = _attr(node, "auto_pad", b"NOTSET")
+    output_shape = [int(o) for o in _attr(node, "output_shape", [])]
+    pads = [int(p) for p in _attr(node, "pads", [0] * (2 * spatial))]
+    if not output_shape and auto_pad not in (b"SAME_UPPER", b"SAME_LOWER"):
+        return pads
+    begin, end = [], []
+    for a in range(spatial):
+        length, s = x_shape[2 + a], strides[a]
+        target = output_shape[-spatial + a] if output_shape else length * s
+        full = s * (length - 1) + extra[a] + (kernel[a] - 1) * dilations[a] + 1
+        # As onnxruntime: padding is never negative; an output_shape past the transposed
+        # extent gets zeros (plus bias) at the end, auto_pad stops at the extent.
+        total = max(0, full - target)
+        small, big = total // 2, total - total // 2
+        head = small if auto_pad == b"SAME_UPPER" else big
+        tail = full - target - head if output_shape else total - head
+        begin.append(head)
+        end.append(tail)
+    return begin + end
+
+
+class _Phase(NamedTuple):
+    """One output phase of a strided ConvTranspose along one axis."""
+
+    outs: list[int]  # the output positions in this phase
+    taps: list[int]  # the kernel taps that reach them, by increasing input offset
+    step: int  # input positions between consecutive taps
+    reads: list[int]  # the input positions the phase's Conv reads; -1: outside (a zero)
+
+
+def _polyphase(
+    node: Any, g: _Graph, k: int, x_shape: tuple[int, ...], pads: list[int], out: list[int]
+) -> bool:
+    """A strided ConvTranspose with constant weights as one small Conv per output phase: the
+    outputs ``o`` with the same ``(o + pad) mod stride`` take the same taps, so each phase is
+    a plain Conv of the input with those taps (no multiplications by interleaved zeros,
+    ``stride``-fold fewer rows); the phases are then put back in order by one Gather."""
+    import numpy as np
+
+    weight = g.constant(node.input[1])
+    bias = g.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if weight is None or (len(node.input) > 2 and node.input[2] and bias is None):
+        return False
+    if g.opset < 5:  # Reshape takes its shape as an input from opset 5
+        return False
+    spatial = len(x_shape) - 2
+    groups = int(_attr(node, "group", 1))
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    cin, cout_g, taps = weight.shape[0], weight.shape[1], list(weight.shape[2:])
+    conv_w = weight.reshape(groups, cin // groups, cout_g, *taps).swapaxes(1, 2)
+    conv_w = conv_w.reshape(groups * cout_g, cin // groups, *taps)
+    n, cout = x_shape[0], groups * cout_g
+    tag = f"zkml_convt{k}"
+    phases: list[list[_Phase]] = []
+    for a in range(spatial):
+        length, s, d, t, p = x_shape[2 + a], strides[a], dilations[a], taps[a], pads[a]
+        per_axis: list[_Phase] = []
+        for c in range(s):
+            outs = [o for o in range(out[a]) if (o + p) % s == c]
+            js = [j for j in range(t) if (j * d - c) % s == 0][::-1]  # increasing offset
+            if not outs or not js:
+                per_axis.append(_Phase(outs, js, 1, []))
+                continue
+            offsets = [(c - j * d) // s for j in js]
+            step = offsets[1] - offsets[0] if len(js) > 1 else 1
+            first = (outs[0] + p - c) // s + offsets[0]
+            span = len(outs) + (len(js) - 1) * step
+            reads = [q if 0 <= q < length else -1 for q in range(first, first + span)]
+            per_axis.append(_Phase(outs, js, step, reads))
+        phases.append(per_axis)
+    blocks: list[str] = []
+    where_in_concat: dict[tuple[int, ...], int] = {}
+    position = 0
+    for combo in itertools.product(*(range(len(ph)) for ph in phases)):
+        parts = [phases[a][c] for a, c in enumerate(combo)]
+        count = prod(len(part.outs) for part in parts)
+        if not count:
+            continue
+        for flat, o in enumerate(itertools.product(*(part.outs for part in parts))):
+            where_in_concat[o] = position + flat
+        position += count
+        name = f"{tag}_p{'_'.join(map(str, combo))}"
+        if any(not part.taps for part in parts):  # no tap reaches these outputs: zero (+ bias)
+            zeros = np.zeros([n, cout, count], dtype=np.float32)
+            blocks.append(g.add_constant(f"{name}_zero", zeros))
+            continue
+        x = node.input[0]
+        mask = np.ones([1, 1, *(len(part.reads) for part in parts)], dtype=np.float32)
+        for a, part in enumerate(parts):
+            index = np.array(part.reads)
+            x = g.gather(x, 2 + a, np.where(index < 0, 0, index), f"{name}_{a}")
+            mask = mask * (index >= 0).astype(np.float32).reshape([-1] + [1] * (spatial - 1 - a))
+        if not mask.all():
+            x = g.node("Mul", [x, g.add_constant(f"{name}_mask", mask)], f"{name}_masked")
+        sub = conv_w[np.ix_(range(cout), range(cin // groups), *(part.taps for part in parts))]
+        sub = zero_dilate(np.ascontiguousarray(sub), [part.step for part in parts])
+        y = g.node(
+            "Conv",
+            [x, g.add_constant(f"{name}_w", sub)],
+            f"{name}_conv",
+            kernel_shape=list(sub.shape[2:]),
+            strides=[1] * spatial,
+            dilations=[1] * spatial,
+            pads=[0] * (2 * spatial),
+            group=groups,
+        )
+        flat_shape = g.add_constant(f"{name}_flat", np.array([n, cout, count], dtype=np.int64))
+        blocks.append(g.node("Reshape", [y, flat_shape], f"{name}_flat_out"))
+    joined = g.node("Concat", blocks, f"{tag}_phases", axis=2) if len(blocks) > 1 else blocks[0]
+    order = [where_in_concat[o] for o in itertools.product(*(range(size) for size in out))]
+    ordered = g.gather(joined, 2, np.array(order), f"{tag}_order")
+    full = g.add_constant(f"{tag}_shape", np.array([n, cout, *out], dtype=np.int64))
+    result = node.output[0] if bias is None else f"{tag}_nobias"
+    g.node("Reshape", [ordered, full], result)
+    if bias is not None:
+        b = np.broadcast_to(bias.reshape([-1] + [1] * spatial), [cout, *out])
+        broadcast: dict[str, Any] = {"broadcast": 1} if g.opset < 7 else {}
+        b_name = g.add_constant(f"{tag}_bias", np.ascontiguousarray(b, dtype=np.float32))
+        g.node("Add", [result, b_name], node.output[0], **broadcast)
+    g.notes.append(f"{_where(node)} → one Conv per output phase of its strides, reordered")
+    return True
+
+
+def _conv_transpose(node: Any, g: _Graph, k: int) -> bool:
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    spatial = len(x_shape) - 2
+    groups = int(_attr(node, "group", 1))
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    extra = [int(p) for p in _attr(node, "output_padding", [0] * spatial)]
+    tag = f"zkml_convt{k}"
+    weight = g.constant(node.input[1])
+    if weight is not None and any(s > 1 for s in strides):
+        taps = [int(t) for t in weight.shape[2:]]
+        pads = _transpose_pads(node, x_shape, taps, spatial)
+        sizes = [
+            strides[a] * (x_shape[2 + a] - 1)
+            + extra[a]
+            + (taps[a] - 1) * dilations[a]
+            + 1
+            - pads[a]
+            - pads[spatial + a]
+            for a in range(spatial)
+        ]
+        if _polyphase(node, g, k, x_shape, pads, sizes):
+            return True
+    w_name, dilated = _transposed_kernel(node, g, groups, dilations, tag)
+    kernel = [(t - 1) // d + 1 for t, d in zip(dilated, dilations, strict=True)]
+    pads = _transpose_pads(node, x_shape, kernel, spatial)
+    x = node.input[0]
+    mask_shape = list(x_shape)
+    masks = []
+    for a in range(spatial):
+        length, s, span = x_shape[2 + a], strides[a], dilated[a]
+        out = s * (length - 1) + extra[a] + span - pads[a] - pads[spatial + a]
+        lead = span - 1 - pads[a]
+        q = np.arange(out + span - 1) - lead
+        real = (q % s == 0) & (q >= 0) & (q // s < length)
+        x = g.gather(x, 2 + a, np.where(real, q // s, 0), f"{tag}_{a}")
+        mask_shape[2 + a] = len(q)
+        masks.append(real.astype(np.float32))
+    mask = g.add_constant(f"{tag}_mask", _outer(mask_shape, masks))
+    zeros_between = g.node("Mul", [x, mask], f"{tag}_interleaved")
+    inputs = [zeros_between, w_name]
+    if len(node.input) > 2 and node.input[2]:
+        inputs.append(node.input[2])
+    g.node(
+        "Conv",
+        inputs,
+        node.output[0],
+        kernel_shape=dilated,
+        strides=[1] * spatial,
+        dilations=[1] * spatial,
+        pads=[0] * (2 * spatial),
+        group=groups,
+    )
+    g.notes.append(f"{where} → Conv over the zero-interleaved, padded input")
+    return True
+
+
+# --- PRelu ----------------------------------------------------------------------------------
+
+
+def _prelu(node: Any, g: _Graph, k: int) -> bool:
+    import numpy as np
+
+    slope = g.constant(node.input[1])
+    if slope is None or slope.size == 1:
+        return False  # one shared slope: ezkl proves PRelu as it is
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    channel = slope.ndim == 1 and len(shape) > 2 and slope.size == shape[1]
+    if channel and (g.opset < 7 or slope.size != shape[-1]):
+        # PRelu-6 and old PyTorch exports: one slope per channel (axis 1).
+        slope = slope.reshape([-1] + [1] * (len(shape) - 2))
+    try:
+        full = np.ascontiguousarray(np.broadcast_to(slope, shape)).astype(np.float32)
+    except ValueError:
+        raise UnsupportedModelError(
+            f"{where}: slope of shape {list(slope.shape)} does not broadcast to {list(shape)}"
+        ) from None
+    tag = f"zkml_prelu{k}"
+    x = node.input[0]
+    positive = g.node("Relu", [x], f"{tag}_relu")
+    negative = g.node("Sub", [x, positive], f"{tag}_neg")
+    scaled = g.node("Mul", [negative, g.add_constant(f"{tag}_slope", full)], f"{tag}_scaled")
+    g.node("Add", [positive, scaled], node.output[0])
+    g.notes.append(f"{where}: {slope.size} slopes → relu(x) + slope * (x - relu(x))")
+    return True
+
+
+# --- BatchNormalization ---------------------------------------------------------------------
+
+
+def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
+    """Inference-mode BatchNormalization whose statistics are fed at run time (tract folds
+    only constant ones): ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``."""
+    import numpy as np
+
+    if (len(node.output) > 1 and any(node.output[1:])) or int(_attr(node, "training_mode", 0)):
+        return False  # training mode: the running statistics are outputs, left to ezkl
+    params = list(node.input[1:5])
+    if len(params) != 4 or all(g.constant(p) is not None for p in params) or g.opset < 7:
+        return False
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    tag = f"zkml_bn{k}"
+    shape = g.add_constant(f"{tag}_shape", np.array([-1] + [1] * (rank - 2), dtype=np.int64))
+    scale, bias, mean, var = (
+        g.node("Reshape", [p, shape], f"{tag}_{n}")
+        for n, p in zip(("scale", "bias", "mean", "var"), params, strict=True)
+    )
+    eps = g.add_constant(f"{tag}_eps", np.array(float(_attr(node, "epsilon", 1e-5)), np.float32))
+    root = g.node("Sqrt", [g.node("Add", [var, eps], f"{tag}_vareps")], f"{tag}_std")
+    inverse = g.node("Reciprocal", [root], f"{tag}_inv")
+    centred = g.node("Sub", [node.input[0], mean], f"{tag}_centred")
+    normed = g.node("Mul", [centred, inverse], f"{tag}_normed")
+    g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
+    g.notes.append(f"{where}: statistics fed at run time → (x - mean) / sqrt(var + eps) form")
+    return True
+
+
+# --- Resize, Upsample ------------------------------------------------------------------------
+
+
+def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any] | None:
+    """Per axis, the [in, out] matrix the resize applies along it, read off onnxruntime running
+    the node itself: a one-hot slice along the axis, constant along the others (every mode
+    keeps a constant constant), gives one row. None if a parameter is not constant."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
-    if len(node.input) > 2 and node.input[2]:
-        tensor = constants.get(node.input[2])
-        if tensor is None:
-            return 0.0, False
-        values = numpy_helper.to_array(tensor).reshape(-1)
-        return (float(values[0]) if values.size else 0.0), True
-    for attr in node.attribute:
-        if attr.name == "value":
-            return float(helper.get_attribute_value(attr)), True
-    return 0.0, True
+    inits = []
+    for name in node.input[1:]:
+        if not name:
+            continue
+        value = g.constant(name)
+        if value is None:
+            return None
+        inits.append(numpy_helper.from_array(value, name))
+    graph = helper.make_graph(
+        [node],
+        "resize",
+        [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=g.model.opset_import)
+    model.ir_version = min(g.model.ir_version, 8) if g.model.ir_version >= 4 else 8
+    try:
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+    except Exception:
+        return None
+
+    def run(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        out: np.ndarray[Any, Any] = session.run(None, {node.input[0]: x})[0]
+        return out
+
+    matrices = []
+    for a, length in enumerate(x_shape):
+        rows = []
+        for i in range(length):
+            basis = np.zeros(x_shape, dtype=np.float32)
+            np.moveaxis(basis, a, 0)[i] = 1.0
+            out = run(basis)
+            rows.append(out[tuple(0 if b != a else slice(None) for b in range(len(x_shape)))])
+        matrices.append(np.stack(rows).astype(np.float32))
+    # The composition of the per-axis maps must be the operator itself (separable modes).
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    composed = probe
+    for a, m in enumerate(matrices):
+        composed = np.moveaxis(np.moveaxis(composed, a, -1) @ m, -1, a)
+    if composed.shape != run(probe).shape or not np.allclose(composed, run(probe), atol=1e-4):
+        return None
+    return matrices
+
+
+def _resize(node: Any, g: _Graph, k: int) -> bool:
+    """A Resize / Upsample with constant scales or sizes is linear and separable: per axis, a
+    Gather (nearest: each output copies one input) or a MatMul with a constant matrix (linear,
+    cubic: fixed weights), the matrices read off onnxruntime running the node itself."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    matrices = _resize_matrices(node, g, x_shape)
+    if matrices is None:
+        return False
+    tag = f"zkml_resize{k}"
+    x = node.input[0]
+    rank = len(x_shape)
+    for a, m in enumerate(matrices):
+        if m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])):
+            continue
+        if np.all((m == 0) | (m == 1)) and np.all(m.sum(axis=0) == 1):
+            x = g.gather(x, a, m.argmax(axis=0), f"{tag}_{a}")
+            continue
+        perm = list(range(rank))
+        perm[a], perm[-1] = perm[-1], perm[a]
+        moved = g.node("Transpose", [x], f"{tag}_{a}_t", perm=perm)
+        mixed = g.node("MatMul", [moved, g.add_constant(f"{tag}_{a}_m", m)], f"{tag}_{a}_mm")
+        x = g.node("Transpose", [mixed], f"{tag}_{a}_out", perm=perm)
+    g.node("Identity", [x], node.output[0])
+    mode = _attr(node, "mode", b"nearest").decode()
+    g.notes.append(f"{where}: mode {mode} → a Gather or constant MatMul per resized axis")
+    return True
+
+
+# --- MaxPool --------------------------------------------------------------------------------
+
+
+def pool_window_index(
+    length: int, out: int, kernel: int, stride: int, dilation: int, pad: int
+) -> np.ndarray[Any, Any]:
+    """[out * kernel] input positions: output o's taps, each padding tap replaced by a real tap
+    of the same window (the nearest), so a max over each run of ``kernel`` is the window's max.
+    """
+    import numpy as np
+
+    o = np.arange(out)[:, None]
+    start = o * stride - pad
+    j = np.arange(kernel)[None, :]
+    # First and last taps of each window that land inside the input.
+    j_min = np.maximum(0, -(start // dilation))  # ceil(-start / dilation) when start < 0
+    j_max = np.minimum(kernel - 1, (length - 1 - start) // dilation)
+    if np.any(j_min > j_max):
+        raise ValueError("a window with no input element")
+    index = start + np.clip(j, j_min, j_max) * dilation
+    return index.reshape(-1)
+
+
+def _pool_out(
+    size: tuple[int, ...],
+    kernel: list[int],
+    strides: list[int],
+    dilations: list[int],
+    pads: list[int],
+    ceil: int,
+    auto_pad: bytes,
+) -> list[int]:
+    """Output sizes as onnxruntime computes them (a ceil-mode window that would start past
+    the input and its leading padding is dropped, as in PyTorch)."""
+    spatial = len(kernel)
+    out = []
+    for a in range(spatial):
+        length, s, span = size[a], strides[a], (kernel[a] - 1) * dilations[a] + 1
+        if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+            out.append(-(-length // s))
+            continue
+        if auto_pad == b"VALID":
+            out.append((length - span) // s + 1)
+            continue
+        room = length + pads[a] + pads[spatial + a] - span
+        n = (-(-room // s) if ceil else room // s) + 1
+        if ceil and (n - 1) * s >= length + pads[a]:
+            n -= 1
+        out.append(n)
+    return out
+
+
+def _maxpool(node: Any, g: _Graph, k: int) -> bool:
+    if len(node.output) > 1 and node.output[1]:
+        return False  # with Indices: left to ezkl
+    where = _where(node)
+    kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
+    spatial = len(kernel)
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    pads = [int(p) for p in _attr(node, "pads", [0] * (2 * spatial))]
+    auto_pad = _attr(node, "auto_pad", b"NOTSET")
+    ceil = int(_attr(node, "ceil_mode", 0))
+    if not any(pads) and all(d == 1 for d in dilations) and not ceil and auto_pad == b"NOTSET":
+        new = _copy(node)
+        _explicit_attrs(new, g, kernel)
+        _drop_attr(new, "dilations")  # MaxPool-1 has none; ezkl needs none when all are 1
+        g.nodes.append(new)
+        return True
+    x_shape = g.shape(node.input[0], where)
+    y_shape = (
+        *x_shape[:2],
+        *_pool_out(x_shape[2:], kernel, strides, dilations, pads, ceil, auto_pad),
+    )
+    taps = prod(y_shape[2:]) * prod(kernel) * prod(x_shape[:2])
+    if taps > MAX_POOL_TAPS:
+        raise UnsupportedModelError(
+            f"{where}: {prod(kernel)} taps (dilations {dilations}) over {prod(y_shape)} "
+            f"outputs make {taps:,} comparisons, past what a 2^20-row circuit holds; use a "
+            "smaller window or input"
+        )
+    if auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+        if any(d != 1 for d in dilations):  # onnx and onnxruntime disagree on its size
+            raise UnsupportedModelError(
+                f"{where}: auto_pad {auto_pad.decode()} with dilations {dilations}; export it "
+                "with explicit pads"
+            )
+        pads = []
+        for a in range(spatial):
+            total = max(
+                0,
+                (y_shape[2 + a] - 1) * strides[a]
+                + (kernel[a] - 1) * dilations[a]
+                + 1
+                - x_shape[2 + a],
+            )
+            small, big = total // 2, total - total // 2
+            pads.append(small if auto_pad == b"SAME_UPPER" else big)
+    tag = f"zkml_maxpool{k}"
+    x = node.input[0]
+    for a in range(spatial):
+        try:
+            index = pool_window_index(
+                x_shape[2 + a], y_shape[2 + a], kernel[a], strides[a], dilations[a], pads[a]
+            )
+        except ValueError:
+            raise UnsupportedModelError(f"{where}: a window covers padding only") from None
+        x = g.gather(x, 2 + a, index, f"{tag}_{a}")
+    g.node(
+        "MaxPool",
+        [x],
+        node.output[0],
+        kernel_shape=kernel,
+        strides=kernel,
+        pads=[0] * (2 * spatial),
+    )
+    what = [
+        f"pads {pads}" if any(pads) else "",
+        f"dilations {dilations}" if any(d != 1 for d in dilations) else "",
+        "ceil_mode" if ceil else "",
+    ]
+    g.notes.append(
+        f"{where}: {', '.join(w for w in what if w) or 'auto_pad'} → Gather of each window's "
+        "taps, MaxPool without padding"
+    )
+    return True
+
+
+def _pool(node: Any, g: _Graph, k: int) -> bool:
+    kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
+    if not kernel:
+        return False
+    new = _copy(node)
+    _explicit_attrs(new, g, kernel)
+    g.nodes.append(new)
+    return True
+
+
+def _types(model: Any) -> dict[str, Any]:
+    """Every value's TypeProto that shape inference knows (function bodies depend on them)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        inferred = model
+    graph = inferred.graph
+    found = {
+        vi.name: vi.type for vi in itertools.chain(graph.input, graph.value_info, graph.output)
+    }
+    for t in graph.initializer:
+        found[t.name] = onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims))
+    return found
+
+
+def _function_body(node: Any, model: Any, types: dict[str, Any], k: int) -> list[Any] | None:
+    """The nodes of ``node``'s function body in the ONNX spec (the definition it is
+    equivalent to by construction), or None if the operator has none."""
+    from onnx.backend.test.case.node import function_testcase_helper
+
+    if any(name and name not in types for name in node.input):
+        return None
+    input_types = [types[name] for name in node.input if name]
+    try:
+        bodies, _ = function_testcase_helper(
+            _copy(node), input_types, f"zkml{k}", opset_imports=model.opset_import
+        )
+    except Exception:
+        return None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    best: tuple[int, list[Any]] | None = None
+    for nodes, imports in bodies:  # one definition per opset version it changed in
+        version = max((o.version for o in imports if o.domain in ("", "ai.onnx")), default=0)
+        if version <= opset and (best is None or version > best[0]):
+            best = (version, nodes)
+    return None if best is None else best[1]
+
+
+def channel_slopes(model: Any) -> None:
+    """Give a PRelu-6 per-channel slope ([C]) the shape [C, 1, ..] that PRelu-7 broadcasts the
+    same way; onnx's version converter keeps [C], which then broadcasts against the last axis.
+    """
+    from onnx import numpy_helper
+
+    shapes = _shapes(model)
+    slopes = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in slopes:
+            continue
+        tensor = slopes[node.input[1]]
+        shape = shapes.get(node.input[0], ())
+        if len(tensor.dims) == 1 and len(shape) > 2 and tensor.dims[0] == shape[1] > 1:
+            value = numpy_helper.to_array(tensor).reshape([-1] + [1] * (len(shape) - 2))
+            tensor.CopyFrom(numpy_helper.from_array(value, tensor.name))
+            for vi in model.graph.input:  # old IRs list the slope as a graph input too
+                if vi.name == tensor.name:
+                    del vi.type.tensor_type.shape.dim[:]
+                    for d in value.shape:
+                        vi.type.tensor_type.shape.dim.add().dim_value = d
+
+
+def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        inferred = model
+    shapes: dict[str, tuple[int, ...]] = {}
+    graph = inferred.graph
+    for vi in itertools.chain(graph.input, graph.value_info, graph.output):
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape"):
+            shapes[vi.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else (1 if d.dim_param else -1)
+                for d in tt.shape.dim
+            )
+    for t in graph.initializer:
+        shapes[t.name] = tuple(t.dims)
+    return shapes
 
 
 def rewrite(source: Path, target: Path) -> list[str]:
-    """Write ``source`` to ``target`` with the rewrites applied; return what was rewritten.
-
-    Pad with a constant c != 0 (ezkl pads with zeros only) becomes
-    ``Pad(x - c, 0) + c``: inside the tensor ``x - c + c = x``, on the border ``0 + c = c``.
-    """
-    import numpy as np
+    """Write ``source`` to ``target`` with the rewrites applied; return what was rewritten."""
     import onnx
-    from onnx import helper, numpy_helper
 
     model = onnx.load(str(source))
     graph = model.graph
@@ -43,47 +940,45 @@ def rewrite(source: Path, target: Path) -> list[str]:
     constants: dict[str, Any] = {t.name: t for t in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    constants[node.output[0]] = attr.t
-    # Before opset 7, Add/Sub broadcast a scalar only when told to.
-    broadcast: dict[str, Any] = {"broadcast": 1} if opset < 7 else {}
-    notes: list[str] = []
-    nodes: list[Any] = []
-
-    def scalar(name: str, value: float) -> None:
-        graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
-        if model.ir_version < 4:  # old IRs list every initializer as a graph input too
-            graph.input.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, []))
-
-    for k, node in enumerate(graph.node):
-        mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
-        if node.op_type != "Pad" or mode != "constant":
-            nodes.append(node)
-            continue
-        fill, known = _pad_fill(node, constants)
-        if not known or fill == 0.0:
-            nodes.append(node)
-            continue
-        tag = f"zkml_pad{k}"
-        scalar(f"{tag}_c", fill)
-        shifted, padded = f"{tag}_shifted", f"{tag}_padded"
-        nodes.append(helper.make_node("Sub", [node.input[0], f"{tag}_c"], [shifted], **broadcast))
-        new_pad = onnx.NodeProto()
-        new_pad.CopyFrom(node)
-        new_pad.input[0] = shifted
-        new_pad.output[0] = padded
-        if len(new_pad.input) > 2 and new_pad.input[2]:
-            scalar(f"{tag}_zero", 0.0)
-            new_pad.input[2] = f"{tag}_zero"
-        else:
-            for attr in new_pad.attribute:
-                if attr.name == "value":
-                    attr.f = 0.0
-        nodes.append(new_pad)
-        nodes.append(helper.make_node("Add", [padded, f"{tag}_c"], [node.output[0]], **broadcast))
-        notes.append(f"Pad {node.name or node.output[0]!r} with {fill:g} → Pad(x - c, 0) + c")
+            value = _attr(node, "value", None)
+            if value is not None:
+                constants[node.output[0]] = value
+    g = _Graph(model, opset, constants, _shapes(model))
+    types = _types(model)
+    pending = list(graph.node)
+    k = 0
+    while pending:
+        node = pending.pop(0)
+        k += 1
+        op = node.op_type
+        done = False
+        if node.domain in ("", "ai.onnx"):
+            if op in UNIMPLEMENTED and op not in RANDOM:
+                expanded = _function_body(node, model, types, k)
+                if expanded is not None:
+                    pending[:0] = expanded  # their own nodes may need rewriting too
+                    g.notes.append(f"{_where(node)} → its ONNX function body")
+                    continue
+            if op == "Pad":
+                mode = _attr(node, "mode", b"constant").decode()
+                done = _constant_pad(node, g, k) if mode == "constant" else _mode_pad(node, g, k)
+            elif op == "Conv":
+                done = _conv(node, g, k)
+            elif op == "ConvTranspose":
+                done = _conv_transpose(node, g, k)
+            elif op == "PRelu":
+                done = _prelu(node, g, k)
+            elif op == "BatchNormalization":
+                done = _batch_norm(node, g, k)
+            elif op in ("Resize", "Upsample"):
+                done = _resize(node, g, k)
+            elif op == "MaxPool":
+                done = _maxpool(node, g, k)
+            elif op in _POOLS:
+                done = _pool(node, g, k)
+        if not done:
+            g.nodes.append(node)
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend(g.nodes)
     onnx.save(model, str(target))
-    return notes
+    return g.notes

@@ -8,67 +8,144 @@ A rule refuses only what ezkl cannot do: never a model that proves accurately.
 
 from __future__ import annotations
 
-from math import prod
-from typing import TYPE_CHECKING, Any
+import re
+from pathlib import Path
+from typing import Any
 
 from .exceptions import UnsupportedModelError
 
-if TYPE_CHECKING:
-    from .model import OnnxModel
+#: ONNX operators ezkl 23.0.5's model reader (tract) has no translation for: settings
+#: generation fails on them with "Unimplemented(<op>)" (measured on the onnx node tests,
+#: one single-operator model each, benchmarks/conformance.py --suite node). Operators that
+#: zkml_oracle.rewrite expands into provable ones before this check are not here.
+UNIMPLEMENTED = frozenset(
+    {
+        "Attention",
+        "Bernoulli",
+        "Binarizer",
+        "CausalConvWithState",
+        "DeformConv",
+        "Det",
+        "FlexAttention",
+        "GridSample",
+        "LinearAttention",
+        "OptionalGetElement",
+        "RotaryEmbedding",
+        "TreeEnsemble",
+        "Gelu",
+        "GroupNormalization",
+        "LpNormalization",
+        "LpPool",
+        "MeanVarianceNormalization",
+        "Mish",
+        "RMSNormalization",
+        "SwiGLU",
+        "Swish",
+        "Upsample",
+    }
+)
+#: Operators whose output is a random draw: a proof would certify one draw, not a function of
+#: the input. Refused before anything else (their function bodies draw too).
+RANDOM = frozenset(
+    {
+        "Bernoulli",
+        "Multinomial",
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+    }
+)
+_UNIMPLEMENTED_MESSAGE = re.compile(r'node #\d+ "([^"]*)" Unimplemented\((\w+)\)')
+#: tract knows the operator but not this use of it (attributes, inputs fed at run time).
+_UNTRANSLATED_MESSAGE = re.compile(r'(?:Translating|analyse for) node #\d+ "([^"]*)" (\w+)')
 
 
-def check(model: OnnxModel) -> list[str]:
-    """Raise UnsupportedModelError naming the first construct ezkl cannot prove faithfully;
-    return warnings about constructs it proves faithfully only on some inputs."""
+def explain(message: str) -> str:
+    """ezkl's message for a node tract cannot translate, as one line naming node and fix."""
+    found = _UNIMPLEMENTED_MESSAGE.search(message)
+    if found is not None:
+        name, op = found.groups()
+        return (
+            f"{op} node {name!r}: ezkl 23 has no {op} operator; express it with operators "
+            "ezkl proves"
+        )
+    found = _UNTRANSLATED_MESSAGE.search(message)
+    if found is not None:
+        name, op = found.groups()
+        return (
+            f"node {name!r} ({op}): ezkl 23 cannot read this use of {op} (an attribute or an "
+            "input fed at run time it does not support); make its parameters constants, or "
+            "express it with other operators"
+        )
+    return message
+
+
+def check(path: Path) -> list[str]:
+    """Raise UnsupportedModelError naming the first node ezkl cannot prove faithfully, and
+    the way out; return warnings about constructs it proves faithfully only on some inputs.
+
+    ``path`` is the model as :func:`zkml_oracle.rewrite.rewrite` left it: what the rewrites
+    turn into provable forms (dilations, transposed convolutions, per-channel PRelu, reflect
+    and edge padding, padded MaxPool) is gone by then; what is left here, they could not.
+    """
     import onnx
 
-    graph = onnx.load(str(model.path), load_external_data=False).graph
-    constants = _constants(graph)
-    producers = {out: node.op_type for node in graph.node for out in node.output}
-    warnings: list[str] = []
+    graph = onnx.load(str(path), load_external_data=False).graph
     for node in graph.node:
         op = node.op_type
         where = f"{op} node {node.name or node.output[0]!r}"
         # ezkl reads models through tract, which knows only the standard ONNX operators.
         if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedModelError(f"{where} is from operator set {node.domain!r}")
+            raise UnsupportedModelError(
+                f"{where} is from operator set {node.domain!r}; export with standard ONNX "
+                "operators only"
+            )
+        if op in RANDOM:
+            raise UnsupportedModelError(
+                f"{where} draws random numbers: a proof cannot certify a random draw; "
+                "remove it from the exported graph (e.g. export in eval mode)"
+            )
+        if op in UNIMPLEMENTED:  # what has an ONNX function body was rewritten into it
+            raise UnsupportedModelError(
+                f"{where}: ezkl 23 has no {op} operator (and ONNX gives no function body to "
+                "rewrite it into); express it with operators ezkl proves"
+            )
         # ezkl builds settings for a ConvTranspose of the wrong output size ("Cannot reshape
-        # tensor of length 1008 to [1, 4, 12, 20]").
+        # tensor of length 1008 to [1, 4, 12, 20]"); the rewrite needs constant weights.
         if op == "ConvTranspose":
-            raise UnsupportedModelError(f"{where}: transposed convolutions")
-        # ezkl refuses dilated Conv at settings generation, but accepts a dilated MaxPool and
-        # lays it out as tens of millions of rows: calibration then runs for many minutes.
+            raise UnsupportedModelError(
+                f"{where}: transposed convolution with weights computed at run time; make "
+                "its weights an initializer"
+            )
+        # ezkl refuses a dilated Conv at settings generation and lays a dilated MaxPool out as
+        # tens of millions of rows; the rewrite removes both when the weights are constant.
         dilations = _ints(node, "dilations")
         if op in ("Conv", "MaxPool", "AveragePool") and any(d != 1 for d in dilations):
-            raise UnsupportedModelError(f"{where}: dilations {dilations}")
+            raise UnsupportedModelError(
+                f"{where}: dilations {dilations} with weights computed at run time; make its "
+                "weights an initializer"
+            )
         if op == "Pad":
             # ezkl pads with a constant only ("a node has misformed params: pad mode or pad
-            # type" for reflect/edge). A constant other than zero, which ezkl refuses too, is
-            # rewritten into zero padding by zkml_oracle.rewrite before ezkl sees it.
+            # type" for reflect/edge); the rewrite turns those modes into Gathers.
             mode = _attr(node, "mode", b"constant").decode()
             if mode != "constant":
                 raise UnsupportedModelError(f"{where}: padding mode {mode!r} (only constant)")
-        # tract has no PRelu with a slope per channel (settings fail with "Prelu
-        # ToTypedTranslator"); one slope shared by all channels works.
-        if op == "PRelu" and len(node.input) > 1 and node.input[1] in constants:
-            n = prod(constants[node.input[1]].dims)
-            if n != 1:
-                raise UnsupportedModelError(
-                    f"{where}: {n} slopes, one per channel (only one shared)"
-                )
-        # ezkl pads MaxPool with 0, not -inf, so a padded MaxPool is off wherever all real
-        # values in a border window are negative. After a Relu that cannot happen; elsewhere
-        # the fidelity check catches it only if the calibration data hits it (as
-        # test_MaxPool3d_stride_padding does), so the build says so.
-        pads = _ints(node, "pads")
-        if op == "MaxPool" and any(pads) and producers.get(node.input[0]) != "Relu":
-            warnings.append(
-                f"{where} pads its input and ezkl pads with 0, not -infinity: where a whole "
-                "border window is negative the circuit computes 0 instead of the maximum; "
-                "calibrate with such inputs (the build then refuses the model) or put a Relu "
-                "before it"
+        # ezkl pads MaxPool with 0, not -inf: the rewrite replaces every padded MaxPool by
+        # one without padding, except one that also returns indices.
+        if op == "MaxPool" and any(_ints(node, "pads")):
+            raise UnsupportedModelError(
+                f"{where}: padded MaxPool with an Indices output (ezkl pads with 0, not "
+                "-infinity); drop the indices output"
             )
-    return warnings
+        # ezkl reads strides and pads as given and fails, naming neither the node nor the
+        # attribute, when they are missing.
+        if op in ("Conv", "MaxPool", "AveragePool") and _attr(node, "strides", None) is None:
+            raise UnsupportedModelError(
+                f"{where} has no explicit strides; export it with strides set (e.g. [1, 1])"
+            )
+    return []
 
 
 def _attr(node: Any, name: str, default: Any) -> Any:
@@ -83,14 +160,3 @@ def _attr(node: Any, name: str, default: Any) -> Any:
 def _ints(node: Any, name: str) -> list[int]:
     value = _attr(node, name, [])
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-
-
-def _constants(graph: Any) -> dict[str, Any]:
-    """The graph's constant tensors (initializers and Constant nodes) as TensorProtos, by name."""
-    found: dict[str, Any] = {t.name: t for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            tensor = _attr(node, "value", None)
-            if tensor is not None:
-                found[node.output[0]] = tensor
-    return found
