@@ -83,29 +83,31 @@ def test_request_prove_fulfil_through_a_consumer(
     requester, relayer = zkml.accounts[1], zkml.accounts[2]
     with zkml.snapshot():
         consumer = zkml.deploy("TestConsumer", zkml.oracle.address)
-        request = zkml.request(credit["input"], sender=requester, consumer=consumer.address, fee=7)
-        assert request.input_felts == zkml.input_felts(credit["input"])
+        # The consumer makes the request itself: it refuses other requesters' (issue 14).
+        felts = zkml.input_felts(credit["input"])
+        fn = consumer.functions.request(zkml.model_id, felts, 200_000, zkml.now() + 3600)
+        (request_id,) = zkml.requests_in(zkml.transact(fn, requester, 7))
         proof = zkml.prove(credit["input"])
         assert zkml.prove(credit["input"]) is proof  # cached
         assert proof.values == [v / 2**zkml.output_scale for v in proof.outputs]
-        done = zkml.fulfill(request.request_id, proof, sender=relayer)
+        done = zkml.fulfill(request_id, proof, sender=relayer)
         assert done.callback_succeeded and done.callback_error is None
         assert done.outputs == proof.outputs and done.gas_used > 0
         calls, last_id, model, outputs = consumer.functions.last().call()
         assert (calls, last_id, model, outputs) == (
             1,
-            request.request_id,
+            request_id,
             zkml.model_id,
             proof.outputs,
         )
-        assert zkml.oracle.functions.getRequest(request.request_id).call()[5] == FULFILLED
+        assert zkml.oracle.functions.getRequest(request_id).call()[5] == FULFILLED
         assert zkml.oracle.functions.pendingWithdrawal(relayer).call() == 7
         # A second answer is refused, with the oracle's custom error decoded.
         with pytest.raises(TransactionReverted) as refused:
-            zkml.fulfill(request.request_id, proof, sender=relayer)
+            zkml.fulfill(request_id, proof, sender=relayer)
         assert refused.value.decoded == (
             "ZkmlOracleRequestNotPending",
-            (request.request_id, FULFILLED),
+            (request_id, FULFILLED),
         )
 
 
