@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python benchmarks/relayer_scale.py --out benchmarks/results/relayer_scale.json
 	$(BIN)/python benchmarks/queue_sim.py
 	$(BIN)/python benchmarks/conformance.py
+	$(BIN)/python benchmarks/evaluation.py --sizes 256:256,1024:256
 	$(BIN)/python benchmarks/plots.py
 
 clean:

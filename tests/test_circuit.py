@@ -175,20 +175,24 @@ def test_bad_calibration_data_is_refused(
 
 
 def test_unsupported_operators_are_refused_up_front(tmp_path: Path) -> None:
-    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 2, 2], [1.0, 2.0, 3.0, 4.0])
+    """An operator ezkl has no reader for (and ONNX no function body to rewrite it into) is
+    refused before settings generation, naming the node and the way out."""
     graph = helper.make_graph(
-        [helper.make_node("ConvTranspose", ["x", "w"], ["y"])],
-        "ct",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
-        [w],
+        [helper.make_node("Det", ["x"], ["y"], name="det")],
+        "det",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    onnx.save(model, str(tmp_path / "ct.onnx"))
-    cal = write_json(tmp_path / "cal.json", {"input_data": [[0.5] * 9]})
-    with pytest.raises(UnsupportedModelError, match="^unsupported: ConvTranspose"):
-        build(tmp_path / "ct.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+    onnx.save(model, str(tmp_path / "det.onnx"))
+    cal = write_json(tmp_path / "cal.json", {"input_data": [[0.5, 0.25, -0.5, 1.0]]})
+    with pytest.raises(
+        UnsupportedModelError,
+        match="^unsupported: Det node 'det': ezkl 23 has no Det operator .*express it",
+    ):
+        build(tmp_path / "det.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+    assert not (tmp_path / "b").exists()
 
 
 def test_existing_build_is_kept_unless_forced(
