@@ -9,7 +9,8 @@ import {IZkmlOracle} from "./interfaces/IZkmlOracle.sol";
 /// oracle may deliver a result, and only for a request this contract made itself (anyone may
 /// name any contract as a request's callback, with any input: a stranger's request is
 /// refused with {ZkmlConsumerForeignRequest} before it reaches the consumer's logic, and the
-/// oracle records that as `CallbackFailed`). Implement {_onInferenceResult}; keep it within
+/// oracle records that as `CallbackFailed`), unless {_acceptsRequester} is overridden for a
+/// requester-bound model. Implement {_onInferenceResult}; keep it within
 /// the gas limit
 /// you pass to `requestInference` (a revert or out-of-gas there is recorded by the oracle as
 /// `CallbackFailed` and the result is not delivered again).
@@ -38,15 +39,16 @@ abstract contract ZkmlConsumer is IZkmlConsumer {
         external
     {
         if (msg.sender != address(_oracle)) revert ZkmlConsumerNotOracle(msg.sender);
-        if (!_acceptsRequester(requester)) revert ZkmlConsumerForeignRequest(requestId, requester);
+        if (!_acceptsRequester(requester, modelId)) revert ZkmlConsumerForeignRequest(requestId, requester);
         _onInferenceResult(requestId, modelId, outputs);
     }
 
-    /// @notice Whether this consumer acts on a request made by `requester`: by default only on
-    /// its own (anyone may name any contract as a callback, with any input). Override only
-    /// where the logic acts on the requester itself and the oracle binds the input to it, as
-    /// it does for a requester-bound private input (`ZkmlOracleRequesterMismatch`).
-    function _acceptsRequester(address requester) internal view virtual returns (bool) {
+    /// @notice Whether this consumer acts on a request of model `modelId` made by `requester`:
+    /// by default only on its own (anyone may name any contract as a callback, with any
+    /// input). Override only for a model whose input the oracle binds to its requester (a
+    /// requester-bound private input, `ZkmlOracleRequesterMismatch`), where the logic acts on
+    /// that requester itself, and only for that model.
+    function _acceptsRequester(address requester, bytes32 /* modelId */ ) internal view virtual returns (bool) {
         return requester == address(this);
     }
 

@@ -533,7 +533,6 @@ def request(
     from . import data
     from .chain import sender
     from .commitment import Binding
-    from .exceptions import InputError
     from .oracle import ZERO_ADDRESS, input_felts, model_record
     from .private_inputs import seal
     from .types import Manifest

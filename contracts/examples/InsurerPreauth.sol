@@ -97,8 +97,8 @@ contract InsurerPreauth is ZkmlConsumer {
 
     /// @dev Any patient's own request: the model is requester-bound, so the oracle settled it
     /// only with a proof whose commitment names that requester, the patient decided on here.
-    function _acceptsRequester(address) internal pure override returns (bool) {
-        return true;
+    function _acceptsRequester(address, bytes32 modelId) internal view override returns (bool) {
+        return modelId == _modelId;
     }
 
     function _argmax(int256[] calldata outputs) private pure returns (uint256 best) {

@@ -12,7 +12,9 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 /// --bind-requester`) and one input commitment: the Poseidon hash of the applicant's features,
 /// a random salt and the applicant's address (`zkml_oracle.oracle.input_felts` with a
 /// `Binding`). The applicant asks the oracle directly, with this gate as the callback:
-/// `requestInference(modelId, [commitment], gate, CALLBACK_GAS_LIMIT, deadline)`. The oracle
+/// `requestPrivateInference(modelId, [commitment], gate, CALLBACK_GAS_LIMIT, deadline,
+/// ciphertext)` with the features and salt sealed to a relayer's key (or `requestInference`
+/// with the same arguments but the ciphertext, to prove it themselves). The oracle
 /// accepts only a proof whose input instance is that commitment (`ZkmlOracleInputMismatch`)
 /// and whose requester element is the request's requester (`ZkmlOracleRequesterMismatch`);
 /// the gate admits that requester, read back from the oracle. So a copier who requests with
@@ -95,8 +97,8 @@ contract KycGate is ZkmlConsumer {
 
     /// @dev Any applicant's own request: the model is requester-bound, so the oracle settled it
     /// only with a proof whose commitment names that requester, the account admitted here.
-    function _acceptsRequester(address) internal pure override returns (bool) {
-        return true;
+    function _acceptsRequester(address, bytes32 modelId) internal view override returns (bool) {
+        return modelId == _modelId;
     }
 
     function _argmax(int256[] calldata outputs) private pure returns (uint256 best) {

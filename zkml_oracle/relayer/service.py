@@ -63,7 +63,7 @@ from .watcher import (
 )
 
 #: The sample to prove for (manifest, request id, input felts), or :class:`Rejected`.
-InputSource = Callable[[Manifest, int, tuple[int, ...]], Sample]
+InputSource = Callable[[Manifest, J.Entry], Sample]
 
 log = logging.getLogger("zkml_oracle.relayer")
 
@@ -184,7 +184,7 @@ class Relayer:
     ) -> None:
         check_batch_size(models, config.batch_size)
         # A request's sample: from its felts, or (relayer.private_inputs) its sealed input.
-        self.inputs: InputSource = inputs or (lambda m, _rid, felts: sample_from_felts(m, felts))
+        self.inputs: InputSource = inputs or (lambda m, e: sample_from_felts(m, e.input_felts))
         self.config = config
         self.oracle = oracle
         self.signer = signer
@@ -794,13 +794,13 @@ class Relayer:
                 continue
             try:
                 self._check_affordable(entry)
-                sample = self.inputs(model.manifest, entry.request_id, entry.input_felts)
+                sample = self.inputs(model.manifest, entry)
             except Rejected as e:
                 self._finish(entry, J.REJECTED, error=str(e))
                 continue
             except Exception as e:
-                if is_transient(e):
-                    return
+                if is_transient(e):  # a sealed input's lookup: this request waits a turn
+                    continue
                 raise
             queues.setdefault(model.model_id, []).append((entry, sample))
         size, wait_for = self.config.batch_size, 0.0 if self.config.once else self.config.max_wait
