@@ -252,7 +252,24 @@ def test_an_answer_too_large_for_an_int256_saturates(feed: Feed) -> None:
     """Row 7: a valid output whose answer overflows never makes a view revert."""
     mock = deploy(feed.web3, contracts.contract("MockVerifier"), feed.admin)
     # One public input, one output at scale 0 (a stand-in verifier: no proof needed here).
-    config = (mock.address, b"\x01" * 32, 2, 0, 1, 1, 1, 0, False, True, 1)
+    config = (
+        mock.address,
+        b"\x01" * 32,
+        2,
+        0,
+        1,
+        1,
+        1,
+        0,
+        False,
+        True,
+        1,
+        0,
+        0,
+        b"\0" * 32,
+        0,
+        False,
+    )
     send(feed.web3, feed.oracle.functions.registerModel(config), feed.admin)
     model = model_id(config)
     adapter = feed.adapter(76, "big", model=model)

@@ -122,7 +122,8 @@ def proof_data(build: BuildResult, proof_path: Path) -> ProofData:
 def model_config(build: BuildResult, verifier: str) -> tuple[Any, ...]:
     """The on-chain ModelConfig of a build, from its manifest (the toolkit's own derivation):
     (verifier, artifactDigest, numInstances, inputOffset, inputCount, outputOffset,
-    outputCount, outputScale, hashedInputs, devSrs, batchSize)."""
+    outputCount, outputScale, hashedInputs, devSrs, batchSize, paramsOffset, paramsCount,
+    paramsCommitment, requesterOffset, requesterBound)."""
     return ModelConfig.from_manifest(build.manifest, verifier).as_tuple()
 
 

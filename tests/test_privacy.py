@@ -188,6 +188,9 @@ def test_a_proof_with_forged_weights_is_refused_everywhere(
     user, relayer = zkml.accounts[1], zkml.accounts[-1]
     ids = [ask(zkml, input_felts(built.manifest, s), user) for s in honest.samples]
     o = zkml.oracle.functions
+    # An open feed: any submitter's proof reaches the params check (issue 14's publisher
+    # policy would refuse the relayer before it otherwise).
+    zkml.transact(o.setFeedOpen(zkml.model_id, True), zkml.admin)
     attempts = [
         o.fulfill(ids[0], forged.proof, forged.instances),
         o.fulfillBatch(zkml.model_id, ids, forged.proof, forged.instances),
