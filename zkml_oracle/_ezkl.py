@@ -78,3 +78,19 @@ def call(
             raise
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             raise error(_native_message(exc)) from None
+
+
+def poseidon(felts: list[int], *, what: str) -> list[int]:
+    """ezkl's Poseidon hash of ``felts`` (the commitment a hashed tensor gets in the circuit);
+    a failure is an :class:`InputError` naming ``what`` was being hashed."""
+    import ezkl
+
+    from .exceptions import InputError
+    from .field import felt_from_ezkl_hex, felt_to_ezkl_hex
+
+    out = call(
+        ezkl.poseidon_hash,
+        [felt_to_ezkl_hex(f) for f in felts],
+        error=lambda m: InputError(f"cannot hash {what}: {m}"),
+    )
+    return [felt_from_ezkl_hex(h) for h in out]

@@ -142,17 +142,7 @@ def input_felts(
         return [f for tensor in felts for f in tensor]
     if manifest.visibility.input != "hashed":
         raise InputError("a private input commits to nothing on-chain: rebuild with hashed inputs")
-    import ezkl
-
-    hashes: list[int] = []
-    for tensor in felts:
-        out = _ezkl.call(
-            ezkl.poseidon_hash,
-            [field.felt_to_ezkl_hex(f) for f in tensor],
-            error=lambda m: InputError(f"cannot hash the input: {m}"),
-        )
-        hashes.extend(field.felt_from_ezkl_hex(h) for h in out)
-    return hashes
+    return [h for tensor in felts for h in _ezkl.poseidon(tensor, what="the input")]
 
 
 def input_hash(felts: list[int]) -> str:
