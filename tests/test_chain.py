@@ -14,7 +14,16 @@ import pytest
 
 from tests.conftest import REPO, run_cli, snapshot, write_json
 from zkml_oracle import field
-from zkml_oracle.chain import ChainError, ChainOptions, LocalNode, connect, free_port, rpc, sender
+from zkml_oracle.chain import (
+    ChainError,
+    ChainOptions,
+    LocalNode,
+    connect,
+    free_port,
+    local_chain_url,
+    rpc,
+    sender,
+)
 from zkml_oracle.deploy import DevSrsError, deploy_verifier, verify_onchain
 from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.exceptions import InputError
@@ -249,9 +258,42 @@ def _tampered_file(proof: ProofResult, tmp_path: Path) -> Path:
     return write_json(tmp_path / "tampered.json", p)
 
 
+def _block(url: str, tag: str = "latest") -> tuple[int, int, str]:
+    b = rpc(url, "eth_getBlockByNumber", [tag, False])
+    return int(b["number"], 16), int(b["timestamp"], 16), b["hash"]
+
+
+def test_the_local_chain_keeps_its_state_and_its_time_moves_forward(tmp_path: Path) -> None:
+    """Two commands on the toolkit's own chain: the second sees the first's blocks, and the
+    wall-clock seconds between them passed on chain too (Anvil alone resumes at the last
+    block's time, so rounds stayed "too soon" and deadlines never came)."""
+    state = tmp_path / ".zkml-oracle"
+    with local_chain_url(state) as url:
+        rpc(url, "evm_mine", [])
+        number, mined_at, _ = _block(url)
+        genesis = _block(url, "0x0")[2]
+    time.sleep(3)
+    with local_chain_url(state) as url:
+        assert _block(url, "0x0")[2] == genesis and _block(url)[0] == number
+        rpc(url, "evm_mine", [])
+        assert _block(url)[1] >= mined_at + 3
+    # Chain time ahead of the wall clock (evm_increaseTime) is kept, never rewound.
+    with local_chain_url(state) as url:
+        rpc(url, "evm_increaseTime", [3600])
+        rpc(url, "evm_mine", [])
+        ahead = _block(url)[1]
+    with local_chain_url(state) as url:
+        rpc(url, "evm_mine", [])
+        assert _block(url)[1] > ahead
+
+
 def test_zkml_oracle_node_is_reused_and_stops_on_sigterm(
     built: BuildResult, tmp_path: Path
 ) -> None:
+    # A command before the node: the node serves the same chain, and saves it on exit.
+    with local_chain_url(tmp_path / ".zkml-oracle") as url:
+        rpc(url, "evm_mine", [])
+        before = _block(url)
     port = free_port()
     exe = Path(sys.executable).parent / "zkml-oracle"
     node = subprocess.Popen(
@@ -266,14 +308,19 @@ def test_zkml_oracle_node_is_reused_and_stops_on_sigterm(
         while not (tmp_path / ".zkml-oracle" / "node.json").exists():
             assert time.monotonic() < deadline and node.poll() is None
             time.sleep(0.1)
+        genesis = rpc(url, "eth_getBlockByNumber", ["0x0", False])["hash"]
+        assert _block(url, hex(before[0]))[2] == before[2]  # the earlier command's chain
         deployed = json.loads(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path).stdout)
-        assert deployed["genesis_hash"] == rpc(url, "eth_getBlockByNumber", ["0x0", False])["hash"]
+        assert deployed["genesis_hash"] == genesis
+        head = _block(url)
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(timeout=20) == 0
     assert not (tmp_path / ".zkml-oracle" / "node.json").exists()
     with pytest.raises(OSError):
         rpc(url, "eth_chainId", timeout=1)
+    with local_chain_url(tmp_path / ".zkml-oracle") as after:
+        assert _block(after, hex(head[0]))[2] == head[2]  # the node's blocks, for what follows
 
 
 def test_ape_run_deploy_shares_the_code(

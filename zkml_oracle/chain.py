@@ -70,6 +70,11 @@ class Chain:
     @classmethod
     def from_provider(cls, provider: Any, url: str | None = None) -> Chain:
         """The chain behind a connected Ape provider (also inside ``ape run``)."""
+        # Calls and gas estimates run against the next block (its timestamp, its number), the
+        # one a transaction sent now lands in: against "latest", a time-dependent check (a
+        # round "too soon", a deadline) answers for a moment already past, e.g. after
+        # evm_increaseTime until a block is mined.
+        provider.web3.eth.default_block = "pending"
         genesis = provider.web3.eth.get_block(0)["hash"].to_0x_hex()
         return cls(provider, int(provider.chain_id), genesis, url or getattr(provider, "uri", None))
 
@@ -176,27 +181,75 @@ def node_record(state_dir: Path) -> Path:
     return state_dir / "node.json"
 
 
+def _running_node(state_dir: Path) -> str | None:
+    """The URL of a ``zkml-oracle node`` serving ``state_dir``'s chain, if one answers."""
+    with contextlib.suppress(ValueError, KeyError, OSError):
+        url = str(json.loads(node_record(state_dir).read_text())["url"])
+        if _answers(url):
+            return url
+    return None
+
+
+def keep_time(url: str) -> None:
+    """Set a restarted node's clock to the wall clock, or just past its last block if that is
+    ahead (``evm_increaseTime``): chain time only moves forward.
+
+    Anvil does not resume a saved chain's clock where it was, so without this the hours between
+    two commands never pass on chain (rounds stay "too soon", deadlines never come), or the
+    clock goes back."""
+    latest = int(rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    rpc(url, "evm_setTime", [max(int(time.time()), latest + 1)])
+
+
+def _start_local(
+    state_dir: Path,
+    *,
+    port: int | None = None,
+    chain_id: int | None = None,
+    foreground: bool = False,
+) -> LocalNode:
+    """Anvil on ``state_dir``'s chain (created on first use); call with the state lock held.
+
+    The state is saved when Anvil stops (SIGTERM) and loaded on the next start, so every
+    command and ``zkml-oracle node`` see one chain, whose time only moves forward."""
+    state = state_dir / "anvil-state.json"
+    genesis = state_dir / "local-chain.json"
+    # Anvil regenerates its genesis block (new timestamp, new hash) on every start, even
+    # from a saved state; a fixed genesis timestamp keeps the chain's identity. A new
+    # state gets a new timestamp, so a fresh chain never matches old deployment records.
+    if not state.is_file() or not genesis.is_file():
+        atomic_write_json(genesis, {"genesis_timestamp": int(time.time())})
+    timestamp = json.loads(genesis.read_text())["genesis_timestamp"]
+    node = LocalNode.start(
+        port=port,
+        chain_id=chain_id,
+        state_file=state,
+        extra_args=("--timestamp", str(timestamp)),
+        foreground=foreground,
+    )
+    try:
+        keep_time(node.url)
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
 @contextlib.contextmanager
 def local_chain_url(state_dir: Path) -> Iterator[str]:
     """The URL of the toolkit's local Anvil: the running ``zkml-oracle node``, or one started
     for this block (state persisted in ``state_dir``) and stopped after it."""
-    record = node_record(state_dir)
-    if record.is_file():
-        with contextlib.suppress(ValueError, KeyError, OSError):
-            url = json.loads(record.read_text())["url"]
-            if _answers(url):
-                yield url
-                return
+    url = _running_node(state_dir)
+    if url is not None:
+        yield url
+        return
     with file_lock(state_dir / "lock"):
-        state = state_dir / "anvil-state.json"
-        genesis = state_dir / "local-chain.json"
-        # Anvil regenerates its genesis block (new timestamp, new hash) on every start, even
-        # from a saved state; a fixed genesis timestamp keeps the chain's identity. A new
-        # state gets a new timestamp, so a fresh chain never matches old deployment records.
-        if not state.is_file() or not genesis.is_file():
-            atomic_write_json(genesis, {"genesis_timestamp": int(time.time())})
-        timestamp = json.loads(genesis.read_text())["genesis_timestamp"]
-        node = LocalNode.start(state_file=state, extra_args=("--timestamp", str(timestamp)))
+        # A node may have started while this command waited for the lock.
+        url = _running_node(state_dir)
+        if url is not None:
+            yield url
+            return
+        node = _start_local(state_dir)
         try:
             yield node.url
         finally:
@@ -204,13 +257,28 @@ def local_chain_url(state_dir: Path) -> Iterator[str]:
 
 
 def run_node(port: int, chain_id: int | None, state_dir: Path, state_file: Path | None) -> int:
-    """``zkml-oracle node``: Anvil in the foreground, announced to other commands."""
+    """``zkml-oracle node``: Anvil in the foreground, announced to other commands.
+
+    With no ``state_file`` it serves the chain earlier commands used (``state_dir``'s), and
+    saves it on exit for the commands after it."""
     url = f"http://127.0.0.1:{port}"
     if _answers(url):
         raise ChainError(f"something already answers on {url}: stop it or pass --port")
-    node = LocalNode.start(port=port, chain_id=chain_id, state_file=state_file, foreground=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(node_record(state_dir), {"url": node.url, "pid": node.proc.pid})
+    if _running_node(state_dir) is not None:
+        raise ChainError(
+            f"a zkml-oracle node already serves {state_dir}'s chain "
+            f"({json.loads(node_record(state_dir).read_text())['url']}): use it, or stop it"
+        )
+    with file_lock(state_dir / "lock"):  # wait for a command running its own Anvil
+        if state_file is None:
+            node = _start_local(state_dir, port=port, chain_id=chain_id, foreground=True)
+        else:
+            node = LocalNode.start(
+                port=port, chain_id=chain_id, state_file=state_file, foreground=True
+            )
+            keep_time(node.url)
+        atomic_write_json(node_record(state_dir), {"url": node.url, "pid": node.proc.pid})
 
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
