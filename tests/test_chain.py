@@ -355,3 +355,43 @@ def test_endpoints_are_redacted_in_messages() -> None:
     ):
         pass
     assert "SECRETKEY" not in str(info.value)
+
+
+def test_a_round_after_evm_increase_time_is_checked_against_the_next_block(
+    anvil: LocalNode, built: BuildResult, proof: ProofResult, tmp_path: Path
+) -> None:
+    """On a plain Anvil, a second `submit` after evm_increaseTime goes through: the gas
+    estimate runs against the block the transaction lands in, not the latest (whose timestamp
+    is the first round's, so it answered ZkmlOracleRoundTooSoon until a block was mined)."""
+    from zkml_oracle.oracle import Oracle, deploy_and_register, proof_calldata
+
+    store = DeploymentStore(tmp_path / "d")
+    with connect(ChainOptions(rpc_url=anvil.url)) as chain:
+        account = sender(chain, None)
+        deployed = deploy_and_register(chain, built.build_dir, account, store=store)
+        oracle = Oracle(chain, deployed.oracle)
+        data, instances = proof_calldata(proof.proof_path)
+        args = (deployed.model_id, data, instances)
+        oracle.send("submitResult", *args, sender=account)
+        rpc(anvil.url, "evm_increaseTime", [60])
+        oracle.send("submitResult", *args, sender=account)
+        latest = oracle.latest_result(deployed.model_id)
+        assert latest is not None and latest.round == 2
+
+
+def test_custom_errors_read_as_hex_and_enum_names_with_the_fix() -> None:
+    from eth_abi import encode  # type: ignore[attr-defined]
+    from eth_utils.crypto import keccak
+
+    from zkml_oracle.contracts import error_decoder
+    from zkml_oracle.reverts import ContractError
+
+    decoder = error_decoder()
+    selector = keccak(b"ZkmlOracleRequestNotPending(uint256,uint8)")[:4]
+    error = decoder.describe(selector + encode(["uint256", "uint8"], [7, 3]))
+    assert isinstance(error, ContractError) and error.values == (7, 3)
+    assert str(error).startswith("ZkmlOracleRequestNotPending(requestId=7, status=Cancelled): ")
+    selector = keccak(b"ZkmlOracleInvalidProof(bytes32)")[:4]
+    error = decoder.describe(selector + b"\xab" * 32)
+    assert error.signature == f"ZkmlOracleInvalidProof(modelId=0x{'ab' * 32})"
+    assert error.fix and "prove again" in error.fix

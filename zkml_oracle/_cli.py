@@ -1,7 +1,8 @@
 """The ``zkml-oracle`` command line: a thin layer over the Python API.
 
 Every command prints one-line errors (``error: ...``) and exits non-zero; with ``--json`` the
-result (or ``{"error": ...}``) is one JSON document on stdout and progress stays off.
+result (or ``{"error": ...}``) is one JSON document on stdout and progress goes to stderr as
+JSON events.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 
 def _reporter(as_json: bool) -> Callable[[str], None] | None:
-    from ._progress import terminal_reporter
+    """Progress of long steps on stderr, terminal or not (JSON events with --json)."""
+    from ._progress import progress_reporter
 
-    return None if as_json else terminal_reporter()
+    return progress_reporter(json_events=as_json)
 
 
 def handle_errors(fn: F) -> F:
@@ -320,13 +322,12 @@ def build(
 def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
     """Prove the model's output on INPUT_FILE (ezkl data format: one sample, or 1..N back to
     back for a circuit built with --batch N; unused slots are padded)."""
+    from ._progress import announce
     from .field import felt_to_hex
     from .prover import prove as run
 
-    report = _reporter(as_json)
-    if report:
-        report("· proving …")
-    result = run(build_dir, input_file, out)
+    with announce(_reporter(as_json), "proving"):
+        result = run(build_dir, input_file, out)
     payload = {
         "outputs": result.outputs,
         "samples": result.samples,
@@ -399,6 +400,7 @@ def deploy(
 
     Everything already deployed and still on-chain is reused; records go to deployments/.
     """
+    from ._progress import Steps
     from .chain import connect, sender
     from .deploy import check_dev_srs, deploy_verifier
     from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
@@ -412,9 +414,10 @@ def deploy(
     )
     if not verifier_only:
         ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse what the oracle can't serve
-    with connect(options) as chain:
-        if report:
-            report(f"· deploying to {chain.describe()} …")
+    with (
+        connect(options) as chain,
+        Steps(report).step("deploy", f"deploying to {chain.describe()}"),
+    ):
         check_dev_srs(manifest, chain, allow_dev_srs)
         account = sender(chain, options.account)
         if verifier_only:
@@ -485,12 +488,13 @@ def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
 
 
 @contextlib.contextmanager
-def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
-    """The connected chain and the oracle recorded on it."""
-    from .chain import connect
+def _oracle_session(options: Any, store: Any, plain: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The connected chain and the oracle recorded on it; ``plain``: a web3 connection
+    without Ape where it serves (reads, the local dev account signing): seconds faster."""
+    from .chain import connect, connect_rpc
     from .oracle import Oracle, oracle_address
 
-    with connect(options) as chain:
+    with (connect_rpc if plain else connect)(options) as chain:
         yield chain, Oracle(chain, oracle_address(store, chain))
 
 
@@ -541,7 +545,7 @@ def request(
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
         manifest = Manifest.load(Path(record["build_dir"]))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
@@ -707,7 +711,7 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import model_record, outputs_to_floats
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
         latest = oracle.latest_result(model_id)
     if latest is None:
@@ -789,7 +793,7 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import status as run
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         payload = run(oracle, request_id, lambda m: model_record(store, chain, m))
     text = f"request {request_id}: {payload['status']}"
     if "outputs" in payload:

@@ -54,10 +54,15 @@ class ChainOptions:
 class Chain:
     """A connected chain."""
 
-    provider: Any  # ape.api.ProviderAPI
+    provider: Any  # ape.api.ProviderAPI; None on a plain web3 connection (connect_rpc)
     chain_id: int
     genesis_hash: str
     url: str | None
+    w3: Any = None  # web3.Web3 of a plain connection
+
+    @property
+    def uses_ape(self) -> bool:
+        return self.provider is not None
 
     @property
     def is_local_dev(self) -> bool:
@@ -65,7 +70,7 @@ class Chain:
 
     @property
     def web3(self) -> Any:
-        return self.provider.web3
+        return self.w3 if self.w3 is not None else self.provider.web3
 
     @classmethod
     def from_provider(cls, provider: Any, url: str | None = None) -> Chain:
@@ -307,28 +312,63 @@ def _anvil_on_path() -> None:
             os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
 
 
+def _endpoint(options: ChainOptions, stack: contextlib.ExitStack) -> tuple[str, str | None]:
+    """(Ape network choice, URL when known) for ``options``; the local Anvil is entered on
+    ``stack`` (started if no ``zkml-oracle node`` serves it)."""
+    if options.network and options.rpc_url:
+        raise InputError("pass --network or --rpc-url, not both")
+    if options.rpc_url:
+        try:
+            rpc(options.rpc_url, "eth_chainId")
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", None) or e
+            raise ChainError(
+                f"cannot reach {redact(options.rpc_url)} ({reason}): check the URL and "
+                "that the node is up"
+            ) from None
+        return options.rpc_url, options.rpc_url
+    if options.network:
+        return options.network, None
+    url = stack.enter_context(local_chain_url(options.state_dir))
+    return url, url
+
+
+def _check_chain_id(options: ChainOptions, chain: Chain, choice: str) -> None:
+    if options.expect_chain_id is not None and chain.chain_id != options.expect_chain_id:
+        raise ChainError(
+            f"wrong chain: {redact(choice)} is chain {chain.chain_id}, not "
+            f"{options.expect_chain_id}: check --network/--rpc-url"
+        )
+
+
+@contextlib.contextmanager
+def connect_rpc(options: ChainOptions) -> Iterator[Chain]:
+    """A plain web3 connection, for commands that only read or that a local dev chain's
+    unlocked account signs: Ape's import and network manager cost seconds a command. An Ape
+    network (--network) or account (--account) goes through :func:`connect`."""
+    if options.network or options.account:
+        with connect(options) as chain:
+            yield chain
+        return
+    with contextlib.ExitStack() as stack:
+        choice, url = _endpoint(options, stack)
+        assert url is not None
+        from web3 import HTTPProvider, Web3
+
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
+        w3.eth.default_block = "pending"  # as Chain.from_provider: the next block's view
+        genesis = w3.eth.get_block(0)["hash"].to_0x_hex()
+        chain = Chain(None, int(w3.eth.chain_id), genesis, url, w3)
+        _check_chain_id(options, chain, choice)
+        yield chain
+
+
 @contextlib.contextmanager
 def connect(options: ChainOptions) -> Iterator[Chain]:
     """Connect through Ape to the chain ``options`` name (the local Anvil by default)."""
-    if options.network and options.rpc_url:
-        raise InputError("pass --network or --rpc-url, not both")
     _anvil_on_path()
     with contextlib.ExitStack() as stack:
-        if options.rpc_url:
-            try:
-                rpc(options.rpc_url, "eth_chainId")
-            except (OSError, ValueError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise ChainError(
-                    f"cannot reach {redact(options.rpc_url)} ({reason}): check the URL and "
-                    "that the node is up"
-                ) from None
-            choice, url = options.rpc_url, options.rpc_url
-        elif options.network:
-            choice, url = options.network, None
-        else:
-            url = stack.enter_context(local_chain_url(options.state_dir))
-            choice = url
+        choice, url = _endpoint(options, stack)
         import ape
         from ape.exceptions import ApeException
         from ape.logging import LogLevel, logger
@@ -339,27 +379,33 @@ def connect(options: ChainOptions) -> Iterator[Chain]:
             chain = Chain.from_provider(provider, url)
         except ApeException as e:
             raise ChainError(f"cannot connect to {redact(choice)}: {e}") from None
-        if options.expect_chain_id is not None and chain.chain_id != options.expect_chain_id:
-            raise ChainError(
-                f"wrong chain: {redact(choice)} is chain {chain.chain_id}, not "
-                f"{options.expect_chain_id}: "
-                "check --network/--rpc-url"
-            )
+        _check_chain_id(options, chain, choice)
         yield chain
+
+
+@dataclass(frozen=True)
+class NodeAccount:
+    """An account the node holds unlocked (a local dev chain's), on a plain connection."""
+
+    address: str
 
 
 def sender(chain: Chain, alias: str | None) -> Any:
     """The account that signs: an Ape account by alias, or Anvil's first dev account on a
     local dev chain. Dev keys never sign anywhere else."""
-    import ape
-
     if alias is None:
         if not chain.is_local_dev:
             raise InputError(
                 f"{chain.describe()} is not a local dev chain: pass --account ALIAS "
                 "(an Ape account: `ape accounts import ALIAS`)"
             )
+        if not chain.uses_ape:  # the node's own unlocked dev account signs (eth_sendTransaction)
+            return NodeAccount(str(chain.web3.eth.accounts[0]))
+        import ape
+
         return ape.accounts.test_accounts[0]
+    import ape
+
     try:
         account = ape.accounts.load(alias)
     except Exception:

@@ -84,6 +84,14 @@ class Result:
         )
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A mined transaction of a plain connection (the fields the CLI reads of Ape's receipt)."""
+
+    txn_hash: str
+    gas_used: int
+
+
 class OracleRefused(ZkmlOracleError):
     """The oracle contract refused a transaction; the message names its custom error."""
 
@@ -318,9 +326,6 @@ class Oracle:
     """A deployed ZkmlOracle on a connected chain."""
 
     def __init__(self, chain: Chain, address: str) -> None:
-        from ape.contracts import ContractInstance
-        from ethpm_types import ContractType
-
         from .contracts import oracle
 
         compiled = oracle()
@@ -330,29 +335,52 @@ class Oracle:
             )
         self.chain = chain
         self.address = address
-        self._ape = ContractInstance(
-            address,
-            ContractType.model_validate({"contractName": compiled.name, "abi": compiled.abi}),
-        )
+        self._abi = compiled
         # decode_tuples: structs come back as named tuples, read by their ABI field names.
         self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi, decode_tuples=True)
 
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
-        """A transaction; a refusal raises OracleRefused with the decoded custom error."""
+        """A transaction; a refusal raises OracleRefused with the decoded custom error.
+
+        Through Ape when the chain was connected through it (its accounts sign); on a plain
+        connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
+        if not self.chain.uses_ape:
+            return self._send_plain(method, *args, sender=sender, value=value)
+        from ape.contracts import ContractInstance
         from ape.exceptions import ApeException, ContractLogicError, CustomError
+        from ethpm_types import ContractType
 
         from ._ezkl import captured_fds
         from .reverts import from_ape
 
+        instance = ContractInstance(
+            self.address,
+            ContractType.model_validate({"contractName": self._abi.name, "abi": self._abi.abi}),
+        )
         try:
             # Ape prints a call trace of every revert to stdout; the refusal is reported below.
             with captured_fds():
-                return getattr(self._ape, method)(*args, sender=sender, value=value)
+                return getattr(instance, method)(*args, sender=sender, value=value)
         except ContractLogicError as e:
             detail = str(from_ape(e)) if isinstance(e, CustomError) else self.decode_error(e)
             raise OracleRefused(f"the oracle refused {method}: {detail}") from None
         except ApeException as e:
             raise ChainError(f"{method} failed: {e}") from None
+
+    def _send_plain(self, method: str, *args: Any, sender: Any, value: int) -> Sent:
+        from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+
+        fn = getattr(self._web3.functions, method)(*args)
+        try:
+            tx_hash = fn.transact({"from": sender.address, "value": value})  # estimates first
+        except (ContractCustomError, ContractLogicError) as e:
+            raise OracleRefused(f"the oracle refused {method}: {self.decode_error(e)}") from None
+        except (Web3Exception, ValueError) as e:
+            raise ChainError(f"{method} failed: {e}") from None
+        receipt = self.chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if int(receipt["status"]) != 1:
+            raise ChainError(f"{method} reverted on-chain (tx {tx_hash.to_0x_hex()})")
+        return Sent(tx_hash.to_0x_hex(), int(receipt["gasUsed"]))
 
     def events(self, receipt: Any, name: str) -> list[Any]:
         from web3.logs import DISCARD
