@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import calibration_rows, prove_rows, run_cli, write_json
-from zkml_oracle import data
+from zkml_oracle import data, field
 from zkml_oracle.oracle import ModelConfig, input_felts, proof_calldata
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
@@ -31,10 +31,16 @@ def test_request_fulfil_status_submit_result_feed(
     again = _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))
     assert again["reused"] == {"verifier": True, "oracle": True, "model": True}
 
+    negative = run_cli("request", model_id, example["input"], "--fee", "-5", cwd=tmp_path)
+    assert negative.returncode == 2 and negative.stderr.count("\n") == 1
+    assert negative.stderr.startswith("error: Invalid value for '--fee': -5")
     req = _json(
         run_cli("request", model_id, example["input"], "--fee", "1000", "--json", cwd=tmp_path)
     )
     rid = req["request_id"]
+    lay = built.manifest.layout  # felts written as `prove` writes instances
+    shown = [field.felt_to_hex(f) for f in proof.instances[lay.inputs.offset : lay.inputs.end]]
+    assert req["input_felts"] == shown
     assert _json(run_cli("status", str(rid), "--json", cwd=tmp_path))["status"] == "pending"
 
     done = _json(
@@ -44,12 +50,24 @@ def test_request_fulfil_status_submit_result_feed(
     state = _json(run_cli("status", str(rid), "--json", cwd=tmp_path))
     assert state["status"] == "fulfilled" and state["outputs"] == proof.outputs
     assert state["fulfiller"] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    plain = run_cli("status", str(rid), cwd=tmp_path).stdout  # the outputs its help promises
+    assert plain.startswith(f"request {rid}: fulfilled; outputs {proof.outputs}")
 
     twice = run_cli("fulfill", str(rid), built.build_dir, proof.proof_path, cwd=tmp_path)
     assert twice.returncode == 2 and twice.stdout == ""
     assert twice.stderr.strip().splitlines() == [
-        f"error: the oracle refused fulfill: ZkmlOracleRequestNotPending(requestId={rid}, status=2)"
+        f"error: the oracle refused fulfill: ZkmlOracleRequestNotPending(requestId={rid}, "
+        "status=Fulfilled): it is settled already: `zkml-oracle status ID` shows how, and the "
+        "outputs"
     ]
+
+    none_yet = run_cli("result", model_id, cwd=tmp_path)
+    assert none_yet.returncode == 2 and none_yet.stderr.count("\n") == 1
+    assert f"model {model_id} has no round yet: publish one with `zkml-oracle submit" in (
+        none_yet.stderr
+    )
+    unread = _json(run_cli("feed", model_id, "--json", cwd=tmp_path))
+    assert unread["latest"] is None and not unread["reused"]
 
     pushed = _json(run_cli("submit", built.build_dir, proof.proof_path, "--json", cwd=tmp_path))
     assert pushed["round"] == 1 and pushed["outputs"] == proof.outputs
@@ -58,8 +76,14 @@ def test_request_fulfil_status_submit_result_feed(
     assert latest["input_hash"].startswith("0x") and latest["updated_at"] > 0
 
     feed = _json(run_cli("feed", model_id, "--output", "1", "--json", cwd=tmp_path))
-    assert feed["decimals"] == 8 and feed["feed"].startswith("0x")
+    assert feed["decimals"] == 8 and feed["feed"].startswith("0x") and not feed["reused"]
     assert "output 1" in feed["description"]
+    assert feed["latest"]["round"] == 1
+    assert feed["latest"]["answer"] == round(proof.outputs[0][1] * 10**8)
+    # Deployed once per model and output: asked again, the same adapter is read.
+    again_feed = _json(run_cli("feed", model_id, "--output", "1", "--json", cwd=tmp_path))
+    assert again_feed["reused"] and again_feed["feed"] == feed["feed"]
+    assert again_feed["latest"] == feed["latest"] and unread["feed"] != feed["feed"]
 
 
 def test_a_request_for_another_input_is_refused(
@@ -98,7 +122,7 @@ def test_a_hashed_input_request_commits_to_the_proofs_input_hash(
 
 
 def test_one_proof_settles_a_batch_from_the_command_line(
-    batch_built: BuildResult, example: dict[str, Path], tmp_path: Path
+    batch_built: BuildResult, built: BuildResult, example: dict[str, Path], tmp_path: Path
 ) -> None:
     model_id = _json(run_cli("deploy", batch_built.build_dir, "--json", cwd=tmp_path))["model_id"]
     rows = calibration_rows(example)[:4]
@@ -111,10 +135,18 @@ def test_one_proof_settles_a_batch_from_the_command_line(
     proof = prove_rows(batch_built, rows[:3], tmp_path / "batch.json")  # 3 of 4 slots used
     ids = [str(r) for r in rids[:3]]
 
+    # Another model's build directory is refused before anything is sent, naming both models.
+    wrong = run_cli("fulfill", *ids, built.build_dir, proof.proof_path, cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
+    assert f"request {ids[0]} is for model {model_id}, but {built.build_dir} builds " in (
+        wrong.stderr
+    )
+
     done = _json(
         run_cli("fulfill", *ids, batch_built.build_dir, proof.proof_path, "--json", cwd=tmp_path)
     )
     assert done["fulfilled"] == dict(zip(ids, proof.samples, strict=True))
+    assert done["outputs"] == proof.samples  # one entry per id given, in order
     assert done["skipped"] == {} and done["gas_per_request"] == done["gas_used"] // 3
     for rid, outputs in zip(ids, proof.samples, strict=True):
         state = _json(run_cli("status", rid, "--json", cwd=tmp_path))

@@ -1,7 +1,8 @@
 """The ``zkml-oracle`` command line: a thin layer over the Python API.
 
 Every command prints one-line errors (``error: ...``) and exits non-zero; with ``--json`` the
-result (or ``{"error": ...}``) is one JSON document on stdout and progress stays off.
+result (or ``{"error": ...}``) is one JSON document on stdout and progress goes to stderr as
+JSON events.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 
 def _reporter(as_json: bool) -> Callable[[str], None] | None:
-    from ._progress import terminal_reporter
+    """Progress of long steps on stderr, terminal or not (JSON events with --json)."""
+    from ._progress import progress_reporter
 
-    return None if as_json else terminal_reporter()
+    return progress_reporter(json_events=as_json)
 
 
 def handle_errors(fn: F) -> F:
@@ -320,13 +322,12 @@ def build(
 def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
     """Prove the model's output on INPUT_FILE (ezkl data format: one sample, or 1..N back to
     back for a circuit built with --batch N; unused slots are padded)."""
+    from ._progress import announce
     from .field import felt_to_hex
     from .prover import prove as run
 
-    report = _reporter(as_json)
-    if report:
-        report("· proving …")
-    result = run(build_dir, input_file, out)
+    with announce(_reporter(as_json), "proving"):
+        result = run(build_dir, input_file, out)
     payload = {
         "outputs": result.outputs,
         "samples": result.samples,
@@ -399,6 +400,7 @@ def deploy(
 
     Everything already deployed and still on-chain is reused; records go to deployments/.
     """
+    from ._progress import Steps
     from .chain import connect, sender
     from .deploy import check_dev_srs, deploy_verifier
     from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
@@ -412,9 +414,10 @@ def deploy(
     )
     if not verifier_only:
         ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse what the oracle can't serve
-    with connect(options) as chain:
-        if report:
-            report(f"· deploying to {chain.describe()} …")
+    with (
+        connect(options) as chain,
+        Steps(report).step("deploy", f"deploying to {chain.describe()}"),
+    ):
         check_dev_srs(manifest, chain, allow_dev_srs)
         account = sender(chain, options.account)
         if verifier_only:
@@ -485,28 +488,31 @@ def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
 
 
 @contextlib.contextmanager
-def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
-    """The connected chain and the oracle recorded on it."""
-    from .chain import connect
+def _oracle_session(options: Any, store: Any, plain: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The connected chain and the oracle recorded on it; ``plain``: a web3 connection
+    without Ape where it serves (reads, the local dev account signing): seconds faster."""
+    from .chain import connect, connect_rpc
     from .oracle import Oracle, oracle_address
 
-    with connect(options) as chain:
+    with (connect_rpc if plain else connect)(options) as chain:
         yield chain, Oracle(chain, oracle_address(store, chain))
 
 
 @cli.command()
 @click.argument("model_id")
 @click.argument("input_file", type=click.Path(path_type=Path))
-@click.option("--fee", type=int, default=0, show_default=True, help="Fee escrowed, in wei.")
+@click.option(
+    "--fee", type=click.IntRange(min=0), default=0, show_default=True, help="Fee escrowed, in wei."
+)
 @click.option(
     "--deadline",
-    type=int,
+    type=click.IntRange(min=1),
     default=3600,
     show_default=True,
     help="Seconds from now (chain time) after which the request can be cancelled.",
 )
 @click.option("--callback", default=None, help="Contract to receive the result (IZkmlConsumer).")
-@click.option("--callback-gas", type=int, default=0, show_default=True)
+@click.option("--callback-gas", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--encrypt-to",
     default=None,
@@ -533,12 +539,13 @@ def request(
     from . import data
     from .chain import sender
     from .commitment import Binding
+    from .field import felt_to_hex
     from .oracle import ZERO_ADDRESS, input_felts, model_record
     from .private_inputs import seal
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
         manifest = Manifest.load(Path(record["build_dir"]))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
@@ -555,7 +562,7 @@ def request(
         sealed = (
             () if binding is None or encrypt_to is None else (seal(encrypt_to, sample, binding),)
         )
-        now = int(chain.web3.eth.get_block("latest")["timestamp"])
+        now = int(chain.web3.eth.get_block("pending")["timestamp"])  # the request's block
         receipt = oracle.send(
             "requestPrivateInference" if sealed else "requestInference",
             model_id,
@@ -572,7 +579,7 @@ def request(
         "request_id": int(event["args"]["requestId"]),
         "tx": str(receipt.txn_hash),
         "gas_used": int(receipt.gas_used),
-        "input_felts": [str(f) for f in felts],
+        "input_felts": [felt_to_hex(f) for f in felts],  # as `prove` shows instances
         "deadline": now + deadline,
     }
     _emit(as_json, payload, f"request {payload['request_id']} (tx {payload['tx']})")
@@ -588,7 +595,9 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
     batch (slot i answers the i-th id) with one verification: requests meanwhile fulfilled,
     cancelled or expired are skipped, a mismatching slot refuses the whole batch."""
     from .chain import sender
-    from .oracle import model_record, outputs_to_floats, proof_calldata
+    from .oracle import check_build_serves, model_record, outputs_to_floats, proof_calldata
+    from .reverts import enum_name
+    from .types import Manifest
 
     if len(args) < 3:
         raise click.UsageError("give REQUEST_ID [REQUEST_ID ...] BUILD_DIR PROOF_FILE")
@@ -598,37 +607,45 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
         raise click.UsageError(
             f"request ids must be integers, not {' '.join(args[:-2])!r}"
         ) from None
-    proof_file = Path(args[-1])
+    build_dir, proof_file = Path(args[-2]), Path(args[-1])
     options, store = _chain_setup(chain_kw)
+    manifest = Manifest.load(build_dir)
     proof, instances = proof_calldata(proof_file)
     with _oracle_session(options, store) as (chain, oracle):
+        model_id = oracle.request(request_ids[0]).model_id
+        record = model_record(store, chain, model_id)
+        check_build_serves(chain, store, build_dir, manifest, record, f"request {request_ids[0]}")
         account = sender(chain, options.account)
         if len(request_ids) == 1:
             receipt = oracle.send("fulfill", request_ids[0], proof, instances, sender=account)
         else:
-            model_id = oracle.call("getRequest", request_ids[0])[0]
             receipt = oracle.send(
                 "fulfillBatch", model_id, request_ids, proof, instances, sender=account
             )
         fulfilled = oracle.events(receipt, "RequestFulfilled")
         skipped = oracle.events(receipt, "RequestSkipped")
-        record = model_record(store, chain, "0x" + bytes(fulfilled[0]["args"]["modelId"]).hex())
     results = {
         int(e["args"]["requestId"]): outputs_to_floats(list(e["args"]["outputs"]), record)
         for e in fulfilled
     }
-    reasons = ("fulfilled", "cancelled", "expired")
     payload: dict[str, Any] = {
         "tx": str(receipt.txn_hash),
         "gas_used": int(receipt.gas_used),
         "gas_per_request": int(receipt.gas_used) // len(results),
         "fulfilled": {str(k): v for k, v in results.items()},
         "skipped": {
-            str(int(e["args"]["requestId"])): reasons[int(e["args"]["reason"])] for e in skipped
+            str(int(e["args"]["requestId"])): enum_name(
+                "IZkmlOracle.SkipReason", int(e["args"]["reason"])
+            ).lower()
+            for e in skipped
         },
     }
-    if len(request_ids) == 1:
-        payload["outputs"] = results[request_ids[0]]
+    # One request: its outputs; a batch: one entry per id given, in order (None if skipped).
+    payload["outputs"] = (
+        results[request_ids[0]]
+        if len(request_ids) == 1
+        else [results.get(rid) for rid in request_ids]
+    )
     lines = [f"fulfilled {rid}: {out}" for rid, out in results.items()]
     lines += [f"skipped   {rid}: already {why}" for rid, why in payload["skipped"].items()]
     lines.append(
@@ -694,14 +711,19 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import model_record, outputs_to_floats
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
-        round_, updated_at, input_hash, outputs = oracle.call("latestResult", model_id)
+        latest = oracle.latest_result(model_id)
+    if latest is None:
+        raise InputError(
+            f"model {model_id} has no round yet: publish one with `zkml-oracle submit "
+            f"{record['build_dir']} PROOF_FILE` (a proof from `zkml-oracle prove`)"
+        )
     payload = {
-        "outputs": outputs_to_floats(list(outputs), record),
-        "round": int(round_),
-        "updated_at": int(updated_at),
-        "input_hash": "0x" + bytes(input_hash).hex(),
+        "outputs": outputs_to_floats(list(latest.outputs), record),
+        "round": latest.round,
+        "updated_at": latest.updated_at,
+        "input_hash": latest.input_hash,
     }
     _emit(
         as_json,
@@ -731,7 +753,8 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
 @json_option
 @handle_errors
 def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain_kw: Any) -> None:
-    """Deploy a Chainlink-compatible feed (AggregatorV2V3Interface) over one model output."""
+    """A Chainlink-compatible feed (AggregatorV2V3Interface) over one model output: deployed
+    on first use (recorded), then reused; prints its latestRoundData."""
     from .chain import sender
     from .oracle import deploy_feed
 
@@ -745,8 +768,18 @@ def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain
             decimals=decimals,
             store=store,
         )
-    payload = {k: entry[k] for k in ("feed", "decimals", "description", "gas_used")}
-    _emit(as_json, payload, f"feed {entry['feed']}: {entry['description']}")
+    payload = {
+        k: entry[k] for k in ("feed", "decimals", "description", "gas_used", "reused", "latest")
+    }
+    latest = entry["latest"]
+    reads = (
+        f"round {latest['round']}: {latest['value']} (answer {latest['answer']}, updated at "
+        f"{latest['updated_at']})"
+        if latest
+        else "no round yet (publish one with `zkml-oracle submit BUILD_DIR PROOF_FILE`)"
+    )
+    state = "reused" if entry["reused"] else f"deployed; {entry['gas_used']:,} gas"
+    _emit(as_json, payload, f"feed {entry['feed']} ({state}): {entry['description']}; {reads}")
 
 
 @cli.command()
@@ -760,9 +793,12 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import status as run
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         payload = run(oracle, request_id, lambda m: model_record(store, chain, m))
-    _emit(as_json, payload, f"request {request_id}: {payload['status']}")
+    text = f"request {request_id}: {payload['status']}"
+    if "outputs" in payload:
+        text += f"; outputs {payload['outputs']} (by {payload['fulfiller']})"
+    _emit(as_json, payload, text)
 
 
 @cli.command()
@@ -1024,6 +1060,8 @@ def relay_status(db: Path, as_json: bool) -> None:
 
     with Journal(db, readonly=True) as journal:
         summary = journal.summary()
+    if summary["chain_id"] is not None:  # the journal keeps metadata as text
+        summary["chain_id"] = int(summary["chain_id"])
     lines = [
         f"journal   {summary['journal']} (chain {summary['chain_id']}, oracle "
         f"{summary['oracle']}, scanned to block {summary['cursor']})"
@@ -1266,4 +1304,17 @@ def card(model_id: str, as_json: bool, **chain_kw: Any) -> None:
 
 
 def main() -> None:
-    cli(prog_name="zkml-oracle")
+    """The console script: a bad flag or argument is one line too, naming the fix."""
+    try:
+        code = cli.main(prog_name="zkml-oracle", standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ToolchainError, ZkmlOracleError
+from .reverts import ContractError, describe
 from .verifier import CompiledContract
 
 #: The checkout this package is installed from (editable installs): it holds ``contracts/``.
@@ -147,7 +148,7 @@ class ErrorDecoder:
     ``Panic``, and any ABI added later (a consumer contract's)."""
 
     def __init__(self, abi: Sequence[dict[str, Any]] | None = None) -> None:
-        self._table: dict[bytes, tuple[str, list[str]]] = {}
+        self._table: dict[bytes, tuple[dict[str, Any], list[str]]] = {}
         self.add(error_abi() if abi is None else abi)
         self.add(
             [
@@ -164,26 +165,35 @@ class ErrorDecoder:
                 continue
             types = [canonical_type(i) for i in entry.get("inputs", [])]
             selector = keccak(f"{entry['name']}({','.join(types)})".encode())[:4]
-            self._table.setdefault(selector, (str(entry["name"]), types))
+            self._table.setdefault(selector, (dict(entry), types))
 
     def known(self, data: bytes) -> bool:
         return data[:4] in self._table
 
     def decode(self, data: bytes) -> tuple[str, tuple[Any, ...]]:
         """A revert payload as (error name, decoded arguments; addresses checksummed)."""
+        error = self.describe(data)
+        return error.name, error.values
+
+    def describe(self, data: bytes) -> ContractError:
+        """A revert payload as a readable :class:`~zkml_oracle.reverts.ContractError`."""
         from eth_abi import decode  # type: ignore[attr-defined]
         from eth_utils.address import to_checksum_address
 
         if len(data) < 4:
-            return "<empty revert>", ()
+            return ContractError("<empty revert>")
         known = self._table.get(data[:4])
         if known is None:
-            return f"<unknown error 0x{data[:4].hex()}>", (data[4:],)
-        name, types = known
+            unknown = {"name": f"<unknown error 0x{data[:4].hex()}>", "inputs": [{"type": "bytes"}]}
+            return describe(unknown, [data[4:]])
+        entry, types = known
         values = decode(types, data[4:])
-        return name, tuple(
-            to_checksum_address(v) if t == "address" else v
-            for t, v in zip(types, values, strict=True)
+        return describe(
+            entry,
+            [
+                to_checksum_address(v) if t == "address" else v
+                for t, v in zip(types, values, strict=True)
+            ],
         )
 
     def from_exception(self, exc: BaseException) -> tuple[str, tuple[Any, ...]]:

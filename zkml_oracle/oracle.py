@@ -37,6 +37,61 @@ class RequestStatus(IntEnum):
     CANCELLED = 3
 
 
+@dataclass(frozen=True)
+class Request:
+    """``IZkmlOracle.Request`` as ``getRequest`` returns it, read by ABI field name."""
+
+    request_id: int
+    model_id: str  # 0x-hex
+    requester: str
+    status: RequestStatus
+    deadline: int
+    fee: int
+    input_hash: str  # 0x-hex
+    fulfiller: str
+
+    @classmethod
+    def decode(cls, request_id: int, raw: Any) -> Request:
+        """From web3's named tuple (the oracle's contract is made with ``decode_tuples``)."""
+        return cls(
+            request_id=request_id,
+            model_id="0x" + bytes(raw.modelId).hex(),
+            requester=str(raw.requester),
+            status=RequestStatus(raw.status),
+            deadline=int(raw.deadline),
+            fee=int(raw.fee),
+            input_hash="0x" + bytes(raw.inputHash).hex(),
+            fulfiller=str(raw.fulfiller),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """``IZkmlOracle.Result``: a round of a model's push feed, read by ABI field name."""
+
+    round: int
+    updated_at: int
+    input_hash: str  # 0x-hex
+    outputs: tuple[int, ...]  # signed fixed point at the model's output scale
+
+    @classmethod
+    def decode(cls, raw: Any) -> Result:
+        return cls(
+            round=int(raw.round),
+            updated_at=int(raw.updatedAt),
+            input_hash="0x" + bytes(raw.inputHash).hex(),
+            outputs=tuple(int(v) for v in raw.outputs),
+        )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mined transaction of a plain connection (the fields the CLI reads of Ape's receipt)."""
+
+    txn_hash: str
+    gas_used: int
+
+
 class OracleRefused(ZkmlOracleError):
     """The oracle contract refused a transaction; the message names its custom error."""
 
@@ -261,9 +316,6 @@ class Oracle:
     """A deployed ZkmlOracle on a connected chain."""
 
     def __init__(self, chain: Chain, address: str) -> None:
-        from ape.contracts import ContractInstance
-        from ethpm_types import ContractType
-
         from .contracts import oracle
 
         compiled = oracle()
@@ -273,32 +325,52 @@ class Oracle:
             )
         self.chain = chain
         self.address = address
-        self._ape = ContractInstance(
-            address,
-            ContractType.model_validate({"contractName": compiled.name, "abi": compiled.abi}),
-        )
-        self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi)
+        self._abi = compiled
+        # decode_tuples: structs come back as named tuples, read by their ABI field names.
+        self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi, decode_tuples=True)
 
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
-        """A transaction; a refusal raises OracleRefused with the decoded custom error."""
+        """A transaction; a refusal raises OracleRefused with the decoded custom error.
+
+        Through Ape when the chain was connected through it (its accounts sign); on a plain
+        connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
+        if not self.chain.uses_ape:
+            return self._send_plain(method, *args, sender=sender, value=value)
+        from ape.contracts import ContractInstance
         from ape.exceptions import ApeException, ContractLogicError, CustomError
+        from ethpm_types import ContractType
 
         from ._ezkl import captured_fds
+        from .reverts import from_ape
 
+        instance = ContractInstance(
+            self.address,
+            ContractType.model_validate({"contractName": self._abi.name, "abi": self._abi.abi}),
+        )
         try:
             # Ape prints a call trace of every revert to stdout; the refusal is reported below.
             with captured_fds():
-                return getattr(self._ape, method)(*args, sender=sender, value=value)
+                return getattr(instance, method)(*args, sender=sender, value=value)
         except ContractLogicError as e:
-            inputs = getattr(e, "inputs", None) or {}
-            detail = (
-                f"{type(e).__name__}({', '.join(f'{k}={v}' for k, v in inputs.items())})"
-                if isinstance(e, CustomError)
-                else str(e)
-            )
+            detail = str(from_ape(e)) if isinstance(e, CustomError) else self.decode_error(e)
             raise OracleRefused(f"the oracle refused {method}: {detail}") from None
         except ApeException as e:
             raise ChainError(f"{method} failed: {e}") from None
+
+    def _send_plain(self, method: str, *args: Any, sender: Any, value: int) -> Sent:
+        from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+
+        fn = getattr(self._web3.functions, method)(*args)
+        try:
+            tx_hash = fn.transact({"from": sender.address, "value": value})  # estimates first
+        except (ContractCustomError, ContractLogicError) as e:
+            raise OracleRefused(f"the oracle refused {method}: {self.decode_error(e)}") from None
+        except (Web3Exception, ValueError) as e:
+            raise ChainError(f"{method} failed: {e}") from None
+        receipt = self.chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if int(receipt["status"]) != 1:
+            raise ChainError(f"{method} reverted on-chain (tx {tx_hash.to_0x_hex()})")
+        return Sent(tx_hash.to_0x_hex(), int(receipt["gasUsed"]))
 
     def events(self, receipt: Any, name: str) -> list[Any]:
         from web3.logs import DISCARD
@@ -314,15 +386,41 @@ class Oracle:
         except (ContractCustomError, ContractLogicError) as e:
             raise OracleRefused(f"{method} reverted: {self.decode_error(e)}") from None
 
+    def request(self, request_id: int) -> Request:
+        """Request ``request_id``; unknown ids are refused with the fix."""
+        try:
+            raw = self.call("getRequest", request_id)
+        except OracleRefused:
+            raw = None
+        if raw is None or RequestStatus(raw.status) == RequestStatus.NONE:
+            raise InputError(
+                f"no request {request_id} on the oracle at {self.address}: check the id"
+            )
+        return Request.decode(request_id, raw)
+
+    def latest_result(self, model_id: str) -> Result | None:
+        """The latest round of ``model_id``'s push feed; None before its first round."""
+        from web3.exceptions import ContractCustomError, ContractLogicError
+
+        from .contracts import error_decoder, revert_data
+
+        try:
+            return Result.decode(self._web3.functions.latestResult(model_id).call())
+        except (ContractCustomError, ContractLogicError) as e:
+            raw = revert_data(e)
+            if raw is not None and error_decoder().describe(raw).name == "ZkmlOracleNoResult":
+                return None
+            raise OracleRefused(f"latestResult reverted: {self.decode_error(e)}") from None
+
     def decode_error(self, exc: Exception) -> str:
-        """Name a custom error from revert data (web3 keeps only the raw selector)."""
+        """A custom error from revert data, readable and with its fix (web3 keeps only the raw
+        data; :mod:`zkml_oracle.reverts` presents it)."""
         from .contracts import error_decoder, revert_data
 
         raw = revert_data(exc)
         if raw is None or not error_decoder().known(raw):
             return str(exc)
-        name, args = error_decoder().decode(raw)
-        return f"{name}{args}"
+        return str(error_decoder().describe(raw))
 
 
 def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
@@ -338,6 +436,32 @@ def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> dict[st
             "`zkml-oracle deploy DIR` (same chain options, same --deployments)"
         )
     return dict(record)
+
+
+def check_build_serves(
+    chain: Chain,
+    store: DeploymentStore,
+    build_dir: Path,
+    manifest: Manifest,
+    record: dict[str, Any],
+    what: str,
+) -> None:
+    """Refuse a build directory that is not the one of the model ``record`` names (one line
+    naming both model ids), before a proof is sent for the wrong model."""
+    if manifest.artifact_digest == record["artifact_digest"]:
+        return
+    from .deploy import recorded_verifier
+
+    theirs = record["model_id"]
+    try:
+        verifier = recorded_verifier(chain, manifest, store)["address"]
+        mine = f"model {ModelConfig.from_manifest(manifest, verifier).model_id}"
+    except ZkmlOracleError:
+        mine = f"a model not registered here (artifact {manifest.artifact_digest[:16]}…)"
+    raise InputError(
+        f"{what} is for model {theirs}, but {build_dir} builds {mine}: pass model {theirs}'s "
+        f"build directory ({record['build_dir']})"
+    )
 
 
 def oracle_address(store: DeploymentStore, chain: Chain) -> str:
@@ -430,7 +554,7 @@ def _registered(oracle: Oracle, model_id: str) -> bool:
         model = oracle.call("getModel", model_id)
     except OracleRefused:
         return False
-    return bool(model[2])  # registeredAt
+    return bool(model.registeredAt)
 
 
 def deploy_feed(
@@ -442,13 +566,23 @@ def deploy_feed(
     decimals: int,
     store: DeploymentStore,
 ) -> dict[str, Any]:
-    """A ZkmlFeedAdapter over output ``output`` of the model's push feed, recorded."""
+    """A ZkmlFeedAdapter over output ``output`` of the model's push feed: deployed once per
+    model, output and decimals (recorded; ``reused`` tells), its latest round read."""
     from .contracts import feed_adapter
 
     record = model_record(store, chain, model_id)
     count = sum(record["output_sizes"])
     if not 0 <= output < count:
         raise InputError(f"--output {output} is out of range: the model has {count} outputs")
+    model_id = record["model_id"]
+    for address, known in store.load(chain).get("feeds", {}).items():
+        same = (known["model_id"], known["output"], known["decimals"]) == (
+            model_id,
+            output,
+            decimals,
+        )
+        if same and chain.web3.eth.get_code(address):
+            return {**known, "reused": True, "latest": read_feed(chain, address)}
     description = f"zkml {Path(record['build_dir']).name} output {output}"
     address, tx, gas = deploy_contract(
         chain,
@@ -471,32 +605,54 @@ def deploy_feed(
         "description": description,
     }
     store.update(chain, lambda r: r.setdefault("feeds", {}).__setitem__(address, entry))
-    return entry
+    return {**entry, "reused": False, "latest": read_feed(chain, address)}
+
+
+def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:
+    """A feed adapter's ``latestRoundData`` (answer scaled by its decimals); None before the
+    model's first round."""
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    from .contracts import feed_adapter
+
+    adapter = chain.web3.eth.contract(address=address, abi=feed_adapter().abi)
+    decimals = int(adapter.functions.decimals().call())
+    try:
+        round_id, answer, _, updated_at, _ = adapter.functions.latestRoundData().call()
+    except (ContractCustomError, ContractLogicError):
+        return None  # ZkmlOracleNoResult: nothing published yet
+    return {
+        "round": int(round_id),
+        "answer": int(answer),
+        "value": int(answer) / 10**decimals,
+        "updated_at": int(updated_at),
+    }
 
 
 def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
     """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled."""
-    try:
-        req = oracle.call("getRequest", request_id)
-    except OracleRefused:
-        req = None
-    if req is None or RequestStatus(req[5]) == RequestStatus.NONE:
-        raise InputError(f"no request {request_id} on the oracle at {oracle.address}: check the id")
-    model_id, deadline, state = "0x" + bytes(req[0]).hex(), int(req[4]), RequestStatus(req[5])
-    out: dict[str, Any] = {"request_id": request_id, "model_id": model_id, "deadline": deadline}
-    if state == RequestStatus.PENDING:
+    req = oracle.request(request_id)
+    out: dict[str, Any] = {
+        "request_id": request_id,
+        "model_id": req.model_id,
+        "deadline": req.deadline,
+        "requester": req.requester,
+        "fee": req.fee,
+        "input_hash": req.input_hash,
+    }
+    if req.status == RequestStatus.PENDING:
         now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
-        out["status"] = "expired" if now > deadline else "pending"
-    elif state == RequestStatus.CANCELLED:
+        out["status"] = "expired" if now > req.deadline else "pending"
+    elif req.status == RequestStatus.CANCELLED:
         out["status"] = "cancelled"
     else:
         out["status"] = "fulfilled"
-        out["fulfiller"] = req[8]
+        out["fulfiller"] = req.fulfiller
         logs = oracle._web3.events.RequestFulfilled().get_logs(
             from_block=0, argument_filters={"requestId": request_id}
         )
         if logs:
             out["outputs"] = outputs_to_floats(
-                list(logs[-1]["args"]["outputs"]), record_of(model_id)
+                list(logs[-1]["args"]["outputs"]), record_of(req.model_id)
             )
     return out

@@ -383,7 +383,10 @@ class Relayer:
                 return False
             self._finish(entry, J.EXPIRED, error=None)
         elif req.status == RequestStatus.FULFILLED:
-            if req.fulfiller.lower() == self.signer.address.lower():
+            # Ours only if we had a transaction out for it: the same account used by hand
+            # (`zkml-oracle fulfill` with the relayer's key) is someone else's fulfilment.
+            sent = entry.state in (J.SIGNED, J.SENT)
+            if sent and req.fulfiller.lower() == self.signer.address.lower():
                 found = self.oracle.fulfilment(entry.request_id, entry.block_number)
                 self._finish(
                     entry,

@@ -294,8 +294,8 @@ class OracleClient:
     def revert(self, exc: BaseException, what: str = "fulfill") -> Revert:
         raw = revert_data(exc)
         if raw is not None and self._errors.known(raw):
-            name, values = self._errors.decode(raw)
-            return Revert(name, f"the oracle refused {what}: {name}", tuple(values))
+            error = self._errors.describe(raw)
+            return Revert(error.name, f"the oracle refused {what}: {error}", error.values)
         return Revert("", f"the oracle refused {what}: {exc}")
 
     def receipt(self, tx_hash: str) -> Any | None:
