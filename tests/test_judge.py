@@ -425,10 +425,8 @@ def test_an_unusable_policy_is_refused(
 
 
 def encode(millionths: int, scale: int) -> int:
-    """TreasuryProposalInput's encoding: clamped to [-2, 2], truncated toward zero."""
-    m = max(-2_000_000, min(2_000_000, millionths))
-    q = abs(m) * 2**scale // 10**6
-    return field.int_to_felt(q if m >= 0 else -q)
+    """TreasuryProposalInput's encoding: clamped to [-2, 2], then the toolkit's own."""
+    return field.encode(max(-2.0, min(2.0, millionths / 10**6)), scale)
 
 
 def test_the_judged_input_is_derived_from_the_actions_not_described(j: J) -> None:

@@ -16,8 +16,8 @@ import {FieldEncoding} from "../libraries/FieldEncoding.sol";
 ///    the owner (the DAO's timelock: a judged proposal itself) records; over several actions,
 ///    the worst recipient's; an unknown recipient scores the floor on each.
 /// Every feature is clamped to [-2, 2] (the model's training range) and encoded at the
-/// model's input scale. Only Ether values are measured: a DAO whose proposals move tokens
-/// decodes their transfers here too.
+/// model's input scale, rounded as the toolkit rounds. Only Ether values are measured: a DAO
+/// whose proposals move tokens decodes their transfers here too.
 contract TreasuryProposalInput is IZkmlJudgeInput, Ownable {
     /// @notice A recipient's standardised features, in millionths.
     struct Profile {
@@ -87,10 +87,13 @@ contract TreasuryProposalInput is IZkmlJudgeInput, Ownable {
         }
     }
 
-    /// @dev A millionths value, clamped to [-2, 2], as a felt at the input scale (truncated).
+    /// @dev A millionths value, clamped to [-2, 2], as a felt at the input scale, rounded
+    /// half away from zero as the toolkit quantizes (zkml_oracle.field.quantize).
     function _felt(int256 millionths) private view returns (uint256) {
         if (millionths > LIMIT) millionths = LIMIT;
         if (millionths < -LIMIT) millionths = -LIMIT;
-        return FieldEncoding.fromSigned(millionths * int256(1 << inputScale) / ONE);
+        int256 twice = 2 * millionths * int256(1 << inputScale);
+        int256 rounded = (twice + (twice < 0 ? -ONE : ONE)) / (2 * ONE);
+        return FieldEncoding.fromSigned(rounded);
     }
 }
