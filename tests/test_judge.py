@@ -20,6 +20,7 @@ import rlp  # type: ignore[import-untyped]
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from tests.conftest import run_cli
 from tests.test_oracle import (
     ProofData,
     advance,
@@ -35,6 +36,7 @@ from tests.test_oracle import (
 )
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
+from zkml_oracle.judge import read_case
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult
 
@@ -633,3 +635,49 @@ def test_dao_a_ruling_on_other_actions_cannot_be_used(j: J, dao: Dao) -> None:
     assert other.input[0] == encode(2_000_000, scale)  # a whole treasury, at the cap
     assert other.subject != case.subject
     queue_and_execute(j, dao, honest)
+
+
+# --- zkml-oracle case ---
+
+
+def test_the_case_command_shows_the_panels_outputs_and_the_ruling(j: J, tmp_path: Path) -> None:
+    a, b, c, _ = j.mocks
+    judge = j.judge([seat(a), seat(b, T, AT_MOST)], 2, appeal=([seat(c)], 1), window=HOUR)
+    case = j.open(judge)
+    j.answer(case, case.requests[0], [T + 8, 3])
+    j.answer(case, case.requests[1], [T + 8, 3])  # against: above an at-most threshold
+    receipt = send(j.web3, judge.functions.appeal(case.id), j.bob, FEE)
+    (appeal_rid,) = [int(e.args.requestId) for e in events(judge, "PanelRequested", receipt)]
+    args = ("--judge", judge.address, "--rpc-url", j.url, "--deployments", tmp_path)
+    run = run_cli("case", str(case.id), *args, "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert (got["state"], got["ruling"], got["first_ruling"]) == (
+        "appealed",
+        "unfavourable",
+        "unfavourable",
+    )
+    assert got["appellant"] == j.bob and got["input"] == case.input
+    first, appeal = got["panels"]
+    assert [s["vote"] for s in first["seats"]] == ["for", "against"]
+    assert [(r["request_id"], r["status"], r["outputs"]) for r in first["requests"]] == [
+        (case.requests[0], "answered", [T + 8, 3]),
+        (case.requests[1], "answered", [T + 8, 3]),
+    ]
+    assert appeal["requests"] == [
+        {
+            "request_id": appeal_rid,
+            "model_id": "0x" + c.hex(),
+            "status": "pending",
+            "outputs": None,
+            "values": None,
+        }
+    ]
+    # The same view in-process (the command is a thin door over read_case), for a terminal.
+    summary = read_case(j.web3, judge.address, case.id).summary()
+    assert summary.splitlines()[0].endswith("appealed, ruling unfavourable")
+    bad = run_cli("case", "99", *args, cwd=tmp_path)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"error: no case 99 on the judge at {judge.address}: check the id"
+    ]
