@@ -82,12 +82,13 @@ class J:
         attestations: str = ZERO,
         min_bps: int = 0,
         source: str | None = None,
+        callback_gas: int = CALLBACK_GAS,
     ) -> Any:
         policy = (
             source or self.source.address,
             window,
             HOUR,
-            CALLBACK_GAS,
+            callback_gas,
             attestations,
             NO_TEST_SET,
             min_bps,
@@ -108,14 +109,15 @@ class J:
             judge, int(opened.args.caseId), opened.args.subject, rids, list(opened.args.input)
         )
 
-    def answer(self, case: Case, rid: int, outputs: list[int]) -> Any:
+    def answer(self, case: Case, rid: int, outputs: list[int], *, called_back: bool = True) -> Any:
         """The oracle settles ``rid`` with a stand-in proof whose outputs are ``outputs``."""
         c = self.config
         instances = [0] * c[2]
         instances[c[3] : c[3] + c[4]] = case.input
         instances[c[5] : c[5] + c[6]] = [field.int_to_felt(o) for o in outputs]
         receipt = send(self.web3, self.oracle.functions.fulfill(rid, b"", instances), self.relayer)
-        assert events(self.oracle, "CallbackSucceeded", receipt), "the judge's callback failed"
+        name = "CallbackSucceeded" if called_back else "CallbackFailed"
+        assert events(self.oracle, name, receipt), f"no {name}"
         return receipt
 
 
@@ -347,6 +349,21 @@ def test_an_unanswered_case_is_void_its_fees_return_and_it_may_be_opened_again(j
     assert case.state() == VOID and judge.functions.refundOf(j.alice).call() == 2 * FEE
     again = j.open(judge, sender=j.stranger)
     assert again.id == case.id + 1 and judge.functions.caseOf(case.subject).call() == again.id
+
+
+def test_an_answer_whose_callback_failed_abstains_and_strands_nothing(j: J) -> None:
+    """A callback that runs out of gas: the oracle settled the request (its fee is the
+    fulfiller's) but the judge never heard; reclaim resolves it as an abstention."""
+    a, b, *_ = j.mocks
+    judge = j.judge([seat(a), seat(b)], quorum=1, callback_gas=5_000)
+    case = j.open(judge)
+    for rid in case.requests:
+        j.answer(case, rid, [T, 0], called_back=False)
+    assert case.state() == DELIBERATING
+    receipt = send(j.web3, judge.functions.reclaim(case.id), j.stranger)
+    assert [e.args.refund for e in events(judge, "PanelAbstained", receipt)] == [0, 0]
+    assert case.state() == VOID and judge.functions.refundOf(j.alice).call() == 0
+    assert j.oracle.functions.pendingWithdrawal(j.relayer).call() == 2 * FEE
 
 
 def test_a_case_is_paid_exactly_no_free_requests(j: J) -> None:
