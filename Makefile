@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python benchmarks/prove_overhead.py
 	$(BIN)/python benchmarks/verifier_gas.py
 	$(BIN)/python benchmarks/oracle_gas.py
+	$(BIN)/python benchmarks/judge_gas.py
 	$(BIN)/python benchmarks/batch_gas.py
 	$(BIN)/python benchmarks/batch_prove.py
 	$(BIN)/python benchmarks/relayer.py

@@ -3,7 +3,8 @@ and real proofs of the bundled credit MLP (4 inputs, 2 outputs).
 
 Which output means what (documented in each contract): FraudGuard reads output 0 through a
 ZkmlFeedAdapter as the fraud score; CreditGrant takes output 1 as the credit score; KycGate
-and SmartJudgeDao classify by the argmax of the outputs. Thresholds and classes are set
+classifies by the argmax of the outputs (the smart judge, on ZkmlJudge, is tested in
+tests/test_judge.py and examples/smart_judge/). Thresholds and classes are set
 from the proof's own outputs, so each test knows which side of the line it is on.
 """
 
@@ -51,8 +52,6 @@ FEE = 10**15
 DECIMALS = 8
 BIG = 10**40  # a sanity bound no answer of this model reaches
 GRANTED, SCORE_TOO_LOW, INSUFFICIENT_FUNDS, SUBJECT_GRANTED = 0, 1, 2, 3
-# SmartJudgeDao.ProposalState
-NONE, ACTIVE, DEFEATED, SUCCEEDED, JUDGING, APPROVED, REJECTED, EXECUTED = range(8)
 OTHER_SAMPLE = [[0.8, -0.3, 1.2, -1.1]]
 # The examples ask the oracle for CALLBACK_GAS_LIMIT = 100 000 gas for their callbacks (a
 # third of Chainlink Functions' 300 000); the measured use must leave a quarter of it spare.
@@ -646,168 +645,6 @@ def test_kyc_gate_needs_a_requester_bound_model(ex: Ex, kyc: Kyc) -> None:
     assert got == ("KycGateModelNotBound", (ex.model,))
     got = tx_reverts(factory.constructor(ex.oracle.address, kyc.model, 2), ex.admin)
     assert got == ("KycGateInvalidClass", (2, 2))
-
-
-# --- SmartJudgeDao: vote, then a verified judgement, then execution ---
-
-
-def judge_dao(ex: Ex, approve_class: int) -> Any:
-    members = [ex.alice, ex.bob, ex.carol]
-    dao = deploy(
-        ex.web3,
-        contracts.contract("SmartJudgeDao"),
-        ex.admin,
-        ex.oracle.address,
-        ex.model,
-        approve_class,
-        members,
-        2,
-        HOUR,
-        HOUR,
-    )
-    ex.fund(dao.address, ETHER)
-    return dao
-
-
-def passed_proposal(ex: Ex, dao: Any, amount: int, judge_input: list[int] | None = None) -> int:
-    """A payment of ``amount`` to the stranger, voted for by alice and bob, voting closed."""
-    fn = dao.functions.propose(
-        ex.stranger, amount, b"", ex.inputs if judge_input is None else judge_input, "pay"
-    )
-    (ev,) = events(dao, "ProposalCreated", send(ex.web3, fn, ex.alice))
-    pid = int(ev.args.proposalId)
-    assert dao.functions.state(pid).call() == ACTIVE
-    for member in (ex.alice, ex.bob):
-        send(ex.web3, dao.functions.vote(pid, True), member)
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, ACTIVE))
-    advance(ex.url, HOUR + 1)
-    assert dao.functions.state(pid).call() == SUCCEEDED
-    return pid
-
-
-def judge(ex: Ex, dao: Any, pid: int) -> int:
-    receipt = send(ex.web3, dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    (ev,) = events(dao, "JudgementRequested", receipt)
-    (req,) = events(ex.oracle, "InferenceRequested", receipt)
-    assert list(req.args.inputFelts) == dao.functions.proposalAction(pid).call()[3]
-    assert dao.functions.state(pid).call() == JUDGING
-    return int(ev.args.requestId)
-
-
-def test_dao_executes_after_a_verified_approval(ex: Ex) -> None:
-    verified = argmax(ex.outputs)
-    dao = judge_dao(ex, verified)
-    amount = ETHER // 4
-    pid = passed_proposal(ex, dao, amount)
-    rid = judge(ex, dao, pid)
-    got = tx_reverts(dao.functions.execute(pid), ex.stranger)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, JUDGING))
-    receipt = ex.fulfill(rid)
-    ex.callback_ok(receipt, rid)
-    assert ex.callback_gas(receipt, dao.address) < CALLBACK_BUDGET
-    (ev,) = events(dao, "JudgementReceived", receipt)
-    assert (ev.args.proposalId, ev.args.requestId, ev.args.verifiedClass, ev.args.approved) == (
-        pid,
-        rid,
-        verified,
-        True,
-    )
-    assert dao.functions.state(pid).call() == APPROVED
-    before = ex.balance(ex.stranger)
-    receipt = send(ex.web3, dao.functions.execute(pid), ex.carol)
-    assert [e.args.proposalId for e in events(dao, "ProposalExecuted", receipt)] == [pid]
-    assert ex.balance(ex.stranger) - before == amount
-    assert dao.functions.state(pid).call() == EXECUTED
-    got = tx_reverts(dao.functions.execute(pid), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, EXECUTED))
-
-
-def test_dao_does_not_execute_a_verified_rejection(ex: Ex) -> None:
-    verified = argmax(ex.outputs)
-    dao = judge_dao(ex, 1 - verified)
-    pid = passed_proposal(ex, dao, ETHER // 4)
-    rid = judge(ex, dao, pid)
-    receipt = ex.fulfill(rid)
-    ex.callback_ok(receipt, rid)
-    (ev,) = events(dao, "JudgementReceived", receipt)
-    assert (ev.args.verifiedClass, ev.args.approved) == (verified, False)
-    assert dao.functions.state(pid).call() == REJECTED
-    got = tx_reverts(dao.functions.execute(pid), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, REJECTED))
-    assert ex.balance(dao.address) == ETHER
-
-
-def test_dao_judgement_is_bound_to_the_proposals_input(ex: Ex) -> None:
-    dao = judge_dao(ex, argmax(ex.outputs))
-    other = [*ex.inputs[:-1], (ex.inputs[-1] + 1) % field.FIELD_MODULUS]
-    pid = passed_proposal(ex, dao, 1, other)
-    rid = judge(ex, dao, pid)
-    assert ex.fulfill_reverts(rid, ex.good) == ("ZkmlOracleInputMismatch", (rid,))
-    assert dao.functions.state(pid).call() == JUDGING
-    # Unanswered past its deadline, the judgement may be asked again (a new request).
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, JUDGING))
-    advance(ex.url, HOUR + 1)
-    assert judge(ex, dao, pid) == rid + 1
-
-
-def test_dao_voting_rules(ex: Ex) -> None:
-    dao = judge_dao(ex, 0)
-    propose = dao.functions.propose(ex.stranger, 1, b"", ex.inputs, "x")
-    assert tx_reverts(propose, ex.stranger) == ("SmartJudgeDaoNotMember", (ex.stranger,))
-    bad = dao.functions.propose(ex.stranger, 1, b"", ex.inputs[:3], "x")
-    assert tx_reverts(bad, ex.alice) == ("SmartJudgeDaoWrongInputCount", (4, 3))
-    (ev,) = events(dao, "ProposalCreated", send(ex.web3, propose, ex.alice))
-    pid = int(ev.args.proposalId)
-    send(ex.web3, dao.functions.vote(pid, True), ex.alice)
-    got = tx_reverts(dao.functions.vote(pid, False), ex.alice)
-    assert got == ("SmartJudgeDaoAlreadyVoted", (pid, ex.alice))
-    got = tx_reverts(dao.functions.vote(pid, True), ex.stranger)
-    assert got == ("SmartJudgeDaoNotMember", (ex.stranger,))
-    send(ex.web3, dao.functions.vote(pid, False), ex.bob)
-    assert dao.functions.proposalVotes(pid).call()[:2] == [1, 1]
-    advance(ex.url, HOUR + 1)
-    # 1 for, 1 against, quorum 2: defeated, never judged nor executed.
-    assert dao.functions.state(pid).call() == DEFEATED
-    got = tx_reverts(dao.functions.vote(pid, True), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, DEFEATED))
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, DEFEATED))
-    assert tx_reverts(dao.functions.execute(pid), ex.stranger) == (
-        "SmartJudgeDaoUnexpectedState",
-        (pid, DEFEATED),
-    )
-    assert dao.functions.state(99).call() == NONE
-
-
-def test_dao_accepts_only_the_oracles_callback(ex: Ex) -> None:
-    dao = judge_dao(ex, argmax(ex.outputs))
-    pid = passed_proposal(ex, dao, 1)
-    rid = judge(ex, dao, pid)
-    forged = dao.functions.onInferenceResult(rid, ex.model, dao.address, ex.outputs)
-    assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
-    assert dao.functions.state(pid).call() == JUDGING
-
-
-def test_dao_returns_the_fee_of_an_unanswered_judgement(ex: Ex) -> None:
-    """Issue 14, row 3: whoever paid for a judgement that went unanswered gets the fee back."""
-    dao = judge_dao(ex, 0)
-    pid = passed_proposal(ex, dao, 1)
-    rid = judge(ex, dao, pid)  # paid by the stranger
-    got = tx_reverts(dao.functions.reclaimJudgementFee(rid), ex.alice)
-    assert got[0] == "ZkmlOracleRequestNotExpired"
-    advance(ex.url, HOUR + 1)
-    before = ex.balance(ex.stranger), ex.balance(dao.address)
-    receipt = send(ex.web3, dao.functions.reclaimJudgementFee(rid), ex.alice)  # anyone may
-    (ev,) = events(dao, "JudgementFeeReclaimed", receipt)
-    assert (ev.args.requestId, ev.args.payer, ev.args.refund) == (rid, ex.stranger, FEE)
-    assert ex.balance(ex.stranger) - before[0] == FEE
-    assert ex.balance(dao.address) == before[1]
-    got = tx_reverts(dao.functions.reclaimJudgementFee(rid), ex.alice)
-    assert got == ("SmartJudgeDaoUnknownRequest", (rid, ex.model))
-    # The proposal may be judged again.
-    assert judge(ex, dao, pid) == rid + 1
 
 
 # --- issue 14, row 9: CreditGrant's features carry provenance ---

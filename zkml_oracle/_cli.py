@@ -802,6 +802,23 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
 
 
 @cli.command()
+@click.argument("case_id", type=int)
+@click.option("--judge", "judge_address", required=True, help="The ZkmlJudge's address.")
+@chain_options
+@json_option
+@handle_errors
+def case(case_id: int, judge_address: str, as_json: bool, **chain_kw: Any) -> None:
+    """A ZkmlJudge case: its state, each panel's seats, requests and outputs, its ruling."""
+    from .chain import connect
+    from .judge import read_case
+
+    options, _ = _chain_setup(chain_kw)
+    with connect(options) as chain:
+        view = read_case(chain.web3, judge_address, case_id)
+    _emit(as_json, view.to_dict(), view.summary())
+
+
+@cli.command()
 @click.option("--port", type=int, default=8545, show_default=True)
 @click.option("--chain-id", type=int, default=None, help="[default: Anvil's 31337]")
 @click.option(

@@ -15,6 +15,10 @@ Generated verifiers are not here: each circuit's build directory holds its own
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The contracts the toolkit deploys itself.
 ORACLE = "ZkmlOracle"
 FEED_ADAPTER = "ZkmlFeedAdapter"
+
+#: Sources built on OpenZeppelin 5.4's Governor (``pragma ^0.8.24``), compiled apart with
+#: this solc (npm alias ``solc-0.8.24``) through the same WebAssembly front; Ape skips them
+#: (``compile: exclude`` in ape-config.yaml).
+GOVERNOR_SOURCES = Path("contracts") / "governance" / "governor"
+GOVERNOR_SOLC = "0.8.24"
 
 
 class ContractsError(ZkmlOracleError):
@@ -83,6 +93,86 @@ def _compile(root: Path) -> dict[str, CompiledContract]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ContractsError(f"compiling {root / 'contracts'} failed: {first}") from None
     return {name: _artifact(c.contract_type) for name, c in sorted(containers.items())}
+
+
+def _governor_input(root: Path) -> dict[str, Any]:
+    sources = sorted((root / GOVERNOR_SOURCES).glob("*.sol"))
+    return {
+        "language": "Solidity",
+        "sources": {str(p.relative_to(root)): {"content": p.read_text()} for p in sources},
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 200},
+            "evmVersion": "cancun",  # OpenZeppelin 5.4 uses mcopy
+            "outputSelection": {
+                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+            },
+        },
+    }
+
+
+@functools.cache
+def _compile_governor(root: Path) -> dict[str, CompiledContract]:
+    from .toolchain import find_node
+
+    standard_json = _governor_input(root)
+    solcjs = root / "node_modules" / f"solc-{GOVERNOR_SOLC}"
+    if not (solcjs / "package.json").is_file():
+        raise ToolchainError(f"solc {GOVERNOR_SOLC} is missing ({solcjs}): run `make setup`")
+    # The output depends only on the sources (OpenZeppelin is pinned) and the compiler: cached
+    # by their hash, so a test session compiles the Governor once, not per process.
+    key = hashlib.sha256(json.dumps(standard_json, sort_keys=True).encode()).hexdigest()[:16]
+    cache = root / ".build" / f"governor-{GOVERNOR_SOLC}-{key}.json"
+    if cache.is_file():
+        output = json.loads(cache.read_text())
+    else:
+        node = find_node().require()
+        front = Path(__file__).resolve().parent / "_solc_front.cjs"
+        proc = subprocess.run(
+            [
+                *(str(node), str(front), "--standard-json"),
+                *("--base-path", str(root), "--include-path", str(root / "node_modules")),
+            ],
+            input=json.dumps(standard_json),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ZKML_SOLCJS": str(solcjs)},
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise ContractsError(f"solc {GOVERNOR_SOLC} failed: {proc.stderr.strip()[:300]}")
+        output = json.loads(proc.stdout)
+        errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+        if errors:
+            first = errors[0].get("formattedMessage", errors[0].get("message", "")).strip()
+            raise ContractsError(f"compiling {root / GOVERNOR_SOURCES} failed: {first}")
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(output))
+        tmp.replace(cache)
+    out: dict[str, CompiledContract] = {}
+    for source, entries in output.get("contracts", {}).items():
+        if not source.startswith(str(GOVERNOR_SOURCES)):
+            continue  # OpenZeppelin's own and the project's: not deployed from here
+        for name, c in entries.items():
+            out[name] = CompiledContract(
+                name=name,
+                abi=c["abi"],
+                bytecode=bytes.fromhex(c["evm"]["bytecode"]["object"]),
+                runtime=bytes.fromhex(c["evm"]["deployedBytecode"]["object"]),
+            )
+    return out
+
+
+def governor_contracts(root: Path | None = None) -> dict[str, CompiledContract]:
+    """The contracts of ``contracts/governance/governor/`` (OpenZeppelin Governor based,
+    solc 0.8.24), by name."""
+    return dict(_compile_governor(_root(root)))
+
+
+def governor_error_abi(root: Path | None = None) -> list[dict[str, Any]]:
+    """The custom errors of the Governor-based contracts (OpenZeppelin's Governor errors):
+    ``error_decoder().add(governor_error_abi())`` to decode their reverts too."""
+    return [e for c in governor_contracts(root).values() for e in c.abi if e.get("type") == "error"]
 
 
 def load_contracts(root: Path | None = None) -> dict[str, CompiledContract]:
