@@ -10,7 +10,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from zkml_oracle import contracts
+from zkml_oracle.exceptions import ArtifactError
+from zkml_oracle.verifier import CompiledContract
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,3 +63,12 @@ def test_an_edited_source_is_reported_stale(tmp_path: Path) -> None:
         "contracts/New.sol is new",
         "contracts/ZkmlConsumer.sol was removed",
     ]
+
+
+def test_a_missing_or_broken_compiled_contract_names_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "Verifier.json"
+    with pytest.raises(ArtifactError, match=r"Verifier.json is missing: rebuild the circuit"):
+        CompiledContract.load(missing)
+    missing.write_text('{"contractName": "Halo2Verifier", "abi": []}')
+    with pytest.raises(ArtifactError, match=r"is not a compiled contract \(KeyError"):
+        CompiledContract.load(missing)
