@@ -13,8 +13,8 @@ edited), and for the test-only contracts of ``contracts/test/`` (never shipped: 
 in-process (``LocalProject.load_contracts``, ape-solidity and the solc that
 :func:`zkml_oracle.toolchain.ensure_solc` registers): the same build as ``ape compile``, with
 ``ape-config.yaml``'s solc 0.8.20, optimizer, and OpenZeppelin Contracts as a *local* Ape
-dependency on ``node_modules/@openzeppelin/contracts`` (nothing is downloaded). Ape caches in
-``.build/`` and ``contracts/.cache/``; within a process each source is compiled once.
+dependency on ``node_modules/@openzeppelin/contracts`` (nothing is downloaded), always in full
+(never from Ape's incremental ``.build/`` cache); within a process, once.
 
 Generated verifiers are not here: each circuit's build directory holds its own, compiled at
 build time (``verifier/Verifier.json``, see :mod:`zkml_oracle.verifier`).
@@ -161,7 +161,9 @@ def _compile(root: Path) -> Compiled:
     ensure_solc()  # py-solc-x (and so ape-solidity) would otherwise try to download solc
     try:
         project = LocalProject(root)
-        containers = project.load_contracts()
+        # A full compile: Ape's incremental cache recompiles only the files that changed, so a
+        # contract whose import changed would keep stale bytecode (seen with an old .build/).
+        containers = project.load_contracts(use_cache=False)
         compilers = project.manifest.compilers or []
     except ApeException as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
