@@ -270,7 +270,7 @@ def doctor() -> list[Tool]:
         except ToolchainError as e:
             solc = Tool("solc", None, solc.version, solc.source, str(e))
     needs = {
-        "ezkl": "build, prove, verify",
+        "ezkl": "build, prove, verify, fulfil, relay (proofs and their calldata)",
         "node": "build (the WebAssembly solc)",
         "solc": "build (compiling the circuit's verifier)",
         "anvil": "the local chain (not needed with --network/--rpc-url)",
