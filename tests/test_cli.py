@@ -41,7 +41,8 @@ def test_doctor_reports_every_tool_as_json() -> None:
     proc = run_cli("doctor", "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, report
-    assert {t["name"] for t in report["tools"]} == {"ezkl", "node", "solc", "anvil"}
+    names = {t["name"] for t in report["tools"]}
+    assert names == {"ezkl", "node", "solc", "anvil", "contracts"}
     assert all(t["ok"] and t["version"] and t["path"] for t in report["tools"])
 
 

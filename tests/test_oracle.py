@@ -7,6 +7,7 @@ deployed once per module; each test runs between an ``evm_snapshot`` and an ``ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as field_
@@ -41,9 +42,17 @@ HOUR = 3600
 # --- helpers (also used by tests/test_feed_adapter.py) ---
 
 
+@functools.cache
+def _decoder() -> contracts.ErrorDecoder:
+    """The shipped contracts' errors and the test doubles' (never shipped: compiled here)."""
+    decoder = contracts.ErrorDecoder()
+    decoder.add(contracts.contract("TestConsumer").abi)
+    return decoder
+
+
 def decode_error(data: bytes) -> tuple[str, tuple[Any, ...]]:
     """A revert payload as (error name, decoded arguments), against every project ABI."""
-    return contracts.error_decoder().decode(bytes(data))
+    return _decoder().decode(bytes(data))
 
 
 def _revert_data(e: ContractLogicError) -> bytes:

@@ -115,7 +115,10 @@ def cli() -> None:
 @json_option
 @handle_errors
 def doctor(as_json: bool) -> None:
-    """Report each tool zkml-oracle needs: version, where it was found, the fix if missing."""
+    """Report each tool zkml-oracle needs: version, where it was found, what needs it, the fix.
+
+    Only build needs node and solc: an installed wheel deploys, requests, fulfils and relays
+    with the contracts compiled into the package."""
     from .toolchain import doctor as run
 
     tools = run()
@@ -127,6 +130,7 @@ def doctor(as_json: bool) -> None:
             "path": str(t.path) if t.path else None,
             "source": t.source,
             "fix": t.fix,
+            "needed_for": t.needed_for,
         }
         for t in tools
     ]
@@ -134,9 +138,9 @@ def doctor(as_json: bool) -> None:
     for r in rows:
         mark = "ok " if r["ok"] else "MISSING"
         where = f"{r['path']} ({r['source']})" if r["path"] else r["source"]
-        lines.append(f"{mark:8}{r['name']:6} {r['version'] or '-':10} {where}")
+        lines.append(f"{mark:8}{r['name']:9} {r['version'] or '-':12} {where}")
         if r["fix"]:
-            lines.append(f"{'':8}fix: {r['fix']}")
+            lines.append(f"{'':8}needed for {r['needed_for']}; fix: {r['fix']}")
     _emit(as_json, {"ok": all(t.ok for t in tools), "tools": rows}, "\n".join(lines))
     if not all(t.ok for t in tools):
         sys.exit(1)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from . import _ezkl
 from ._fs import atomic_write_json
 from ._progress import Steps
-from .exceptions import ToolchainError, ZkmlOracleError
+from .exceptions import ArtifactError, ToolchainError, ZkmlOracleError
 
 #: EIP-170: the most runtime code a contract may have on Ethereum and most EVM chains.
 EIP170_LIMIT = 24_576
@@ -83,12 +83,23 @@ class CompiledContract:
 
     @classmethod
     def load(cls, path: Path) -> CompiledContract:
-        d = json.loads(path.read_text())
-        return cls(
-            d["contractName"],
-            d["abi"],
-            bytes.fromhex(d["bytecode"][2:]),
-            bytes.fromhex(d["deployedBytecode"][2:]),
+        """A compiled contract saved as JSON (a build's ``verifier/Verifier.json``, or one of the
+        package's artifacts): deploying it needs no compiler."""
+        try:
+            d = json.loads(path.read_text())
+            return cls(
+                d["contractName"],
+                d["abi"],
+                bytes.fromhex(d["bytecode"].removeprefix("0x")),
+                bytes.fromhex(d["deployedBytecode"].removeprefix("0x")),
+            )
+        except FileNotFoundError:
+            problem = "is missing"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            problem = f"is not a compiled contract ({e.__class__.__name__}: {e})"
+        raise ArtifactError(
+            f"{path} {problem}: rebuild the circuit with `zkml-oracle build` (or, for the "
+            "package's own contracts, reinstall zkml-oracle)"
         )
 
 
