@@ -55,6 +55,13 @@ def check_manifest(manifest: Manifest, build_dir: Path) -> None:
         )
 
 
+def checked_manifest(build_dir: Path) -> Manifest:
+    """The manifest of ``build_dir``, checked against its files (:func:`check_manifest`)."""
+    manifest = Manifest.load(Path(build_dir))
+    check_manifest(manifest, Path(build_dir))
+    return manifest
+
+
 @dataclass(frozen=True)
 class Circuit:
     """A build directory, checked against its manifest and ready to prove with."""
@@ -277,9 +284,16 @@ def prove_witness(
     )
 
 
-def check_input(circuit: Circuit, sample: Sample) -> None:
-    """Refuse an input no one could prove with ``circuit`` (outside its calibrated range),
-    before anything is spent on it: what ``request`` asks before escrowing a fee."""
+def check_request_input(build_dir: Path, sample: Sample) -> None:
+    """Refuse an input no one could prove with the circuit in ``build_dir`` (outside its
+    calibrated range), before anything is spent on it: what ``request`` asks before escrowing
+    a fee. A folder without the compiled circuit (a published public part) is not checked."""
+    manifest = Manifest.load(Path(build_dir))
+    if "compiled" not in manifest.artifacts:
+        return
+    circuit = Circuit.open(Path(build_dir), needs=("compiled", "settings"))
+    if manifest.requester_bound:  # the salt and requester do not reach the lookups
+        sample = commitment.extend(sample, None)
     with tempfile.TemporaryDirectory(prefix="zkml-check-") as tmp:
         circuit.witness([sample], Path(tmp))
 
