@@ -231,7 +231,7 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
             max_logrows=options.max_logrows,
             error=unsupported("calibrate this model"),
         )
-        _pin_timestamp(stage / ARTIFACTS["settings"])
+        _canonical_settings(stage / ARTIFACTS["settings"])
     with steps.step("compile", "compiling the circuit"):
         _ezkl.call(
             ezkl.compile_circuit,
@@ -244,14 +244,16 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
     return settings
 
 
-def _pin_timestamp(path: Path) -> None:
-    """ezkl stamps settings.json with the time of calibration, the one thing in it (and in
-    the compiled circuit, which embeds it) that differs between two builds of the same model:
-    pinned, so that a rebuild gives the same settings digest and model id. (The keys depend
-    only on the circuit and the SRS.)"""
+def _canonical_settings(path: Path) -> None:
+    """settings.json as a function of the model, calibration and options alone: ezkl stamps it
+    with the time of calibration and writes its maps (the einsum equations' index sizes) in
+    Rust's random hash order. Pinned and sorted here, before the compiled circuit embeds it, so
+    a rebuild gives the same settings digest and model id. (The keys depend only on the
+    circuit and the SRS; ``model.compiled`` still lists those maps in random order, and is in
+    no digest.)"""
     settings = json.loads(path.read_text())
     settings["timestamp"] = 0
-    atomic_write_bytes(path, json.dumps(settings, separators=(",", ":")).encode())
+    atomic_write_bytes(path, json.dumps(settings, separators=(",", ":"), sort_keys=True).encode())
 
 
 def _srs(logrows: int, options: BuildOptions, steps: Steps) -> SrsInfo:

@@ -107,10 +107,10 @@ class Circuit:
         least, most = int(witness["min_lookup_inputs"]), int(witness["max_lookup_inputs"])
         if least < low or most > high:
             raise InputError(
-                f"the input is outside the range the circuit was calibrated for (its lookups "
-                f"reach [{least}, {most}], the circuit covers [{low}, {high}]), so no proof of "
-                "it can be made: rebuild with calibration data that covers such inputs (or a "
-                "wider --lookup-margin)"
+                f"the circuit cannot run on this input: its lookups reach [{least}, {most}] "
+                f"but the circuit covers [{low}, {high}] (the range it was calibrated for), so "
+                "no proof of it can be made: rebuild with calibration data that covers such "
+                "inputs, or with a wider `build --lookup-margin`"
             )
 
     def witness(self, samples: Sequence[Sample], folder: Path) -> dict[str, Any]:
