@@ -119,13 +119,14 @@ def isolated(
     stall = STALL_SECONDS if stall_seconds is None else stall_seconds
     request = json.dumps({"name": name, "args": args, "kwargs": kwargs})
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zkml_oracle._ezkl"],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
+        proc: subprocess.Popen[bytes] | None = None
         try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "zkml_oracle._ezkl", str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+            )
             assert proc.stdin is not None
             proc.stdin.write(request.encode())
             proc.stdin.close()
@@ -149,7 +150,7 @@ def isolated(
                 if timeout is not None and now - start > timeout:
                     raise error(f"ezkl's {name} took longer than {timeout:.0f} s and was stopped")
         finally:
-            if proc.returncode is None:
+            if proc is not None and proc.returncode is None:
                 proc.kill()
                 proc.wait()
         out.seek(0)
@@ -170,8 +171,16 @@ def _child() -> None:
     import json
     import signal
 
-    # The parent decides what an interrupt stops (it kills this process).
+    # The parent decides what an interrupt stops (it kills this process), and this process
+    # ends with it, however it ends (an interrupt may land before it could kill this one).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != int(sys.argv[1]):
+        return  # the parent is already gone
     request = json.loads(sys.stdin.read())
     import ezkl
 
