@@ -214,19 +214,18 @@ def _edit_manifest(build_dir: Path, **changes: object) -> None:
 
 
 def test_a_hand_edited_vk_digest_is_refused_by_verify_and_deploy(
-    build_copy: Path, proof: ProofResult
+    build_copy: Path, proof: ProofResult, tmp_path: Path
 ) -> None:
+    """Before the check, `deploy` registered a model id under a digest that matches no file
+    (on the real local chain `deploy` starts)."""
     _edit_manifest(build_copy, vk_sha256="00" * 32)
-    for args in (
-        ("verify", build_copy, proof.proof_path),
-        # refused before any chain is reached (the RPC URL is never dialled)
-        ("deploy", build_copy, "--rpc-url", "http://127.0.0.1:9"),
-    ):
-        done = run_cli(*args)
+    for args in (("verify", build_copy, proof.proof_path), ("deploy", build_copy)):
+        done = run_cli(*args, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         [line] = done.stderr.splitlines()
         assert f"{build_copy / 'vk.key'} does not match the manifest's vk_sha256" in line
         assert "rebuild" in line
+    assert not (tmp_path / "deployments").exists()  # nothing was deployed or recorded
 
 
 def test_a_swapped_vk_is_named_not_reported_as_an_invalid_proof(
