@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_build, run_cli, write_json
+from zkml_oracle.chain import LocalNode
 from zkml_oracle.circuit import BuildOptions, build
 from zkml_oracle.exceptions import ArtifactError, InputError, ProvingError
+from zkml_oracle.testing import OracleDeployer
 from zkml_oracle.types import BuildResult, ProofResult
 
 HANG_INPUT = [0.9, -0.4, 0.6, 1.1, -0.2, 0.3]
@@ -71,6 +73,8 @@ def _write_sigmoid_mlp(folder: Path) -> dict[str, Path]:
     }
 
 
+pytest_plugins = ["zkml_oracle.testing"]
+
 # Local proofs only: the verifier is not what these tests are about.
 SIGMOID_OPTIONS = BuildOptions(dev_srs=True, solidity=False)
 
@@ -112,10 +116,6 @@ def test_a_rebuild_gives_the_same_settings_keys_digests_and_model_id(
         ModelConfig.from_manifest(a, verifier).model_id
         == ModelConfig.from_manifest(b, verifier).model_id
     )
-
-
-def test_the_fidelity_check_uses_every_calibration_sample(built: BuildResult) -> None:
-    assert built.manifest.fidelity.samples == 20  # the bundled example's calibration rows
 
 
 # --- nothing may hang ---
@@ -366,3 +366,21 @@ def _ended(pid: int) -> bool:
 def _no_stray_provers() -> Iterator[None]:
     yield
     assert not _ezkl_children(os.getpid())
+
+
+def test_request_refuses_an_input_no_one_can_prove_before_escrowing(
+    built: BuildResult,
+    zkml_oracle_deployment: OracleDeployer,
+    zkml_anvil: LocalNode,
+    tmp_path: Path,
+) -> None:
+    """Before the check, the fee was escrowed for a request no relayer could ever prove.
+    (The session's oracle deployment: no deploy of its own.)"""
+    zkml = zkml_oracle_deployment(built)
+    chain = ("--rpc-url", zkml_anvil.url, "--deployments", zkml_oracle_deployment.store.root)
+    far = write_json(tmp_path / "far.json", {"input_data": [[1e6, 0.2, 0.3, 0.4]]})
+    model_id = "0x" + zkml.model_id.hex()
+    done = run_cli("request", model_id, far, "--fee", "1000", "--json", *chain)
+    assert done.returncode == 2, done.stdout
+    error = json.loads(done.stdout)["error"]
+    assert "cannot run on this input" in error and "calibration data" in error
