@@ -125,7 +125,7 @@ def isolated(
                 [sys.executable, "-m", "zkml_oracle._ezkl", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=out,
-                stderr=subprocess.DEVNULL,
+                stderr=None if os.environ.get("ZKML_ORACLE_DEBUG") else subprocess.DEVNULL,
             )
             assert proc.stdin is not None
             proc.stdin.write(request.encode())
