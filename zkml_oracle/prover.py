@@ -93,9 +93,10 @@ class Circuit:
         check_manifest(manifest, build_dir)
         lookup_range = None
         if "settings" in needs:
-            run_args = json.loads(manifest.artifact("settings", build_dir).read_text())["run_args"]
-            low, high = run_args["lookup_range"]
-            lookup_range = (int(low), int(high))
+            settings = json.loads(manifest.artifact("settings", build_dir).read_text())
+            if settings.get("required_lookups"):  # no lookup table, no range to leave
+                low, high = settings["run_args"]["lookup_range"]
+                lookup_range = (int(low), int(high))
         return cls(build_dir, manifest, srs.check(manifest.srs), lookup_range)
 
     def check_witness(self, witness: dict[str, Any]) -> None:
@@ -104,7 +105,8 @@ class Circuit:
         if self.lookup_range is None:
             return
         low, high = self.lookup_range
-        least, most = int(witness["min_lookup_inputs"]), int(witness["max_lookup_inputs"])
+        least = int(witness.get("min_lookup_inputs", low))
+        most = int(witness.get("max_lookup_inputs", high))
         if least < low or most > high:
             raise InputError(
                 f"the circuit cannot run on this input: its lookups reach [{least}, {most}] "
