@@ -203,6 +203,14 @@ def doctor(as_json: bool) -> None:
 )
 @click.option("--max-logrows", type=int, default=None, help="Refuse circuits larger than 2^N rows.")
 @click.option(
+    "--lookup-margin",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Widen the calibrated lookup range by this factor, so inputs somewhat beyond the "
+    "calibration data can still be proven (a larger circuit).",
+)
+@click.option(
     "--force", is_flag=True, help="Replace an existing build directory (only on success)."
 )
 @click.option(
@@ -246,6 +254,7 @@ def build(
     tolerance: float | None,
     calibration_target: str,
     max_logrows: int | None,
+    lookup_margin: int,
     force: bool,
     reusable: bool,
     batch: int,
@@ -265,6 +274,7 @@ def build(
         tolerance=tolerance,
         calibration_target=calibration_target,
         max_logrows=max_logrows,
+        lookup_safety_margin=lookup_margin,
         force=force,
         reusable=reusable,
         batch=batch,
@@ -406,13 +416,13 @@ def deploy(
     """
     from ._progress import Steps
     from .chain import connect, sender
-    from .deploy import check_dev_srs, deploy_verifier
+    from .deploy import deploy_verifier
     from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
-    from .types import Manifest
+    from .prover import checked_manifest
 
     options, store = _chain_setup(chain_kw)
     report = _reporter(as_json)
-    manifest = Manifest.load(build_dir)
+    manifest = checked_manifest(build_dir)  # read once; the deploy functions reuse it
     verifier_only = verifier_only or bool(
         manifest.verifier and manifest.verifier.kind != "standalone"
     )
@@ -422,11 +432,15 @@ def deploy(
         connect(options) as chain,
         Steps(report).step("deploy", f"deploying to {chain.describe()}"),
     ):
-        check_dev_srs(manifest, chain, allow_dev_srs)
         account = sender(chain, options.account)
         if verifier_only:
             verifier = deploy_verifier(
-                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+                chain,
+                build_dir,
+                account,
+                allow_dev_srs=allow_dev_srs,
+                store=store,
+                manifest=manifest,
             )
             payload: dict[str, Any] = {
                 "oracle": None,
@@ -437,7 +451,12 @@ def deploy(
             }
         else:
             deployed = deploy_and_register(
-                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+                chain,
+                build_dir,
+                account,
+                allow_dev_srs=allow_dev_srs,
+                store=store,
+                manifest=manifest,
             )
             payload = {
                 "oracle": deployed.oracle,
@@ -546,6 +565,7 @@ def request(
     from .field import felt_to_hex
     from .oracle import ZERO_ADDRESS, input_felts, model_record
     from .private_inputs import seal
+    from .prover import check_request_input as circuit_check
     from .types import Manifest
 
     options, store = _chain_setup(chain_kw)
@@ -553,6 +573,7 @@ def request(
         record = model_record(store, chain, model_id)
         manifest = Manifest.load(Path(record["build_dir"]))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
+        circuit_check(Path(record["build_dir"]), sample)
         account = sender(chain, options.account)
         if manifest.requester_bound != (encrypt_to is not None):
             raise InputError(

@@ -18,9 +18,10 @@ from typing import Any
 from . import _ezkl, field
 from .chain import Chain, ChainError
 from .commitment import Binding
-from .deploy import check_dev_srs, deploy_contract, deploy_verifier
+from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
 from .deployments import DeploymentStore
 from .exceptions import InputError, ZkmlOracleError
+from .prover import checked_manifest
 from .types import Manifest
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -489,14 +490,16 @@ def deploy_and_register(
     *,
     allow_dev_srs: bool = False,
     store: DeploymentStore | None = None,
+    manifest: Manifest | None = None,
 ) -> OracleDeployment:
     """The verifier, the oracle (once per chain) and the model's registration, each reused
-    when already recorded and present on-chain."""
+    when already recorded and present on-chain (``manifest``: the build's manifest, as
+    :func:`~zkml_oracle.prover.checked_manifest` read it)."""
     from .contracts import oracle as oracle_artifact
 
     build_dir = Path(build_dir).resolve()
     store = store or DeploymentStore()
-    manifest = Manifest.load(build_dir)
+    manifest = manifest or checked_manifest(build_dir)
     check_dev_srs(manifest, chain, allow_dev_srs)
     if manifest.verifier is None or manifest.verifier.kind != "standalone":
         raise InputError(
@@ -505,7 +508,7 @@ def deploy_and_register(
             "through its own contract)"
         )
     ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse a model the oracle can't serve
-    verifier = deploy_verifier(chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store)
+    verifier = _deploy_verifier(chain, build_dir, manifest, account, store)
     gas = {"verifier": verifier.gas_used}
     reused = {"verifier": verifier.reused}
 
