@@ -21,7 +21,9 @@ pragma solidity ^0.8.20;
 /// - a jump whose target is pushed right before it (`PUSHn t, JUMP(I)`) into the data.
 /// The data and the metadata are not scanned: solc's data is the verifying key's constants
 /// (random-looking bytes; scanning them refused about half of ezkl's verifiers). A contract
-/// without solc's trailer (a CBOR map whose length is in the last two bytes) is refused.
+/// without solc's trailer (a CBOR map whose length is in the last two bytes), or whose code
+/// does not end with solc's 0xfe before it (execution would fall through into unscanned
+/// bytes), is refused.
 ///
 /// Residual risk: hand-written bytecode can place code after a 0xfe and reach it with a jump
 /// whose target it computes (solc's own code uses computed jumps to return from internal
@@ -41,7 +43,8 @@ library VerifierCodeScan {
     uint256 private constant _MAX_PRECOMPILE = 0x11;
 
     /// @notice Scans `target`'s code (see the library's documentation).
-    /// @return solcLayout False when `target` has no code or no solc metadata trailer.
+    /// @return solcLayout False when `target` has no code, no solc metadata trailer, or no 0xfe
+    /// ending its code.
     /// @return offset Where the first refused instruction is (0 when none or no layout).
     /// @return opcode The refused opcode; 0: nothing refused (STOP is never refused).
     function scan(address target) internal view returns (bool solcLayout, uint256 offset, uint8 opcode) {
@@ -60,7 +63,7 @@ library VerifierCodeScan {
                 solcLayout := eq(shr(5, byte(0, mload(add(base, end)))), 5)
             }
             if solcLayout {
-                let dataStart := end // no data marker: no data
+                let dataStart := end // where solc's 0xfe ending the code is, once found
                 let maxTarget := 0 // the highest `PUSHn t, JUMP(I)` target, and where
                 let maxTargetAt := 0
                 let prev1 := not(0) // where the previous instruction starts
@@ -108,6 +111,9 @@ library VerifierCodeScan {
                     // Next instruction: PUSH1-PUSH32 (0x60-0x7f) carry 1-32 immediate bytes.
                     i := add(add(i, 1), mul(lt(sub(op, 0x60), 0x20), sub(op, 0x5f)))
                 }
+                // No 0xfe ending the code: execution could fall through into unscanned bytes.
+                let marker := and(lt(dataStart, end), eq(byte(0, mload(add(base, dataStart))), 0xfe))
+                if iszero(or(marker, opcode)) { solcLayout := 0 }
                 if and(iszero(opcode), iszero(lt(maxTarget, dataStart))) {
                     offset := maxTargetAt
                     opcode := byte(0, mload(add(base, maxTargetAt)))
