@@ -10,7 +10,24 @@ import pytest
 
 from tests.conftest import calibration_rows, prove_rows, run_cli, write_json
 from zkml_oracle import data, field
-from zkml_oracle.oracle import ModelConfig, input_felts, proof_calldata
+from zkml_oracle.chain import ChainOptions, LocalNode, connect
+from zkml_oracle.contracts import contract
+from zkml_oracle.contracts import oracle as oracle_artifact
+from zkml_oracle.deploy import deploy_contract
+from zkml_oracle.exceptions import InputError
+from zkml_oracle.oracle import (
+    ModelConfig,
+    Oracle,
+    OracleRefused,
+    VerifierMismatch,
+    check_verifier,
+    input_felts,
+    proof_calldata,
+    set_feed_open,
+    set_fulfiller,
+    set_settings,
+    settings,
+)
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
 
@@ -183,3 +200,84 @@ def test_one_proof_settles_a_batch_from_the_command_line(
         run_cli("submit", batch_built.build_dir, proof.proof_path, "--json", cwd=tmp_path)
     )
     assert pushed["slots"] == 3 and pushed["round"] == 1 and pushed["outputs"] == proof.samples[2]
+
+
+def test_the_admin_sets_the_hardening_settings(built: BuildResult, tmp_path: Path) -> None:
+    """`admin settings / fulfiller / publisher / open-feed`: each shows what is now in force;
+    a refused value is one line; `check-verifier` confirms the registered verifier."""
+    model_id = _json(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path))["model_id"]
+    day = 24 * 3600
+    args = ("admin", "settings", "--grace-period", "60", "--max-ttl", str(day), "--json")
+    assert _json(run_cli(*args, cwd=tmp_path)) == {
+        "max_callback_gas_limit": 2_500_000,  # kept
+        "fulfiller_grace_period": 60,
+        "max_request_ttl": day,
+    }
+    relayer = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # Anvil's second dev account
+    granted = _json(run_cli("admin", "fulfiller", relayer.lower(), "--json", cwd=tmp_path))
+    assert granted == {"address": relayer, "fulfiller": True}
+    published = _json(run_cli("admin", "publisher", model_id, relayer, "--json", cwd=tmp_path))
+    assert published == {"model_id": model_id, "address": relayer, "publisher": True, "open": False}
+    opened = _json(run_cli("admin", "open-feed", model_id, "--json", cwd=tmp_path))
+    assert opened == {"model_id": model_id, "open": True}
+
+    refused = run_cli("admin", "settings", "--max-callback-gas", "99000000", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [
+        "error: the oracle refused setSettings: "
+        "ZkmlOracleInvalidSettings(reason=maxCallbackGasLimit above the cap)"
+    ]
+    checked = _json(run_cli("check-verifier", model_id, built.build_dir, "--json", cwd=tmp_path))
+    assert checked["matches"] is True and checked["model_id"] == model_id
+
+
+def test_only_the_admin_changes_the_settings(anvil: LocalNode) -> None:
+    """The typed API refuses a signer without DEFAULT_ADMIN_ROLE up front, in one line."""
+    import ape
+
+    with connect(ChainOptions(rpc_url=anvil.url)) as chain:
+        admin, other = ape.accounts.test_accounts[:2]
+        address, _, _ = deploy_contract(chain, admin, oracle_artifact(), admin.address, False)
+        oracle = Oracle(chain, address)
+        before = settings(oracle)
+        expected = (
+            f"{other.address} is not the oracle's admin (DEFAULT_ADMIN_ROLE at {address}): "
+            "sign with the admin's account (--account)"
+        )
+        with pytest.raises(OracleRefused) as refused:
+            set_settings(oracle, other, fulfiller_grace_period=1)
+        assert str(refused.value) == expected
+        with pytest.raises(OracleRefused, match="is not the oracle's admin"):
+            set_fulfiller(oracle, other, str(other.address), True)
+        with pytest.raises(OracleRefused, match="is not the oracle's admin"):
+            set_feed_open(oracle, other, "0x" + "00" * 32, True)
+        assert settings(oracle) == before
+        with pytest.raises(InputError) as bad:
+            set_fulfiller(oracle, admin, "0x1234", True)
+        assert str(bad.value) == "'0x1234' is not an address: give 0x and 40 hex digits"
+        assert set_settings(oracle, admin, fulfiller_grace_period=30).fulfiller_grace_period == 30
+
+
+def test_a_verifier_that_is_not_the_builds_is_reported(
+    anvil: LocalNode, built: BuildResult
+) -> None:
+    """What the registration scan cannot see: an immutable solc contract that accepts any
+    proof (the stand-in verifier), registered with the build's config. The off-chain check,
+    which regenerates ezkl's verifier from the build's verifying key, reports it."""
+    import ape
+
+    from tests.test_oracle import model_config, model_id
+
+    with connect(ChainOptions(rpc_url=anvil.url)) as chain:
+        admin = ape.accounts.test_accounts[0]
+        address, _, _ = deploy_contract(chain, admin, oracle_artifact(), admin.address, False)
+        mock, _, _ = deploy_contract(chain, admin, contract("MockVerifier"))
+        oracle = Oracle(chain, address)
+        config = model_config(built, mock)
+        oracle.send("registerModel", config, sender=admin)
+        model = "0x" + model_id(config).hex()
+        with pytest.raises(VerifierMismatch) as refused:
+            check_verifier(oracle, model, built.build_dir)
+        message = str(refused.value)
+        assert message.startswith(f"the verifier of model {model} at {mock} is not ezkl's")
+        assert message.endswith("do not trust its results") and "\n" not in message

@@ -807,6 +807,149 @@ def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain
     _emit(as_json, payload, f"feed {entry['feed']} ({state}): {entry['description']}; {reads}")
 
 
+@cli.command("check-verifier")
+@click.argument("model_id")
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@chain_options
+@json_option
+@handle_errors
+def check_verifier(model_id: str, build_dir: Path, as_json: bool, **chain_kw: Any) -> None:
+    """Check that MODEL_ID's registered verifier is, byte for byte, ezkl's verifier for
+    BUILD_DIR's verifying key compiled by solc (regenerated here): what anyone relying on the
+    model can run; exits 1 when it is not."""
+    from dataclasses import asdict
+
+    from .oracle import check_verifier as run
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (_, oracle):
+        check = run(oracle, model_id, build_dir)
+    _emit(
+        as_json,
+        {**asdict(check), "matches": check.matches},
+        f"the verifier of {model_id} at {check.verifier} is ezkl's verifier for {build_dir}'s "
+        f"verifying key (code hash {check.onchain_codehash})",
+    )
+
+
+@cli.group()
+def admin() -> None:
+    """The oracle admin's hardening settings: who fulfils first, callback gas, deadlines,
+    who moves a model's feed (docs/protocol.md, "Hardening"). Signed by --account, which must
+    hold the oracle's DEFAULT_ADMIN_ROLE."""
+
+
+@admin.command("settings")
+@click.option("--max-callback-gas", type=int, help="The most gas a request's callback may ask.")
+@click.option(
+    "--grace-period",
+    type=int,
+    help="Seconds after a request during which only FULFILLER_ROLE holders may fulfil (0: open).",
+)
+@click.option("--max-ttl", type=int, help="The furthest a deadline may be, in seconds.")
+@chain_options
+@json_option
+@handle_errors
+def admin_settings(
+    max_callback_gas: int | None,
+    grace_period: int | None,
+    max_ttl: int | None,
+    as_json: bool,
+    **chain_kw: Any,
+) -> None:
+    """Show the oracle's settings; with options, replace those given (the others are kept)."""
+    from dataclasses import asdict
+
+    from .chain import sender
+    from .oracle import set_settings, settings
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        if (max_callback_gas, grace_period, max_ttl) == (None, None, None):
+            now = settings(oracle)
+        else:
+            now = set_settings(
+                oracle,
+                sender(chain, options.account),
+                max_callback_gas_limit=max_callback_gas,
+                fulfiller_grace_period=grace_period,
+                max_request_ttl=max_ttl,
+            )
+    payload = asdict(now)
+    _emit(as_json, payload, ", ".join(f"{k}: {v}" for k, v in payload.items()))
+
+
+@admin.command("fulfiller")
+@click.argument("address")
+@click.option("--revoke", is_flag=True, help="Take FULFILLER_ROLE away instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_fulfiller(address: str, revoke: bool, as_json: bool, **chain_kw: Any) -> None:
+    """Grant ADDRESS FULFILLER_ROLE (it fulfils during the grace period), or --revoke it."""
+    from .chain import sender
+    from .oracle import checksum_address, set_fulfiller
+
+    address = checksum_address(address)
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        holds = set_fulfiller(oracle, sender(chain, options.account), address, not revoke)
+    _emit(
+        as_json,
+        {"address": address, "fulfiller": holds},
+        f"{address} {'holds' if holds else 'does not hold'} FULFILLER_ROLE",
+    )
+
+
+@admin.command("publisher")
+@click.argument("model_id")
+@click.argument("address")
+@click.option("--revoke", is_flag=True, help="Stop ADDRESS publishing instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_publisher(
+    model_id: str, address: str, revoke: bool, as_json: bool, **chain_kw: Any
+) -> None:
+    """Let ADDRESS publish MODEL_ID's feed rounds (`submit`), or --revoke it."""
+    from .chain import sender
+    from .oracle import checksum_address, set_feed_publisher
+
+    address = checksum_address(address)
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        policy = set_feed_publisher(
+            oracle, sender(chain, options.account), model_id, address, not revoke
+        )
+    allowed = policy.publishers[address]
+    _emit(
+        as_json,
+        {"model_id": model_id, "address": address, "publisher": allowed, "open": policy.open},
+        f"{address} {'publishes' if allowed else 'does not publish'} {model_id}'s feed",
+    )
+
+
+@admin.command("open-feed")
+@click.argument("model_id")
+@click.option("--close", is_flag=True, help="Close it to its publishers again instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_open_feed(model_id: str, close: bool, as_json: bool, **chain_kw: Any) -> None:
+    """Open MODEL_ID's feed to anyone with a valid proof, or --close it."""
+    from .chain import sender
+    from .oracle import set_feed_open
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        policy = set_feed_open(oracle, sender(chain, options.account), model_id, not close)
+    _emit(
+        as_json,
+        {"model_id": model_id, "open": policy.open},
+        f"{model_id}'s feed is {'open to anyone' if policy.open else 'its publishers only'}",
+    )
+
+
 @cli.command()
 @click.argument("request_id", type=int)
 @chain_options

@@ -10,7 +10,7 @@ output shapes) is kept in the chain's deployment record next to the oracle's add
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -424,6 +424,201 @@ class Oracle:
         return str(error_decoder().describe(raw))
 
 
+# --- admin settings (issue 14's hardening: who fulfils, callback gas, deadlines, feeds) ---
+
+#: AccessControl's admin role, and the role that fulfils during the grace period.
+DEFAULT_ADMIN_ROLE = b"\0" * 32
+FULFILLER_ROLE_NAME = "FULFILLER_ROLE"
+
+
+@dataclass(frozen=True)
+class OracleSettings:
+    """The oracle's admin settings (``IZkmlOracle.Settings``)."""
+
+    #: The most gas a request may ask for its callback.
+    max_callback_gas_limit: int
+    #: Seconds after a request during which only FULFILLER_ROLE holders may fulfil it (0: open).
+    fulfiller_grace_period: int
+    #: The furthest a request's deadline may be, in seconds from the request.
+    max_request_ttl: int
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.max_callback_gas_limit, self.fulfiller_grace_period, self.max_request_ttl)
+
+
+@dataclass(frozen=True)
+class FeedPolicy:
+    """Who may move a model's push feed: its publishers, or anyone once it is open."""
+
+    model_id: str
+    open: bool
+    #: Whether each account asked about is a publisher.
+    publishers: dict[str, bool]
+
+
+def checksum_address(value: str) -> str:
+    """``value`` as a checksummed address, or one line naming the problem."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if not is_address(value):
+        raise InputError(f"{value!r} is not an address: give 0x and 40 hex digits")
+    return str(to_checksum_address(value))
+
+
+def settings(oracle: Oracle) -> OracleSettings:
+    """The oracle's current settings."""
+    return OracleSettings(*(int(v) for v in oracle.call("settings")))
+
+
+def _require_admin(oracle: Oracle, account: Any) -> None:
+    """Refuse up front, in one line, a signer who is not the oracle's admin."""
+    address = str(account.address)
+    if not oracle.call("hasRole", DEFAULT_ADMIN_ROLE, address):
+        raise OracleRefused(
+            f"{address} is not the oracle's admin (DEFAULT_ADMIN_ROLE at {oracle.address}): "
+            "sign with the admin's account (--account)"
+        )
+
+
+def set_settings(
+    oracle: Oracle,
+    account: Any,
+    *,
+    max_callback_gas_limit: int | None = None,
+    fulfiller_grace_period: int | None = None,
+    max_request_ttl: int | None = None,
+) -> OracleSettings:
+    """Replace the given settings (the others kept); returns the settings now in force."""
+    _require_admin(oracle, account)
+    current = settings(oracle)
+    given = {
+        "max_callback_gas_limit": max_callback_gas_limit,
+        "fulfiller_grace_period": fulfiller_grace_period,
+        "max_request_ttl": max_request_ttl,
+    }
+    wanted = replace(current, **{k: v for k, v in given.items() if v is not None})
+    for name, value in asdict(wanted).items():
+        if value < 0:
+            raise InputError(f"{name} must not be negative (got {value})")
+    if wanted != current:
+        oracle.send("setSettings", wanted.as_tuple(), sender=account)
+    return settings(oracle)
+
+
+def is_fulfiller(oracle: Oracle, address: str) -> bool:
+    """Whether ``address`` may fulfil requests during their grace period."""
+    role = oracle.call(FULFILLER_ROLE_NAME)
+    return bool(oracle.call("hasRole", role, checksum_address(address)))
+
+
+def set_fulfiller(oracle: Oracle, account: Any, address: str, allowed: bool) -> bool:
+    """Grant (or revoke) FULFILLER_ROLE to ``address``; returns whether it holds it now."""
+    address = checksum_address(address)
+    _require_admin(oracle, account)
+    role = oracle.call(FULFILLER_ROLE_NAME)
+    if is_fulfiller(oracle, address) != allowed:
+        oracle.send("grantRole" if allowed else "revokeRole", role, address, sender=account)
+    return is_fulfiller(oracle, address)
+
+
+def feed_policy(oracle: Oracle, model_id: str, accounts: list[str]) -> FeedPolicy:
+    """Whether ``model_id``'s feed is open, and which of ``accounts`` publish to it."""
+    if not _registered(oracle, model_id):
+        raise InputError(f"model {model_id} is not registered on the oracle at {oracle.address}")
+    return FeedPolicy(
+        model_id=model_id,
+        open=bool(oracle.call("feedOpen", model_id)),
+        publishers={a: bool(oracle.call("isFeedPublisher", model_id, a)) for a in accounts},
+    )
+
+
+def set_feed_publisher(
+    oracle: Oracle, account: Any, model_id: str, address: str, allowed: bool
+) -> FeedPolicy:
+    """Let ``address`` publish to ``model_id``'s feed (or stop it)."""
+    address = checksum_address(address)
+    _require_admin(oracle, account)
+    feed_policy(oracle, model_id, [])  # refuse an unknown model in one line
+    oracle.send("setFeedPublisher", model_id, address, allowed, sender=account)
+    return feed_policy(oracle, model_id, [address])
+
+
+def set_feed_open(oracle: Oracle, account: Any, model_id: str, open_: bool) -> FeedPolicy:
+    """Open ``model_id``'s feed to anyone (or close it to its publishers again)."""
+    _require_admin(oracle, account)
+    feed_policy(oracle, model_id, [])
+    oracle.send("setFeedOpen", model_id, open_, sender=account)
+    return feed_policy(oracle, model_id, [])
+
+
+# --- the verifier behind a model, checked off-chain ---
+
+
+class VerifierMismatch(ZkmlOracleError):
+    """A model's registered verifier is not ezkl's verifier for the build's verifying key."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class VerifierCheck:
+    """A registered model's verifier against the one its build reproduces."""
+
+    model_id: str
+    verifier: str
+    #: keccak256 of the code: recorded at registration, on-chain now, reproduced from the vk.
+    registered_codehash: str
+    onchain_codehash: str
+    reproduced_codehash: str
+
+    @property
+    def matches(self) -> bool:
+        return self.registered_codehash == self.onchain_codehash == self.reproduced_codehash
+
+
+def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCheck:
+    """Whether ``model_id``'s verifier is, byte for byte, what ezkl and solc produce from
+    ``build_dir``'s verifying key (settings and SRS): the check that closes what the oracle's
+    registration-time scan leaves open (docs/protocol.md, row 8). Raises
+    :class:`VerifierMismatch` when it is not."""
+    from eth_utils.crypto import keccak
+
+    from .verifier import reproduce_runtime
+
+    manifest = Manifest.load(Path(build_dir))
+    if not _registered(oracle, model_id):
+        raise InputError(f"model {model_id} is not registered on the oracle at {oracle.address}")
+    config = oracle.call("getModel", model_id)[0]
+    digest = bytes(config[1]).hex()
+    if digest != manifest.artifact_digest.removeprefix("0x"):
+        raise InputError(
+            f"model {model_id} was registered from another build (artifact digest 0x{digest}, "
+            f"{build_dir} has 0x{manifest.artifact_digest.removeprefix('0x')}): give that "
+            "model's build directory"
+        )
+    verifier = str(config[0])
+    runtime = reproduce_runtime(
+        settings=manifest.artifact("settings", build_dir),
+        vk=manifest.artifact("vk", build_dir),
+        srs=manifest.artifact("srs", build_dir),
+    )
+    check = VerifierCheck(
+        model_id=model_id,
+        verifier=verifier,
+        registered_codehash="0x" + bytes(oracle.call("verifierCodehash", model_id)).hex(),
+        onchain_codehash="0x" + keccak(bytes(oracle.chain.web3.eth.get_code(verifier))).hex(),
+        reproduced_codehash="0x" + keccak(runtime).hex(),
+    )
+    if not check.matches:
+        raise VerifierMismatch(
+            f"the verifier of model {model_id} at {verifier} is not ezkl's verifier for "
+            f"{build_dir}'s verifying key (code hash {check.onchain_codehash}, registered "
+            f"{check.registered_codehash}, expected {check.reproduced_codehash}): do not "
+            "trust its results"
+        )
+    return check
+
+
 def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
     models: dict[str, Any] = store.load(chain).get("models", {})
     return models
@@ -530,6 +725,7 @@ def deploy_and_register(
         }
         store.update(chain, lambda r: r.__setitem__("oracle", record))
     oracle = Oracle(chain, address)
+    _check_deployed_code(chain, build_dir, manifest, verifier.address)
     config = ModelConfig.from_manifest(manifest, verifier.address)
     model_id = config.model_id
     on_chain = oracle.call("getModel", model_id) if _registered(oracle, model_id) else None
@@ -550,6 +746,19 @@ def deploy_and_register(
     }
     store.update(chain, lambda r: r.setdefault("models", {}).__setitem__(model_id, model_entry))
     return OracleDeployment(address, verifier.address, model_id, gas, reused)
+
+
+def _check_deployed_code(chain: Chain, build_dir: Path, manifest: Manifest, address: str) -> None:
+    """The code at ``address`` is the build's compiled verifier (a recorded address may hold
+    other code after a chain reset or a replaced record): never register anything else."""
+    from .verifier import CompiledContract
+
+    expected = CompiledContract.load(manifest.artifact("verifier", build_dir)).runtime
+    if bytes(chain.web3.eth.get_code(address)) != expected:
+        raise ChainError(
+            f"the code at {address} is not the verifier compiled in {build_dir}: refusing to "
+            "register it (deploy the build's verifier again with a fresh --deployments record)"
+        )
 
 
 def _registered(oracle: Oracle, model_id: str) -> bool:

@@ -219,3 +219,17 @@ def _long_version(solc: Path) -> str:
 
     out = subprocess.run([str(solc), "--version"], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1].removeprefix("Version: ").strip()
+
+
+def reproduce_runtime(*, settings: Path, vk: Path, srs: Path) -> bytes:
+    """The standalone verifier's runtime code regenerated from a verifying key: ezkl's
+    Solidity verifier for ``vk`` (with ``settings`` and ``srs``), compiled by solc with
+    :data:`SOLC_SETTINGS`, in a temporary folder. What a deployed verifier must equal, byte for
+    byte, to be the build's (solc's metadata hash included: the source is the same)."""
+    import tempfile
+
+    from ._progress import Steps
+
+    with tempfile.TemporaryDirectory(prefix="zkml-verifier-") as tmp:
+        generate(Path(tmp), settings=settings, vk=vk, srs=srs, reusable=False, steps=Steps())
+        return CompiledContract.load(Path(tmp) / FOLDER / "Verifier.json").runtime
