@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/conformance.py --json --out /tmp/conformance
     .venv/bin/python benchmarks/conformance.py --suite node --timeout 60 --per-operator 2 \
         --results node.jsonl                                     # per-operator node tests
+    .venv/bin/python benchmarks/conformance.py --suite node --operator LpPool --operator Pow
 
 ``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
 table per operator (accurate / refused / inaccurate / timed out / error); ``--results``
@@ -125,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         help="which onnx test models (default: pytorch-converted)",
     )
     parser.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="node suite: run only the cases of operator label OP (exact; repeatable)",
+    )
+    parser.add_argument(
         "--per-operator",
         type=int,
         default=None,
@@ -163,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
+    if args.operator:
+        cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
     cases = _cap(cases, ops, args.per_operator)
     if args.from_name is not None:
         cases = [c for c in cases if c.name >= args.from_name]

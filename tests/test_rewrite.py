@@ -432,3 +432,163 @@ def test_a_bilinear_upsample_is_proven_accurately(tmp_path: Path) -> None:
     x = np.random.default_rng(4).normal(size=shape).astype(np.float32)
     result = _proven(tmp_path, model, x)
     assert result.verdict == "accurate", result
+
+
+# --- LpNormalization, LpPool, RMSNormalization, Pow, DFT, folded shape computations ----------
+
+
+@PROPERTY
+@given(data=st.data())
+def test_lp_normalization_equals_division_by_the_norm(tmp_path: Path, data: st.DataObject) -> None:
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    p = data.draw(st.sampled_from([1, 2]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=shape).astype(np.float32)
+    if data.draw(st.booleans()):  # a slice of zeros: onnxruntime returns 0 there, not NaN
+        np.moveaxis(x, axis, 0)[...] *= rng.random(np.moveaxis(x, axis, 0).shape[1:]) > 0.5
+    node = helper.make_node("LpNormalization", ["x"], ["y"], axis=axis, p=p)
+    _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=22), x, "LpNormalization")
+
+
+@PROPERTY
+@given(data=st.data(), dims=spatial_dims)
+def test_lp_pool_equals_depthwise_sum_of_powers(
+    tmp_path: Path, data: st.DataObject, dims: int
+) -> None:
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    strides = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    dil = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    size = [_span(k, d) + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dil, strict=True)]
+    attrs: dict[str, Any] = {
+        "kernel_shape": kernel,
+        "strides": strides,
+        "p": data.draw(st.integers(1, 4)),
+    }
+    padding = data.draw(st.sampled_from(["pads", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+    if padding == "pads":
+        attrs["pads"] = [data.draw(st.integers(0, kernel[a % dims] - 1)) for a in range(2 * dims)]
+        attrs["ceil_mode"] = data.draw(st.integers(0, 1))
+        attrs["dilations"] = dil
+    else:  # SAME with windows that skip input is left alone (onnxruntime reads elsewhere)
+        attrs["auto_pad"] = padding
+        assume(padding == "VALID" or all(s <= k for s, k in zip(strides, kernel, strict=True)))
+    node = helper.make_node("LpPool", ["x"], ["y"], **attrs)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=[1, 2, *size]).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, _model(node, [1, 2, *size], opset=22), x, "LpPool")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_rms_normalization_equals_its_formula(tmp_path: Path, data: st.DataObject) -> None:
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    scale = rng.normal(size=shape[axis % len(shape) :]).astype(np.float32)
+    eps = data.draw(st.sampled_from([1e-5, 0.1]))
+    node = helper.make_node("RMSNormalization", ["x", "s"], ["y"], axis=axis, epsilon=eps)
+    x = rng.normal(size=shape).astype(np.float32)
+    model = _model(node, shape, {"s": scale}, opset=23)
+    _assert_rewrite_is_exact(tmp_path, model, x, "RMSNormalization")
+
+
+def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: Path) -> None:
+    """Function bodies (RMSNormalization's, LayerNormalization's) compute their reduction axes
+    with Shape, Size and Range, which ezkl's reader refuses: they become constants."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Size", ["shape"], ["rank"]),
+        helper.make_node("Range", ["one", "rank", "one"], ["axes"]),
+        helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 1])],
+        [numpy_helper.from_array(np.array(1, dtype=np.int64), "one")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    x = np.random.default_rng(5).normal(size=[2, 3, 4]).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Range")
+    assert notes == ["3 integer-valued nodes (shapes, axes) folded into constants"]
+    assert [n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node] == ["ReduceMean"]
+
+
+@PROPERTY
+@given(data=st.data())
+def test_pow_with_a_constant_exponent_tensor_equals_masked_scalar_powers(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    e_shape = shape[data.draw(st.integers(0, len(shape) - 1)) :]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    exponent = rng.integers(0, 4, size=e_shape).astype(np.float32)
+    assume(exponent.size > 1)
+    node = helper.make_node("Pow", ["x", "e"], ["y"])
+    x = rng.normal(size=shape).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, _model(node, shape, {"e": exponent}, opset=15), x, None)
+
+
+def test_a_pow_whose_exponent_is_fed_at_run_time_is_refused_naming_node_and_fix(
+    tmp_path: Path,
+) -> None:
+    node = helper.make_node("Pow", ["x", "e"], ["y"])
+    model = _model(node, [3], opset=15, fed={"e": np.ones(3, dtype=np.float32)})
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"^unsupported: Pow node 'y': exponent 'e' fed at run "
+        r"time .* make the exponent a constant$",
+    ):
+        support.check(tmp_path / "r.onnx")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_dft_equals_one_constant_matmul(tmp_path: Path, data: st.DataObject) -> None:
+    signal = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=2))
+    parts = data.draw(st.sampled_from([1, 2]))
+    shape = [data.draw(st.integers(1, 2)), *signal, parts]
+    axis = data.draw(st.integers(1, len(signal)))
+    inverse = data.draw(st.integers(0, 1))
+    onesided = data.draw(st.integers(0, 1)) if not inverse else 0
+    node = helper.make_node("DFT", ["x"], ["y"], axis=axis, inverse=inverse, onesided=onesided)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=shape).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=19), x, "DFT")
+
+
+@pytest.mark.slow
+def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path) -> None:
+    """One proof for five rewrites: Pow with an exponent per element, LpPool, LpNormalization,
+    RMSNormalization (ezkl's reader has none of the last three) and a DFT, in one graph."""
+    inits = {
+        "e": np.array([1, 2, 1, 2], dtype=np.float32),
+        "s": np.array([0.5, 2.0], dtype=np.float32),
+        "last": np.array([-1], dtype=np.int64),
+    }
+    nodes = [
+        helper.make_node("Pow", ["x", "e"], ["a"]),
+        helper.make_node("LpPool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2], p=2),
+        helper.make_node("LpNormalization", ["b"], ["c"], axis=1, p=1),
+        helper.make_node("RMSNormalization", ["c", "s"], ["d"], axis=-1),
+        helper.make_node("Unsqueeze", ["d", "last"], ["u"]),
+        helper.make_node("DFT", ["u"], ["y"], onesided=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 10
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    x = np.random.default_rng(6).normal(size=[1, 2, 4, 4]).astype(np.float32)
+    result = _proven(tmp_path, model, x)
+    assert result.verdict == "accurate", result
