@@ -6,6 +6,8 @@
     .venv/bin/python benchmarks/conformance.py --suite node --timeout 60 --per-operator 2 \
         --results node.jsonl                                     # per-operator node tests
     .venv/bin/python benchmarks/conformance.py --suite node --operator LpPool --operator Pow
+    .venv/bin/python benchmarks/conformance.py --suite node --operator Resize \
+        --constant-parameters --results resize.jsonl  # scales as constants, as exported
 
 ``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
 table per operator (accurate / refused / inaccurate / timed out / error); ``--results``
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from collections import defaultdict
@@ -36,6 +39,7 @@ from zkml_oracle.conformance import (
     operator,
     run_suite,
     summarize,
+    with_constant_parameters,
 )
 
 NAME_WIDTH = 40
@@ -133,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         help="node suite: run only the cases of operator label OP (exact; repeatable)",
     )
     parser.add_argument(
+        "--constant-parameters",
+        action="store_true",
+        help="node suite: run the cases that feed an operator's parameters (Resize scales, "
+        "Pow exponents, DFT lengths) with those made constants, as in an exported model; "
+        "their names get '_constant_parameters', their labels ' (parameters constant)'",
+    )
+    parser.add_argument(
         "--per-operator",
         type=int,
         default=None,
@@ -173,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
     if args.operator:
         cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
+    frozen_root = None
+    if args.constant_parameters:
+        frozen_root = Path(tempfile.mkdtemp(prefix="zkml-constant-parameters-"))
+        frozen = [(c, with_constant_parameters(c, frozen_root)) for c in cases]
+        cases = [f for _, f in frozen if f is not None]
+        for c, f in frozen:
+            if f is not None:
+                ops[f.name] = f"{ops[c.name]} (parameters constant)"
     cases = _cap(cases, ops, args.per_operator)
     if args.from_name is not None:
         cases = [c for c in cases if c.name >= args.from_name]
@@ -217,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # the running case's process is already killed: show what ran
         interrupted = True
         print(f"interrupted after {len(results)} of {len(cases)} cases", file=sys.stderr)
+    finally:
+        if frozen_root is not None:
+            shutil.rmtree(frozen_root, ignore_errors=True)
     summary = summarize(results)
     if args.json:
         doc = {

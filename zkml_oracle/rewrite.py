@@ -665,6 +665,49 @@ def _node_runner(
     return run
 
 
+def _check_reference(
+    node: Any, g: _Graph, x_shape: tuple[int, ...], run: Callable[[Any], Any], what: str
+) -> None:
+    """Refuse a node on which onnxruntime (which the fidelity check trusts) and the ONNX
+    reference implementation disagree: a proof would certify one of two answers."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inits = []
+    for name in node.input[1:]:
+        value = g.constant(name) if name else None
+        if value is not None:
+            inits.append(numpy_helper.from_array(value, name))
+    graph = helper.make_graph(
+        [node],
+        "single",
+        [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
+        inits,
+    )
+    probe = np.random.default_rng(1).normal(size=x_shape).astype(np.float32)
+    try:
+        model = helper.make_model(graph, opset_imports=g.model.opset_import)
+        evaluator: Any = ReferenceEvaluator(model)
+        expected = np.asarray(evaluator.run(None, {node.input[0]: probe})[0])
+    except Exception:
+        return  # the reference cannot run it: onnxruntime alone decides, as everywhere
+    got = run(probe)
+    if got.shape != expected.shape or not np.allclose(got, expected, atol=1e-3):
+        raise UnsupportedModelError(
+            f"{_where(node)}: onnxruntime and the ONNX reference implementation disagree on "
+            f"this {what}, so a proof would certify one of two answers; {_DISAGREE_FIX[what]}"
+        )
+
+
+_DISAGREE_FIX = {
+    "Resize": "use another coordinate_transformation_mode (e.g. half_pixel)",
+    "DFT": "compute the transform with a MatMul by its constant matrix in the model",
+}
+
+
 def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any] | None:
     """Per axis, the [in, out] matrix the resize applies along it, read off onnxruntime running
     the node itself: a one-hot slice along the axis, constant along the others (every mode
@@ -674,6 +717,7 @@ def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any
     run = _node_runner(node, g, x_shape)
     if run is None:
         return None
+    _check_reference(node, g, x_shape, run, "Resize")
     matrices = []
     for a, length in enumerate(x_shape):
         rows = []
@@ -880,6 +924,68 @@ def _rms_normalization(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _instance_normalization(node: Any, g: _Graph, k: int) -> bool:
+    """``(x - mean) / sqrt(var + epsilon) * scale + bias`` per sample and channel, the mean
+    and variance over the spatial axes (ezkl's own InstanceNormalization is off by up to 0.5
+    on onnx's test case; this is the form its LayerNormalization proofs take)."""
+    import numpy as np
+
+    if g.opset < 7:
+        return False
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    rank = len(shape)
+    axes = list(range(2, rank))
+    if not axes:
+        return False
+    eps = float(_attr(node, "epsilon", 1e-5))
+    tag = f"zkml_instnorm{k}"
+    x = node.input[0]
+    per_channel = g.add_constant(f"{tag}_cshape", np.array([shape[1]] + [1] * (rank - 2)))
+    scale = g.node("Reshape", [node.input[1], per_channel], f"{tag}_scale")
+    bias = g.node("Reshape", [node.input[2], per_channel], f"{tag}_bias")
+    mean = _reduce(g, "ReduceMean", x, axes, f"{tag}_mean")
+    centred = g.node("Sub", [x, mean], f"{tag}_centred")
+    var = _reduce(
+        g, "ReduceMean", g.node("Mul", [centred, centred], f"{tag}_sq"), axes, f"{tag}_var"
+    )
+    shifted = g.node("Add", [var, _scalar(g, eps, f"{tag}_eps")], f"{tag}_shifted")
+    normed = g.node("Div", [centred, g.node("Sqrt", [shifted], f"{tag}_std")], f"{tag}_normed")
+    g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
+    g.notes.append(f"{where} → (x - mean) / sqrt(var + epsilon) * scale + bias")
+    return True
+
+
+def _lrn(node: Any, g: _Graph, k: int) -> bool:
+    """``x / (bias + alpha / size * window sum of x * x over channels) ** beta``: the window
+    sums are one MatMul with a constant 0/1 band matrix over the channel axis."""
+    import numpy as np
+
+    if g.opset < 7:
+        return False
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    rank, channels = len(shape), shape[1]
+    size = int(_attr(node, "size", 1))
+    alpha = float(_attr(node, "alpha", 1e-4))
+    beta = float(_attr(node, "beta", 0.75))
+    bias = float(_attr(node, "bias", 1.0))
+    i, c = np.arange(channels)[:, None], np.arange(channels)[None, :]
+    band = ((i >= c - (size - 1) // 2) & (i <= c + size // 2)).astype(np.float32)
+    tag = f"zkml_lrn{k}"
+    x = node.input[0]
+    last = [0, *range(2, rank), 1]
+    moved = g.node("Transpose", [g.node("Mul", [x, x], f"{tag}_sq")], f"{tag}_t", perm=last)
+    sums = g.node("MatMul", [moved, g.add_constant(f"{tag}_band", band)], f"{tag}_sum")
+    back = g.node("Transpose", [sums], f"{tag}_back", perm=[int(a) for a in np.argsort(last)])
+    scaled = g.node("Mul", [back, _scalar(g, alpha / size, f"{tag}_alpha")], f"{tag}_scaled")
+    base = g.node("Add", [scaled, _scalar(g, bias, f"{tag}_bias")], f"{tag}_base")
+    power = g.node("Pow", [base, _scalar(g, beta, f"{tag}_beta")], f"{tag}_pow")
+    g.node("Div", [x, power], node.output[0])
+    g.notes.append(f"{where}: size {size} → a constant band MatMul over channels, Pow, Div")
+    return True
+
+
 def _pow(node: Any, g: _Graph, k: int) -> bool:
     """A Pow with a constant exponent tensor of several non-negative integers (ezkl takes only
     a scalar power): ``sum over each exponent e of x ** e * (exponent == e)``."""
@@ -959,11 +1065,12 @@ def _dft(node: Any, g: _Graph, k: int) -> bool:
 
     probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
     full = _node_runner(node, g, x_shape)
-    expected = None if full is None else full(probe)
-    if expected is None or expected.shape != apply(probe).shape:
+    if full is None:
         return False
-    if not np.allclose(apply(probe), expected, atol=1e-4):
+    expected = full(probe)
+    if expected.shape != apply(probe).shape or not np.allclose(apply(probe), expected, atol=1e-4):
         return False
+    _check_reference(node, g, x_shape, full, "DFT")
     x = g.node("Transpose", [node.input[0]], f"{tag}_t", perm=perm)
     flat_shape = g.add_constant(f"{tag}_flat", np.array([*lead, -1], dtype=np.int64))
     x = g.node("Reshape", [x, flat_shape], f"{tag}_flat_out")
@@ -1253,6 +1360,8 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "RMSNormalization": _rms_normalization,
     "Pow": _pow,
     "DFT": _dft,
+    "InstanceNormalization": _instance_normalization,
+    "LRN": _lrn,
 }
 
 
