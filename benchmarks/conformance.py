@@ -25,7 +25,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from zkml_oracle.conformance import (
@@ -72,8 +72,11 @@ def _totals(s: Summary) -> str:
     )
 
 
-def by_operator(results: list[CaseResult], ops: dict[str, str]) -> str:
-    """A markdown table: per operator, how many cases ended in each verdict."""
+def by_operator(
+    results: list[CaseResult], ops: dict[str, str], totals: dict[str, int] | None = None
+) -> str:
+    """A markdown table: per operator, how many cases ended in each verdict (and, given
+    ``totals``, how many cases the operator has: "3 of 6" when only some ran)."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
     for r in results:
         rows[ops.get(r.model, "?")][r.verdict] += 1
@@ -81,8 +84,11 @@ def by_operator(results: list[CaseResult], ops: dict[str, str]) -> str:
     lines = [head, "|---|---|---|---|---|---|---|"]
     for op in sorted(rows):
         c = rows[op]
+        ran = sum(c.values())
+        total = (totals or {}).get(op, ran)
+        cases = str(ran) if ran >= total else f"{ran} of {total}"
         lines.append(
-            f"| {op} | {sum(c.values())} | {c['accurate']} | {c['refused']} | "
+            f"| {op} | {cases} | {c['accurate']} | {c['refused']} | "
             f"{c['inaccurate']} | {c['timeout']} | {c['error']} |"
         )
     return "\n".join(lines)
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
+    totals = Counter(ops.values())
     if args.operator:
         cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
     frozen_root = None
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         for c, f in frozen:
             if f is not None:
                 ops[f.name] = f"{ops[c.name]} (parameters constant)"
+                totals[ops[f.name]] += 1
     cases = _cap(cases, ops, args.per_operator)
     if args.from_name is not None:
         cases = [c for c in cases if c.name >= args.from_name]
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_totals(summary))
         if ops:
             print()
-            print(by_operator(results, ops))
+            print(by_operator(results, ops, totals))
     if interrupted:
         return 130
     return 1 if summary.counts["inaccurate"] or summary.counts["error"] else 0

@@ -562,7 +562,7 @@ def test_lrn_equals_a_band_matmul_over_channels(tmp_path: Path, data: st.DataObj
     c = data.draw(st.integers(1, 6))
     shape = [data.draw(st.integers(1, 2)), c, *data.draw(st.lists(st.integers(1, 3), max_size=2))]
     attrs = {
-        "size": data.draw(st.integers(1, 5)),
+        "size": data.draw(st.sampled_from([1, 3, 5])),  # onnxruntime: odd sizes only
         "alpha": data.draw(st.sampled_from([1e-4, 0.5])),
         "beta": data.draw(st.sampled_from([0.5, 0.75, 1.0])),
         "bias": data.draw(st.sampled_from([1.0, 2.0])),
@@ -616,7 +616,7 @@ def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path
     }
     nodes = [
         helper.make_node("InstanceNormalization", ["x", "scale", "bias"], ["i"]),
-        helper.make_node("LRN", ["i"], ["n"], size=2, alpha=0.5),
+        helper.make_node("LRN", ["i"], ["n"], size=3, alpha=0.5),
         helper.make_node("Pow", ["n", "e"], ["a"]),
         helper.make_node("LpPool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2], p=2),
         helper.make_node("LpNormalization", ["b"], ["c"], axis=1, p=1),

@@ -32,7 +32,23 @@ Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix
 constant scales   read off onnxruntime running the node, checked against it before use.
 an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
 lacks             itself rewritten again.
+LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
+                  divides by 1 (onnxruntime returns 0 there).
+LpPool            ``|x| ** p`` summed per window by a depthwise Conv with a kernel of ones (pads,
+                  ceil mode, auto_pad, dilations as its pads and zero-dilated kernel), p-th root.
+RMSNormalization  ``x / sqrt(ReduceMean(x * x) + epsilon) * scale``.
+InstanceNorm      ``(x - mean) / sqrt(var + epsilon) * scale + bias`` over the spatial axes.
+LRN               the channel-window sums of ``x * x`` as one MatMul with a constant band matrix.
+Pow, exponent     ``sum over each exponent e of Pow(x, e) * (exponent == e)``, each a scalar power.
+per element
+DFT               one MatMul with the constant real matrix of the transform over (signal axis,
+                  real/imaginary), read off onnxruntime.
+Shape, Size,      integer computations on constants and static shapes (a function body's axes)
+Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
+
+Resize and DFT are read off onnxruntime (which the fidelity check trusts) and refused where
+the ONNX reference implementation disagrees with it (Resize's align_corners downsampling).
 """
 
 from __future__ import annotations
