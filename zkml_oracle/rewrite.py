@@ -102,6 +102,19 @@ class _Graph:
             )
         return found
 
+    def infer_shape(self, name: str) -> tuple[int, ...] | None:
+        """The static shape of ``name``, a value made by the nodes emitted so far (a function
+        body's), by shape inference over them; None if unknown."""
+        import onnx
+
+        partial = onnx.ModelProto()
+        partial.CopyFrom(self.model)
+        del partial.graph.node[:]
+        partial.graph.node.extend(self.nodes)
+        del partial.graph.value_info[:]
+        self.shapes.update((k, v) for k, v in _shapes(partial).items() if k not in self.shapes)
+        return self.shapes.get(name)
+
     def add_constant(self, name: str, value: np.ndarray[Any, Any]) -> str:
         from onnx import helper, numpy_helper
 
@@ -1328,7 +1341,7 @@ def _fold(node: Any, g: _Graph, outputs: set[str]) -> bool:
             continue
         value = g.constant(name)
         if value is None and position == 0 and node.op_type in ("Shape", "Size"):
-            shape = g.shapes.get(name)
+            shape = g.shapes.get(name) or g.infer_shape(name)
             if shape is None or any(d <= 0 for d in shape):
                 return False
             value = np.zeros(shape, dtype=np.float32)
