@@ -80,6 +80,7 @@ def _assert_rewrite_is_exact(
     x: np.ndarray[Any, Any],
     expect_op: str | None,
     fed: dict[str, np.ndarray[Any, Any]] | None = None,
+    atol: float = 1e-5,
 ) -> list[str]:
     """The original must run under onnxruntime (else the example is invalid: discarded)."""
     try:
@@ -96,7 +97,7 @@ def _assert_rewrite_is_exact(
         assert notes, "a rewrite is listed in the build report"
     got = _run(tmp_path / "r.onnx", x, fed)
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=atol)
     support.check(tmp_path / "r.onnx")  # nothing left that the preflight refuses
     return notes
 
@@ -336,7 +337,8 @@ def test_an_operator_ezkl_lacks_becomes_its_onnx_function_body(
     x = (rng.normal(size=shape) * data.draw(st.floats(0.1, 10))).astype(np.float32)
     node = helper.make_node(op, ["x"], ["y"], **attrs)
     notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, op)
-    assert notes == [f"{op} node 'y' → its ONNX function body"]
+    assert notes[0] == f"{op} node 'y' → its ONNX function body"
+    assert all("made initializers" in n for n in notes[1:]), notes
 
 
 @PROPERTY
@@ -519,7 +521,7 @@ def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: P
     model.ir_version = 8
     x = np.random.default_rng(5).normal(size=[2, 3, 4]).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Range")
-    assert notes == ["3 integer-valued nodes (shapes, axes) folded into constants"]
+    assert notes == ["3 constant-valued nodes (shapes, axes) made initializers"]
     assert [n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node] == ["ReduceMean"]
 
 
@@ -553,7 +555,8 @@ def test_instance_normalization_equals_its_formula(tmp_path: Path, data: st.Data
     node = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=eps)
     x = rng.normal(size=shape).astype(np.float32)
     model = _model(node, shape, inits, opset=22)
-    _assert_rewrite_is_exact(tmp_path, model, x, "InstanceNormalization")
+    # onnxruntime computes the variance another way: float rounding times 1 / sqrt(epsilon).
+    _assert_rewrite_is_exact(tmp_path, model, x, "InstanceNormalization", atol=1e-4)
 
 
 @PROPERTY

@@ -1327,7 +1327,8 @@ def _fold(node: Any, g: _Graph, outputs: set[str]) -> bool:
     """Evaluate a node that computes integers (shapes, axes, indices) from constants and static
     shapes, such as the ``Shape -> Range`` of a function body's reduction axes, and keep its
     result as a constant: ezkl's reader needs those as constants, and the circuit encodes
-    only real values. A Constant node's value is recorded (and the node kept)."""
+    only real values. A Constant node's value is recorded; one in a ``value_*`` form (which
+    tract cannot read) becomes an initializer."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -1372,7 +1373,13 @@ def _fold(node: Any, g: _Graph, outputs: set[str]) -> bool:
     if node.op_type == "Constant":
         for name, value in named:
             g.constants[name] = numpy_helper.from_array(value, name)
-        return False
+        # tract reads only the ``value`` form; ``value_ints`` etc. become initializers.
+        if _attr(node, "value", None) is not None or any(n in outputs for n, _ in named):
+            return False
+        for name, value in named:
+            del g.constants[name]
+            g.add_constant(name, value)
+        return True
     integer = all(v.dtype.kind in "iub" for _, v in named)
     if not named or not integer or any(n in outputs for n, _ in named):
         return False
@@ -1450,7 +1457,8 @@ def rewrite(source: Path, target: Path) -> list[str]:
         if not done:
             g.nodes.append(node)
     if folded:
-        g.notes.append(f"{folded} integer-valued nodes (shapes, axes) folded into constants")
+        plural = "s" if folded != 1 else ""
+        g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
     used = {name for n in g.nodes for name in n.input} | outputs
     if folded:  # Constant nodes that fed only folded nodes
         g.nodes = [n for n in g.nodes if n.op_type != "Constant" or set(n.output) & used]
