@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
 import pytest
 
 from zkml_oracle import conformance, support
@@ -105,6 +106,15 @@ def test_node_tests_are_written_out_float_only_with_their_operator(tmp_path: Pat
     assert conformance.operator(names["test_softmax_axis_0_expanded"]) == "Softmax (expanded)"
     assert "test_cast_FLOAT_to_DOUBLE" not in names  # a double output: no circuit encoding
     assert names["test_relu"].inputs()[0].dtype.name == "float32"
+    # The exponent the node test feeds becomes a constant holding its reference value.
+    pow_case = names["test_pow_example"]
+    frozen = conformance.with_constant_parameters(pow_case, tmp_path / "frozen")
+    assert frozen is not None and frozen.name == "test_pow_example_constant_parameters"
+    graph = onnx.load(str(frozen.model)).graph
+    assert [i.name for i in graph.input] == ["x"]
+    assert [t.name for t in graph.initializer] == ["y"]
+    assert len(frozen.inputs()) == 1 and (frozen.outputs()[0] == pow_case.outputs()[0]).all()
+    assert conformance.with_constant_parameters(names["test_relu"], tmp_path / "frozen") is None
 
 
 @pytest.mark.slow
