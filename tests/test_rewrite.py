@@ -575,6 +575,16 @@ def test_lrn_equals_a_band_matmul_over_channels(tmp_path: Path, data: st.DataObj
     _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=13), x.astype(np.float32), "LRN")
 
 
+@PROPERTY
+@given(data=st.data())
+def test_det_equals_the_leibniz_formula(tmp_path: Path, data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 4))
+    shape = [*data.draw(st.lists(st.integers(1, 3), max_size=2)), n, n]
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16))).normal(size=shape)
+    node = helper.make_node("Det", ["x"], ["y"])
+    _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=13), x.astype(np.float32), "Det")
+
+
 def test_a_pow_whose_exponent_is_fed_at_run_time_is_refused_naming_node_and_fix(
     tmp_path: Path,
 ) -> None:
@@ -607,9 +617,9 @@ def test_dft_equals_one_constant_matmul(tmp_path: Path, data: st.DataObject) -> 
 
 @pytest.mark.slow
 def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path) -> None:
-    """One proof for seven rewrites: InstanceNormalization, LRN, Pow with an exponent per
-    element, LpPool, LpNormalization, RMSNormalization (ezkl's reader has none of the last
-    three) and a DFT, in one graph."""
+    """One proof for eight rewrites: InstanceNormalization, LRN, Pow with an exponent per
+    element, LpPool, LpNormalization, RMSNormalization, DFT and Det (ezkl's reader has none
+    of the last five), in one graph."""
     inits = {
         "scale": np.array([1.5, -0.5], dtype=np.float32),
         "bias": np.array([0.25, 1.0], dtype=np.float32),
@@ -625,7 +635,8 @@ def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path
         helper.make_node("LpNormalization", ["b"], ["c"], axis=1, p=1),
         helper.make_node("RMSNormalization", ["c", "s"], ["d"], axis=-1),
         helper.make_node("Unsqueeze", ["d", "last"], ["u"]),
-        helper.make_node("DFT", ["u"], ["y"], onesided=1),
+        helper.make_node("DFT", ["u"], ["f"], onesided=1),
+        helper.make_node("Det", ["f"], ["y"]),  # of the trailing 2 x 2 (width, real/imaginary)
     ]
     graph = helper.make_graph(
         nodes,

@@ -43,6 +43,8 @@ Pow, exponent     ``sum over each exponent e of Pow(x, e) * (exponent == e)``, e
 per element
 DFT               one MatMul with the constant real matrix of the transform over (signal axis,
                   real/imaginary), read off onnxruntime.
+Det, n <= 5       the Leibniz formula: per row a Gather of its factor in each of the n! terms,
+                  their product, a signed ReduceSum.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
@@ -1015,6 +1017,45 @@ def _lrn(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+#: Det of an n x n matrix has n! terms: past this n the Leibniz form is too large.
+MAX_DET_SIZE = 5
+
+
+def _det(node: Any, g: _Graph, k: int) -> bool:
+    """The Leibniz formula: ``sum over permutations s of sign(s) * prod_i x[i, s(i)]``, one
+    Gather per row collecting that row's factor of every term, their product, a signed sum."""
+    import numpy as np
+
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    n = shape[-1]
+    if g.opset < 13 or len(shape) < 2 or shape[-2] != n:  # ReduceSum takes axes as an input
+        return False
+    if n > MAX_DET_SIZE:
+        raise UnsupportedModelError(
+            f"{where}: the determinant of a {n} x {n} matrix has {prod(range(1, n + 1)):,} "
+            f"terms; keep matrices at most {MAX_DET_SIZE} x {MAX_DET_SIZE}"
+        )
+    perms = list(itertools.permutations(range(n)))
+    signs = np.array(
+        [(-1) ** sum(p[a] > p[b] for a in range(n) for b in range(a + 1, n)) for p in perms],
+        dtype=np.float32,
+    )
+    tag = f"zkml_det{k}"
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([*shape[:-2], n * n], dtype=np.int64))
+    flat = g.node("Reshape", [node.input[0], flat_shape], f"{tag}_flat_out")
+    last = len(shape) - 2
+    terms = g.gather(flat, last, np.array([p[0] for p in perms]), f"{tag}_row0")
+    for i in range(1, n):
+        row = g.gather(flat, last, np.array([i * n + p[i] for p in perms]), f"{tag}_row{i}")
+        terms = g.node("Mul", [terms, row], f"{tag}_prod{i}")
+    signed = g.node("Mul", [terms, g.add_constant(f"{tag}_signs", signs)], f"{tag}_signed")
+    axes = g.add_constant(f"{tag}_axes", np.array([last], dtype=np.int64))
+    g.node("ReduceSum", [signed, axes], node.output[0], keepdims=0)
+    g.notes.append(f"{where}: {n} x {n} → the Leibniz formula ({len(perms)} signed products)")
+    return True
+
+
 def _pow(node: Any, g: _Graph, k: int) -> bool:
     """A Pow with a constant exponent tensor of several non-negative integers (ezkl takes only
     a scalar power): ``sum over each exponent e of x ** e * (exponent == e)``."""
@@ -1398,6 +1439,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "DFT": _dft,
     "InstanceNormalization": _instance_normalization,
     "LRN": _lrn,
+    "Det": _det,
 }
 
 
