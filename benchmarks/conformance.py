@@ -213,11 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip()
         ]
         done = {r.model for r in earlier}
-        if args.report:
-            earlier = [r for r in earlier if r.model in {c.name for c in cases}]
-            cases = []
-        else:
-            cases = [c for c in cases if c.name not in done]
+        earlier = [r for r in earlier if r.model in {c.name for c in cases}]  # this selection
+        cases = [] if args.report else [c for c in cases if c.name not in done]
     if not cases and not earlier:
         parser.error(f"no case matches {args.only}")
 
