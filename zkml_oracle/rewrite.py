@@ -655,14 +655,10 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
 # --- Resize, Upsample ------------------------------------------------------------------------
 
 
-def _node_runner(
-    node: Any, g: _Graph, x_shape: tuple[int, ...]
-) -> Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None:
-    """``node`` alone under onnxruntime, on a float input of ``x_shape`` (its other inputs
-    the model's constants); None if one of them is not constant or onnxruntime refuses it."""
-    import numpy as np
+def _single_node_model(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> Any | None:
+    """``node`` alone as a model with a float input of ``x_shape`` and its other inputs the
+    model's constants; None if one of them is not constant."""
     import onnx
-    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
     inits = []
@@ -680,7 +676,20 @@ def _node_runner(
         [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=g.model.opset_import)
+    return helper.make_model(graph, opset_imports=g.model.opset_import)
+
+
+def _node_runner(
+    node: Any, g: _Graph, x_shape: tuple[int, ...]
+) -> Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None:
+    """``node`` alone under onnxruntime, on a float input of ``x_shape`` (its other inputs
+    the model's constants); None if one of them is not constant or onnxruntime refuses it."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model = _single_node_model(node, g, x_shape)
+    if model is None:
+        return None
     model.ir_version = min(g.model.ir_version, 8) if g.model.ir_version >= 4 else 8
     try:
         session = ort.InferenceSession(
@@ -702,25 +711,13 @@ def _check_reference(
     """Refuse a node on which onnxruntime (which the fidelity check trusts) and the ONNX
     reference implementation disagree: a proof would certify one of two answers."""
     import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    inits = []
-    for name in node.input[1:]:
-        value = g.constant(name) if name else None
-        if value is not None:
-            inits.append(numpy_helper.from_array(value, name))
-    graph = helper.make_graph(
-        [node],
-        "single",
-        [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(x_shape))],
-        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
-        inits,
-    )
+    model = _single_node_model(node, g, x_shape)
+    if model is None:
+        return  # a parameter fed at run time: _node_runner refused it already
     probe = np.random.default_rng(1).normal(size=x_shape).astype(np.float32)
     try:
-        model = helper.make_model(graph, opset_imports=g.model.opset_import)
         evaluator: Any = ReferenceEvaluator(model)
         expected = np.asarray(evaluator.run(None, {node.input[0]: probe})[0])
     except Exception:
