@@ -225,7 +225,7 @@ def test_the_admin_sets_the_hardening_settings(built: BuildResult, tmp_path: Pat
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip().splitlines() == [
         "error: the oracle refused setSettings: "
-        "ZkmlOracleInvalidSettings(reason=maxCallbackGasLimit above the cap)"
+        "ZkmlOracleInvalidSettings(reason='maxCallbackGasLimit above the cap')"
     ]
     checked = _json(run_cli("check-verifier", model_id, built.build_dir, "--json", cwd=tmp_path))
     assert checked["matches"] is True and checked["model_id"] == model_id

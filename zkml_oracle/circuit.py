@@ -246,13 +246,18 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
 
 def _canonical_settings(path: Path) -> None:
     """settings.json as a function of the model, calibration and options alone: ezkl stamps it
-    with the time of calibration and writes its maps (the einsum equations' index sizes) in
-    Rust's random hash order. Pinned and sorted here, before the compiled circuit embeds it, so
-    a rebuild gives the same settings digest and model id. (The keys depend only on the
-    circuit and the SRS; ``model.compiled`` still lists those maps in random order, and is in
-    no digest.)"""
+    with the time of calibration and writes its maps (the einsum equations' index sizes) and
+    its table lists (lookups, range checks) in Rust's random hash order. Pinned and sorted
+    here, before the compiled circuit embeds it, so a rebuild gives the same settings digest
+    and model id. (The keys depend only on the circuit and the SRS; ``model.compiled`` still
+    lists the maps in random order, and is in no digest.)"""
     settings = json.loads(path.read_text())
     settings["timestamp"] = 0
+    for key in ("required_lookups", "required_range_checks"):
+        # Filled from hash sets (the lookup and range-check tables): any order makes a valid
+        # circuit, so the sorted one.
+        if isinstance(settings.get(key), list):
+            settings[key] = sorted(settings[key], key=lambda v: json.dumps(v, sort_keys=True))
     atomic_write_bytes(path, json.dumps(settings, separators=(",", ":"), sort_keys=True).encode())
 
 

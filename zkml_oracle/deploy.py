@@ -167,7 +167,7 @@ def _deploy_verifier(
     if info is None:
         raise InputError(f"{build_dir} has no verifier: rebuild with this version of zkml-oracle")
     digest = manifest.artifact_digest
-    existing = store.load(chain)["verifiers"].get(digest)
+    existing = store.load(chain)["verifiers"].get(_record_key(manifest))
     if existing and _has_code(chain, existing["address"]):
         return VerifierDeployment.from_record(existing, reused=True)
     warning = info.size_warning()
@@ -215,12 +215,21 @@ def _deploy_verifier(
         "deployed_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     record.pop("reused")
-    store.update(chain, lambda r: r["verifiers"].__setitem__(digest, record))
+    store.update(chain, lambda r: r["verifiers"].__setitem__(_record_key(manifest), record))
     return deployment
 
 
+def _record_key(manifest: Manifest) -> str:
+    """A verifier's key in the deployment record: its circuit's artifact digest, and its kind
+    when not standalone (builds reproduce, so a reusable and a standalone build of one model
+    share the digest but not the verifier)."""
+    kind = manifest.verifier.kind if manifest.verifier else "standalone"
+    digest = manifest.artifact_digest
+    return digest if kind == "standalone" else f"{digest}/{kind}"
+
+
 def recorded_verifier(chain: Chain, manifest: Manifest, store: DeploymentStore) -> dict[str, Any]:
-    record: dict[str, Any] | None = store.load(chain)["verifiers"].get(manifest.artifact_digest)
+    record: dict[str, Any] | None = store.load(chain)["verifiers"].get(_record_key(manifest))
     if record is None:
         raise ChainError(
             f"no verifier for this circuit is recorded on {chain.describe()}: run "

@@ -316,13 +316,20 @@ def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[f
 class Oracle:
     """A deployed ZkmlOracle on a connected chain."""
 
+    #: How refusals name the contract ("the oracle refused fulfill: ...").
+    label = "the oracle"
+
     def __init__(self, chain: Chain, address: str) -> None:
         from .contracts import oracle
 
-        compiled = oracle()
+        self._bind(chain, address, oracle(), "run `zkml-oracle deploy`")
+
+    def _bind(self, chain: Chain, address: str, compiled: Any, fix: str) -> None:
+        """Bind to the contract ``compiled`` at ``address``; no code there is refused with
+        ``fix``. Subclasses (other contracts of the project) call it from their ``__init__``."""
         if not chain.web3.eth.get_code(address):
             raise ChainError(
-                f"no oracle contract at {address} on {chain.describe()}: run `zkml-oracle deploy`"
+                f"no {compiled.name} contract at {address} on {chain.describe()}: {fix}"
             )
         self.chain = chain
         self.address = address
@@ -354,7 +361,7 @@ class Oracle:
                 return getattr(instance, method)(*args, sender=sender, value=value)
         except ContractLogicError as e:
             detail = str(from_ape(e)) if isinstance(e, CustomError) else self.decode_error(e)
-            raise OracleRefused(f"the oracle refused {method}: {detail}") from None
+            raise OracleRefused(f"{self.label} refused {method}: {detail}") from None
         except ApeException as e:
             raise ChainError(f"{method} failed: {e}") from None
 
@@ -365,7 +372,7 @@ class Oracle:
         try:
             tx_hash = fn.transact({"from": sender.address, "value": value})  # estimates first
         except (ContractCustomError, ContractLogicError) as e:
-            raise OracleRefused(f"the oracle refused {method}: {self.decode_error(e)}") from None
+            raise OracleRefused(f"{self.label} refused {method}: {self.decode_error(e)}") from None
         except (Web3Exception, ValueError) as e:
             raise ChainError(f"{method} failed: {e}") from None
         receipt = self.chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
