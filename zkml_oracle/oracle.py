@@ -593,17 +593,20 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
     from .verifier import reproduce_runtime
 
     manifest = Manifest.load(Path(build_dir))
-    if not _registered(oracle, model_id):
-        raise InputError(f"model {model_id} is not registered on the oracle at {oracle.address}")
-    config = oracle.call("getModel", model_id)[0]
-    digest = bytes(config[1]).hex()
+    try:
+        config = oracle.call("getModel", model_id).config
+    except OracleRefused:
+        raise InputError(
+            f"model {model_id} is not registered on the oracle at {oracle.address}"
+        ) from None
+    digest = bytes(config.artifactDigest).hex()
     if digest != manifest.artifact_digest.removeprefix("0x"):
         raise InputError(
             f"model {model_id} was registered from another build (artifact digest 0x{digest}, "
             f"{build_dir} has 0x{manifest.artifact_digest.removeprefix('0x')}): give that "
             "model's build directory"
         )
-    verifier = str(config[0])
+    verifier = str(config.verifier)
     runtime = reproduce_runtime(
         settings=manifest.artifact("settings", build_dir),
         vk=manifest.artifact("vk", build_dir),
