@@ -977,11 +977,11 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
 @handle_errors
 def case(case_id: int, judge_address: str, as_json: bool, **chain_kw: Any) -> None:
     """A ZkmlJudge case: its state, each panel's seats, requests and outputs, its ruling."""
-    from .chain import connect
+    from .chain import connect_rpc
     from .judge import read_case
 
     options, _ = _chain_setup(chain_kw)
-    with connect(options) as chain:
+    with connect_rpc(options) as chain:  # a read: no Ape
         view = read_case(chain.web3, judge_address, case_id)
     _emit(as_json, view.to_dict(), view.summary())
 

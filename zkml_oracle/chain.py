@@ -270,10 +270,10 @@ def run_node(port: int, chain_id: int | None, state_dir: Path, state_file: Path 
     if _answers(url):
         raise ChainError(f"something already answers on {url}: stop it or pass --port")
     state_dir.mkdir(parents=True, exist_ok=True)
-    if _running_node(state_dir) is not None:
+    running = _running_node(state_dir)
+    if running is not None:
         raise ChainError(
-            f"a zkml-oracle node already serves {state_dir}'s chain "
-            f"({json.loads(node_record(state_dir).read_text())['url']}): use it, or stop it"
+            f"a zkml-oracle node already serves {state_dir}'s chain ({running}): use it, or stop it"
         )
     with file_lock(state_dir / "lock"):  # wait for a command running its own Anvil
         if state_file is None:
