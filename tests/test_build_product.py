@@ -180,6 +180,26 @@ def test_a_deadlocked_prove_is_stopped_by_the_watchdog(
     assert not _ezkl_children(os.getpid())
 
 
+def test_a_deadlocked_process_that_still_ticks_counts_as_stalled() -> None:
+    """A deadlocked prover is not at zero CPU: its waiting threads take 0.01 s every 1-2 s
+    (measured on the witness above). The first watchdog waited for a window with no CPU at all:
+    it fired by luck after 77 s with a 3 s window, and never with the default 60 s."""
+    from zkml_oracle._ezkl import StallClock
+
+    # The measured trace: 0.5 s samples, 0.01 s of CPU at every third sample.
+    clock = StallClock(60)
+    stalled_at = None
+    for i in range(200):
+        now = i * 0.5
+        if clock.stalled(now, 0.73 + 0.01 * (i // 3)):
+            stalled_at = now
+            break
+    assert stalled_at is not None and 60 <= stalled_at <= 61
+    # A prover at work, even one starved to a tenth of a core, is never stalled.
+    busy = StallClock(3)
+    assert not any(busy.stalled(i * 0.5, 0.05 * i) for i in range(200))
+
+
 def _ezkl_children(pid: int) -> list[int]:
     """The child processes of ``pid`` that run an isolated ezkl call."""
     found = []

@@ -256,7 +256,7 @@ def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: G
     proc = env.relay()
     try:
         _wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=300)
-        time.sleep(12)  # the old relayer had spent every attempt by now
+        time.sleep(8)  # the first relayer had spent every attempt (3, 0.5-2 s apart) by now
         assert set(env.states().values()) <= set(J.OPEN_STATES), env.states()
         assert _status(env)["alert"].startswith("sending paused")
         rpc(url, "anvil_setBalance", RELAYER_0, hex(balance))
@@ -271,6 +271,11 @@ def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: G
     with Journal(env.work / "j.sqlite", readonly=True) as j:
         assert all(e.attempts == 1 for e in j.all())  # one proof each, no attempt spent
     assert _events(env, "relayer.resumed") and not _status(env)["alert"]
+    # The top-up ended the pause at once, not at the end of its backoff (the first relayer
+    # waited out a backoff of up to 60 s after the operator had paid).
+    last_pause = _events(env, "relayer.paused")[-1]
+    [resumed] = _events(env, "relayer.resumed")
+    assert resumed["ts"] < last_pause["ts"] + last_pause["retry_in"]
 
 
 def test_retry_failed_puts_failed_requests_back(tmp_path: Path) -> None:

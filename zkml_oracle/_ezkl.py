@@ -96,9 +96,35 @@ def poseidon(felts: list[int], *, what: str) -> list[int]:
     return [felt_from_ezkl_hex(h) for h in out]
 
 
-#: A native call that uses no CPU for this long is stuck (ezkl 23.0.5's ``prove`` deadlocks
-#: so on a witness outside the lookup range: a rayon worker waits for the GIL): it is stopped.
+#: A native call that uses (almost) no CPU for this long is stuck (ezkl 23.0.5's ``prove``
+#: deadlocks so on a witness outside the lookup range: a rayon worker waits for the GIL): it is
+#: stopped.
 STALL_SECONDS = float(os.environ.get("ZKML_ORACLE_STALL_SECONDS", "60"))
+
+#: "Almost no CPU": a deadlocked prover is not at zero, its waiting threads wake now and then
+#: (measured: 0.01 s of CPU every 1-2 s, 0.7 % of a core), so a rule of "no CPU at all" fires
+#: only by luck on a short window and never on the default one. A prover at work uses a core
+#: or more; one starved by a loaded machine still gets far more than this share.
+STALL_CPU_SHARE = 0.02
+
+
+class StallClock:
+    """Decides, from samples of a process's CPU time, whether it has stalled: over the last
+    ``seconds`` it used less than :data:`STALL_CPU_SHARE` of one core."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._samples: list[tuple[float, float]] = []
+
+    def stalled(self, now: float, cpu: float) -> bool:
+        samples = self._samples
+        samples.append((now, cpu))
+        # Keep the newest sample at least `seconds` old as the window's start.
+        while len(samples) > 1 and now - samples[1][0] >= self.seconds:
+            samples.pop(0)
+        start, start_cpu = samples[0]
+        span = now - start
+        return span >= self.seconds and cpu - start_cpu < STALL_CPU_SHARE * span
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -124,8 +150,9 @@ def isolated(
 
     A native call cannot be interrupted from Python: Ctrl-C waits for it to return, and a
     deadlocked one never does. In a child it can be stopped: on KeyboardInterrupt (the child
-    is killed at once and the interrupt re-raised), after ``stall_seconds`` without CPU
-    (default :data:`STALL_SECONDS`), or after ``timeout`` seconds in all. Arguments and the
+    is killed at once and the interrupt re-raised), after ``stall_seconds`` (default
+    :data:`STALL_SECONDS`) of almost no CPU (:class:`StallClock`), or after ``timeout``
+    seconds in all. Arguments and the
     result travel as JSON (paths and numbers).
     """
     import json
@@ -146,8 +173,8 @@ def isolated(
             assert proc.stdin is not None
             proc.stdin.write(request.encode())
             proc.stdin.close()
-            start = last_progress = time.monotonic()
-            cpu = _cpu_seconds(proc.pid)
+            start = time.monotonic()
+            clock = StallClock(stall)
             while True:
                 try:
                     proc.wait(timeout=0.5)
@@ -156,12 +183,10 @@ def isolated(
                     pass
                 now = time.monotonic()
                 used = _cpu_seconds(proc.pid)
-                if used is None or cpu is None or used > cpu:
-                    cpu, last_progress = used, now
-                elif now - last_progress > stall:
+                if used is not None and clock.stalled(now, used):
                     raise error(
-                        f"ezkl's {name} stopped making progress (no CPU for {stall:.0f} s) and "
-                        "was stopped"
+                        f"ezkl's {name} stopped making progress (almost no CPU for {stall:.0f} s) "
+                        "and was stopped"
                     )
                 if timeout is not None and now - start > timeout:
                     raise error(f"ezkl's {name} took longer than {timeout:.0f} s and was stopped")

@@ -124,6 +124,8 @@ class _Run:
     #: Sending paused (a node refusal about the relayer) until this monotonic time.
     paused_until: float = 0.0
     pauses: int = 0
+    #: The relayer's balance when sending paused: a top-up ends the pause at once.
+    paused_balance: int | None = None
     #: The chain's head and block gas limit, read once per turn.
     head: int = 0
     gas_limit: int = 0
@@ -641,7 +643,7 @@ class Relayer:
     # --- send: one transaction per proof ---
 
     def _send(self) -> None:
-        if time.monotonic() < self._run.paused_until:
+        if time.monotonic() < self._run.paused_until and not self._topped_up():
             return
         proofs: dict[str, list[J.Entry]] = {}
         for entry in self.journal.in_state(J.PROVED):
@@ -718,6 +720,21 @@ class Relayer:
         self.metrics.sent()
         emit("tx.sent", requests=_ids(pending), tx_hash=tx_hash, nonce=tx["nonce"])
 
+    def _balance(self) -> int | None:
+        """The relayer's balance; None if the node does not answer (the backoff then decides
+        when it is tried again)."""
+        try:
+            return int(self.oracle.web3.eth.get_balance(self.signer.address))
+        except Exception:
+            return None
+
+    def _topped_up(self) -> bool:
+        """Whether the relayer's balance rose since sending paused (an operator's top-up): a
+        pause for want of funds then ends now, not at the end of its backoff."""
+        before = self._run.paused_balance
+        now = None if before is None else self._balance()
+        return before is not None and now is not None and now > before
+
     def _pause(self, entries: list[J.Entry], fault: RelayerFault) -> None:
         """A node refusal about the relayer: pause sending (capped backoff), raise the alert,
         keep the requests' proofs and attempts (their transaction was never accepted)."""
@@ -725,6 +742,7 @@ class Relayer:
         run.pauses += 1
         delay = min(self.config.pause_cap, float(2 ** min(run.pauses, 16)))
         run.paused_until = time.monotonic() + delay
+        run.paused_balance = self._balance()
         self.nonces.resync()
         with self.journal.atomic():
             for entry in entries:
