@@ -294,25 +294,58 @@ def test_a_conv_without_strides_gets_them_written_out(tmp_path: Path) -> None:
     assert {a.name for a in conv.attribute} >= {"strides", "pads", "dilations", "kernel_shape"}
 
 
-# --- proofs: one model per rewrite, built, proven and verified by ezkl ----------------------
-
-#: Conformance cases raw ezkl refuses (or proves wrong) that each need one rewrite.
-PROVEN = {
-    "dilated Conv": "test_Conv2d_dilated",
-    "ConvTranspose": "test_ConvTranspose2d",
-    "per-channel PRelu": "test_PReLU_2d_multiparam",
-    "reflect padding": "test_ReflectionPad2d",
-    "edge padding": "test_ReplicationPad2d",
-    "padded MaxPool": "test_MaxPool3d_stride_padding",
-    "constant padding": "test_ConstantPad2d",
-}
+# --- proofs: one model that needs every structural rewrite, built, proven and verified ----
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("what", sorted(PROVEN))
-def test_a_model_that_needs_the_rewrite_is_proven_accurately(tmp_path: Path, what: str) -> None:
-    [case] = [c for c in conformance.discover() if c.name == PROVEN[what]]
-    result = conformance.run_case(case, tmp_path, timeout=300)
+def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_path: Path) -> None:
+    """One proof for the seven rewrites of refused layers (reflect and edge padding, a dilated
+    Conv, per-channel PRelu, non-zero constant padding, ConvTranspose, padded MaxPool), in one
+    graph: seven circuits cost the suite four times as long. The PyTorch exports of each
+    (test_ConvTranspose2d, test_MaxPool3d_stride_padding, ...) run in the conformance
+    benchmark. The pooled corners hold one element each, negative on this input: a MaxPool
+    padded with 0 (ezkl's) would prove 0 there."""
+    rng = np.random.default_rng(7)
+    inits = {
+        "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64),
+        "dilated": (rng.normal(size=(2, 2, 3, 3)) * 0.5).astype(np.float32),
+        "slope": np.array([[[0.25]], [[-0.5]]], dtype=np.float32),
+        "fill": np.array(0.5, dtype=np.float32),
+        "transposed": (rng.normal(size=(2, 2, 2, 2)) * 0.5).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect"),
+        helper.make_node(
+            "Conv", ["a", "dilated"], ["b"], dilations=[2, 2], kernel_shape=[3, 3],
+            strides=[1, 1], pads=[0, 0, 0, 0],
+        ),
+        helper.make_node("PRelu", ["b", "slope"], ["c"]),
+        helper.make_node("Pad", ["c", "pads"], ["d"], mode="edge"),
+        helper.make_node("Pad", ["d", "pads", "fill"], ["e"], mode="constant"),
+        helper.make_node("ConvTranspose", ["e", "transposed"], ["f"], strides=[1, 1]),
+        helper.make_node(
+            "MaxPool", ["f"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
+        ),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    assert [n.split(" ")[0] for n in notes] == [
+        "Pad", "Conv", "PRelu", "Pad", "Pad", "ConvTranspose", "MaxPool"
+    ], notes  # fmt: skip
+    x = np.random.default_rng(6).normal(size=[1, 2, 6, 6]).astype(np.float32)
+    corners = _run(model, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners < 0).any()
+    result = _proven(tmp_path / "proof", model, x)
     assert result.verdict == "accurate", result
 
 
