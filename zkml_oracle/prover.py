@@ -101,7 +101,9 @@ class Circuit:
 
     def check_witness(self, witness: dict[str, Any]) -> None:
         """Refuse a witness the circuit cannot prove: lookup inputs outside the calibrated
-        range. (ezkl 23.0.5's ``prove`` deadlocks on such a witness instead of failing.)"""
+        range. (ezkl 23.0.5's ``prove`` deadlocks on such a witness instead of failing.) The
+        refusal names the circuit's range only: the witness's own extremes come from the input,
+        which may be private (the relayer journals this reason for sealed requests)."""
         if self.lookup_range is None:
             return
         low, high = self.lookup_range
@@ -109,9 +111,9 @@ class Circuit:
         most = int(witness.get("max_lookup_inputs", high))
         if least < low or most > high:
             raise InputError(
-                f"the circuit cannot run on this input: its lookups reach [{least}, {most}] "
-                f"but the circuit covers [{low}, {high}] (the range it was calibrated for), so "
-                "no proof of it can be made: rebuild with calibration data that covers such "
+                "the circuit cannot run on this input: its lookups leave the range the "
+                f"circuit covers, [{low}, {high}] (the range it was calibrated for), so no "
+                "proof of it can be made: rebuild with calibration data that covers such "
                 "inputs, or with a wider `build --lookup-margin`"
             )
 
