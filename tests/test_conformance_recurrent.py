@@ -10,6 +10,7 @@ leaves it off unless asked (BuildOptions.freivalds), and the verifier is 17,005 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.model import Runner
 from zkml_oracle.model import load as load_model
 from zkml_oracle.prover import prove, verify
-from zkml_oracle.types import BuildResult
+from zkml_oracle.types import BuildResult, ProofResult
 from zkml_oracle.verifier import EIP170_LIMIT
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -54,28 +55,41 @@ def gru(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     return _build("gru", tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def proven(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], tuple[BuildResult, ProofResult]]:
+    """``proven(name)``: the model's build and one proof of it (made once per module)."""
+    made: dict[str, tuple[BuildResult, ProofResult]] = {}
+
+    def get(name: str) -> tuple[BuildResult, ProofResult]:
+        if name not in made:
+            recurrent: BuildResult = request.getfixturevalue(name)
+            work = tmp_path_factory.mktemp(f"{name}-proof")
+            data = work / "input.json"
+            data.write_text(json.dumps({"input_data": [_samples(1, 1)]}))
+            made[name] = recurrent, prove(recurrent.build_dir, data, work / "proof.json")
+        return made[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_a_recurrent_model_is_proven_and_matches_onnxruntime(
-    name: str, request: pytest.FixtureRequest, tmp_path: Path
+    name: str, proven: Callable[[str], tuple[BuildResult, ProofResult]]
 ) -> None:
-    recurrent: BuildResult = request.getfixturevalue(name)
-    data = tmp_path / "input.json"
-    sample = _samples(1, 1)
-    data.write_text(json.dumps({"input_data": [sample]}))
-    proof = prove(recurrent.build_dir, data, tmp_path / "proof.json")
+    recurrent, proof = proven(name)
     assert verify(recurrent.build_dir, proof.proof_path).valid
-    [reference] = Runner(load_model(FIXTURES / f"{name}.onnx")).run([sample])
+    [reference] = Runner(load_model(FIXTURES / f"{name}.onnx")).run([_samples(1, 1)])
     assert abs(proof.outputs[0][0] - float(reference.reshape(-1)[0])) <= 0.01
     verifier = recurrent.manifest.verifier
     assert verifier is not None and verifier.runtime_size <= EIP170_LIMIT
 
 
 def test_the_lstm_verifier_deploys_under_eip170_and_verifies_onchain(
-    lstm: BuildResult, anvil: LocalNode, tmp_path: Path
+    proven: Callable[[str], tuple[BuildResult, ProofResult]], anvil: LocalNode, tmp_path: Path
 ) -> None:
-    data = tmp_path / "input.json"
-    data.write_text(json.dumps({"input_data": [_samples(1, 2)]}))
-    proof = prove(lstm.build_dir, data, tmp_path / "proof.json")
+    lstm, proof = proven("lstm")
     store = DeploymentStore(tmp_path / "deployments")
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
         deployed = deploy_verifier(
