@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,10 +23,17 @@ import pytest
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
 from zkml_oracle.chain import LocalNode
-from zkml_oracle.circuit import BuildOptions, build
+from zkml_oracle.circuit import BuildOptions
 from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
+
+if TYPE_CHECKING:  # registered as a plugin below (importing it first skips assert rewriting)
+    from zkml_oracle.testing import ModelFactory
+
+# The suite's circuits come from the plugin's model factory, as a user's would: one build per
+# distinct model, calibration and options, shared by the suite's fixtures and the plugin tests.
+pytest_plugins = ["zkml_oracle.testing"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,10 +57,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+def built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """Public inputs and outputs, fixed params, dev SRS."""
-    out = tmp_path_factory.mktemp("builds") / "public"
-    return build(example["model"], example["calibration"], out, BuildOptions(dev_srs=True))
+    return zkml_model_factory(example["model"], example["calibration"])
 
 
 @pytest.fixture(scope="session")
@@ -65,19 +72,19 @@ def proof(
 
 
 @pytest.fixture(scope="session")
-def hashed_built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+def hashed_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """Hashed (Poseidon-committed) inputs and params, public outputs."""
-    out = tmp_path_factory.mktemp("builds") / "hashed"
-    options = BuildOptions(visibility=Visibility("hashed", "hashed", "public"), dev_srs=True)
-    return build(example["model"], example["calibration"], out, options)
+    visibility = Visibility("hashed", "hashed", "public")
+    return zkml_model_factory(example["model"], example["calibration"], visibility=visibility)
 
 
 @pytest.fixture(scope="session")
-def other_built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+def other_built(
+    tmp_path_factory: pytest.TempPathFactory, zkml_model_factory: ModelFactory
+) -> BuildResult:
     """Same shapes as ``built`` but other weights: another circuit with the same instance count."""
     files = write_credit_mlp(tmp_path_factory.mktemp("other-example"), seed=99)
-    out = tmp_path_factory.mktemp("builds") / "other"
-    return build(files["model"], files["calibration"], out, BuildOptions(dev_srs=True))
+    return zkml_model_factory(files["model"], files["calibration"])
 
 
 @pytest.fixture(scope="session")
@@ -89,14 +96,10 @@ def other_proof(
 
 
 @pytest.fixture(scope="session")
-def reusable_built(
-    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> BuildResult:
+def reusable_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """The example circuit for ezkl's reusable verifier."""
-    out = tmp_path_factory.mktemp("builds") / "reusable"
-    return build(
-        example["model"], example["calibration"], out, BuildOptions(dev_srs=True, reusable=True)
-    )
+    options = BuildOptions(reusable=True)
+    return zkml_model_factory(example["model"], example["calibration"], options=options)
 
 
 #: Slots per proof of the batched test circuits.
@@ -104,24 +107,17 @@ BATCH = 4
 
 
 @pytest.fixture(scope="session")
-def batch_built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+def batch_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """The example model, BATCH inferences per proof, public inputs and outputs."""
-    out = tmp_path_factory.mktemp("builds") / "batch"
-    return build(
-        example["model"], example["calibration"], out, BuildOptions(dev_srs=True, batch=BATCH)
-    )
+    options = BuildOptions(batch=BATCH)
+    return zkml_model_factory(example["model"], example["calibration"], options=options)
 
 
 @pytest.fixture(scope="session")
-def batch_hashed_built(
-    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> BuildResult:
+def batch_hashed_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """The example model, BATCH inferences per proof, each slot's input Poseidon-committed."""
-    out = tmp_path_factory.mktemp("builds") / "batch-hashed"
-    options = BuildOptions(
-        visibility=Visibility("hashed", "fixed", "public"), dev_srs=True, batch=BATCH
-    )
-    return build(example["model"], example["calibration"], out, options)
+    options = BuildOptions(visibility=Visibility("hashed", "fixed", "public"), batch=BATCH)
+    return zkml_model_factory(example["model"], example["calibration"], options=options)
 
 
 #: Slots per proof of the privacy tests' batched circuits (2 keeps their builds cheap).
@@ -130,53 +126,47 @@ PRIVACY_BATCH = 2
 
 def _privacy_build(
     example: dict[str, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-    name: str,
+    factory: ModelFactory,
     visibility: Visibility,
     *,
     batch: int = 1,
     bind_requester: bool = False,
 ) -> BuildResult:
-    out = tmp_path_factory.mktemp("builds") / name
-    options = BuildOptions(
-        visibility=visibility, dev_srs=True, batch=batch, bind_requester=bind_requester
-    )
-    return build(example["model"], example["calibration"], out, options)
+    options = BuildOptions(visibility=visibility, batch=batch, bind_requester=bind_requester)
+    return factory(example["model"], example["calibration"], options=options)
 
 
 @pytest.fixture(scope="session")
 def private_weights_built(
-    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    example: dict[str, Path], zkml_model_factory: ModelFactory
 ) -> BuildResult:
     """Public inputs, hashed (private, committed) params: ezkl puts the params hash first."""
     vis = Visibility("public", "hashed", "public")
-    return _privacy_build(example, tmp_path_factory, "private-weights", vis)
+    return _privacy_build(example, zkml_model_factory, vis)
 
 
 @pytest.fixture(scope="session")
 def private_weights_batch_built(
-    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    example: dict[str, Path], zkml_model_factory: ModelFactory
 ) -> BuildResult:
     """As ``private_weights_built``, PRIVACY_BATCH inferences per proof."""
     vis = Visibility("public", "hashed", "public")
-    return _privacy_build(example, tmp_path_factory, "pw-batch", vis, batch=PRIVACY_BATCH)
+    return _privacy_build(example, zkml_model_factory, vis, batch=PRIVACY_BATCH)
 
 
 @pytest.fixture(scope="session")
-def bound_built(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+def bound_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """Hashed inputs salted and bound to the requester, fixed params."""
     vis = Visibility("hashed", "fixed", "public")
-    return _privacy_build(example, tmp_path_factory, "bound", vis, bind_requester=True)
+    return _privacy_build(example, zkml_model_factory, vis, bind_requester=True)
 
 
 @pytest.fixture(scope="session")
-def bound_batch_built(
-    example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> BuildResult:
+def bound_batch_built(example: dict[str, Path], zkml_model_factory: ModelFactory) -> BuildResult:
     """Salted requester-bound inputs and hashed params, PRIVACY_BATCH inferences per proof."""
     vis = Visibility("hashed", "hashed", "public")
     return _privacy_build(
-        example, tmp_path_factory, "bound-batch", vis, batch=PRIVACY_BATCH, bind_requester=True
+        example, zkml_model_factory, vis, batch=PRIVACY_BATCH, bind_requester=True
     )
 
 

@@ -74,8 +74,6 @@ def _write_sigmoid_mlp(folder: Path) -> dict[str, Path]:
     }
 
 
-pytest_plugins = ["zkml_oracle.testing"]
-
 # Local proofs only: the verifier is not what these tests are about.
 SIGMOID_OPTIONS = BuildOptions(dev_srs=True, solidity=False)
 

@@ -23,8 +23,6 @@ from zkml_oracle.oracle import input_hash, proof_calldata
 from zkml_oracle.testing import AttestationHarness, OracleDeployer, OracleHarness
 from zkml_oracle.types import BuildResult, Manifest
 
-pytest_plugins = ["zkml_oracle.testing"]
-
 CHUNK = 8
 SAMPLES = 12
 

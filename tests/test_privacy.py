@@ -24,8 +24,6 @@ from zkml_oracle.publish import check_public, publish
 from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness
 from zkml_oracle.types import BuildResult, Visibility
 
-pytest_plugins = ["zkml_oracle.testing"]
-
 ZERO = "0x" + "00" * 20
 
 

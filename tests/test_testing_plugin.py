@@ -21,7 +21,6 @@ from zkml_oracle.types import BuildResult
 if TYPE_CHECKING:  # imported by pytest as a plugin below (importing it first skips rewriting)
     from zkml_oracle.testing import ModelFactory, OracleDeployer, OracleHarness
 
-pytest_plugins = ["zkml_oracle.testing"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = ("fraud_check", "credit_scoring", "zk_kyc", "smart_judge", "medical")
