@@ -71,7 +71,9 @@ def test_hashed_inputs_and_params_are_one_commitment_each(hashed_built: BuildRes
 
 
 def test_private_inputs_leave_only_outputs_public(example: dict[str, Path], tmp_path: Path) -> None:
-    options = BuildOptions(visibility=Visibility("private", "fixed", "public"), dev_srs=True)
+    options = BuildOptions(
+        visibility=Visibility("private", "fixed", "public"), dev_srs=True, solidity=False
+    )  # the layout is the point, not a verifier
     m = build(example["model"], example["calibration"], tmp_path / "b", options).manifest
     assert (m.layout.inputs.count, m.layout.params.count, m.layout.outputs.count) == (0, 0, 2)
 
@@ -89,9 +91,8 @@ def test_supplied_srs_is_recorded_by_hash(
 ) -> None:
     srs_file = tmp_path / "ceremony.srs"
     srs_file.write_bytes(Path(built.manifest.srs.path).read_bytes())
-    result = build(
-        example["model"], example["calibration"], tmp_path / "b", BuildOptions(srs_file=srs_file)
-    )
+    options = BuildOptions(srs_file=srs_file, solidity=False)  # the SRS record is the point
+    result = build(example["model"], example["calibration"], tmp_path / "b", options)
     assert result.manifest.srs.kind == "file"
     assert result.manifest.srs.sha256 == sha256_file(srs_file)
     assert result.manifest.artifacts["srs"] == str(srs_file.resolve())
@@ -238,7 +239,8 @@ def test_a_scikit_learn_model_builds_and_matches(tmp_path: Path) -> None:
     onnx_model = to_onnx(reg, x[:1], target_opset=13)
     (tmp_path / "reg.onnx").write_bytes(onnx_model.SerializeToString())
     cal = write_json(tmp_path / "cal.json", {"input_data": [x[:10].reshape(-1).tolist()]})
-    result = build(tmp_path / "reg.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+    options = BuildOptions(dev_srs=True, solidity=False)  # fidelity is the point
+    result = build(tmp_path / "reg.onnx", cal, tmp_path / "b", options)
     assert result.manifest.fidelity.passed
     runner = Runner(load_model(tmp_path / "reg.onnx"))
     ref = runner.run([x[0].tolist()])[0].reshape(-1)
