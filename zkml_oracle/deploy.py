@@ -15,14 +15,11 @@ from . import _ezkl
 from ._fs import temp_path_beside
 from .chain import Chain, ChainError
 from .deployments import DeploymentStore
-from .exceptions import InputError, ZkmlOracleError
+from .exceptions import DevSrsError as DevSrsError  # defined there, importable here too
+from .exceptions import InputError
 from .prover import checked_manifest, read_proof
 from .types import Manifest
 from .verifier import CompiledContract, read_vka
-
-
-class DevSrsError(ZkmlOracleError):
-    """Artifacts made with a test-only SRS were about to reach a non-dev chain."""
 
 
 @dataclass(frozen=True)

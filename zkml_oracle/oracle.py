@@ -21,6 +21,8 @@ from .commitment import Binding
 from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
 from .deployments import DeploymentStore
 from .exceptions import InputError, ZkmlOracleError
+from .exceptions import OracleRefused as OracleRefused  # defined there, importable here too
+from .exceptions import VerifierMismatch as VerifierMismatch
 from .prover import checked_manifest
 from .types import Manifest
 
@@ -91,10 +93,6 @@ class Sent:
 
     txn_hash: str
     gas_used: int
-
-
-class OracleRefused(ZkmlOracleError):
-    """The oracle contract refused a transaction; the message names its custom error."""
 
 
 @dataclass(frozen=True)
@@ -559,12 +557,6 @@ def set_feed_open(oracle: Oracle, account: Any, model_id: str, open_: bool) -> F
 
 
 # --- the verifier behind a model, checked off-chain ---
-
-
-class VerifierMismatch(ZkmlOracleError):
-    """A model's registered verifier is not ezkl's verifier for the build's verifying key."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

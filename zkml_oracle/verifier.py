@@ -19,7 +19,8 @@ from typing import Any, Literal
 from . import _ezkl
 from ._fs import atomic_write_json
 from ._progress import Steps
-from .exceptions import ArtifactError, ToolchainError, ZkmlOracleError
+from .exceptions import ArtifactError, ToolchainError
+from .exceptions import VerifierError as VerifierError  # defined there, importable here too
 
 #: EIP-170: the most runtime code a contract may have on Ethereum and most EVM chains.
 EIP170_LIMIT = 24_576
@@ -28,10 +29,6 @@ SOLC_SETTINGS: dict[str, Any] = {"optimizer": {"enabled": True, "runs": 1}}
 FOLDER = "verifier"
 
 VerifierKind = Literal["standalone", "reusable"]
-
-
-class VerifierError(ZkmlOracleError):
-    """Generating or compiling the verifier failed."""
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import field
+from ..exceptions import Rejected as Rejected  # defined there, importable here too
 from ..types import Manifest
 
 Sample = list[list[float]]
-
-
-class Rejected(ValueError):
-    """The request can never be proven as it stands; the message is the recorded reason."""
 
 
 def sample_from_felts(manifest: Manifest, felts: Sequence[int]) -> Sample:

@@ -34,12 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from ..exceptions import ZkmlOracleError
-
-
-class JournalError(ZkmlOracleError):
-    """The journal file is unusable, held by another relayer, or belongs to another oracle."""
-
+from ..exceptions import JournalError as JournalError  # defined there, importable here too
 
 #: To prove.
 SEEN = "seen"

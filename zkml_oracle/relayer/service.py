@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ZkmlOracleError
+from ..exceptions import RelayerError as RelayerError  # defined there, importable here too
 from ..types import Manifest
 from . import journal as J
 from .backend import ProofJob, ProofOutcome, ProverBackend
@@ -923,7 +923,3 @@ def _ids(entries: list[J.Entry]) -> list[int]:
 def _crash_point(name: str) -> None:
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-class RelayerError(ZkmlOracleError):
-    """The relayer cannot start: a model it should serve is not registered, or similar."""
