@@ -8,7 +8,6 @@ it with SIGKILL; they poll the journal and the chain with deadlines.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -113,7 +112,7 @@ def test_request_felts_decode_to_the_input_or_a_reason(built: BuildResult) -> No
         sample_from_felts(m, [2**200 + 1, *felts[1:]])
     with pytest.raises(Rejected, match="value out of range"):
         sample_from_felts(m, [field.FIELD_MODULUS, *felts[1:]])
-    hashed = dataclasses.replace(m, visibility=Visibility("hashed", "fixed", "public"))
+    hashed = m.model_copy(update={"visibility": Visibility("hashed", "fixed", "public")})
     with pytest.raises(Rejected, match="hashed-input model"):
         sample_from_felts(hashed, felts)
 
@@ -502,7 +501,8 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
 ) -> None:
     from types import SimpleNamespace
 
-    from zkml_oracle.relayer.service import Relayer, RelayerConfig, ServedModel
+    from zkml_oracle.relayer.service import Relayer, ServedModel
+    from zkml_oracle.relayer.settings import RelayerSettings
     from zkml_oracle.relayer.signer import Signer
 
     served = "0x" + "cd" * 32
@@ -510,7 +510,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
     with Journal(tmp_path / "j.sqlite") as j:
         j.record([_event(1)], 1)  # journaled by an earlier run that served model 0xabab…
         relayer = Relayer(
-            config=RelayerConfig(),
+            config=RelayerSettings(),
             oracle=oracle,  # type: ignore[arg-type]
             signer=Signer(None),
             models={served: ServedModel(served, built.build_dir, built.manifest)},

@@ -92,7 +92,7 @@ def unseal(
     reads them) for a request's ciphertext, checked against its commitment and requester."""
     import ecies
 
-    from .oracle import input_felts
+    from .calldata import input_felts
 
     try:
         plain = ecies.decrypt(key.secret, bytes(ciphertext))

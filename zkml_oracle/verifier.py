@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from . import _ezkl
 from ._fs import atomic_write_json
@@ -31,9 +33,10 @@ FOLDER = "verifier"
 VerifierKind = Literal["standalone", "reusable"]
 
 
-@dataclass(frozen=True)
-class VerifierInfo:
+class VerifierInfo(BaseModel):
     """What the manifest records of the verifier."""
+
+    model_config = ConfigDict(frozen=True)
 
     kind: VerifierKind
     contract_name: str
@@ -43,6 +46,7 @@ class VerifierInfo:
     solc_settings: dict[str, Any]
     vka_words: int | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def exceeds_eip170(self) -> bool:
         return self.runtime_size > EIP170_LIMIT
@@ -60,15 +64,6 @@ class VerifierInfo:
             f"EIP-170's {EIP170_LIMIT:,}: chains that enforce the limit will refuse to deploy "
             f"it; {way_out}"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["exceeds_eip170"] = self.exceeds_eip170
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VerifierInfo:
-        return cls(**{k: v for k, v in d.items() if k != "exceeds_eip170"})
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ removed) stops the loop with one log line and a :class:`~.journal.JournalError`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -51,7 +50,9 @@ from ..types import Manifest
 from . import journal as J
 from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
+from .log import emit
 from .metrics import Metrics
+from .settings import RelayerSettings
 from .signer import NonceManager, Signer, bumped_fees, eip1559_fees
 from .watcher import (
     OnChainRequest,
@@ -65,7 +66,6 @@ from .watcher import (
 #: The sample to prove for (manifest, request id, input felts), or :class:`Rejected`.
 InputSource = Callable[[Manifest, J.Entry], Sample]
 
-log = logging.getLogger("zkml_oracle.relayer")
 
 #: Test-only fault injection: the relayer SIGKILLs itself at ``after-proof`` (a proof is in the
 #: journal, nothing sent yet) or ``after-broadcast`` (a transaction reached the node, the journal
@@ -85,32 +85,6 @@ class ServedModel:
     model_id: str
     build_dir: Path
     manifest: Manifest
-
-
-@dataclass(frozen=True)
-class RelayerConfig:
-    once: bool = False
-    confirmations: int = 0
-    workers: int = 1
-    batch_size: int = 1  # requests per proof; > 1: settled with one fulfillBatch
-    max_wait: float = 0.0  # seconds the oldest waits for its batch to fill (not with ``once``)
-    poll_interval: float = 0.5
-    start_block: int = 0
-    receipt_timeout: float = 120.0
-    drain_timeout: float = 10.0
-    max_attempts: int = 3
-    backoff_cap: float = 5.0
-    #: The least fee (wei) a request must escrow to be proven (``relay --min-fee``).
-    min_fee: int = 0
-    #: Gas a fulfilment needs besides its callbacks (verification, calldata, bookkeeping):
-    #: a request whose callback gas plus this cannot fit a block is rejected before proving.
-    fulfil_gas_reserve: int = 2_000_000
-    #: Blocks back from the head in which final fulfilments are re-checked against reorgs.
-    recheck_window: int = 64
-    #: The longest pause (seconds) after a node refusal about the relayer itself.
-    pause_cap: float = 60.0
-    #: ``relay --retry-failed``: failed requests are proven again.
-    retry_failed: bool = False
 
 
 @dataclass
@@ -150,29 +124,13 @@ def check_batch_size(models: dict[str, ServedModel], batch_size: int) -> None:
             )
 
 
-def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured log record (the formatter writes it as a JSON line). Never a key."""
-    log.log(level, event, extra={"fields": fields})
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        return json.dumps(doc, default=str)
-
-
 class Relayer:
     """One relayer: an oracle, the models it serves, a signer, a backend and a journal."""
 
     def __init__(
         self,
         *,
-        config: RelayerConfig,
+        config: RelayerSettings,
         oracle: OracleClient,
         signer: Signer,
         models: dict[str, ServedModel],
@@ -186,6 +144,7 @@ class Relayer:
         # A request's sample: from its felts, or (relayer.private_inputs) its sealed input.
         self.inputs: InputSource = inputs or (lambda m, e: sample_from_felts(m, e.input_felts))
         self.config = config
+        self.confirmations = config.confirmations or 0
         self.oracle = oracle
         self.signer = signer
         self.models = {k.lower(): v for k, v in models.items()}
@@ -327,7 +286,7 @@ class Relayer:
 
     def _scan(self) -> bool:
         head = self._run.head
-        target = head - self.config.confirmations
+        target = head - self.confirmations
         cursor = self.journal.cursor()
         cursor_hash = self.journal.meta("cursor_hash")
         if (
@@ -432,7 +391,7 @@ class Relayer:
         assert first.raw_tx is not None and first.nonce is not None
         receipt = self.oracle.receipt(tx_hash)
         if receipt is not None and int(receipt["status"]) == 1:
-            if int(receipt["blockNumber"]) > self._run.head - self.config.confirmations:
+            if int(receipt["blockNumber"]) > self._run.head - self.confirmations:
                 self._mark_sent(first, entries)  # mined, not yet final: a reorg may undo it
                 return
             block_hash = "0x" + bytes(receipt["blockHash"]).hex()
@@ -590,7 +549,7 @@ class Relayer:
                 else:  # re-mined on the new branch, or settled there otherwise
                     self.journal.update(entry.request_id, tx_block=None, tx_block_hash=None)
                     self._from_chain(entry, req)
-            depth = max(1, self.config.confirmations + 1, head - number + 1)
+            depth = max(1, self.confirmations + 1, head - number + 1)
             self.nonces.resync()
             self.metrics.deep_reorg()
             self.journal.deep_reorg(number, depth, requeued)
@@ -599,7 +558,7 @@ class Relayer:
                 logging.ERROR,
                 block=number,
                 block_hash=block_hash,
-                confirmations=self.config.confirmations,
+                confirmations=self.confirmations,
                 requests=_ids(entries),
                 requeued=requeued,
                 note="a fulfilment counted final was orphaned: raise --confirmations",
