@@ -245,7 +245,7 @@ class Relayer:
                 for rid in abandoned:  # cancelled by us: the attempt is given back
                     entry = self.journal.get(rid)
                     attempts = max(0, entry.attempts - 1) if entry is not None else 0
-                    self.journal.update(rid, state=J.SEEN, attempts=attempts)
+                    self.journal.transition(rid, J.SEEN, attempts=attempts)
         except J.JournalError:
             pass  # a failed journal: these stay "proving", re-queued by the next start
         self._run.inflight.clear()
@@ -318,8 +318,8 @@ class Relayer:
             )
         return last == target
 
-    def _finish(self, entry: J.Entry, state: str, **fields: Any) -> None:
-        self.journal.finish(entry.request_id, state, **fields)
+    def _finish(self, entry: J.Entry, state: J.State, **fields: Any) -> None:
+        self.journal.transition(entry.request_id, state, **fields)
         latency = time.time() - entry.seen_at if state == J.FULFILLED else None
         self.metrics.finished(state, latency)
         level = logging.WARNING if state in (J.REJECTED, J.FAILED) else logging.INFO
@@ -449,7 +449,7 @@ class Relayer:
         if first.state == J.SIGNED:
             with self.journal.atomic():
                 for entry in entries:
-                    self.journal.update(entry.request_id, state=J.SENT)
+                    self.journal.transition(entry.request_id, J.SENT)
 
     def _replace(self, entries: list[J.Entry]) -> None:
         """A transaction without a receipt for ``receipt_timeout``: the same call at the same
@@ -470,9 +470,9 @@ class Relayer:
         )
         with self.journal.atomic():
             for entry in entries:
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=J.SIGNED,
+                    J.SIGNED,
                     raw_tx=raw,
                     tx_hash=tx_hash,
                     sent_at=time.time(),
@@ -532,9 +532,9 @@ class Relayer:
             for entry in entries:
                 req = self.oracle.request(entry.request_id)
                 if req.status == RequestStatus.PENDING:
-                    self.journal.update(
+                    self.journal.transition(
                         entry.request_id,
-                        state=J.PROVED,
+                        J.PROVED,
                         raw_tx=None,
                         tx_hash=None,
                         nonce=None,
@@ -564,7 +564,9 @@ class Relayer:
                 note="a fulfilment counted final was orphaned: raise --confirmations",
             )
 
-    def _retry(self, entries: list[J.Entry], state: str, error: str, *, spend: bool = True) -> None:
+    def _retry(
+        self, entries: list[J.Entry], state: J.State, error: str, *, spend: bool = True
+    ) -> None:
         """Back to ``state`` (``proved``: send the same proof again; ``seen``: prove again), or
         ``failed`` for good after ``max_attempts``. A batch's open requests move together; if
         one of them fails for good, the others are proved again without it (so no transaction
@@ -581,9 +583,9 @@ class Relayer:
                 fields: dict[str, Any] = {"raw_tx": None, "tx_hash": None, "nonce": None}
                 if state == J.SEEN:
                     fields.update(batch=None, slot=None, proof=None, instances=None)
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=state,
+                    state,
                     error=error,
                     attempts=entry.attempts + (spend and state == J.PROVED),
                     **fields,
@@ -646,9 +648,9 @@ class Relayer:
         raw, tx_hash = self.signer.sign(tx)
         with self.journal.atomic():
             for entry in pending:
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=J.SIGNED,
+                    J.SIGNED,
                     nonce=tx["nonce"],
                     raw_tx=raw,
                     tx_hash=tx_hash,
@@ -673,7 +675,7 @@ class Relayer:
             emit("relayer.resumed")
         with self.journal.atomic():
             for entry in pending:
-                self.journal.update(entry.request_id, state=J.SENT)
+                self.journal.transition(entry.request_id, J.SENT)
         self.metrics.sent()
         emit("tx.sent", requests=_ids(pending), tx_hash=tx_hash, nonce=tx["nonce"])
 
@@ -688,8 +690,8 @@ class Relayer:
         with self.journal.atomic():
             for entry in entries:
                 if entry.state in (J.SIGNED, J.SENT):
-                    self.journal.update(
-                        entry.request_id, state=J.PROVED, raw_tx=None, tx_hash=None, nonce=None
+                    self.journal.transition(
+                        entry.request_id, J.PROVED, raw_tx=None, tx_hash=None, nonce=None
                     )
         self.metrics.alert(True)
         self.journal.set_meta("alert", f"sending paused: {fault}")
@@ -820,7 +822,7 @@ class Relayer:
         ids = tuple(entry.request_id for entry, _ in group)
         with self.journal.atomic():
             for entry, _ in group:
-                self.journal.update(entry.request_id, state=J.PROVING, attempts=entry.attempts + 1)
+                self.journal.transition(entry.request_id, J.PROVING, attempts=entry.attempts + 1)
         job = ProofJob(ids, model.model_id, str(model.build_dir), [sample for _, sample in group])
         self._run.inflight[ids] = self.backend.submit(job)
         emit(
@@ -843,9 +845,9 @@ class Relayer:
                 key = J.batch_key(outcome.proof)
                 with self.journal.atomic():
                     for slot, rid in enumerate(ids):
-                        self.journal.update(
+                        self.journal.transition(
                             rid,
-                            state=J.PROVED,
+                            J.PROVED,
                             batch=key,
                             slot=slot,
                             proof=outcome.proof,
@@ -866,11 +868,11 @@ class Relayer:
                     if rid in rejected:
                         self._finish(entry, J.REJECTED, error=rejected[rid])
                     elif rejected:  # not this one's fault: proved again without the culprits
-                        self.journal.update(rid, state=J.SEEN, attempts=entry.attempts - 1)
+                        self.journal.transition(rid, J.SEEN, attempts=entry.attempts - 1)
                     elif entry.attempts >= self.config.max_attempts:
                         self._finish(entry, J.FAILED, error=outcome.error)
                     else:
-                        self.journal.update(rid, state=J.SEEN, error=outcome.error)
+                        self.journal.transition(rid, J.SEEN, error=outcome.error)
             if not rejected:
                 emit("proof.failed", logging.WARNING, requests=list(ids), error=outcome.error)
 
