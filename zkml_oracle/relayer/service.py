@@ -18,6 +18,11 @@ sending and settling while they run. Each turn:
 Finished proofs are collected into the journal at the start of each turn, so they are sent,
 and their workers given the next job, in the same turn.
 
+The phases are methods over one context (``_Run``: in-flight jobs, head, backoffs, pause):
+collect (``_collect``) → watch (``_scan``) → confirm (``_settle``, ``_recheck``) → submit
+(``_send``) → prove (``_dispatch``). Every state change goes through
+:meth:`~.journal.Journal.transition`; the retry policy is :mod:`.retry`, the log :mod:`.log`.
+
 RPC failures are retried with capped exponential backoff; the loop keeps collecting proofs
 meanwhile. A node refusal that is about the relayer (no funds, a fee or nonce problem) pauses
 sending with capped backoff and an alert, without spending the requests' attempts.
@@ -52,6 +57,7 @@ from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
 from .log import emit
 from .metrics import Metrics
+from .retry import Backoff
 from .settings import RelayerSettings
 from .signer import NonceManager, Signer, bumped_fees, eip1559_fees
 from .watcher import (
@@ -89,15 +95,19 @@ class ServedModel:
 
 @dataclass
 class _Run:
+    """The loop's context: what one turn's phases hand to the next and to later turns."""
+
+    #: The RPC endpoint's failures in a row (the whole turn backs off).
+    rpc: Backoff
+    #: Node refusals about the relayer in a row (sending backs off).
+    pause: Backoff
     #: Proof jobs in the backend, by their requests (slot order).
     inflight: dict[tuple[int, ...], Future[ProofOutcome]] = field(default_factory=dict)
-    failures: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     #: When the oldest request waiting for its batch to fill is due (wall clock), if any.
     due: float | None = None
     #: Sending paused (a node refusal about the relayer) until this monotonic time.
     paused_until: float = 0.0
-    pauses: int = 0
     #: The chain's head and block gas limit, read once per turn.
     head: int = 0
     gas_limit: int = 0
@@ -152,7 +162,11 @@ class Relayer:
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.nonces = NonceManager(lambda: oracle.pending_nonce(signer.address))
-        self._run = _Run(stop=stop or threading.Event())
+        self._run = _Run(
+            rpc=Backoff(0.25, config.backoff_cap),
+            pause=Backoff(1.0, config.pause_cap),
+            stop=stop or threading.Event(),
+        )
         self._chain_id = int(oracle.web3.eth.chain_id)
 
     # --- control ---
@@ -222,11 +236,11 @@ class Relayer:
         return summary
 
     def _delay(self) -> float:
-        if self._run.failures == 0:
+        if self._run.rpc.failures == 0:
             if self._run.due is not None:  # wake up when a waiting batch is due
                 return max(0.0, min(self.config.poll_interval, self._run.due - time.time()))
             return self.config.poll_interval
-        return float(min(self.config.backoff_cap, 0.25 * 2**self._run.failures))
+        return self._run.rpc.delay()
 
     def _wait(self, seconds: float) -> None:
         pending = list(self._run.inflight.values())
@@ -269,19 +283,19 @@ class Relayer:
         except Exception as e:
             if not is_transient(e):
                 raise
-            self._run.failures += 1
+            retry_in = self._run.rpc.failed()
             self.metrics.rpc_error()
             emit(
                 "rpc.unavailable",
                 logging.WARNING,
                 error=type(e).__name__,
-                failures=self._run.failures,
-                retry_in=round(self._delay(), 2),
+                failures=self._run.rpc.failures,
+                retry_in=round(retry_in, 2),
             )
             return False, False
-        if self._run.failures:
-            emit("rpc.recovered", failures=self._run.failures)
-        self._run.failures = 0
+        failures = self._run.rpc.succeeded()
+        if failures:
+            emit("rpc.recovered", failures=failures)
         return caught_up, True
 
     def _scan(self) -> bool:
@@ -668,8 +682,7 @@ class Relayer:
             self._retry(pending, J.PROVED, f"the node refused the transaction: {e}")
             return
         _crash_point("after-broadcast")
-        if self._run.pauses:
-            self._run.pauses = 0
+        if self._run.pause.succeeded():
             self.metrics.alert(False)
             self.journal.set_meta("alert", "")
             emit("relayer.resumed")
@@ -683,8 +696,7 @@ class Relayer:
         """A node refusal about the relayer: pause sending (capped backoff), raise the alert,
         keep the requests' proofs and attempts (their transaction was never accepted)."""
         run = self._run
-        run.pauses += 1
-        delay = min(self.config.pause_cap, float(2 ** min(run.pauses, 16)))
+        delay = run.pause.failed()
         run.paused_until = time.monotonic() + delay
         self.nonces.resync()
         with self.journal.atomic():
@@ -700,7 +712,7 @@ class Relayer:
             logging.ERROR,
             error=str(fault),
             retry_in=delay,
-            pauses=run.pauses,
+            pauses=run.pause.failures,
             requests=_ids(entries),
             note="the node refuses our transactions (funds, fees or nonce): attempts are kept",
         )
