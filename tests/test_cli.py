@@ -190,3 +190,20 @@ def test_steps_are_told_one_line_each_on_a_stderr_that_is_not_a_terminal(as_json
     env.pop("ZKML_PROGRESS_AFTER")
     quiet = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_settings_come_from_zkml_variables_older_names_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zkml_oracle.exceptions import InputError
+    from zkml_oracle.settings import settings
+
+    monkeypatch.setenv("ZKML_RPC_URL", "http://127.0.0.1:8545")
+    monkeypatch.setenv("ZKML_ORACLE_DEPLOYMENTS", "/srv/deployments")  # the name it had
+    monkeypatch.setenv("ZKML_STALL_SECONDS", "5")
+    now = settings()
+    assert now.rpc_url == "http://127.0.0.1:8545" and now.stall_seconds == 5.0
+    assert str(now.deployments) == "/srv/deployments" and now.progress_after == 10.0
+    monkeypatch.setenv("ZKML_CHAIN_ID", "mainnet")
+    with pytest.raises(InputError, match=r"^\$ZKML_CHAIN_ID='mainnet': .*: fix or unset it$"):
+        settings()
