@@ -1,7 +1,9 @@
-"""The exceptions zkml-oracle raises.
+"""The exceptions zkml-oracle raises, all of them here (``tests/test_layout.py`` checks it).
 
 Every error is a :class:`ZkmlOracleError`, and its message names the problem and the fix in
-one line, so the CLI can print it as is. ``exit_code`` is what the CLI exits with.
+one line, so the CLI can print it as is. ``exit_code`` is what the CLI exits with. The
+modules that raise them re-export their own (``from zkml_oracle.chain import ChainError``
+still works).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ class ZkmlOracleError(Exception):
     """Root of every error this package raises on purpose."""
 
     exit_code = 2
+
+
+# --- tools, input, build and prove ---
 
 
 class ToolchainError(ZkmlOracleError):
