@@ -33,4 +33,4 @@ def cli(provider: Any, build_dir: Path, alias: str | None, allow_dev_srs: bool) 
         )
     except ZkmlOracleError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(json.dumps(deployed.to_dict(), indent=2))
+    click.echo(json.dumps(deployed.model_dump(), indent=2))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,9 +61,17 @@ def test_build_prove_verify_json(example: dict[str, Path], tmp_path: Path) -> No
         "--input-visibility",
         "hashed",
         "--json",
+        env={"ZKML_PROGRESS_AFTER": "0"},  # every step told, however short
     )
     assert proc.returncode == 0, proc.stderr
     built = json.loads(proc.stdout)  # ezkl's own chatter must not reach stdout
+    # stderr is a pipe here, not a terminal: each step is still told, one JSON event a line,
+    # its start and its end.
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    told = [e["message"] for e in events if e["event"] == "progress"]
+    assert "· generating proving and verifying keys …" in told
+    assert any(m.startswith("✓ generating proving and verifying keys (") for m in told)
+    assert len(told) >= 2 * len(built["timings"]), told
     assert built["manifest"]["visibility"]["input"] == "hashed"
     assert built["manifest"]["layout"]["inputs"]["count"] == 1
     assert built["manifest"]["srs"]["kind"] == "dev"
@@ -149,3 +159,51 @@ def test_a_bad_option_value_is_one_line_naming_the_help(tmp_path: Path) -> None:
         "error: Invalid value for '--fee': -5 is not in the range x>=0. "
         "(see `zkml-oracle request --help`)"
     ]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_steps_are_told_one_line_each_on_a_stderr_that_is_not_a_terminal(as_json: bool) -> None:
+    # Two quick steps with the announce threshold at 0 (ZKML_PROGRESS_AFTER), in a child
+    # whose stderr is a pipe: each step's start and end, one line each (JSON with --json).
+    script = (
+        "from zkml_oracle._progress import Steps, progress_reporter\n"
+        f"steps = Steps(progress_reporter(json_events={as_json}))\n"
+        "with steps.step('a', 'making the dev SRS'): pass\n"
+        "with steps.step('b', 'generating keys'): pass\n"
+    )
+    env = {**os.environ, "ZKML_PROGRESS_AFTER": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    lines = proc.stderr.splitlines()
+    if as_json:
+        assert [json.loads(line)["event"] for line in lines] == ["progress"] * 4
+        lines = [json.loads(line)["message"] for line in lines]
+    assert [line.split(" (")[0].strip() for line in lines] == [
+        "· making the dev SRS …",
+        "✓ making the dev SRS",
+        "· generating keys …",
+        "✓ generating keys",
+    ]
+    assert proc.stdout == ""
+    # Unset, the threshold is 10 s: quick steps say nothing.
+    env.pop("ZKML_PROGRESS_AFTER")
+    quiet = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_settings_come_from_zkml_variables_older_names_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zkml_oracle.exceptions import InputError
+    from zkml_oracle.settings import settings
+
+    monkeypatch.setenv("ZKML_RPC_URL", "http://127.0.0.1:8545")
+    monkeypatch.setenv("ZKML_ORACLE_DEPLOYMENTS", "/srv/deployments")  # the name it had
+    monkeypatch.setenv("ZKML_STALL_SECONDS", "5")
+    now = settings()
+    assert now.rpc_url == "http://127.0.0.1:8545" and now.stall_seconds == 5.0
+    assert str(now.deployments) == "/srv/deployments" and now.progress_after == 10.0
+    monkeypatch.setenv("ZKML_CHAIN_ID", "mainnet")
+    with pytest.raises(InputError, match=r"^\$ZKML_CHAIN_ID='mainnet': .*: fix or unset it$"):
+        settings()

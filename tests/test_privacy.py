@@ -207,17 +207,15 @@ def test_the_params_commitment_is_part_of_the_model_id(private_weights_built: Bu
     m = private_weights_built.manifest
     config = ModelConfig.from_manifest(m, ZERO)
     assert config.params_count == 1 and config.params_offset == m.layout.params.offset == 0
-    other = dataclasses.replace(m, params_commitment=(m.params_commitment[0] + 1,))
+    other = m.model_copy(update={"params_commitment": (m.params_commitment[0] + 1,)})
     assert ModelConfig.from_manifest(other, ZERO).model_id != config.model_id
 
 
 def test_private_params_are_refused_at_registration(
     private_weights_built: BuildResult, tmp_path: Path
 ) -> None:
-    m = dataclasses.replace(
-        private_weights_built.manifest,
-        visibility=Visibility("public", "private", "public"),
-        params_commitment=(),
+    m = private_weights_built.manifest.model_copy(
+        update={"visibility": Visibility("public", "private", "public"), "params_commitment": ()}
     )
     with pytest.raises(
         InputError, match=r"private params commit to nothing.*--param-visibility hashed"

@@ -8,7 +8,6 @@ it with SIGKILL; they poll the journal and the chain with deadlines.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ from tests.conftest import BATCH, calibration_rows, prove_rows
 from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
 from zkml_oracle.deployments import DeploymentStore
+from zkml_oracle.exceptions import IllegalTransition
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
 from zkml_oracle.relayer.journal import Journal, JournalError, RequestEvent
@@ -65,22 +65,46 @@ def test_the_journal_records_once_and_keeps_the_cursor(tmp_path: Path) -> None:
         assert j.record([_event(2), _event(3, block=6)], 6) == 1  # a known request stays as is
         assert j.cursor() == 6
         assert [e.request_id for e in j.in_state(J.SEEN)] == [1, 2, 3]
-        j.update(1, state=J.PROVING, attempts=1)
-        j.update(2, state=J.PROVED, proof=b"\x01\x02", instances=[5, field.FIELD_MODULUS - 1])
+        j.transition(1, J.PROVING, attempts=1)
+        j.transition(2, J.PROVED, proof=b"\x01\x02", instances=[5, field.FIELD_MODULUS - 1])
     with Journal(tmp_path / "j.sqlite") as j:  # reopened, as after a crash
         assert j.resume() == 1
         one, two = j.get(1), j.get(2)
         assert one is not None and one.state == J.SEEN and one.attempts == 1
         assert two is not None and two.proof == b"\x01\x02"
         assert two.instances == (5, field.FIELD_MODULUS - 1)
-        j.finish(3, J.REJECTED, error="bad input")
+        j.transition(3, J.REJECTED, error="bad input")
         summary = j.summary()
         assert summary["counts"]["seen"] == 1 and summary["counts"]["rejected"] == 1
         assert summary["last_errors"][0]["error"] == "bad input"
         with pytest.raises(ValueError, match="not journal columns"):
             j.update(1, colour="red")
-        with pytest.raises(ValueError, match="not a final state"):
-            j.finish(1, J.SENT)
+        assert isinstance(j.get(3).state, J.State)  # type: ignore[union-attr]
+
+
+def test_every_state_change_goes_through_transition_and_only_an_allowed_one(
+    tmp_path: Path,
+) -> None:
+    with Journal(tmp_path / "j.sqlite") as j:
+        j.record([_event(1), _event(2)], 1)
+        with pytest.raises(ValueError, match="through Journal.transition"):
+            j.update(1, state=J.PROVED)
+        for state in (J.PROVING, J.PROVED, J.SIGNED, J.SENT, J.FULFILLED):  # the happy path
+            j.transition(1, state)
+        done = j.get(1)
+        assert done is not None and done.state is J.State.FULFILLED and done.done_at
+        for illegal in (J.IGNORED, J.FAILED, J.SIGNED):  # settled (a reorg may reopen it)
+            with pytest.raises(IllegalTransition, match="fulfilled -> .* not an allowed"):
+                j.transition(1, illegal)
+        j.transition(2, J.REJECTED, error="bad input")
+        with pytest.raises(IllegalTransition, match="rejected -> proved"):
+            j.transition(2, J.PROVED)
+        with pytest.raises(ValueError, match="'bogus' is not a valid State"):
+            j.transition(2, "bogus")  # type: ignore[arg-type]
+        with pytest.raises(JournalError, match="request 9 is not in"):
+            j.transition(9, J.SEEN)
+        # An illegal change leaves the row as it was.
+        assert j.get(2).state is J.State.REJECTED  # type: ignore[union-attr]
 
 
 def test_the_journal_is_bound_to_one_oracle_and_one_relayer(tmp_path: Path) -> None:
@@ -113,7 +137,7 @@ def test_request_felts_decode_to_the_input_or_a_reason(built: BuildResult) -> No
         sample_from_felts(m, [2**200 + 1, *felts[1:]])
     with pytest.raises(Rejected, match="value out of range"):
         sample_from_felts(m, [field.FIELD_MODULUS, *felts[1:]])
-    hashed = dataclasses.replace(m, visibility=Visibility("hashed", "fixed", "public"))
+    hashed = m.model_copy(update={"visibility": Visibility("hashed", "fixed", "public")})
     with pytest.raises(Rejected, match="hashed-input model"):
         sample_from_felts(hashed, felts)
 
@@ -502,7 +526,8 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
 ) -> None:
     from types import SimpleNamespace
 
-    from zkml_oracle.relayer.service import Relayer, RelayerConfig, ServedModel
+    from zkml_oracle.relayer.service import Relayer, ServedModel
+    from zkml_oracle.relayer.settings import RelayerSettings
     from zkml_oracle.relayer.signer import Signer
 
     served = "0x" + "cd" * 32
@@ -510,7 +535,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
     with Journal(tmp_path / "j.sqlite") as j:
         j.record([_event(1)], 1)  # journaled by an earlier run that served model 0xabab…
         relayer = Relayer(
-            config=RelayerConfig(),
+            config=RelayerSettings(),
             oracle=oracle,  # type: ignore[arg-type]
             signer=Signer(None),
             models={served: ServedModel(served, built.build_dir, built.manifest)},
@@ -553,7 +578,7 @@ def test_an_older_journal_gains_the_batch_columns(tmp_path: Path) -> None:
         with j.atomic():  # a batch's rows change together
             j.update(7, batch="k", slot=0)
             j.record([_event(8)], 2)
-            j.update(8, state=J.PROVED, batch="k", slot=1)
+            j.transition(8, J.PROVED, batch="k", slot=1)
         assert [e.request_id for e in j.members("k")] == [7, 8]
         with pytest.raises(RuntimeError), j.atomic():
             j.update(8, slot=5)

@@ -283,10 +283,10 @@ def test_retry_failed_puts_failed_requests_back(tmp_path: Path) -> None:
 
     with Journal(tmp_path / "j.sqlite") as j:
         j.record([_event(1), _event(2)], 1)
-        j.update(1, state=J.PROVING, attempts=3)
-        j.finish(1, J.FAILED, error="gave up")
+        j.transition(1, J.PROVING, attempts=3)
+        j.transition(1, J.FAILED, error="gave up")
         with pytest.raises(J.JournalError, match="failed -> proved is not an allowed"):
-            j.update(1, state=J.PROVED)
+            j.transition(1, J.PROVED)
         assert j.retry_failed() == [1]
         entry = j.get(1)
         assert entry is not None and entry.state == J.SEEN and entry.attempts == 0

@@ -40,8 +40,8 @@ def test_status_figures_come_from_the_journal(tmp_path: Path) -> None:
         j.record(events, 7)
         for rid in (1, 2, 3):
             j.update(rid, batch=f"b{rid}", slot=0, proved_at=now - 30)
-            j.finish(rid, J.FULFILLED, tx_hash=f"0x{rid:064x}")
-        j.finish(4, J.REJECTED, error="bad <script>alert(1)</script> input")
+            j.transition(rid, J.FULFILLED, tx_hash=f"0x{rid:064x}")
+        j.transition(4, J.REJECTED, error="bad <script>alert(1)</script> input")
     # Latencies: done_at - seen_at of the fulfilled ones, as the journal wrote them.
     with Journal(tmp_path / "j.sqlite", readonly=True) as j:
         expected = sorted(e.done_at - e.seen_at for e in j.all() if e.state == J.FULFILLED)  # type: ignore[operator]

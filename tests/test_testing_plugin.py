@@ -67,8 +67,8 @@ def test_the_deployment_registers_the_model_once(
     assert model[1] is True and model[2] > 0  # active, registered
     assert model[0][0] == zkml.deployment.verifier
     record = zkml_oracle_deployment.store.load(zkml_oracle_deployment.chain)
-    assert record["oracle"]["address"] == zkml.oracle.address
-    assert zkml.deployment.model_id in record["models"]
+    assert record.oracle is not None and record.oracle.address == zkml.oracle.address
+    assert zkml.deployment.model_id in record.models
     assert zkml_oracle_deployment.store.root.is_dir()
 
 

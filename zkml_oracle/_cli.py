@@ -13,11 +13,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .exceptions import InputError, ZkmlOracleError
+
+if TYPE_CHECKING:  # the CLI imports heavy modules only in the command that needs them
+    from .types import InputVisibility, OutputVisibility, ParamVisibility
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,20 +34,30 @@ def chain_options(fn: F) -> F:
     options = [
         click.option(
             "--network",
-            help="An Ape network choice, e.g. ethereum:sepolia:node  [default: the local Anvil]",
+            help="An Ape network choice, e.g. ethereum:sepolia:node  "
+            "[env: ZKML_NETWORK; default: the local Anvil]",
         ),
-        click.option("--rpc-url", help="Any JSON-RPC endpoint, e.g. https://rpc.example/KEY."),
+        click.option(
+            "--rpc-url",
+            help="Any JSON-RPC endpoint, e.g. https://rpc.example/KEY.  [env: ZKML_RPC_URL]",
+        ),
         click.option(
             "--account",
             help="Ape account alias that signs (APE_ACCOUNTS_<alias>_PASSPHRASE unlocks it "
-            "without a prompt)  [default on a local dev chain: Anvil's first dev account]",
+            "without a prompt)  [env: ZKML_ACCOUNT; default on a local dev chain: Anvil's "
+            "first dev account]",
         ),
-        click.option("--chain-id", "expect_chain_id", type=int, help="Refuse any other chain."),
+        click.option(
+            "--chain-id",
+            "expect_chain_id",
+            type=int,
+            help="Refuse any other chain.  [env: ZKML_CHAIN_ID]",
+        ),
         click.option(
             "--deployments",
             type=click.Path(path_type=Path),
             default=None,
-            help="Deployment records folder  [default: ./deployments]",
+            help="Deployment records folder  [env: ZKML_DEPLOYMENTS; default: ./deployments]",
         ),
     ]
     for option in reversed(options):
@@ -56,12 +69,17 @@ def _chain_setup(kw: dict[str, Any]) -> tuple[Any, Any]:
     """ChainOptions and DeploymentStore from the shared chain options."""
     from .chain import ChainOptions
     from .deployments import DeploymentStore
+    from .settings import settings
 
+    env = settings()  # ZKML_RPC_URL, ZKML_NETWORK...: a flag wins over the environment
+    flagged = kw["network"] or kw["rpc_url"]  # where to connect: both from flags or from env
     options = ChainOptions(
-        network=kw["network"],
-        rpc_url=kw["rpc_url"],
-        account=kw["account"],
-        expect_chain_id=kw["expect_chain_id"],
+        network=kw["network"] if flagged else env.network,
+        rpc_url=kw["rpc_url"] if flagged else env.rpc_url,
+        account=kw["account"] or env.account,
+        expect_chain_id=kw["expect_chain_id"]
+        if kw["expect_chain_id"] is not None
+        else env.chain_id,
     )
     return options, DeploymentStore(kw["deployments"])
 
@@ -246,9 +264,9 @@ def build(
     model: Path,
     calibration: Path,
     out: Path,
-    input_visibility: str,
-    param_visibility: str,
-    output_visibility: str,
+    input_visibility: InputVisibility,
+    param_visibility: ParamVisibility,
+    output_visibility: OutputVisibility,
     srs_file: Path | None,
     dev_srs: bool,
     tolerance: float | None,
@@ -285,7 +303,7 @@ def build(
     m = result.manifest
     payload: dict[str, Any] = {
         "build_dir": str(result.build_dir),
-        "manifest": m.to_dict(),
+        "manifest": m.model_dump(mode="json"),
         "timings": result.timings,
     }
     lines = [
@@ -689,9 +707,8 @@ def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) ->
     """Publish PROOF_FILE's verified result as the next round of the model's push feed (a
     batched proof: one round, the last sample; every sample indexed by its input)."""
     from .chain import sender
-    from .deploy import recorded_verifier
+    from .deploy import recorded_model_id
     from .oracle import (
-        ModelConfig,
         model_record,
         outputs_to_floats,
         proof_calldata,
@@ -703,8 +720,7 @@ def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) ->
     manifest = Manifest.load(build_dir)
     proof, instances = proof_calldata(proof_file)
     with _oracle_session(options, store) as (chain, oracle):
-        verifier = recorded_verifier(chain, manifest, store)["address"]
-        model_id = ModelConfig.from_manifest(manifest, verifier).model_id
+        model_id = recorded_model_id(chain, manifest, store)
         record = model_record(store, chain, model_id)
         account = sender(chain, options.account)
         slots = proven_slots(manifest, instances)
@@ -1185,12 +1201,13 @@ def relay(
 ) -> None:
     """Prove and fulfil the oracle's requests for the served models (logs: JSON on stderr)."""
     from .chain import connect
-    from .relayer.app import RelayOptions, check_backend
+    from .relayer.app import check_backend
     from .relayer.app import relay as run
+    from .relayer.settings import RelayerSettings
     from .relayer.signer import KeySource
 
     options, store = _chain_setup(chain_kw)
-    relay_options = RelayOptions(
+    relay_options = RelayerSettings(
         build_dirs=models,
         db=db,
         key=KeySource(ape_alias=options.account, keystore=keystore, dev_index=dev_account),
@@ -1347,7 +1364,11 @@ def build_evaluator(
     )
     ev = run(model, calibration, out, options, progress=_reporter(as_json))
     m, spec = ev.manifest, ev.spec
-    payload = {"evaluator_dir": str(ev.build_dir), "spec": spec.to_dict(), "manifest": m.to_dict()}
+    payload = {
+        "evaluator_dir": str(ev.build_dir),
+        "spec": spec.to_dict(),
+        "manifest": m.model_dump(mode="json"),
+    }
     lines = [
         f"built     {ev.build_dir}",
         f"metric    {spec.metric}{f' {spec.parameter:g}' if spec.metric != 'argmax' else ''}; "

@@ -2,7 +2,7 @@
 
 Every call goes through :func:`call`, which keeps ezkl's chatter off the user's stdout (so
 ``--json`` output stays parseable) and turns its failures into our exceptions with the
-native message attached. ``ZKML_ORACLE_DEBUG=1`` lets the chatter through.
+native message attached. ``ZKML_DEBUG=1`` lets the chatter through.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .exceptions import ZkmlOracleError
+from .settings import settings
 
 
 @contextlib.contextmanager
 def captured_fds() -> Iterator[Callable[[], str]]:
     """File descriptors 1 and 2 into a temporary file (native code and libraries that bound
     ``sys.stdout`` at import write there too); yields a function returning its tail."""
-    if os.environ.get("ZKML_ORACLE_DEBUG"):
+    if settings().debug:
         yield lambda: ""
         return
     sys.stdout.flush()
@@ -96,10 +97,9 @@ def poseidon(felts: list[int], *, what: str) -> list[int]:
     return [felt_from_ezkl_hex(h) for h in out]
 
 
-#: A native call that uses (almost) no CPU for this long is stuck (ezkl 23.0.5's ``prove``
-#: deadlocks so on a witness outside the lookup range: a rayon worker waits for the GIL): it is
-#: stopped.
-STALL_SECONDS = float(os.environ.get("ZKML_ORACLE_STALL_SECONDS", "60"))
+#: A native call that uses (almost) no CPU for ``ZKML_STALL_SECONDS`` (default 60) is stuck
+#: (ezkl 23.0.5's ``prove`` deadlocks so on a witness outside the lookup range: a rayon worker
+#: waits for the GIL): it is stopped.
 
 #: "Almost no CPU": a deadlocked prover is not at zero, its waiting threads wake now and then
 #: (measured: 0.01 s of CPU every 1-2 s, 0.7 % of a core), so a rule of "no CPU at all" fires
@@ -151,7 +151,7 @@ def isolated(
     A native call cannot be interrupted from Python: Ctrl-C waits for it to return, and a
     deadlocked one never does. In a child it can be stopped: on KeyboardInterrupt (the child
     is killed at once and the interrupt re-raised), after ``stall_seconds`` (default
-    :data:`STALL_SECONDS`) of almost no CPU (:class:`StallClock`), or after ``timeout``
+    ``$ZKML_STALL_SECONDS``, 60) of almost no CPU (:class:`StallClock`), or after ``timeout``
     seconds in all. Arguments and the
     result travel as JSON (paths and numbers).
     """
@@ -159,7 +159,7 @@ def isolated(
     import subprocess
     import time
 
-    stall = STALL_SECONDS if stall_seconds is None else stall_seconds
+    stall = settings().stall_seconds if stall_seconds is None else stall_seconds
     request = json.dumps({"name": name, "args": args, "kwargs": kwargs})
     with tempfile.TemporaryFile() as out:
         proc: subprocess.Popen[bytes] | None = None
@@ -168,7 +168,7 @@ def isolated(
                 [sys.executable, "-m", "zkml_oracle._ezkl", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=out,
-                stderr=None if os.environ.get("ZKML_ORACLE_DEBUG") else subprocess.DEVNULL,
+                stderr=None if settings().debug else subprocess.DEVNULL,
             )
             assert proc.stdin is not None
             proc.stdin.write(request.encode())

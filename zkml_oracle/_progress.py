@@ -29,18 +29,27 @@ def progress_reporter(json_events: bool = False) -> Reporter:
     return report
 
 
-#: A step is announced once it has run this long (and its end told): the long ones (dev SRS,
-#: keys, proving, deploying) show where a command is, while quick steps, and a refusal of bad
-#: input (one line on stderr), print nothing before their result, even on a loaded machine.
-ANNOUNCE_AFTER = 10.0
+def announce_after() -> float:
+    """A step is announced once it has run this long (``$ZKML_PROGRESS_AFTER``, 10 s) and its
+    end told: the long ones (dev SRS, keys, proving, deploying) show where a command is, while
+    quick steps, and a refusal of bad input (one line on stderr), print nothing before their
+    result, even on a loaded machine. 0 announces every step."""
+    from .settings import settings
+
+    return settings().progress_after
 
 
 @contextlib.contextmanager
-def announce(report: Reporter | None, label: str, after: float = ANNOUNCE_AFTER) -> Iterator[bool]:
-    """Say ``· label …`` if the block is still running after ``after`` seconds; yields
-    nothing useful but lets callers know (``timer.is_alive``) nothing was said yet."""
+def announce(report: Reporter | None, label: str, after: float | None = None) -> Iterator[bool]:
+    """Say ``· label …`` if the block is still running after ``after`` seconds (default
+    :func:`announce_after`); yields whether a reporter is listening."""
     if report is None:
         yield False
+        return
+    after = announce_after() if after is None else after
+    if after <= 0:
+        report(f"· {label} …")
+        yield True
         return
     timer = threading.Timer(after, report, args=(f"· {label} …",))
     timer.daemon = True
@@ -65,9 +74,10 @@ class Steps:
     @contextlib.contextmanager
     def step(self, name: str, label: str) -> Iterator[None]:
         start = time.perf_counter()
-        with announce(self._report, label):
+        after = announce_after()
+        with announce(self._report, label, after):
             yield
         elapsed = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + elapsed
-        if elapsed >= ANNOUNCE_AFTER:
+        if elapsed >= after:
             self.say(f"  ✓ {label} ({elapsed:.1f} s)")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .chain import Chain
 from .deploy import check_dev_srs, deploy_contract, deploy_verifier
-from .deployments import DeploymentStore
+from .deployments import DeploymentStore, EvaluatorEntry, RegistryEntry
 from .evaluation import METRIC_CODES, METRICS, Commitment, Evaluation, Evaluator
 from .exceptions import InputError
 from .oracle import Oracle, OracleRefused, model_record, oracle_address, proof_calldata
@@ -56,32 +56,28 @@ def registry(
     """The chain's registry, deployed (over the recorded oracle) when there is none yet."""
     from .contracts import contract
 
-    entry = store.load(chain).get("attestations")
-    if entry and chain.web3.eth.get_code(entry["address"]):
-        return Registry(chain, entry["address"])
+    entry = store.load(chain).attestations
+    if entry and chain.web3.eth.get_code(entry.address):
+        return Registry(chain, entry.address)
     oracle = oracle_address(store, chain)
     address, tx, gas = deploy_contract(
         chain, account, contract(REGISTRY), oracle, account.address, allow_dev_srs
     )
-    record = {
-        "address": address,
-        "tx": tx,
-        "gas_used": gas,
-        "oracle": oracle,
-        "deployer": str(account.address),
-    }
-    store.update(chain, lambda r: r.__setitem__("attestations", record))
+    record = RegistryEntry(
+        address=address, tx=tx, gas_used=gas, oracle=oracle, deployer=str(account.address)
+    )
+    store.update(chain, lambda r: setattr(r, "attestations", record))
     return Registry(chain, address)
 
 
 def existing_registry(chain: Chain, store: DeploymentStore) -> Registry:
-    entry = store.load(chain).get("attestations")
+    entry = store.load(chain).attestations
     if not entry:
         raise InputError(
             f"no attestation registry recorded on {chain.describe()}: publish a test set or "
             "attest first (same chain options, same --deployments)"
         )
-    return Registry(chain, entry["address"])
+    return Registry(chain, entry.address)
 
 
 # --- test sets ------------------------------------------------------------------------------
@@ -189,8 +185,8 @@ def register_evaluator(
     except OracleRefused:
         receipt = reg.send("registerEvaluator", _b32(model_id), config, sender=account)
         gas["register"] = int(receipt.gas_used)
-    entry = {"model_id": model_id, "evaluator_dir": str(Path(evaluator_dir).resolve())}
-    store.update(chain, lambda r: r.setdefault("evaluators", {}).__setitem__(eid, entry))
+    entry = EvaluatorEntry(model_id=model_id, evaluator_dir=str(Path(evaluator_dir).resolve()))
+    store.update(chain, lambda r: r.evaluators.__setitem__(eid, entry))
     return reg, eid, gas
 
 

@@ -29,14 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ._fs import atomic_write_json, file_lock
-from .exceptions import InputError, ZkmlOracleError
+from .exceptions import ChainError as ChainError  # defined there, importable here too
+from .exceptions import InputError
 
 DEV_CHAIN_IDS = frozenset({31337, 1337})
 DEFAULT_STATE_DIR = Path(".zkml-oracle")
-
-
-class ChainError(ZkmlOracleError):
-    """The chain cannot be reached, is the wrong one, or refused a transaction."""
 
 
 @dataclass(frozen=True)

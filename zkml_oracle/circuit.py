@@ -190,7 +190,7 @@ def build(
             params_commitment=params_commitment,
             requester_bound=options.bind_requester,
         )
-        atomic_write_json(stage / MANIFEST_NAME, manifest.to_dict())
+        atomic_write_json(stage / MANIFEST_NAME, manifest.model_dump(mode="json"))
     return BuildResult(Path(out), manifest, steps.timings)
 
 

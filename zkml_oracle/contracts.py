@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ._fs import atomic_write_bytes
-from .exceptions import ToolchainError, ZkmlOracleError
+from .exceptions import ContractsError as ContractsError  # defined there, importable here too
+from .exceptions import ToolchainError
 from .reverts import ContractError, describe
 from .verifier import CompiledContract
 
@@ -57,10 +58,6 @@ FEED_ADAPTER = "ZkmlFeedAdapter"
 #: (``compile: exclude`` in ape-config.yaml).
 GOVERNOR_SOURCES = Path("contracts") / "governance" / "governor"
 GOVERNOR_SOLC = "0.8.24"
-
-
-class ContractsError(ZkmlOracleError):
-    """The project's contracts cannot be found or do not compile."""
 
 
 @dataclass(frozen=True)

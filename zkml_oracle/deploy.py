@@ -7,26 +7,28 @@ The CLI (``zkml-oracle deploy``) and the Ape script (``ape run deploy``) both ca
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from . import _ezkl
 from ._fs import temp_path_beside
 from .chain import Chain, ChainError
-from .deployments import DeploymentStore
-from .exceptions import InputError, ZkmlOracleError
+from .deployments import ContractEntry, DeploymentStore, VerifierEntry
+from .exceptions import DevSrsError as DevSrsError  # defined there, importable here too
+from .exceptions import InputError
 from .prover import checked_manifest, read_proof
 from .types import Manifest
 from .verifier import CompiledContract, read_vka
 
 
-class DevSrsError(ZkmlOracleError):
-    """Artifacts made with a test-only SRS were about to reach a non-dev chain."""
+class VerifierDeployment(BaseModel):
+    """A verifier deployed (or found deployed: ``reused``) for a build."""
 
+    model_config = ConfigDict(frozen=True)
 
-@dataclass(frozen=True)
-class VerifierDeployment:
     chain_id: int
     genesis_hash: str
     artifact_digest: str
@@ -41,13 +43,9 @@ class VerifierDeployment:
     register_tx: str | None = None
     register_gas: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_record(cls, record: dict[str, Any], *, reused: bool) -> VerifierDeployment:
-        names = {f.name for f in fields(cls)} - {"reused"}
-        return cls(**{k: v for k, v in record.items() if k in names}, reused=reused)
+    def from_record(cls, record: VerifierEntry, *, reused: bool) -> VerifierDeployment:
+        return cls.model_validate({**record.model_dump(), "reused": reused})
 
 
 @dataclass(frozen=True)
@@ -167,8 +165,8 @@ def _deploy_verifier(
     if info is None:
         raise InputError(f"{build_dir} has no verifier: rebuild with this version of zkml-oracle")
     digest = manifest.artifact_digest
-    existing = store.load(chain)["verifiers"].get(_record_key(manifest))
-    if existing and _has_code(chain, existing["address"]):
+    existing = store.load(chain).verifiers.get(record_key(manifest))
+    if existing and _has_code(chain, existing.address):
         return VerifierDeployment.from_record(existing, reused=True)
     warning = info.size_warning()
     if warning:
@@ -180,13 +178,13 @@ def _deploy_verifier(
         address, tx, gas = deploy_contract(chain, account, contract)
     else:
         code_hash = _keccak(contract.runtime)
-        shared = store.load(chain)["reusable_verifiers"].get(code_hash)
-        if shared and _has_code(chain, shared["address"]):
-            address, tx, gas = shared["address"], None, 0
+        shared = store.load(chain).reusable_verifiers.get(code_hash)
+        if shared and _has_code(chain, shared.address):
+            address, tx, gas = shared.address, None, 0
         else:
             address, tx, gas = deploy_contract(chain, account, contract)
-            entry = {"address": address, "tx": tx, "gas_used": gas, "deployer": deployer}
-            store.update(chain, lambda r: r["reusable_verifiers"].__setitem__(code_hash, entry))
+            entry = ContractEntry(address=address, tx=tx, gas_used=gas, deployer=deployer)
+            store.update(chain, lambda r: r.reusable_verifiers.__setitem__(code_hash, entry))
         words = read_vka(manifest.artifact("vka", build_dir))
         register_tx, register_gas = _register_vka(chain, account, address, contract, words)
         extra = {
@@ -207,19 +205,18 @@ def _deploy_verifier(
         reused=False,
         **extra,
     )
-    record = {
-        **deployment.to_dict(),
-        "model_sha256": manifest.model_sha256,
-        "vk_sha256": manifest.vk_sha256,
-        "dev_srs": manifest.dev_srs,
-        "deployed_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-    record.pop("reused")
-    store.update(chain, lambda r: r["verifiers"].__setitem__(_record_key(manifest), record))
+    record = VerifierEntry(
+        **deployment.model_dump(exclude={"reused"}),
+        model_sha256=manifest.model_sha256,
+        vk_sha256=manifest.vk_sha256,
+        dev_srs=manifest.dev_srs,
+        deployed_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
+    store.update(chain, lambda r: r.verifiers.__setitem__(record_key(manifest), record))
     return deployment
 
 
-def _record_key(manifest: Manifest) -> str:
+def record_key(manifest: Manifest) -> str:
     """A verifier's key in the deployment record: its circuit's artifact digest, and its kind
     when not standalone (builds reproduce, so a reusable and a standalone build of one model
     share the digest but not the verifier)."""
@@ -228,19 +225,28 @@ def _record_key(manifest: Manifest) -> str:
     return digest if kind == "standalone" else f"{digest}/{kind}"
 
 
-def recorded_verifier(chain: Chain, manifest: Manifest, store: DeploymentStore) -> dict[str, Any]:
-    record: dict[str, Any] | None = store.load(chain)["verifiers"].get(_record_key(manifest))
+def recorded_verifier(chain: Chain, manifest: Manifest, store: DeploymentStore) -> VerifierEntry:
+    record = store.load(chain).verifiers.get(record_key(manifest))
     if record is None:
         raise ChainError(
             f"no verifier for this circuit is recorded on {chain.describe()}: run "
             "`zkml-oracle deploy DIR` with the same chain options first"
         )
-    if not _has_code(chain, record["address"]):
+    if not _has_code(chain, record.address):
         raise ChainError(
-            f"the verifier recorded at {record['address']} has no code on {chain.describe()} "
+            f"the verifier recorded at {record.address} has no code on {chain.describe()} "
             "(was the chain reset?): deploy it again with `zkml-oracle deploy DIR`"
         )
     return record
+
+
+def recorded_model_id(chain: Chain, manifest: Manifest, store: DeploymentStore) -> str:
+    """The model id (lower-case hex) a build has on this chain: its config with the verifier
+    recorded for it. The one place a build's model id is derived from the chain record."""
+    from .calldata import ModelConfig
+
+    verifier = recorded_verifier(chain, manifest, store).address
+    return ModelConfig.from_manifest(manifest, verifier).model_id.lower()
 
 
 def calldata(manifest: Manifest, build_dir: Path, proof_path: Path) -> bytes:
@@ -275,14 +281,14 @@ def verify_onchain(
     read_proof(Path(proof_path))
     record = recorded_verifier(chain, manifest, store or DeploymentStore())
     data = calldata(manifest, build_dir, Path(proof_path))
-    tx = {"to": record["address"], "data": "0x" + data.hex()}
+    tx = {"to": record.address, "data": "0x" + data.hex()}
     try:
         result = bytes(chain.web3.eth.call(tx))
     except (ContractLogicError, Web3RPCError) as e:
         return OnchainVerification(
-            False, f"the verifier reverted: {e}", None, len(data), record["address"], chain.chain_id
+            False, f"the verifier reverted: {e}", None, len(data), record.address, chain.chain_id
         )
     valid = len(result) >= 32 and int.from_bytes(result[:32], "big") == 1
     gas = int(chain.web3.eth.estimate_gas(tx)) if valid else None
     reason = None if valid else "the verifier returned false"
-    return OnchainVerification(valid, reason, gas, len(data), record["address"], chain.chain_id)
+    return OnchainVerification(valid, reason, gas, len(data), record.address, chain.chain_id)

@@ -15,20 +15,23 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, field
+from .calldata import CONFIG_TYPES as CONFIG_TYPES  # defined there, importable here too
+from .calldata import ModelConfig as ModelConfig
+from .calldata import input_felts as input_felts
+from .calldata import input_hash as input_hash
+from .calldata import outputs_to_floats as outputs_to_floats
+from .calldata import proof_calldata as proof_calldata
+from .calldata import proven_slots as proven_slots
 from .chain import Chain, ChainError
-from .commitment import Binding
 from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
-from .deployments import DeploymentStore
+from .deployments import DeploymentStore, FeedEntry, InputEntry, ModelEntry, OracleEntry
 from .exceptions import InputError, ZkmlOracleError
+from .exceptions import OracleRefused as OracleRefused  # defined there, importable here too
+from .exceptions import VerifierMismatch as VerifierMismatch
 from .prover import checked_manifest
 from .types import Manifest
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-CONFIG_TYPES = (
-    "(address,bytes32,uint32,uint32,uint32,uint32,uint32,uint8,bool,bool,uint32,"
-    "uint32,uint32,bytes32,uint32,bool)"
-)
 
 
 class RequestStatus(IntEnum):
@@ -93,121 +96,6 @@ class Sent:
     gas_used: int
 
 
-class OracleRefused(ZkmlOracleError):
-    """The oracle contract refused a transaction; the message names its custom error."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """IZkmlOracle.ModelConfig, derived from a build's manifest."""
-
-    verifier: str
-    artifact_digest: bytes
-    num_instances: int
-    input_offset: int
-    input_count: int
-    output_offset: int
-    output_count: int
-    output_scale: int
-    hashed_inputs: bool
-    dev_srs: bool
-    batch_size: int = 1  # slot i: inputs at input_offset + i * input_count, outputs likewise
-    params_offset: int = 0
-    params_count: int = 0  # hashed params: their commitments, checked on every verification
-    params_commitment: bytes = bytes(32)  # keccak256 of the params commitments
-    requester_offset: int = 0  # slot i's requester limbs from requester_offset + 7 * i
-    requester_bound: bool = False
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest, verifier: str) -> ModelConfig:
-        if manifest.visibility.output != "public":
-            raise InputError(
-                "the oracle delivers outputs, so they must be public: rebuild with "
-                "--output-visibility public"
-            )
-        if manifest.visibility.input == "private":
-            raise InputError(
-                "a private input commits to nothing, so no request could be bound to it: "
-                "rebuild with --input-visibility hashed (only its commitment goes on-chain)"
-            )
-        if manifest.visibility.param == "private":
-            raise InputError(
-                "private params commit to nothing, so a proof made with other weights under the "
-                "same keys would verify: rebuild with --param-visibility hashed (private weights "
-                "bound to a public commitment) or fixed"
-            )
-        scales = {t.scale for t in manifest.outputs}
-        if len(scales) != 1:
-            raise InputError(
-                f"the model's outputs have different scales {sorted(scales)}: the oracle keeps "
-                "one output scale per model; export the outputs at one scale"
-            )
-        lay = manifest.layout
-        return cls(
-            verifier=verifier,
-            artifact_digest=bytes.fromhex(manifest.artifact_digest),
-            num_instances=lay.total,
-            input_offset=lay.inputs.offset,
-            input_count=lay.inputs.count,
-            output_offset=lay.outputs.offset,
-            output_count=lay.outputs.count,
-            output_scale=scales.pop(),
-            hashed_inputs=manifest.visibility.input == "hashed",
-            dev_srs=manifest.dev_srs,
-            batch_size=lay.batch,
-            params_offset=lay.params.offset if manifest.params_commitment else 0,
-            params_count=len(manifest.params_commitment),
-            params_commitment=(
-                bytes.fromhex(input_hash(list(manifest.params_commitment))[2:])
-                if manifest.params_commitment
-                else bytes(32)
-            ),
-            requester_offset=lay.requester.offset if lay.requester else 0,
-            requester_bound=lay.requester is not None,
-        )
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(asdict(self).values())
-
-    @property
-    def model_id(self) -> str:
-        """keccak256(abi.encode(config)), as the contract computes it."""
-        from eth_abi import encode  # type: ignore[attr-defined]
-        from eth_utils.crypto import keccak
-
-        return "0x" + keccak(encode([CONFIG_TYPES], [self.as_tuple()])).hex()
-
-
-def input_felts(
-    manifest: Manifest, sample: list[list[float]], binding: Binding | None = None
-) -> list[int]:
-    """What a request commits to: the input felts, or one Poseidon hash per input tensor
-    (the same hash the circuit exposes for a hashed input). A requester-bound model's
-    commitments also cover ``binding``'s salt and requester (:mod:`zkml_oracle.commitment`)."""
-    if manifest.requester_bound != (binding is not None):
-        raise InputError(
-            "this model binds each commitment to a salt and the requester: give a binding"
-            if manifest.requester_bound
-            else "this model's inputs are not requester-bound: give no binding"
-        )
-    felts = [
-        [field.encode(v, spec.scale) for v in values] + (binding.felts if binding else [])
-        for values, spec in zip(sample, manifest.inputs, strict=True)
-    ]
-    if manifest.visibility.input == "public":
-        return [f for tensor in felts for f in tensor]
-    if manifest.visibility.input != "hashed":
-        raise InputError("a private input commits to nothing on-chain: rebuild with hashed inputs")
-    return [h for tensor in felts for h in _ezkl.poseidon(tensor, what="the input")]
-
-
-def input_hash(felts: list[int]) -> str:
-    """keccak256(abi.encodePacked(uint256[])), how the oracle identifies an input."""
-    from eth_utils.crypto import keccak
-
-    return "0x" + keccak(b"".join(f.to_bytes(32, "big") for f in felts)).hex()
-
-
 def credit_features_typed_data(
     pool: str, chain_id: int, applicant: str, subject: bytes, felts: list[int], expiry: int
 ) -> dict[str, Any]:
@@ -262,55 +150,6 @@ def sign_credit_features(
     data = credit_features_typed_data(pool, chain_id, applicant, subject, felts, expiry)
     signature: str = rpc(rpc_url, "eth_signTypedData_v4", [attestor, data])
     return bytes.fromhex(signature.removeprefix("0x"))
-
-
-def proof_calldata(proof_path: Path) -> tuple[bytes, list[int]]:
-    """The proof bytes and instances exactly as ezkl encodes them for its verifier."""
-    import ezkl
-    from eth_abi import decode  # type: ignore[attr-defined]
-
-    from ._fs import temp_path_beside
-    from .prover import read_proof
-
-    read_proof(Path(proof_path))
-    with temp_path_beside(Path(proof_path), ".calldata") as out:
-        data = bytes(
-            _ezkl.call(
-                ezkl.encode_evm_calldata,
-                str(proof_path),
-                str(out),
-                error=lambda m: InputError(f"{proof_path} is not a usable proof ({m})"),
-            )
-        )
-    proof, instances = decode(["bytes", "uint256[]"], data[4:])
-    return bytes(proof), list(instances)
-
-
-def proven_slots(manifest: Manifest, instances: list[int]) -> int:
-    """How many slots of a batched proof hold distinct samples: trailing slots that repeat
-    the one before are padding (:func:`zkml_oracle.data.pack`)."""
-    lay = manifest.layout
-
-    def slot(i: int) -> list[int]:
-        a, b = lay.input_slot(i), lay.output_slot(i)
-        return instances[a.offset : a.end] + instances[b.offset : b.end]
-
-    used = lay.batch
-    while used > 1 and slot(used - 1) == slot(used - 2):
-        used -= 1
-    return used
-
-
-def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[float]]:
-    """Signed fixed-point outputs → one list of reals per output tensor (sizes from the record)."""
-    scale = int(record["output_scale"])
-    values = [float(v) / (1 << scale) for v in outputs]
-    grouped: list[list[float]] = []
-    start = 0
-    for size in record["output_sizes"]:
-        grouped.append(values[start : start + size])
-        start += size
-    return grouped
 
 
 class Oracle:
@@ -561,12 +400,6 @@ def set_feed_open(oracle: Oracle, account: Any, model_id: str, open_: bool) -> F
 # --- the verifier behind a model, checked off-chain ---
 
 
-class VerifierMismatch(ZkmlOracleError):
-    """A model's registered verifier is not ezkl's verifier for the build's verifying key."""
-
-    exit_code = 1
-
-
 @dataclass(frozen=True)
 class VerifierCheck:
     """A registered model's verifier against the one its build reproduces."""
@@ -630,8 +463,7 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
 
 
 def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
-    models: dict[str, Any] = store.load(chain).get("models", {})
-    return models
+    return {k: v.model_dump() for k, v in store.load(chain).models.items()}
 
 
 def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> dict[str, Any]:
@@ -656,12 +488,11 @@ def check_build_serves(
     naming both model ids), before a proof is sent for the wrong model."""
     if manifest.artifact_digest == record["artifact_digest"]:
         return
-    from .deploy import recorded_verifier
+    from .deploy import recorded_model_id
 
     theirs = record["model_id"]
     try:
-        verifier = recorded_verifier(chain, manifest, store)["address"]
-        mine = f"model {ModelConfig.from_manifest(manifest, verifier).model_id}"
+        mine = f"model {recorded_model_id(chain, manifest, store)}"
     except ZkmlOracleError:
         mine = f"a model not registered here (artifact {manifest.artifact_digest[:16]}…)"
     raise InputError(
@@ -671,12 +502,12 @@ def check_build_serves(
 
 
 def oracle_address(store: DeploymentStore, chain: Chain) -> str:
-    entry = store.load(chain).get("oracle")
+    entry = store.load(chain).oracle
     if not entry:
         raise InputError(
             f"no oracle recorded on {chain.describe()}: run `zkml-oracle deploy DIR` first"
         )
-    return str(entry["address"])
+    return entry.address
 
 
 @dataclass(frozen=True)
@@ -717,23 +548,23 @@ def deploy_and_register(
     gas = {"verifier": verifier.gas_used}
     reused = {"verifier": verifier.reused}
 
-    entry = store.load(chain).get("oracle")
-    if entry and chain.web3.eth.get_code(entry["address"]):
-        address, reused["oracle"] = entry["address"], True
+    entry = store.load(chain).oracle
+    if entry and chain.web3.eth.get_code(entry.address):
+        address, reused["oracle"] = entry.address, True
         gas["oracle"] = 0
     else:
         address, tx, used = deploy_contract(
             chain, account, oracle_artifact(), account.address, allow_dev_srs
         )
         gas["oracle"], reused["oracle"] = used, False
-        record = {
-            "address": address,
-            "tx": tx,
-            "gas_used": used,
-            "deployer": str(account.address),
-            "allow_dev_srs": allow_dev_srs,
-        }
-        store.update(chain, lambda r: r.__setitem__("oracle", record))
+        record = OracleEntry(
+            address=address,
+            tx=tx,
+            gas_used=used,
+            deployer=str(account.address),
+            allow_dev_srs=allow_dev_srs,
+        )
+        store.update(chain, lambda r: setattr(r, "oracle", record))
     oracle = Oracle(chain, address)
     _check_deployed_code(chain, build_dir, manifest, verifier.address)
     config = ModelConfig.from_manifest(manifest, verifier.address)
@@ -744,17 +575,17 @@ def deploy_and_register(
         gas["register"], reused["model"] = int(receipt.gas_used), False
     else:
         gas["register"], reused["model"] = 0, True
-    model_entry = {
-        "model_id": model_id,
-        "build_dir": str(build_dir),
-        "artifact_digest": manifest.artifact_digest,
-        "verifier": verifier.address,
-        "visibility": asdict(manifest.visibility),
-        "inputs": [{"name": t.name, "size": t.size, "scale": t.scale} for t in manifest.inputs],
-        "output_scale": config.output_scale,
-        "output_sizes": [t.size for t in manifest.outputs],
-    }
-    store.update(chain, lambda r: r.setdefault("models", {}).__setitem__(model_id, model_entry))
+    model_entry = ModelEntry(
+        model_id=model_id,
+        build_dir=str(build_dir),
+        artifact_digest=manifest.artifact_digest,
+        verifier=verifier.address,
+        visibility=asdict(manifest.visibility),
+        inputs=[InputEntry(name=t.name, size=t.size, scale=t.scale) for t in manifest.inputs],
+        output_scale=config.output_scale,
+        output_sizes=[t.size for t in manifest.outputs],
+    )
+    store.update(chain, lambda r: r.models.__setitem__(model_id, model_entry))
     return OracleDeployment(address, verifier.address, model_id, gas, reused)
 
 
@@ -797,14 +628,14 @@ def deploy_feed(
     if not 0 <= output < count:
         raise InputError(f"--output {output} is out of range: the model has {count} outputs")
     model_id = record["model_id"]
-    for address, known in store.load(chain).get("feeds", {}).items():
-        same = (known["model_id"], known["output"], known["decimals"]) == (
+    for address, known in store.load(chain).feeds.items():
+        same = (known.model_id, known.output, known.decimals) == (
             model_id,
             output,
             decimals,
         )
         if same and chain.web3.eth.get_code(address):
-            return {**known, "reused": True, "latest": read_feed(chain, address)}
+            return {**known.model_dump(), "reused": True, "latest": read_feed(chain, address)}
     description = f"zkml {Path(record['build_dir']).name} output {output}"
     address, tx, gas = deploy_contract(
         chain,
@@ -817,17 +648,17 @@ def deploy_feed(
         description,
         b"\0" * 32,  # unbound: the model's latest round, whatever its input
     )
-    entry = {
-        "feed": address,
-        "tx": tx,
-        "gas_used": gas,
-        "model_id": model_id,
-        "output": output,
-        "decimals": decimals,
-        "description": description,
-    }
-    store.update(chain, lambda r: r.setdefault("feeds", {}).__setitem__(address, entry))
-    return {**entry, "reused": False, "latest": read_feed(chain, address)}
+    entry = FeedEntry(
+        feed=address,
+        tx=tx,
+        gas_used=gas,
+        model_id=model_id,
+        output=output,
+        decimals=decimals,
+        description=description,
+    )
+    store.update(chain, lambda r: r.feeds.__setitem__(address, entry))
+    return {**entry.model_dump(), "reused": False, "latest": read_feed(chain, address)}
 
 
 def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:

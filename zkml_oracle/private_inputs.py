@@ -22,12 +22,9 @@ from typing import Any
 
 from . import field
 from .commitment import Binding, extend
-from .exceptions import InputError, ZkmlOracleError
+from .exceptions import InputError
+from .exceptions import PrivateInputError as PrivateInputError  # defined there, importable here too
 from .types import Manifest
-
-
-class PrivateInputError(ZkmlOracleError):
-    """A sealed input cannot be used; the message never holds the plaintext."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -95,7 +92,7 @@ def unseal(
     reads them) for a request's ciphertext, checked against its commitment and requester."""
     import ecies
 
-    from .oracle import input_felts
+    from .calldata import input_felts
 
     try:
         plain = ecies.decrypt(key.secret, bytes(ciphertext))

@@ -45,7 +45,7 @@ def publish(build_dir: Path, out: Path, *, force: bool = False) -> Path:
             artifacts[name] = rel
         # The SRS is public too; its path stays as recorded (where the verifier finds it).
         artifacts["srs"] = manifest.artifacts["srs"]
-        d = manifest.to_dict()
+        d = manifest.model_dump(mode="json")
         d["artifacts"] = artifacts
         atomic_write_json(stage / MANIFEST_NAME, d)
         check_public(stage, manifest.artifact("model", build_dir), manifest.param_scale)

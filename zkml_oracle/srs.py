@@ -16,14 +16,15 @@ from pathlib import Path
 from . import _ezkl
 from ._fs import sha256_file, temp_path_beside
 from .exceptions import SrsError
+from .settings import settings
 from .types import SrsInfo
 
 
 def cache_dir() -> Path:
-    """``$ZKML_ORACLE_CACHE``, else ``$XDG_CACHE_HOME/zkml-oracle``, else ``~/.cache/...``."""
-    env = os.environ.get("ZKML_ORACLE_CACHE")
+    """``$ZKML_CACHE``, else ``$XDG_CACHE_HOME/zkml-oracle``, else ``~/.cache/...``."""
+    env = settings().cache
     if env:
-        return Path(env)
+        return env
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "zkml-oracle"
 

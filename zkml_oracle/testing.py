@@ -70,6 +70,9 @@ from .circuit import BuildOptions, build
 from .contracts import ErrorDecoder, contract
 from .data import load, split_samples
 from .deployments import DeploymentStore
+from .exceptions import (
+    TransactionReverted as TransactionReverted,  # defined there, importable here too
+)
 from .oracle import OracleDeployment, deploy_and_register, input_felts, proof_calldata
 from .prover import prove
 from .types import BuildResult, Visibility
@@ -103,22 +106,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """Give Ape a private data folder before anything imports it (unless the user set one)."""
     if "APE_DATA_FOLDER" not in os.environ:
         os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-testing-ape-")
-
-
-# --- errors ---
-
-
-class TransactionReverted(AssertionError):
-    """A transaction (or call) reverted; ``error`` and ``args`` are its decoded custom error."""
-
-    def __init__(self, error: str, args: tuple[Any, ...]) -> None:
-        super().__init__(f"reverted with {error}{args!r}")
-        self.error = error
-        self.args_ = args
-
-    @property
-    def decoded(self) -> tuple[str, tuple[Any, ...]]:
-        return self.error, self.args_
 
 
 # --- results ---

@@ -10,12 +10,20 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    computed_field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .exceptions import ArtifactError
-
-if TYPE_CHECKING:
-    from .verifier import VerifierInfo
+from .verifier import VerifierInfo
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -23,9 +31,9 @@ SCHEMA_VERSION = 1
 InputVisibility = Literal["public", "hashed", "private"]
 ParamVisibility = Literal["fixed", "hashed", "private"]
 OutputVisibility = Literal["public", "hashed"]
-INPUT_VISIBILITIES: tuple[str, ...] = ("public", "hashed", "private")
-PARAM_VISIBILITIES: tuple[str, ...] = ("fixed", "hashed", "private")
-OUTPUT_VISIBILITIES: tuple[str, ...] = ("public", "hashed")
+INPUT_VISIBILITIES: tuple[str, ...] = get_args(InputVisibility)
+PARAM_VISIBILITIES: tuple[str, ...] = get_args(ParamVisibility)
+OUTPUT_VISIBILITIES: tuple[str, ...] = get_args(OutputVisibility)
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,9 @@ class Visibility:
     """Who sees what: ``public`` values are instances, ``hashed`` ones appear as a Poseidon
     commitment, ``private`` ones stay with the prover, ``fixed`` params are baked into the keys."""
 
-    input: str = "public"
-    param: str = "fixed"
-    output: str = "public"
+    input: InputVisibility = "public"
+    param: ParamVisibility = "fixed"
+    output: OutputVisibility = "public"
 
     def __post_init__(self) -> None:
         for kind, value, allowed in (
@@ -156,8 +164,13 @@ class FidelityReport:
         return self.max_abs_error <= self.tolerance
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(BaseModel):
+    """``manifest.json``: validated on load (a missing or mistyped field is an
+    :class:`ArtifactError`), written back in the same JSON form, with the derived
+    ``artifact_digest``, ``layout.total`` and ``fidelity.passed`` beside the fields."""
+
+    model_config = ConfigDict(frozen=True)
+
     schema_version: int
     model_sha256: str
     settings_sha256: str
@@ -176,11 +189,44 @@ class Manifest:
     verifier: VerifierInfo | None = None
     rewrites: tuple[str, ...] = ()  # equivalent graph rewrites applied to the proven copy
     warnings: tuple[str, ...] = ()  # where the circuit is faithful only on some inputs
-    #: Hashed params: the Poseidon commitments of the weights, as the proof carries them.
+    #: Hashed params: the Poseidon commitments of the weights, as the proof carries them
+    #: (0x-hex in the file).
     params_commitment: tuple[int, ...] = ()
     #: Each input tensor is extended with a salt and the requester's address (commitment.py).
     requester_bound: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_schema(cls, d: Any) -> Any:
+        if isinstance(d, dict) and d.get("schema_version") != SCHEMA_VERSION:
+            raise ArtifactError(
+                f"manifest schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}: "
+                "rebuild with this version of zkml-oracle"
+            )
+        return d
+
+    @field_validator("params_commitment", mode="before")
+    @classmethod
+    def _felts_from_hex(cls, v: Any) -> Any:
+        return tuple(int(h, 16) if isinstance(h, str) else h for h in v)
+
+    @field_serializer("params_commitment")
+    def _felts_as_hex(self, v: tuple[int, ...]) -> list[str]:
+        return [f"0x{f:064x}" for f in v]
+
+    @field_serializer("layout")
+    def _layout(self, layout: InstanceLayout) -> dict[str, Any]:
+        d: dict[str, Any] = {k: asdict(getattr(layout, k)) for k in ("inputs", "params", "outputs")}
+        d.update(batch=layout.batch, total=layout.total)
+        if layout.requester is not None:
+            d["requester"] = asdict(layout.requester)
+        return d
+
+    @field_serializer("fidelity")
+    def _fidelity(self, fidelity: FidelityReport) -> dict[str, Any]:
+        return {**asdict(fidelity), "passed": fidelity.passed}
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def artifact_digest(self) -> str:
         """sha256 binding model, settings and verifying key: what a registry entry commits to."""
@@ -211,62 +257,6 @@ class Manifest:
         p = Path(rel)
         return p if p.is_absolute() else build_dir / p
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["artifact_digest"] = self.artifact_digest
-        d["layout"] = {k: asdict(getattr(self.layout, k)) for k in ("inputs", "params", "outputs")}
-        d["layout"]["batch"] = self.layout.batch
-        d["layout"]["total"] = self.layout.total
-        if self.layout.requester is not None:
-            d["layout"]["requester"] = asdict(self.layout.requester)
-        d["params_commitment"] = [f"0x{f:064x}" for f in self.params_commitment]
-        d["fidelity"]["passed"] = self.fidelity.passed
-        d["verifier"] = self.verifier.to_dict() if self.verifier else None
-        for key in ("inputs", "outputs"):
-            for t in d[key]:
-                t["shape"] = list(t["shape"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Manifest:
-        if d.get("schema_version") != SCHEMA_VERSION:
-            raise ArtifactError(
-                f"manifest schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}: "
-                "rebuild with this version of zkml-oracle"
-            )
-        lay = d["layout"]
-        fid = {k: v for k, v in d["fidelity"].items() if k != "passed"}
-        return cls(
-            schema_version=d["schema_version"],
-            model_sha256=d["model_sha256"],
-            settings_sha256=d["settings_sha256"],
-            vk_sha256=d["vk_sha256"],
-            visibility=Visibility(**d["visibility"]),
-            inputs=tuple(TensorSpec(t["name"], tuple(t["shape"]), t["scale"]) for t in d["inputs"]),
-            outputs=tuple(
-                TensorSpec(t["name"], tuple(t["shape"]), t["scale"]) for t in d["outputs"]
-            ),
-            param_scale=d["param_scale"],
-            logrows=d["logrows"],
-            layout=InstanceLayout(
-                Segment(**lay["inputs"]),
-                Segment(**lay["params"]),
-                Segment(**lay["outputs"]),
-                int(lay.get("batch", 1)),
-                Segment(**lay["requester"]) if lay.get("requester") else None,
-            ),
-            srs=SrsInfo(**d["srs"]),
-            fidelity=FidelityReport(**fid),
-            tools=dict(d["tools"]),
-            artifacts=dict(d["artifacts"]),
-            created_at=d["created_at"],
-            verifier=_verifier_from(d.get("verifier")),
-            rewrites=tuple(d.get("rewrites", ())),
-            warnings=tuple(d.get("warnings", ())),
-            params_commitment=tuple(int(h, 16) for h in d.get("params_commitment", ())),
-            requester_bound=bool(d.get("requester_bound", False)),
-        )
-
     @classmethod
     def load(cls, build_dir: Path) -> Manifest:
         path = build_dir / MANIFEST_NAME
@@ -276,19 +266,13 @@ class Manifest:
                 "run `zkml-oracle build MODEL.onnx --out DIR` first"
             )
         try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError) as e:
+            return cls.model_validate_json(path.read_bytes())
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "document"
             raise ArtifactError(
-                f"{path} is corrupt ({e.__class__.__name__}: {e}): rebuild with `zkml-oracle build`"
+                f"{path} is corrupt ({where}: {first['msg']}): rebuild with `zkml-oracle build`"
             ) from None
-
-
-def _verifier_from(d: dict[str, Any] | None) -> VerifierInfo | None:
-    if d is None:
-        return None
-    from .verifier import VerifierInfo
-
-    return VerifierInfo.from_dict(d)
 
 
 @dataclass(frozen=True)

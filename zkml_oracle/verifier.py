@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from . import _ezkl
 from ._fs import atomic_write_json
 from ._progress import Steps
-from .exceptions import ArtifactError, ToolchainError, ZkmlOracleError
+from .exceptions import ArtifactError, ToolchainError
+from .exceptions import VerifierError as VerifierError  # defined there, importable here too
 
 #: EIP-170: the most runtime code a contract may have on Ethereum and most EVM chains.
 EIP170_LIMIT = 24_576
@@ -30,13 +33,10 @@ FOLDER = "verifier"
 VerifierKind = Literal["standalone", "reusable"]
 
 
-class VerifierError(ZkmlOracleError):
-    """Generating or compiling the verifier failed."""
-
-
-@dataclass(frozen=True)
-class VerifierInfo:
+class VerifierInfo(BaseModel):
     """What the manifest records of the verifier."""
+
+    model_config = ConfigDict(frozen=True)
 
     kind: VerifierKind
     contract_name: str
@@ -46,6 +46,7 @@ class VerifierInfo:
     solc_settings: dict[str, Any]
     vka_words: int | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def exceeds_eip170(self) -> bool:
         return self.runtime_size > EIP170_LIMIT
@@ -63,15 +64,6 @@ class VerifierInfo:
             f"EIP-170's {EIP170_LIMIT:,}: chains that enforce the limit will refuse to deploy "
             f"it; {way_out}"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["exceeds_eip170"] = self.exceeds_eip170
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VerifierInfo:
-        return cls(**{k: v for k, v in d.items() if k != "exceeds_eip170"})
 
 
 @dataclass(frozen=True)

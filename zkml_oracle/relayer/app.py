@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,50 +13,25 @@ from ..deployments import DeploymentStore
 from ..exceptions import InputError
 from .backend import LocalPoolBackend, ProverBackend
 from .journal import Journal
+from .log import emit, setup_logging
 from .metrics import Metrics, PrometheusMetrics
 from .service import (
-    JsonFormatter,
     Relayer,
-    RelayerConfig,
     RelayerError,
     ServedModel,
     check_batch_size,
-    emit,
 )
-from .signer import KeySource, load_signer
+from .settings import RelayerSettings
+from .signer import load_signer
 
 #: Confirmations waited for by default on a chain that is not a local dev chain.
 REMOTE_CONFIRMATIONS = 3
 
 
-@dataclass(frozen=True)
-class RelayOptions:
-    build_dirs: tuple[Path, ...]
-    db: Path
-    key: KeySource
-    once: bool = False
-    confirmations: int | None = None
-    workers: int = 1
-    batch_size: int = 1  # requests per proof (a model built with --batch N >= this)
-    max_wait: float = 0.0  # seconds the oldest pending request waits for its batch to fill
-    poll_interval: float = 0.5
-    metrics_port: int | None = None
-    drain_timeout: float = 10.0
-    receipt_timeout: float = 120.0
-    min_fee: int = 0  # wei: requests escrowing less are rejected before proving
-    retry_failed: bool = False  # failed requests are proven again
-    #: The relayer's encryption key file (created when missing): serves requester-bound
-    #: models, whose requests carry their input sealed to its public key.
-    encryption_key: Path | None = None
-    backend: str = "local"  # "local" (worker processes here) or "ray"
-    ray_address: str | None = None  # an existing Ray cluster; None: a local Ray of its own
-    status_port: int | None = None  # the operator's status page (HTML and JSON)
-
-
 BACKENDS = ("local", "ray")
 
 
-def check_backend(options: RelayOptions) -> None:
+def check_backend(options: RelayerSettings) -> None:
     """The backend flags fit together."""
     if options.backend not in BACKENDS:
         raise InputError(f"--backend {options.backend}: choose one of {', '.join(BACKENDS)}")
@@ -68,7 +41,7 @@ def check_backend(options: RelayOptions) -> None:
         )
 
 
-def make_backend(options: RelayOptions, build_dirs: list[str]) -> ProverBackend:
+def make_backend(options: RelayerSettings, build_dirs: list[str]) -> ProverBackend:
     """The proving engine the options name."""
     check_backend(options)
     if options.backend == "ray":
@@ -78,24 +51,11 @@ def make_backend(options: RelayOptions, build_dirs: list[str]) -> ProverBackend:
     return LocalPoolBackend(build_dirs, options.workers)
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the relayer's own logger."""
-    logger = logging.getLogger("zkml_oracle.relayer")
-    if not any(getattr(h, "_zkml_relayer", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._zkml_relayer = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-
-
 def served_models(
     chain: Chain, store: DeploymentStore, build_dirs: tuple[Path, ...]
 ) -> dict[str, ServedModel]:
     """Each build's model id, from the verifier recorded for it on this chain."""
-    from ..deploy import recorded_verifier
-    from ..oracle import ModelConfig
+    from ..deploy import recorded_model_id
     from ..types import Manifest
 
     if not build_dirs:
@@ -103,13 +63,12 @@ def served_models(
     models: dict[str, ServedModel] = {}
     for build_dir in build_dirs:
         manifest = Manifest.load(build_dir)
-        verifier = recorded_verifier(chain, manifest, store)["address"]
-        model_id = ModelConfig.from_manifest(manifest, verifier).model_id.lower()
+        model_id = recorded_model_id(chain, manifest, store)
         models[model_id] = ServedModel(model_id, Path(build_dir).resolve(), manifest)
     return models
 
 
-def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[str, Any]:
+def relay(chain: Chain, store: DeploymentStore, options: RelayerSettings) -> dict[str, Any]:
     """Run a relayer until it stops; returns the journal's summary."""
     from ..contracts import oracle as oracle_artifact
     from ..oracle import oracle_address
@@ -158,26 +117,15 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
         emit("relayer.encryption_key", public_key=key.public_key)
         inputs = SealedInputs(key, oracle.contract)
     start_block = 0
-    oracle_tx = store.load(chain).get("oracle", {}).get("tx")
+    recorded_oracle = store.load(chain).oracle
+    oracle_tx = recorded_oracle.tx if recorded_oracle else None
     if oracle_tx:
         receipt = oracle.receipt(str(oracle_tx))
         start_block = int(receipt["blockNumber"]) if receipt is not None else 0
     confirmations = options.confirmations
     if confirmations is None:
         confirmations = 0 if chain.is_local_dev else REMOTE_CONFIRMATIONS
-    config = RelayerConfig(
-        once=options.once,
-        confirmations=confirmations,
-        workers=options.workers,
-        batch_size=options.batch_size,
-        max_wait=options.max_wait,
-        poll_interval=options.poll_interval,
-        start_block=start_block,
-        drain_timeout=options.drain_timeout,
-        receipt_timeout=options.receipt_timeout,
-        min_fee=options.min_fee,
-        retry_failed=options.retry_failed,
-    )
+    config = options.model_copy(update={"confirmations": confirmations, "start_block": start_block})
     metrics: Metrics = (
         PrometheusMetrics(options.metrics_port) if options.metrics_port is not None else Metrics()
     )

@@ -162,7 +162,7 @@ def _culprits(circuit: Any, job: ProofJob, folder: Path, error: str) -> tuple[tu
 
 def prove_job(job: ProofJob) -> ProofOutcome:
     """Witness + one proof + calldata for a job's requests, in a worker (or inline, for tests)."""
-    from ..oracle import proof_calldata
+    from ..calldata import proof_calldata
     from ..prover import Circuit, instances_of, prove_witness, read_proof
 
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """From a request's ``inputFelts`` back to the model input ezkl proves on, or a rejection.
 
 A public-input model's request carries the felts of its input values at the manifest's input
-scales (:func:`zkml_oracle.oracle.input_felts`); decoding them with :mod:`zkml_oracle.field`
+scales (:func:`zkml_oracle.calldata.input_felts`); decoding them with :mod:`zkml_oracle.field`
 gives the ezkl input file. A value is accepted only if it encodes back to the very felt the
 request holds: otherwise the proof's instances could not match the request's input hash.
 """
@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import field
+from ..exceptions import Rejected as Rejected  # defined there, importable here too
 from ..types import Manifest
 
 Sample = list[list[float]]
-
-
-class Rejected(ValueError):
-    """The request can never be proven as it stands; the message is the recorded reason."""
 
 
 def sample_from_felts(manifest: Manifest, felts: Sequence[int]) -> Sample:

@@ -31,45 +31,64 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from ..exceptions import ZkmlOracleError
+from ..exceptions import IllegalTransition as IllegalTransition
+from ..exceptions import JournalError as JournalError  # defined there, importable here too
 
 
-class JournalError(ZkmlOracleError):
-    """The journal file is unusable, held by another relayer, or belongs to another oracle."""
+class State(StrEnum):
+    """A request's state in the journal (stored as its value; a ``str`` too)."""
+
+    #: To prove.
+    SEEN = "seen"
+    #: A proof job is in a worker (back to ``seen`` when the relayer restarts).
+    PROVING = "proving"
+    #: The proof is in the journal; the transaction is not signed yet.
+    PROVED = "proved"
+    #: The transaction is signed and its raw bytes recorded; it may or may not have been
+    #: broadcast.
+    SIGNED = "signed"
+    #: Broadcast; waiting for its receipt.
+    SENT = "sent"
+    FULFILLED = "fulfilled"
+    FULFILLED_BY_OTHER = "fulfilled_by_other"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    #: A request for a model this relayer does not serve (picked up if it serves it later).
+    IGNORED = "ignored"
+
+    @property
+    def final(self) -> bool:
+        return self in TERMINAL_STATES
 
 
-#: To prove.
-SEEN = "seen"
-#: A proof job is in a worker (back to ``seen`` when the relayer restarts).
-PROVING = "proving"
-#: The proof is in the journal; the transaction is not signed yet.
-PROVED = "proved"
-#: The transaction is signed and its raw bytes recorded; it may or may not have been broadcast.
-SIGNED = "signed"
-#: Broadcast; waiting for its receipt.
-SENT = "sent"
-FULFILLED = "fulfilled"
-FULFILLED_BY_OTHER = "fulfilled_by_other"
-REJECTED = "rejected"
-FAILED = "failed"
-EXPIRED = "expired"
-CANCELLED = "cancelled"
-#: A request for a model this relayer does not serve (picked up if it serves it later).
-IGNORED = "ignored"
+# The members by name at module level, as the relayer writes them (``J.SEEN``).
+SEEN, PROVING, PROVED, SIGNED, SENT = (
+    State.SEEN,
+    State.PROVING,
+    State.PROVED,
+    State.SIGNED,
+    State.SENT,
+)
+FULFILLED, FULFILLED_BY_OTHER = State.FULFILLED, State.FULFILLED_BY_OTHER
+REJECTED, FAILED, EXPIRED = State.REJECTED, State.FAILED, State.EXPIRED
+CANCELLED, IGNORED = State.CANCELLED, State.IGNORED
 
 OPEN_STATES = (SEEN, PROVING, PROVED, SIGNED, SENT)
 TERMINAL_STATES = (FULFILLED, FULFILLED_BY_OTHER, REJECTED, FAILED, EXPIRED, CANCELLED, IGNORED)
-STATES = OPEN_STATES + TERMINAL_STATES
+STATES = tuple(State)
 
-#: The state changes :meth:`Journal.update` allows (a state may always stay as it is). An open
-#: request may go anywhere; a final one leaves its state only to be served again: ``failed``
-#: by ``relay --retry-failed``, ``ignored`` once its model is served, ``fulfilled`` when a
-#: reorg deeper than the confirmations orphaned the fulfilment (sent again, or settled from
-#: the canonical chain).
-TRANSITIONS: dict[str, frozenset[str]] = {
+#: The state changes :meth:`Journal.transition` allows (a state may always stay as it is). An
+#: open request may go anywhere; a final one leaves its state only to be served again:
+#: ``failed`` by ``relay --retry-failed``, ``ignored`` once its model is served, ``fulfilled``
+#: when a reorg deeper than the confirmations orphaned the fulfilment (sent again, or settled
+#: from the canonical chain).
+TRANSITIONS: dict[State, frozenset[State]] = {
     **{state: frozenset(STATES) for state in OPEN_STATES},
     FAILED: frozenset({SEEN}),
     IGNORED: frozenset({SEEN}),
@@ -158,7 +177,7 @@ class Entry:
     deadline: int
     fee: int
     block_number: int
-    state: str
+    state: State
     attempts: int
     batch: str | None
     slot: int | None
@@ -193,7 +212,7 @@ class Entry:
             deadline=int(row["deadline"]),
             fee=int(row["fee"]),
             block_number=int(row["block_number"]),
-            state=row["state"],
+            state=State(row["state"]),
             attempts=int(row["attempts"]),
             batch=_get(row, "batch"),
             slot=_get(row, "slot"),
@@ -539,8 +558,8 @@ class Journal:
         ids = [e.request_id for e in self.in_state(FAILED)]
         with self._tx():
             for rid in ids:
-                self.update(
-                    rid, state=SEEN, attempts=0, batch=None, slot=None, proof=None, instances=None
+                self.transition(
+                    rid, SEEN, attempts=0, batch=None, slot=None, proof=None, instances=None
                 )
         return ids
 
@@ -550,7 +569,7 @@ class Journal:
         ids = [e.request_id for e in self.in_state(IGNORED) if e.model_id.lower() in served]
         with self._tx():
             for rid in ids:
-                self.update(rid, state=SEEN)
+                self.transition(rid, SEEN)
         return ids
 
     # --- state ---
@@ -601,14 +620,37 @@ class Journal:
         rows = self._db.execute("SELECT * FROM requests ORDER BY block_number, log_index")
         return [Entry.from_row(r) for r in rows.fetchall()]
 
-    @_guarded
     def update(self, request_id: int, **fields: Any) -> None:
-        """Change a request's row (columns by name; int lists as JSON)."""
+        """Change a request's row but not its state (columns by name; int lists as JSON)."""
+        if "state" in fields:
+            raise ValueError("a state changes through Journal.transition, never update")
+        self._write(request_id, fields)
+
+    @_guarded
+    def transition(self, request_id: int, to: State, **fields: Any) -> None:
+        """Move a request to state ``to`` (and change ``fields`` with it, in one write); refuse
+        (:class:`IllegalTransition`) a change :data:`TRANSITIONS` does not list. Every state
+        change of the relayer goes through here. A final state stamps ``done_at``."""
+        to = State(to)
+        row = self._db.execute(
+            "SELECT state FROM requests WHERE request_id = ?", (str(request_id),)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"request {request_id} is not in {self.path}")
+        have = State(row[0])
+        if to != have and to not in TRANSITIONS[have]:
+            raise IllegalTransition(
+                f"request {request_id}: {have} -> {to} is not an allowed state change"
+            )
+        if to.final:
+            fields.setdefault("done_at", time.time())
+        self._write(request_id, {"state": to.value, **fields})
+
+    @_guarded
+    def _write(self, request_id: int, fields: dict[str, Any]) -> None:
         unknown = set(fields) - _COLUMNS
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
-        if "state" in fields:
-            self._allowed(request_id, fields["state"])
         values = {
             k: _json_ints(v) if k in ("instances", "outputs") else v for k, v in fields.items()
         }
@@ -620,26 +662,6 @@ class Journal:
         )
         if cur.rowcount != 1:
             raise JournalError(f"request {request_id} is not in {self.path}")
-
-    def _allowed(self, request_id: int, state: str) -> None:
-        """The one gate of every state change: refuse one :data:`TRANSITIONS` does not list."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}")
-        row = self._db.execute(
-            "SELECT state FROM requests WHERE request_id = ?", (str(request_id),)
-        ).fetchone()
-        if row is None:
-            raise JournalError(f"request {request_id} is not in {self.path}")
-        have = str(row[0])
-        if state != have and state not in TRANSITIONS[have]:
-            raise JournalError(
-                f"request {request_id}: {have} -> {state} is not an allowed state change"
-            )
-
-    def finish(self, request_id: int, state: str, **fields: Any) -> None:
-        if state not in TERMINAL_STATES:
-            raise ValueError(f"{state!r} is not a final state")
-        self.update(request_id, state=state, done_at=time.time(), **fields)
 
     # --- reporting ---
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..exceptions import InputError
 from .backend import ProofJob, ProofOutcome, WorkerStatus, _die_with, open_circuits, prove_job
-from .service import emit
+from .log import emit
 
 #: Ray ``memory`` reserved per prover: a proof's peak is a few times its proving key (ezkl
 #: reads and expands the key on every proof), plus the interpreter, ezkl and the circuits.

@@ -18,6 +18,11 @@ sending and settling while they run. Each turn:
 Finished proofs are collected into the journal at the start of each turn, so they are sent,
 and their workers given the next job, in the same turn.
 
+The phases are methods over one context (``_Run``: in-flight jobs, head, backoffs, pause):
+collect (``_collect``) → watch (``_scan``) → confirm (``_settle``, ``_recheck``) → submit
+(``_send``) → prove (``_dispatch``). Every state change goes through
+:meth:`~.journal.Journal.transition`; the retry policy is :mod:`.retry`, the log :mod:`.log`.
+
 RPC failures are retried with capped exponential backoff; the loop keeps collecting proofs
 meanwhile. A node refusal that is about the relayer (no funds, a fee or nonce problem) pauses
 sending with capped backoff and an alert, without spending the requests' attempts.
@@ -34,7 +39,6 @@ removed) stops the loop with one log line and a :class:`~.journal.JournalError`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -46,12 +50,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ZkmlOracleError
+from ..exceptions import RelayerError as RelayerError  # defined there, importable here too
 from ..types import Manifest
 from . import journal as J
 from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
+from .log import emit
 from .metrics import Metrics
+from .retry import Backoff
+from .settings import RelayerSettings
 from .signer import NonceManager, Signer, bumped_fees, eip1559_fees
 from .watcher import (
     OnChainRequest,
@@ -65,7 +72,6 @@ from .watcher import (
 #: The sample to prove for (manifest, request id, input felts), or :class:`Rejected`.
 InputSource = Callable[[Manifest, J.Entry], Sample]
 
-log = logging.getLogger("zkml_oracle.relayer")
 
 #: Test-only fault injection: the relayer SIGKILLs itself at ``after-proof`` (a proof is in the
 #: journal, nothing sent yet) or ``after-broadcast`` (a transaction reached the node, the journal
@@ -87,43 +93,21 @@ class ServedModel:
     manifest: Manifest
 
 
-@dataclass(frozen=True)
-class RelayerConfig:
-    once: bool = False
-    confirmations: int = 0
-    workers: int = 1
-    batch_size: int = 1  # requests per proof; > 1: settled with one fulfillBatch
-    max_wait: float = 0.0  # seconds the oldest waits for its batch to fill (not with ``once``)
-    poll_interval: float = 0.5
-    start_block: int = 0
-    receipt_timeout: float = 120.0
-    drain_timeout: float = 10.0
-    max_attempts: int = 3
-    backoff_cap: float = 5.0
-    #: The least fee (wei) a request must escrow to be proven (``relay --min-fee``).
-    min_fee: int = 0
-    #: Gas a fulfilment needs besides its callbacks (verification, calldata, bookkeeping):
-    #: a request whose callback gas plus this cannot fit a block is rejected before proving.
-    fulfil_gas_reserve: int = 2_000_000
-    #: Blocks back from the head in which final fulfilments are re-checked against reorgs.
-    recheck_window: int = 64
-    #: The longest pause (seconds) after a node refusal about the relayer itself.
-    pause_cap: float = 60.0
-    #: ``relay --retry-failed``: failed requests are proven again.
-    retry_failed: bool = False
-
-
 @dataclass
 class _Run:
+    """The loop's context: what one turn's phases hand to the next and to later turns."""
+
+    #: The RPC endpoint's failures in a row (the whole turn backs off).
+    rpc: Backoff
+    #: Node refusals about the relayer in a row (sending backs off).
+    pause: Backoff
     #: Proof jobs in the backend, by their requests (slot order).
     inflight: dict[tuple[int, ...], Future[ProofOutcome]] = field(default_factory=dict)
-    failures: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     #: When the oldest request waiting for its batch to fill is due (wall clock), if any.
     due: float | None = None
     #: Sending paused (a node refusal about the relayer) until this monotonic time.
     paused_until: float = 0.0
-    pauses: int = 0
     #: The relayer's balance when sending paused: a top-up ends the pause at once.
     paused_balance: int | None = None
     #: The chain's head and block gas limit, read once per turn.
@@ -152,29 +136,13 @@ def check_batch_size(models: dict[str, ServedModel], batch_size: int) -> None:
             )
 
 
-def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured log record (the formatter writes it as a JSON line). Never a key."""
-    log.log(level, event, extra={"fields": fields})
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        return json.dumps(doc, default=str)
-
-
 class Relayer:
     """One relayer: an oracle, the models it serves, a signer, a backend and a journal."""
 
     def __init__(
         self,
         *,
-        config: RelayerConfig,
+        config: RelayerSettings,
         oracle: OracleClient,
         signer: Signer,
         models: dict[str, ServedModel],
@@ -188,6 +156,7 @@ class Relayer:
         # A request's sample: from its felts, or (relayer.private_inputs) its sealed input.
         self.inputs: InputSource = inputs or (lambda m, e: sample_from_felts(m, e.input_felts))
         self.config = config
+        self.confirmations = config.confirmations or 0
         self.oracle = oracle
         self.signer = signer
         self.models = {k.lower(): v for k, v in models.items()}
@@ -195,7 +164,11 @@ class Relayer:
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.nonces = NonceManager(lambda: oracle.pending_nonce(signer.address))
-        self._run = _Run(stop=stop or threading.Event())
+        self._run = _Run(
+            rpc=Backoff(0.25, config.backoff_cap),
+            pause=Backoff(1.0, config.pause_cap),
+            stop=stop or threading.Event(),
+        )
         self._chain_id = int(oracle.web3.eth.chain_id)
 
     # --- control ---
@@ -265,11 +238,11 @@ class Relayer:
         return summary
 
     def _delay(self) -> float:
-        if self._run.failures == 0:
+        if self._run.rpc.failures == 0:
             if self._run.due is not None:  # wake up when a waiting batch is due
                 return max(0.0, min(self.config.poll_interval, self._run.due - time.time()))
             return self.config.poll_interval
-        return float(min(self.config.backoff_cap, 0.25 * 2**self._run.failures))
+        return self._run.rpc.delay()
 
     def _wait(self, seconds: float) -> None:
         pending = list(self._run.inflight.values())
@@ -288,7 +261,7 @@ class Relayer:
                 for rid in abandoned:  # cancelled by us: the attempt is given back
                     entry = self.journal.get(rid)
                     attempts = max(0, entry.attempts - 1) if entry is not None else 0
-                    self.journal.update(rid, state=J.SEEN, attempts=attempts)
+                    self.journal.transition(rid, J.SEEN, attempts=attempts)
         except J.JournalError:
             pass  # a failed journal: these stay "proving", re-queued by the next start
         self._run.inflight.clear()
@@ -312,24 +285,24 @@ class Relayer:
         except Exception as e:
             if not is_transient(e):
                 raise
-            self._run.failures += 1
+            retry_in = self._run.rpc.failed()
             self.metrics.rpc_error()
             emit(
                 "rpc.unavailable",
                 logging.WARNING,
                 error=type(e).__name__,
-                failures=self._run.failures,
-                retry_in=round(self._delay(), 2),
+                failures=self._run.rpc.failures,
+                retry_in=round(retry_in, 2),
             )
             return False, False
-        if self._run.failures:
-            emit("rpc.recovered", failures=self._run.failures)
-        self._run.failures = 0
+        failures = self._run.rpc.succeeded()
+        if failures:
+            emit("rpc.recovered", failures=failures)
         return caught_up, True
 
     def _scan(self) -> bool:
         head = self._run.head
-        target = head - self.config.confirmations
+        target = head - self.confirmations
         cursor = self.journal.cursor()
         cursor_hash = self.journal.meta("cursor_hash")
         if (
@@ -361,8 +334,8 @@ class Relayer:
             )
         return last == target
 
-    def _finish(self, entry: J.Entry, state: str, **fields: Any) -> None:
-        self.journal.finish(entry.request_id, state, **fields)
+    def _finish(self, entry: J.Entry, state: J.State, **fields: Any) -> None:
+        self.journal.transition(entry.request_id, state, **fields)
         latency = time.time() - entry.seen_at if state == J.FULFILLED else None
         self.metrics.finished(state, latency)
         level = logging.WARNING if state in (J.REJECTED, J.FAILED) else logging.INFO
@@ -434,7 +407,7 @@ class Relayer:
         assert first.raw_tx is not None and first.nonce is not None
         receipt = self.oracle.receipt(tx_hash)
         if receipt is not None and int(receipt["status"]) == 1:
-            if int(receipt["blockNumber"]) > self._run.head - self.config.confirmations:
+            if int(receipt["blockNumber"]) > self._run.head - self.confirmations:
                 self._mark_sent(first, entries)  # mined, not yet final: a reorg may undo it
                 return
             block_hash = "0x" + bytes(receipt["blockHash"]).hex()
@@ -492,7 +465,7 @@ class Relayer:
         if first.state == J.SIGNED:
             with self.journal.atomic():
                 for entry in entries:
-                    self.journal.update(entry.request_id, state=J.SENT)
+                    self.journal.transition(entry.request_id, J.SENT)
 
     def _replace(self, entries: list[J.Entry]) -> None:
         """A transaction without a receipt for ``receipt_timeout``: the same call at the same
@@ -513,9 +486,9 @@ class Relayer:
         )
         with self.journal.atomic():
             for entry in entries:
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=J.SIGNED,
+                    J.SIGNED,
                     raw_tx=raw,
                     tx_hash=tx_hash,
                     sent_at=time.time(),
@@ -575,9 +548,9 @@ class Relayer:
             for entry in entries:
                 req = self.oracle.request(entry.request_id)
                 if req.status == RequestStatus.PENDING:
-                    self.journal.update(
+                    self.journal.transition(
                         entry.request_id,
-                        state=J.PROVED,
+                        J.PROVED,
                         raw_tx=None,
                         tx_hash=None,
                         nonce=None,
@@ -592,7 +565,7 @@ class Relayer:
                 else:  # re-mined on the new branch, or settled there otherwise
                     self.journal.update(entry.request_id, tx_block=None, tx_block_hash=None)
                     self._from_chain(entry, req)
-            depth = max(1, self.config.confirmations + 1, head - number + 1)
+            depth = max(1, self.confirmations + 1, head - number + 1)
             self.nonces.resync()
             self.metrics.deep_reorg()
             self.journal.deep_reorg(number, depth, requeued)
@@ -601,13 +574,15 @@ class Relayer:
                 logging.ERROR,
                 block=number,
                 block_hash=block_hash,
-                confirmations=self.config.confirmations,
+                confirmations=self.confirmations,
                 requests=_ids(entries),
                 requeued=requeued,
                 note="a fulfilment counted final was orphaned: raise --confirmations",
             )
 
-    def _retry(self, entries: list[J.Entry], state: str, error: str, *, spend: bool = True) -> None:
+    def _retry(
+        self, entries: list[J.Entry], state: J.State, error: str, *, spend: bool = True
+    ) -> None:
         """Back to ``state`` (``proved``: send the same proof again; ``seen``: prove again), or
         ``failed`` for good after ``max_attempts``. A batch's open requests move together; if
         one of them fails for good, the others are proved again without it (so no transaction
@@ -624,9 +599,9 @@ class Relayer:
                 fields: dict[str, Any] = {"raw_tx": None, "tx_hash": None, "nonce": None}
                 if state == J.SEEN:
                     fields.update(batch=None, slot=None, proof=None, instances=None)
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=state,
+                    state,
                     error=error,
                     attempts=entry.attempts + (spend and state == J.PROVED),
                     **fields,
@@ -689,9 +664,9 @@ class Relayer:
         raw, tx_hash = self.signer.sign(tx)
         with self.journal.atomic():
             for entry in pending:
-                self.journal.update(
+                self.journal.transition(
                     entry.request_id,
-                    state=J.SIGNED,
+                    J.SIGNED,
                     nonce=tx["nonce"],
                     raw_tx=raw,
                     tx_hash=tx_hash,
@@ -709,14 +684,13 @@ class Relayer:
             self._retry(pending, J.PROVED, f"the node refused the transaction: {e}")
             return
         _crash_point("after-broadcast")
-        if self._run.pauses:
-            self._run.pauses = 0
+        if self._run.pause.succeeded():
             self.metrics.alert(False)
             self.journal.set_meta("alert", "")
             emit("relayer.resumed")
         with self.journal.atomic():
             for entry in pending:
-                self.journal.update(entry.request_id, state=J.SENT)
+                self.journal.transition(entry.request_id, J.SENT)
         self.metrics.sent()
         emit("tx.sent", requests=_ids(pending), tx_hash=tx_hash, nonce=tx["nonce"])
 
@@ -739,16 +713,15 @@ class Relayer:
         """A node refusal about the relayer: pause sending (capped backoff), raise the alert,
         keep the requests' proofs and attempts (their transaction was never accepted)."""
         run = self._run
-        run.pauses += 1
-        delay = min(self.config.pause_cap, float(2 ** min(run.pauses, 16)))
+        delay = run.pause.failed()
         run.paused_until = time.monotonic() + delay
         run.paused_balance = self._balance()
         self.nonces.resync()
         with self.journal.atomic():
             for entry in entries:
                 if entry.state in (J.SIGNED, J.SENT):
-                    self.journal.update(
-                        entry.request_id, state=J.PROVED, raw_tx=None, tx_hash=None, nonce=None
+                    self.journal.transition(
+                        entry.request_id, J.PROVED, raw_tx=None, tx_hash=None, nonce=None
                     )
         self.metrics.alert(True)
         self.journal.set_meta("alert", f"sending paused: {fault}")
@@ -757,7 +730,7 @@ class Relayer:
             logging.ERROR,
             error=str(fault),
             retry_in=delay,
-            pauses=run.pauses,
+            pauses=run.pause.failures,
             requests=_ids(entries),
             note="the node refuses our transactions (funds, fees or nonce): attempts are kept",
         )
@@ -879,7 +852,7 @@ class Relayer:
         ids = tuple(entry.request_id for entry, _ in group)
         with self.journal.atomic():
             for entry, _ in group:
-                self.journal.update(entry.request_id, state=J.PROVING, attempts=entry.attempts + 1)
+                self.journal.transition(entry.request_id, J.PROVING, attempts=entry.attempts + 1)
         job = ProofJob(ids, model.model_id, str(model.build_dir), [sample for _, sample in group])
         self._run.inflight[ids] = self.backend.submit(job)
         emit(
@@ -902,9 +875,9 @@ class Relayer:
                 key = J.batch_key(outcome.proof)
                 with self.journal.atomic():
                     for slot, rid in enumerate(ids):
-                        self.journal.update(
+                        self.journal.transition(
                             rid,
-                            state=J.PROVED,
+                            J.PROVED,
                             batch=key,
                             slot=slot,
                             proof=outcome.proof,
@@ -925,11 +898,11 @@ class Relayer:
                     if rid in rejected:
                         self._finish(entry, J.REJECTED, error=rejected[rid])
                     elif rejected:  # not this one's fault: proved again without the culprits
-                        self.journal.update(rid, state=J.SEEN, attempts=entry.attempts - 1)
+                        self.journal.transition(rid, J.SEEN, attempts=entry.attempts - 1)
                     elif entry.attempts >= self.config.max_attempts:
                         self._finish(entry, J.FAILED, error=outcome.error)
                     else:
-                        self.journal.update(rid, state=J.SEEN, error=outcome.error)
+                        self.journal.transition(rid, J.SEEN, error=outcome.error)
             if not rejected:
                 emit("proof.failed", logging.WARNING, requests=list(ids), error=outcome.error)
 
@@ -941,7 +914,3 @@ def _ids(entries: list[J.Entry]) -> list[int]:
 def _crash_point(name: str) -> None:
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-class RelayerError(ZkmlOracleError):
-    """The relayer cannot start: a model it should serve is not registered, or similar."""

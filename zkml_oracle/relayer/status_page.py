@@ -255,7 +255,7 @@ def _cell(value: object, name: str | None = None) -> str:
 def render(status: Status) -> str:
     """The page: one self-contained HTML document, no script."""
     e = html.escape
-    shown = [s for s in J.STATES if any(m.states.get(s) for m in status.models)] or ["seen"]
+    shown = [s for s in J.STATES if any(m.states.get(s) for m in status.models)] or [J.SEEN]
     model_rows, model_attrs = [], []
     for m in status.models:
         lat = m.latency_last_hour

@@ -12,7 +12,8 @@ from enum import IntEnum
 from typing import Any
 
 from ..contracts import ErrorDecoder, revert_data
-from ..exceptions import ZkmlOracleError
+from ..exceptions import RelayerFault as RelayerFault  # defined there, importable here too
+from ..exceptions import Revert as Revert
 from .journal import RequestEvent
 
 #: Blocks per eth_getLogs call.
@@ -42,22 +43,6 @@ class Fulfilment:
     outputs: tuple[int, ...]
     block_number: int | None = None
     block_hash: str | None = None
-
-
-class Revert(ZkmlOracleError):
-    """The oracle would refuse (or refused) the transaction; ``name`` is its custom error,
-    ``values`` its decoded arguments."""
-
-    def __init__(self, name: str, detail: str, values: tuple[Any, ...] = ()) -> None:
-        super().__init__(detail)
-        self.name = name
-        self.values = values
-
-
-class RelayerFault(ZkmlOracleError):
-    """The node refused a transaction for a reason about the relayer itself (no funds, a fee
-    or nonce problem), not about the request: the relayer pauses sending and retries later,
-    without spending the request's attempts."""
 
 
 #: Node messages (geth, Anvil, reth, Erigon) that mean the relayer's account or fees are at
