@@ -8,7 +8,7 @@
 ``ZKML_DEPLOYMENTS``           deployment records folder (``./deployments``)
 ``ZKML_CACHE``                 dev SRS cache (``$XDG_CACHE_HOME/zkml-oracle``)
 ``ZKML_PROGRESS_AFTER``        seconds a step runs before it is announced on stderr (10)
-``ZKML_STALL_SECONDS``         seconds without CPU after which a native ezkl call is stopped (60)
+``ZKML_STALL_SECONDS``         seconds of almost no CPU after which an ezkl call is stopped (60)
 ``ZKML_DEBUG``                 ``1``: let ezkl's native output through
 =============================  ============================================================
 
