@@ -128,10 +128,14 @@ def _init_worker(build_dirs: list[str], relayer: int) -> None:
 
 def open_circuits(build_dirs: list[str]) -> None:
     """Open every served circuit once in this process (manifest, artifacts and SRS checked,
-    ezkl imported, proving key read into the page cache): each proof then reuses them."""
+    ezkl imported, proving key read into the page cache): each proof then reuses them, and
+    each proof's watchdog child is started ahead (:func:`zkml_oracle._ezkl.keep_warm`)."""
     import ezkl  # noqa: F401  (once per worker, not per job)
 
+    from .. import _ezkl
     from ..prover import Circuit
+
+    _ezkl.keep_warm()
 
     for build_dir in build_dirs:
         circuit = Circuit.open(Path(build_dir))
