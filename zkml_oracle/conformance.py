@@ -198,6 +198,7 @@ PARAMETER_INPUTS: dict[str, tuple[int, ...]] = {
     "Pow": (1,),
     "DFT": (1, 2),
     "GridSample": (1,),
+    "DeformConv": (1, 2, 3, 4),
 }
 
 

@@ -47,14 +47,16 @@ Det, n <= 5       the Leibniz formula: per row a Gather of its factor in each of
                   their product, a signed ReduceSum.
 GridSample,       one MatMul with a constant [input positions, output positions] matrix per
 constant grid     sample, read off onnxruntime on one-hot inputs (every mode is linear in x).
+DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
+constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
 
-Resize, DFT and GridSample are read off onnxruntime (which the fidelity check trusts) and
-refused where the ONNX reference implementation disagrees with it (Resize's align_corners
-downsampling).
+Resize, DFT, GridSample and DeformConv are read off onnxruntime (which the fidelity check
+trusts) and refused where the ONNX reference implementation disagrees with it (Resize's
+align_corners downsampling).
 """
 
 from __future__ import annotations
@@ -739,6 +741,7 @@ _DISAGREE_FIX = {
     "Resize": "use another coordinate_transformation_mode (e.g. half_pixel)",
     "DFT": "compute the transform with a MatMul by its constant matrix in the model",
     "GridSample": "use another mode or padding_mode",
+    "DeformConv": "use a plain Conv, or sample the input with a GridSample first",
 }
 
 
@@ -1155,8 +1158,8 @@ def _dft(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
-#: A GridSample becomes a constant [input positions, output positions] matrix per sample: past
-#: this many entries the circuit's MatMul would not fit in 2^20 rows.
+#: A GridSample (DeformConv) becomes a constant [input positions (elements), output positions
+#: (elements)] matrix per sample: past this many entries its MatMul would not fit in 2^20 rows.
 MAX_GRID_SAMPLE_MATRIX = 1 << 18
 
 
@@ -1206,6 +1209,50 @@ def _grid_sample(node: Any, g: _Graph, k: int) -> bool:
     g.node("Reshape", [x, out_shape], node.output[0])
     mode = _attr(node, "mode", b"linear").decode()
     g.notes.append(f"{where}: constant grid, mode {mode} → one constant MatMul")
+    return True
+
+
+def _deform_conv(node: Any, g: _Graph, k: int) -> bool:
+    """A DeformConv whose weights, offsets, bias and mask are constants is affine in its input:
+    each output is a fixed weighted sum of bilinear samples of x at fixed positions. Per sample
+    one constant [input elements, output elements] matrix, read off onnxruntime running the
+    node on a one-hot input per element (minus its output on zeros: the bias), then one MatMul
+    and the bias."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    batch, size = x_shape[0], prod(x_shape[1:])
+    run = _node_runner(node, g, x_shape)
+    if run is None:
+        return False  # weights or offsets fed at run time: the preflight names them
+    bias = run(np.zeros(x_shape, dtype=np.float32))
+    out_size = prod(bias.shape[1:])
+    if batch * size * out_size > MAX_GRID_SAMPLE_MATRIX:
+        raise UnsupportedModelError(
+            f"{where}: its constant sampling matrix would have {batch * size * out_size:,} "
+            f"entries (at most {MAX_GRID_SAMPLE_MATRIX:,} fit a circuit); use a smaller input"
+        )
+    matrix = np.zeros((batch, size, out_size), dtype=np.float32)
+    for i in range(size):
+        basis = np.zeros((batch, size), dtype=np.float32)
+        basis[:, i] = 1.0
+        matrix[:, i] = (run(basis.reshape(x_shape)) - bias).reshape(batch, out_size)
+    flat_bias = bias.reshape(batch, 1, out_size).astype(np.float32)
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    got = probe.reshape(batch, 1, size) @ matrix + flat_bias
+    if not np.allclose(got.reshape(bias.shape), run(probe), atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, run, "DeformConv")
+    tag = f"zkml_deformconv{k}"
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([batch, 1, size], dtype=np.int64))
+    x = g.node("Reshape", [node.input[0], flat_shape], f"{tag}_flat_out")
+    x = g.node("MatMul", [x, g.add_constant(f"{tag}_m", matrix)], f"{tag}_mm")
+    if np.any(flat_bias):
+        x = g.node("Add", [x, g.add_constant(f"{tag}_b", flat_bias)], f"{tag}_biased")
+    out_shape = g.add_constant(f"{tag}_shape", np.array(bias.shape, dtype=np.int64))
+    g.node("Reshape", [x, out_shape], node.output[0])
+    g.notes.append(f"{where}: constant weights and offsets → one constant MatMul")
     return True
 
 
@@ -1522,6 +1569,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "LRN": _lrn,
     "Det": _det,
     "GridSample": _grid_sample,
+    "DeformConv": _deform_conv,
     "Mod": _mod,
 }
 

@@ -169,13 +169,21 @@ def check(path: Path) -> list[str]:
                     f"{where}: {fed[0]!r} fed at run time (a circuit has one output shape); "
                     "make the scales or sizes a constant"
                 )
-        # A GridSample with a constant grid was rewritten into a constant MatMul; one whose
-        # grid is fed at run time weighs the input by run-time values (no exact form).
+        # GridSample with a constant grid, DeformConv with constant weights and offsets were
+        # rewritten into constant MatMuls; fed at run time, they weigh x by run-time values.
         if op == "GridSample" and len(node.input) > 1 and node.input[1] not in sizes:
             raise UnsupportedModelError(
                 f"{where}: grid {node.input[1]!r} fed at run time (ezkl has no GridSample; a "
                 "constant grid is rewritten into a constant MatMul); make the grid a constant"
             )
+        if op == "DeformConv":
+            fed = [name for name in node.input[1:] if name and name not in sizes]
+            if fed:
+                raise UnsupportedModelError(
+                    f"{where}: {fed[0]!r} fed at run time (ezkl has no DeformConv; with constant "
+                    "weights, offsets and mask it is rewritten into a constant MatMul); make "
+                    "them constants"
+                )
         if op in UNIMPLEMENTED:  # what has an ONNX function body was rewritten into it
             raise UnsupportedModelError(
                 f"{where}: ezkl 23 has no {op} operator (and ONNX gives no function body to "
