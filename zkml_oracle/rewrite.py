@@ -1264,7 +1264,7 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
     from onnx import TensorProto
 
     if g.elem_types.get(node.input[0]) not in (TensorProto.FLOAT, TensorProto.DOUBLE):
-        return False  # integer Mod: onnxruntime's integer Div already truncates; left alone
+        return False  # integer Mod: integer tensors have no circuit encoding here; left alone
     tag = f"zkml_mod{k}"
     x, y = node.input[0], node.input[1]
     quotient = g.node("Div", [x, y], f"{tag}_q")
