@@ -197,6 +197,28 @@ def test_unsupported_operators_are_refused_up_front(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()
 
 
+def test_a_calibration_failure_names_the_largest_value_and_the_way_out(tmp_path: Path) -> None:
+    """ezkl's "could not find any suitable parameters" names no node: the refusal names where
+    the calibration data's largest value sits (a product of twelve values near 10)."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("ReduceProd", ["r"], ["y"])],
+        "prod",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "prod.onnx"))
+    cal = write_json(tmp_path / "cal.json", {"input_data": [[9.0 + k / 10 for k in range(12)]]})
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"^unsupported: ezkl found no fixed-point scale .* the largest value on it is at "
+        r"ReduceProd node 'y' \(up to 5\.71e\+11\): .*normalising the inputs.*--max-logrows",
+    ):
+        build(tmp_path / "prod.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+    assert not (tmp_path / "b").exists()
+
+
 def test_existing_build_is_kept_unless_forced(
     example: dict[str, Path], built: BuildResult, tmp_path: Path
 ) -> None:

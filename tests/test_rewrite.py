@@ -618,19 +618,111 @@ def test_det_equals_the_leibniz_formula(tmp_path: Path, data: st.DataObject) -> 
     _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=13), x.astype(np.float32), "Det")
 
 
-def test_a_pow_whose_exponent_is_fed_at_run_time_is_refused_naming_node_and_fix(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("op", "fed", "message"),
+    [
+        ("Pow", [3], r"Pow node 'y': exponent 'e' fed at run time .* make the exponent a constant"),
+        (
+            "GridSample",
+            [1, 2, 2, 2],
+            r"GridSample node 'y': grid 'e' fed at run time .* make the grid a constant",
+        ),
+    ],
+)
+def test_a_parameter_fed_at_run_time_is_refused_naming_node_and_fix(
+    tmp_path: Path, op: str, fed: list[int], message: str
 ) -> None:
-    node = helper.make_node("Pow", ["x", "e"], ["y"])
-    model = _model(node, [3], opset=15, fed={"e": np.ones(3, dtype=np.float32)})
+    node = helper.make_node(op, ["x", "e"], ["y"])
+    model = _model(node, [1, 1, 3, 3], opset=20, fed={"e": np.zeros(fed, dtype=np.float32)})
     onnx.save(model, str(tmp_path / "m.onnx"))
     rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
-    with pytest.raises(
-        UnsupportedModelError,
-        match=r"^unsupported: Pow node 'y': exponent 'e' fed at run "
-        r"time .* make the exponent a constant$",
-    ):
+    with pytest.raises(UnsupportedModelError, match=f"^unsupported: {message}$"):
         support.check(tmp_path / "r.onnx")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_grid_sample_with_a_constant_grid_equals_one_constant_matmul(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    spatial = data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=3))
+    shape = [data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), *spatial]
+    out = data.draw(st.lists(st.integers(1, 3), min_size=len(spatial), max_size=len(spatial)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    grid = rng.uniform(-1.3, 1.3, size=[shape[0], *out, len(spatial)]).astype(np.float32)
+    modes = ["linear", "nearest"] + (["cubic"] if len(spatial) == 2 else [])
+    node = helper.make_node(
+        "GridSample",
+        ["x", "grid"],
+        ["y"],
+        mode=data.draw(st.sampled_from(modes)),
+        padding_mode=data.draw(st.sampled_from(["zeros", "border", "reflection"])),
+        align_corners=data.draw(st.integers(0, 1)),
+    )
+    model = _model(node, shape, {"grid": grid}, opset=20)
+    x = rng.normal(size=shape).astype(np.float32)
+    try:
+        _assert_rewrite_is_exact(tmp_path, model, x, "GridSample", atol=1e-4)
+    except UnsupportedModelError as e:  # refused only where onnxruntime is not the reference
+        assert "disagree" in str(e)
+        reference = ReferenceEvaluator(model).run(None, {"x": x})[0]
+        assert not np.allclose(_run(model, x), reference, atol=1e-5)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_deform_conv_with_constant_offsets_equals_one_constant_matmul(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    n, groups = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    channels = groups * data.draw(st.integers(1, 2))
+    kernel = data.draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))
+    spatial = data.draw(st.lists(st.integers(2, 4), min_size=2, max_size=2))
+    pads = data.draw(st.lists(st.integers(0, 1), min_size=4, max_size=4))
+    strides = data.draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))
+    out = [(spatial[a] + pads[a] + pads[a + 2] - kernel[a]) // strides[a] + 1 for a in range(2)]
+    offset_group = data.draw(st.sampled_from([1, channels]))
+    taps = kernel[0] * kernel[1]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    inits = {
+        "w": rng.normal(size=[groups * 2, channels // groups, *kernel]).astype(np.float32),
+        "offset": rng.normal(0, 0.7, size=[n, offset_group * 2 * taps, *out]).astype(np.float32),
+        "b": rng.normal(size=[groups * 2]).astype(np.float32),
+        "mask": rng.uniform(0, 1, size=[n, offset_group * taps, *out]).astype(np.float32),
+    }
+    node = helper.make_node(
+        "DeformConv",
+        ["x", "w", "offset", "b", "mask"],
+        ["y"],
+        group=groups,
+        offset_group=offset_group,
+        kernel_shape=kernel,
+        pads=pads,
+        strides=strides,
+    )
+    shape = [n, channels, *spatial]
+    x = rng.normal(size=shape).astype(np.float32)
+    model = _model(node, shape, inits, opset=22)
+    try:
+        _assert_rewrite_is_exact(tmp_path, model, x, "DeformConv", atol=1e-4)
+    except UnsupportedModelError as e:  # refused only where onnxruntime is not the reference
+        assert "disagree" in str(e)
+        reference = ReferenceEvaluator(model).run(None, {"x": x})[0]
+        assert not np.allclose(_run(model, x), reference, atol=1e-5)
+
+
+@PROPERTY
+@given(data=st.data(), fmod=st.integers(0, 1))
+def test_a_float_mod_equals_x_minus_y_times_the_whole_quotient(
+    tmp_path: Path, data: st.DataObject, fmod: int
+) -> None:
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=2))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.uniform(-20, 20, size=shape).astype(np.float32)
+    y = (rng.uniform(0.5, 5, size=shape) * rng.choice([-1, 1], size=shape)).astype(np.float32)
+    node = helper.make_node("Mod", ["x", "d"], ["y"], fmod=fmod)
+    model = _model(node, shape, opset=28 if fmod == 0 else 13, fed={"d": y})
+    _assert_rewrite_is_exact(tmp_path, model, x, "Mod", fed={"d": y}, atol=1e-4)
 
 
 @PROPERTY
@@ -650,10 +742,14 @@ def test_dft_equals_one_constant_matmul(tmp_path: Path, data: st.DataObject) -> 
 
 @pytest.mark.slow
 def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path) -> None:
-    """One proof for eight rewrites: InstanceNormalization, LRN, Pow with an exponent per
-    element, LpPool, LpNormalization, RMSNormalization, DFT and Det (ezkl's reader has none
-    of the last five), in one graph."""
+    """One proof for ten rewrites: Mod, GridSample with a constant grid, InstanceNormalization,
+    LRN, Pow with an exponent per element, LpPool, LpNormalization, RMSNormalization, DFT and
+    Det (ezkl's reader has none of Mod, GridSample and the last five), in one graph."""
     inits = {
+        # x / 0.48 stays >= 0.05 from every whole number on this input: no Floor sits on
+        # its discontinuity, where the fixed-point quotient would decide.
+        "divisor": np.array(0.48, dtype=np.float32),
+        "grid": np.random.default_rng(7).uniform(-1, 1, size=[1, 4, 4, 2]).astype(np.float32),
         "scale": np.array([1.5, -0.5], dtype=np.float32),
         "bias": np.array([0.25, 1.0], dtype=np.float32),
         "e": np.array([1, 2, 1, 2], dtype=np.float32),
@@ -661,7 +757,9 @@ def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path
         "last": np.array([-1], dtype=np.int64),
     }
     nodes = [
-        helper.make_node("InstanceNormalization", ["x", "scale", "bias"], ["i"]),
+        helper.make_node("Mod", ["x", "divisor"], ["r"], fmod=1),
+        helper.make_node("GridSample", ["r", "grid"], ["g"]),
+        helper.make_node("InstanceNormalization", ["g", "scale", "bias"], ["i"]),
         helper.make_node("LRN", ["i"], ["n"], size=3, alpha=0.5),
         helper.make_node("Pow", ["n", "e"], ["a"]),
         helper.make_node("LpPool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2], p=2),

@@ -124,7 +124,7 @@ def build(
         # Every slot is calibrated on every sample.
         calibration = [tensor for _ in range(options.batch) for tensor in raw]
         (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": calibration}))
-        settings = _circuit(stage, model, options, steps)
+        settings = _circuit(stage, model, options, steps, samples)
         srs_info = _srs(settings["run_args"]["logrows"], options, steps)
         p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
         with steps.step("setup", "generating proving and verifying keys"):
@@ -194,7 +194,13 @@ def build(
     return BuildResult(Path(out), manifest, steps.timings)
 
 
-def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps) -> dict[str, Any]:
+def _circuit(
+    stage: Path,
+    model: OnnxModel,
+    options: BuildOptions,
+    steps: Steps,
+    samples: list[data.Sample],
+) -> dict[str, Any]:
     import ezkl
 
     p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
@@ -229,7 +235,7 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
             options.calibration_target,
             lookup_safety_margin=options.lookup_safety_margin,
             max_logrows=options.max_logrows,
-            error=unsupported("calibrate this model"),
+            error=lambda m: UnsupportedModelError(_calibration_failure(m, model, samples)),
         )
         _canonical_settings(stage / ARTIFACTS["settings"])
     with steps.step("compile", "compiling the circuit"):
@@ -242,6 +248,30 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         )
     settings: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
     return settings
+
+
+def _calibration_failure(message: str, model: OnnxModel, samples: list[data.Sample]) -> str:
+    """ezkl's "could not find any suitable parameters" names neither a node nor a way out:
+    name where the calibration data's largest value sits, and the ways out."""
+    if "suitable parameters" not in message:
+        return f"ezkl cannot calibrate this model: {support.explain(message)}"
+    import numpy as np
+
+    feeds = [
+        {
+            spec.name: np.asarray(values, dtype=np.float32).reshape(spec.shape)
+            for spec, values in zip(model.inputs, sample, strict=True)
+        }
+        for sample in samples
+    ]
+    where = support.largest_value(model.path, feeds) if model.opset >= 7 else ""
+    at = f"; the largest value on it is at {where}" if where else ""
+    return (
+        "ezkl found no fixed-point scale and lookup range that fit the calibration data in "
+        f"the row budget{at}: bring the model's values (the inputs, and what that node "
+        "computes) into a smaller range, e.g. by normalising the inputs, or allow more rows "
+        "(--max-logrows)"
+    )
 
 
 def _canonical_settings(path: Path) -> None:

@@ -197,6 +197,8 @@ PARAMETER_INPUTS: dict[str, tuple[int, ...]] = {
     "Upsample": (1,),
     "Pow": (1,),
     "DFT": (1, 2),
+    "GridSample": (1,),
+    "DeformConv": (1, 2, 3, 4),
 }
 
 

@@ -45,12 +45,18 @@ DFT               one MatMul with the constant real matrix of the transform over
                   real/imaginary), read off onnxruntime.
 Det, n <= 5       the Leibniz formula: per row a Gather of its factor in each of the n! terms,
                   their product, a signed ReduceSum.
+GridSample,       one MatMul with a constant [input positions, output positions] matrix per
+constant grid     sample, read off onnxruntime on one-hot inputs (every mode is linear in x).
+DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
+constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
+Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
 
-Resize and DFT are read off onnxruntime (which the fidelity check trusts) and refused where
-the ONNX reference implementation disagrees with it (Resize's align_corners downsampling).
+Resize, DFT, GridSample and DeformConv are read off onnxruntime (which the fidelity check
+trusts) and refused where the ONNX reference implementation disagrees with it (Resize's
+align_corners downsampling).
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class _Graph:
     nodes: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     folded: set[str] = field(default_factory=set)  # constants computed by _fold
+    elem_types: dict[str, int] = field(default_factory=dict)  # tensor element types known
 
     def constant(self, name: str) -> np.ndarray[Any, Any] | None:
         from onnx import numpy_helper
@@ -733,6 +740,8 @@ def _check_reference(
 _DISAGREE_FIX = {
     "Resize": "use another coordinate_transformation_mode (e.g. half_pixel)",
     "DFT": "compute the transform with a MatMul by its constant matrix in the model",
+    "GridSample": "use another mode or padding_mode",
+    "DeformConv": "use a plain Conv, or sample the input with a GridSample first",
 }
 
 
@@ -1149,6 +1158,128 @@ def _dft(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+#: A GridSample (DeformConv) becomes a constant [input positions (elements), output positions
+#: (elements)] matrix per sample: past this many entries its MatMul would not fit in 2^20 rows.
+MAX_GRID_SAMPLE_MATRIX = 1 << 18
+
+
+def _grid_sample(node: Any, g: _Graph, k: int) -> bool:
+    """A GridSample with a constant grid is linear in its input (every mode and padding mode
+    weighs fixed input positions by fixed weights): per sample one constant matrix from the
+    input's spatial positions to the output's, read off onnxruntime running the node on a
+    one-hot input per position, then one MatMul over the flattened spatial axes."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    grid = g.constant(node.input[1])
+    if grid is None or len(x_shape) < 3:
+        return False  # a grid fed at run time: the preflight refuses it, naming the fix
+    batch, channels, spatial = x_shape[0], x_shape[1], x_shape[2:]
+    positions = prod(spatial)
+    out_spatial = tuple(int(d) for d in grid.shape[1:-1])
+    entries = batch * positions * prod(out_spatial)
+    if entries > MAX_GRID_SAMPLE_MATRIX:
+        raise UnsupportedModelError(
+            f"{where}: its constant sampling matrix would have {entries:,} entries (at most "
+            f"{MAX_GRID_SAMPLE_MATRIX:,} fit a circuit); sample a smaller input or grid"
+        )
+    basis_run = _node_runner(node, g, (batch, positions, *spatial))
+    full = _node_runner(node, g, x_shape)
+    if basis_run is None or full is None:
+        return False
+    basis = np.zeros((batch, positions, positions), dtype=np.float32)
+    basis[:, np.arange(positions), np.arange(positions)] = 1.0
+    answer = basis_run(basis.reshape(batch, positions, *spatial))
+    matrix = answer.reshape(batch, positions, -1).astype(np.float32)  # [N, in, out]
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    expected = full(probe)
+    got = (probe.reshape(batch, channels, positions) @ matrix).reshape(expected.shape)
+    if not np.allclose(got, expected, atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, full, "GridSample")
+    tag = f"zkml_gridsample{k}"
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([batch, channels, -1], dtype=np.int64))
+    x = g.node("Reshape", [node.input[0], flat_shape], f"{tag}_flat_out")
+    weights = g.add_constant(f"{tag}_m", matrix[0] if batch == 1 else matrix)
+    x = g.node("MatMul", [x, weights], f"{tag}_mm")
+    out_shape = g.add_constant(
+        f"{tag}_shape", np.array([batch, channels, *expected.shape[2:]], dtype=np.int64)
+    )
+    g.node("Reshape", [x, out_shape], node.output[0])
+    mode = _attr(node, "mode", b"linear").decode()
+    g.notes.append(f"{where}: constant grid, mode {mode} → one constant MatMul")
+    return True
+
+
+def _deform_conv(node: Any, g: _Graph, k: int) -> bool:
+    """A DeformConv whose weights, offsets, bias and mask are constants is affine in its input:
+    each output is a fixed weighted sum of bilinear samples of x at fixed positions. Per sample
+    one constant [input elements, output elements] matrix, read off onnxruntime running the
+    node on a one-hot input per element (minus its output on zeros: the bias), then one MatMul
+    and the bias."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    batch, size = x_shape[0], prod(x_shape[1:])
+    run = _node_runner(node, g, x_shape)
+    if run is None:
+        return False  # weights or offsets fed at run time: the preflight names them
+    bias = run(np.zeros(x_shape, dtype=np.float32))
+    out_size = prod(bias.shape[1:])
+    if batch * size * out_size > MAX_GRID_SAMPLE_MATRIX:
+        raise UnsupportedModelError(
+            f"{where}: its constant sampling matrix would have {batch * size * out_size:,} "
+            f"entries (at most {MAX_GRID_SAMPLE_MATRIX:,} fit a circuit); use a smaller input"
+        )
+    matrix = np.zeros((batch, size, out_size), dtype=np.float32)
+    for i in range(size):
+        basis = np.zeros((batch, size), dtype=np.float32)
+        basis[:, i] = 1.0
+        matrix[:, i] = (run(basis.reshape(x_shape)) - bias).reshape(batch, out_size)
+    flat_bias = bias.reshape(batch, 1, out_size).astype(np.float32)
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    got = probe.reshape(batch, 1, size) @ matrix + flat_bias
+    if not np.allclose(got.reshape(bias.shape), run(probe), atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, run, "DeformConv")
+    tag = f"zkml_deformconv{k}"
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([batch, 1, size], dtype=np.int64))
+    x = g.node("Reshape", [node.input[0], flat_shape], f"{tag}_flat_out")
+    x = g.node("MatMul", [x, g.add_constant(f"{tag}_m", matrix)], f"{tag}_mm")
+    if np.any(flat_bias):
+        x = g.node("Add", [x, g.add_constant(f"{tag}_b", flat_bias)], f"{tag}_biased")
+    out_shape = g.add_constant(f"{tag}_shape", np.array(bias.shape, dtype=np.int64))
+    g.node("Reshape", [x, out_shape], node.output[0])
+    g.notes.append(f"{where}: constant weights and offsets → one constant MatMul")
+    return True
+
+
+def _mod(node: Any, g: _Graph, k: int) -> bool:
+    """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
+    ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
+    fmod 0 (the divisor's sign, opset 28's float Mod). Floor is exact as ezkl's Floor is: at
+    a multiple of y the fixed-point quotient decides, as for any Floor."""
+    from onnx import TensorProto
+
+    if g.elem_types.get(node.input[0]) not in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        return False  # integer Mod: integer tensors have no circuit encoding here; left alone
+    tag = f"zkml_mod{k}"
+    x, y = node.input[0], node.input[1]
+    quotient = g.node("Div", [x, y], f"{tag}_q")
+    fmod = int(_attr(node, "fmod", 0))
+    if fmod:
+        magnitude = g.node("Floor", [g.node("Abs", [quotient], f"{tag}_abs")], f"{tag}_floor")
+        whole = g.node("Mul", [g.node("Sign", [quotient], f"{tag}_sign"), magnitude], f"{tag}_t")
+    else:
+        whole = g.node("Floor", [quotient], f"{tag}_floor")
+    g.node("Sub", [x, g.node("Mul", [y, whole], f"{tag}_yq")], node.output[0])
+    form = "x - y * Sign(x / y) * Floor(|x / y|)" if fmod else "x - y * Floor(x / y)"
+    g.notes.append(f"{_where(node)}: fmod {fmod} → {form}")
+    return True
+
+
 # --- MaxPool --------------------------------------------------------------------------------
 
 
@@ -1437,6 +1568,9 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "InstanceNormalization": _instance_normalization,
     "LRN": _lrn,
     "Det": _det,
+    "GridSample": _grid_sample,
+    "DeformConv": _deform_conv,
+    "Mod": _mod,
 }
 
 
@@ -1453,8 +1587,9 @@ def rewrite(source: Path, target: Path) -> list[str]:
             value = _attr(node, "value", None)
             if value is not None:
                 constants[node.output[0]] = value
-    g = _Graph(model, opset, constants, _shapes(model))
     types = _types(model)
+    elem_types = {k: t.tensor_type.elem_type for k, t in types.items() if t.HasField("tensor_type")}
+    g = _Graph(model, opset, constants, _shapes(model), elem_types=elem_types)
     pending = list(graph.node)
     outputs = {o.name for o in graph.output}
     k = folded = 0

@@ -82,6 +82,52 @@ def explain(message: str) -> str:
     return message
 
 
+def largest_value(model_path: Path, feeds: list[dict[str, Any]]) -> str:
+    """Where the model's largest magnitude sits on ``feeds`` (input name -> array), as
+    "Op node 'name' (up to 4.8e+08)", read off onnxruntime with every intermediate float value
+    made an output; "" if onnxruntime cannot run it so.
+
+    ezkl's calibration fails with "could not find any suitable parameters" when no fixed-point
+    scale and lookup range fit every value within the row budget; this names where to look."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    try:
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
+        graph = model.graph
+        known = {v.name for v in graph.output}
+        floats = [
+            v
+            for v in graph.value_info
+            if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and v.name not in known
+        ]
+        graph.output.extend(floats)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(
+            model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        names = [o.name for o in session.get_outputs()]
+        largest: dict[str, float] = dict.fromkeys(feeds[0] if feeds else (), 0.0)
+        for feed in feeds:
+            for name, value in feed.items():
+                largest[name] = max(largest[name], float(np.max(np.abs(value), initial=0.0)))
+            for name, value in zip(names, session.run(None, feed), strict=True):
+                array = np.asarray(value)
+                if array.dtype.kind == "f" and array.size:
+                    top = float(np.max(np.abs(np.nan_to_num(array, nan=np.inf))))
+                    largest[name] = max(largest.get(name, 0.0), top)
+    except Exception:
+        return ""
+    if not largest:
+        return ""
+    name = max(largest, key=lambda n: largest[n])
+    producer = next((n for n in graph.node if name in n.output), None)
+    where = f"{producer.op_type} node {producer.name or name!r}" if producer else f"input {name!r}"
+    return f"{where} (up to {largest[name]:.3g})"
+
+
 def check(path: Path) -> list[str]:
     """Raise UnsupportedModelError naming the first node ezkl cannot prove faithfully, and
     the way out; return warnings about constructs it proves faithfully only on some inputs.
@@ -122,6 +168,21 @@ def check(path: Path) -> list[str]:
                 raise UnsupportedModelError(
                     f"{where}: {fed[0]!r} fed at run time (a circuit has one output shape); "
                     "make the scales or sizes a constant"
+                )
+        # GridSample with a constant grid, DeformConv with constant weights and offsets were
+        # rewritten into constant MatMuls; fed at run time, they weigh x by run-time values.
+        if op == "GridSample" and len(node.input) > 1 and node.input[1] not in sizes:
+            raise UnsupportedModelError(
+                f"{where}: grid {node.input[1]!r} fed at run time (ezkl has no GridSample; a "
+                "constant grid is rewritten into a constant MatMul); make the grid a constant"
+            )
+        if op == "DeformConv":
+            fed = [name for name in node.input[1:] if name and name not in sizes]
+            if fed:
+                raise UnsupportedModelError(
+                    f"{where}: {fed[0]!r} fed at run time (ezkl has no DeformConv; with constant "
+                    "weights, offsets and mask it is rewritten into a constant MatMul); make "
+                    "them constants"
                 )
         if op in UNIMPLEMENTED:  # what has an ONNX function body was rewritten into it
             raise UnsupportedModelError(
