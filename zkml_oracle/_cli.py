@@ -606,7 +606,7 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
         if len(request_ids) == 1:
             receipt = oracle.send("fulfill", request_ids[0], proof, instances, sender=account)
         else:
-            model_id = oracle.call("getRequest", request_ids[0])[0]
+            model_id = bytes.fromhex(oracle.request(request_ids[0]).model_id.removeprefix("0x"))
             receipt = oracle.send(
                 "fulfillBatch", model_id, request_ids, proof, instances, sender=account
             )

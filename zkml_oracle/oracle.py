@@ -42,6 +42,58 @@ class OracleRefused(ZkmlOracleError):
 
 
 @dataclass(frozen=True)
+class RequestRecord:
+    """IZkmlOracle.Request: a request's fields as ``InferenceRequested`` emits them. The oracle
+    stores only their commitment; ``fulfill``, ``fulfillBatch`` and ``cancel`` take them back
+    (:meth:`as_tuple`) and refuse any other value."""
+
+    id: int
+    model_id: str
+    input_hash: str
+    requester: str
+    refund_to: str
+    callback: str
+    callback_gas_limit: int
+    deadline: int
+    open_at: int
+    fee: int
+    input_felts: tuple[int, ...] = ()
+
+    @classmethod
+    def from_event(cls, args: Any) -> RequestRecord:
+        """From a decoded ``InferenceRequested`` log's ``args``."""
+        felts = tuple(int(f) for f in args["inputFelts"])
+        return cls(
+            id=int(args["requestId"]),
+            model_id="0x" + bytes(args["modelId"]).hex(),
+            input_hash=input_hash(list(felts)),
+            requester=str(args["requester"]),
+            refund_to=str(args["refundTo"]),
+            callback=str(args["callback"]),
+            callback_gas_limit=int(args["callbackGasLimit"]),
+            deadline=int(args["deadline"]),
+            open_at=int(args["openAt"]),
+            fee=int(args["fee"]),
+            input_felts=felts,
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ``Request`` struct as the contract's ABI takes it."""
+        return (
+            self.id,
+            bytes.fromhex(self.model_id.removeprefix("0x")),
+            bytes.fromhex(self.input_hash.removeprefix("0x")),
+            self.requester,
+            self.refund_to,
+            self.callback,
+            self.callback_gas_limit,
+            self.deadline,
+            self.open_at,
+            self.fee,
+        )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """IZkmlOracle.ModelConfig, derived from a build's manifest."""
 
@@ -290,11 +342,19 @@ class Oracle:
         self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi)
 
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
-        """A transaction; a refusal raises OracleRefused with the decoded custom error."""
+        """A transaction; a refusal raises OracleRefused with the decoded custom error.
+
+        ``fulfill`` and ``cancel`` take a request, ``fulfillBatch`` a list of them: a request
+        id (int) is resolved here to its committed fields (:meth:`request`); a
+        :class:`RequestRecord` or a raw tuple is passed as given."""
         from ape.exceptions import ApeException, ContractLogicError, CustomError
 
         from ._ezkl import captured_fds
 
+        if method in ("fulfill", "cancel") and args:
+            args = (self._request_arg(args[0]), *args[1:])
+        elif method == "fulfillBatch" and len(args) > 1:
+            args = (args[0], [self._request_arg(r) for r in args[1]], *args[2:])
         try:
             # Ape prints a call trace of every revert to stdout; the refusal is reported below.
             with captured_fds():
@@ -309,6 +369,25 @@ class Oracle:
             raise OracleRefused(f"the oracle refused {method}: {detail}") from None
         except ApeException as e:
             raise ChainError(f"{method} failed: {e}") from None
+
+    def _request_arg(self, request: Any) -> Any:
+        if isinstance(request, RequestRecord):
+            return request.as_tuple()
+        if isinstance(request, int):
+            return self.request(request).as_tuple()
+        return request
+
+    def request(self, request_id: int, from_block: int = 0) -> RequestRecord:
+        """Request ``request_id``'s fields, from its ``InferenceRequested`` log (the oracle
+        stores only their commitment; ``isCommitted`` checks them)."""
+        logs = self._web3.events.InferenceRequested().get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        if not logs:
+            raise InputError(
+                f"no request {request_id} on the oracle at {self.address}: check the id"
+            )
+        return RequestRecord.from_event(logs[-1]["args"])
 
     def events(self, receipt: Any, name: str) -> list[Any]:
         from web3.logs import DISCARD
@@ -485,28 +564,30 @@ def deploy_feed(
 
 
 def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
-    """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled."""
-    try:
-        req = oracle.call("getRequest", request_id)
-    except OracleRefused:
-        req = None
-    if req is None or RequestStatus(req[5]) == RequestStatus.NONE:
+    """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled:
+    the status from the oracle's one slot per request, the rest from its events."""
+    state = RequestStatus(int(oracle.call("requestStatus", request_id)))
+    if state == RequestStatus.NONE:
         raise InputError(f"no request {request_id} on the oracle at {oracle.address}: check the id")
-    model_id, deadline, state = "0x" + bytes(req[0]).hex(), int(req[4]), RequestStatus(req[5])
-    out: dict[str, Any] = {"request_id": request_id, "model_id": model_id, "deadline": deadline}
+    req = oracle.request(request_id)
+    out: dict[str, Any] = {
+        "request_id": request_id,
+        "model_id": req.model_id,
+        "deadline": req.deadline,
+    }
     if state == RequestStatus.PENDING:
         now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
-        out["status"] = "expired" if now > deadline else "pending"
+        out["status"] = "expired" if now > req.deadline else "pending"
     elif state == RequestStatus.CANCELLED:
         out["status"] = "cancelled"
     else:
         out["status"] = "fulfilled"
-        out["fulfiller"] = req[8]
         logs = oracle._web3.events.RequestFulfilled().get_logs(
             from_block=0, argument_filters={"requestId": request_id}
         )
         if logs:
+            out["fulfiller"] = str(logs[-1]["args"]["fulfiller"])
             out["outputs"] = outputs_to_floats(
-                list(logs[-1]["args"]["outputs"]), record_of(model_id)
+                list(logs[-1]["args"]["outputs"]), record_of(req.model_id)
             )
     return out

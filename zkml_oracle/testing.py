@@ -70,7 +70,13 @@ from .circuit import BuildOptions, build
 from .contracts import ErrorDecoder, contract
 from .data import load, split_samples
 from .deployments import DeploymentStore
-from .oracle import OracleDeployment, deploy_and_register, input_felts, proof_calldata
+from .oracle import (
+    OracleDeployment,
+    RequestRecord,
+    deploy_and_register,
+    input_felts,
+    proof_calldata,
+)
 from .prover import prove
 from .types import BuildResult, Visibility
 from .verifier import CompiledContract
@@ -225,6 +231,22 @@ class ModelFactory:
 
 
 # --- the harness ---
+
+
+def committed(oracle: Any, request: int | tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``Request`` struct that ``fulfill``/``fulfillBatch``/``cancel`` of ``oracle`` (a
+    web3.py contract) take for request id ``request``, from its ``InferenceRequested`` log; an
+    id with no log gives a struct with only that id (the oracle refuses it as unknown). A tuple
+    is passed through (a test's tampered fields)."""
+    if isinstance(request, tuple):
+        return request
+    logs = oracle.events.InferenceRequested().get_logs(
+        from_block=0, argument_filters={"requestId": request}
+    )
+    if not logs:
+        zero = "0x" + "00" * 20
+        return (request, bytes(32), bytes(32), zero, zero, zero, 0, 0, 0, 0)
+    return RequestRecord.from_event(logs[-1].args).as_tuple()
 
 
 def _web3(url: str) -> Any:
@@ -416,10 +438,20 @@ class OracleHarness:
         (request_id,) = self.requests_in(receipt)
         return InferenceRequest(request_id, input_, receipt)
 
+    def record(self, request_id: int) -> RequestRecord:
+        """Request ``request_id``'s fields, from its ``InferenceRequested`` log: what
+        ``fulfill``, ``fulfillBatch`` and ``cancel`` take (``.as_tuple()``)."""
+        logs = self.oracle.events.InferenceRequested().get_logs(
+            from_block=0, argument_filters={"requestId": request_id}
+        )
+        return RequestRecord.from_event(logs[-1].args)
+
     def fulfill(self, request_id: int, proof: Proof, *, sender: str | None = None) -> FulfilResult:
         """``fulfill`` with ``proof`` (as a relayer: ``sender`` defaults to the last dev
         account); the verified outputs and whether the consumer's callback succeeded."""
-        fn = self.oracle.functions.fulfill(request_id, proof.proof, proof.instances)
+        fn = self.oracle.functions.fulfill(
+            committed(self.oracle, request_id), proof.proof, proof.instances
+        )
         receipt = self.transact(fn, sender or self.accounts[-1])
         (done,) = self.events(self.oracle, "RequestFulfilled", receipt)
         failed = self.events(self.oracle, "CallbackFailed", receipt)
@@ -439,7 +471,10 @@ class OracleHarness:
         """``fulfillBatch``: slot ``i`` of ``proof`` (a model built with ``--batch N``)
         answers ``request_ids[i]`` with one verification."""
         fn = self.oracle.functions.fulfillBatch(
-            self.model_id, request_ids, proof.proof, proof.instances
+            self.model_id,
+            [committed(self.oracle, r) for r in request_ids],
+            proof.proof,
+            proof.instances,
         )
         receipt = self.transact(fn, sender or self.accounts[-1])
         reasons = ("fulfilled", "cancelled", "expired")

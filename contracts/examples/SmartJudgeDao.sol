@@ -245,13 +245,15 @@ contract SmartJudgeDao is ZkmlConsumer, ReentrancyGuard {
     /// or the judge model deactivated: the oracle's refusal is passed on otherwise) and sends
     /// its fee back to whoever paid it (anyone may call). The proposal may then be judged
     /// again once that request's deadline has passed. Emits {JudgementFeeReclaimed}.
-    /// @param requestId The oracle request made by {requestJudgement}.
+    /// @param request The oracle request made by {requestJudgement}, as the oracle's
+    /// `InferenceRequested` emitted it (the oracle refuses other fields).
     /// @return refund The wei sent back.
-    function reclaimJudgementFee(uint256 requestId) external nonReentrant returns (uint256 refund) {
+    function reclaimJudgementFee(IZkmlOracle.Request calldata request) external nonReentrant returns (uint256 refund) {
+        uint256 requestId = request.id;
         address payer = _payerOf[requestId];
         if (payer == address(0)) revert SmartJudgeDaoUnknownRequest(requestId, _modelId);
         delete _payerOf[requestId];
-        refund = _cancelRequest(requestId);
+        refund = _cancelRequest(request);
         emit JudgementFeeReclaimed(requestId, payer, refund);
         if (refund != 0) Address.sendValue(payable(payer), refund);
     }

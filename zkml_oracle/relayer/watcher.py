@@ -13,10 +13,14 @@ from typing import Any
 
 from ..contracts import ErrorDecoder, revert_data
 from ..exceptions import ZkmlOracleError
+from ..oracle import RequestRecord
 from .journal import RequestEvent
 
 #: Blocks per eth_getLogs call.
 LOG_CHUNK = 2000
+#: Requests whose committed fields the client keeps (oldest evicted first).
+MAX_RECORDS = 100_000
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 class RequestStatus(IntEnum):
@@ -132,6 +136,9 @@ class OracleClient:
         self._requested = self.contract.events.InferenceRequested()
         self._fulfilled = self.contract.events.RequestFulfilled()
         self._errors = ErrorDecoder(abi)
+        # Each request's committed fields (what fulfil takes back), from its log: bounded by
+        # MAX_RECORDS, re-read from the chain when evicted or after a restart.
+        self._records: dict[int, tuple[RequestRecord, int]] = {}
 
     def head(self) -> int:
         return int(self.web3.eth.block_number)
@@ -177,6 +184,7 @@ class OracleClient:
             )
             for log in logs:
                 args = self._requested.process_log(log)["args"]
+                self._remember(RequestRecord.from_event(args), int(log["blockNumber"]))
                 found.append(
                     RequestEvent(
                         request_id=int(args["requestId"]),
@@ -193,18 +201,47 @@ class OracleClient:
             start = end + 1
         return found
 
+    def _remember(self, record: RequestRecord, block: int) -> None:
+        self._records[record.id] = (record, block)
+        if len(self._records) > MAX_RECORDS:
+            del self._records[next(iter(self._records))]
+
+    def record(self, request_id: int) -> tuple[RequestRecord, int]:
+        """Request ``request_id``'s committed fields and the block of its
+        ``InferenceRequested`` (the oracle stores only their commitment)."""
+        known = self._records.get(request_id)
+        if known is not None:
+            return known
+        logs = self._requested.get_logs(from_block=0, argument_filters={"requestId": request_id})
+        if not logs:
+            raise Revert("ZkmlOracleUnknownRequest", f"no request {request_id} on the oracle")
+        log = logs[-1]
+        self._remember(RequestRecord.from_event(log["args"]), int(log["blockNumber"]))
+        return self._records[request_id]
+
     def request(self, request_id: int, tries: int = 3) -> OnChainRequest:
-        """A request's on-chain state. A read, so a transient failure is retried here at once
-        (twice): a batch reads one per request, and one flaky call should not undo the turn."""
+        """A request's on-chain state: its status (the oracle's one slot per request), its
+        deadline (from its log) and, once fulfilled, its fulfiller (from ``RequestFulfilled``).
+        A read, so a transient failure is retried here at once (twice): a batch reads one per
+        request, and one flaky call should not undo the turn."""
         for attempt in range(tries):
             try:
-                req = self.contract.functions.getRequest(request_id).call()
-                break
+                status = RequestStatus(
+                    int(self.contract.functions.requestStatus(request_id).call())
+                )
+                if status == RequestStatus.NONE:
+                    return OnChainRequest(status, 0, ZERO_ADDRESS)
+                record, block = self.record(request_id)
+                fulfiller = ZERO_ADDRESS
+                if status == RequestStatus.FULFILLED:
+                    done = self.fulfilment(request_id, block)
+                    fulfiller = done.fulfiller if done is not None else ZERO_ADDRESS
+                return OnChainRequest(status, record.deadline, fulfiller)
             except Exception as e:
                 if not is_transient(e) or attempt == tries - 1:
                     raise
                 time.sleep(0.05 * (attempt + 1))
-        return OnChainRequest(RequestStatus(int(req[5])), int(req[4]), str(req[8]))
+        raise AssertionError("unreachable")  # the last attempt returned or raised
 
     def model_registered(self, model_id: str) -> bool:
         try:
@@ -250,7 +287,9 @@ class OracleClient:
     ) -> dict[str, Any]:
         """The unsigned ``fulfill`` transaction, gas estimated (a would-be revert raises
         :class:`Revert` with the oracle's custom error)."""
-        fn = self.contract.functions.fulfill(request_id, proof, instances)
+        fn = self.contract.functions.fulfill(
+            self.record(request_id)[0].as_tuple(), proof, instances
+        )
         return self._transaction(fn, sender, "fulfill")
 
     def fulfil_batch_tx(
@@ -264,7 +303,10 @@ class OracleClient:
         """The unsigned ``fulfillBatch`` transaction (slot ``i`` answers ``request_ids[i]``),
         gas estimated, as :meth:`fulfil_tx`."""
         fn = self.contract.functions.fulfillBatch(
-            bytes.fromhex(model_id.removeprefix("0x")), request_ids, proof, instances
+            bytes.fromhex(model_id.removeprefix("0x")),
+            [self.record(r)[0].as_tuple() for r in request_ids],
+            proof,
+            instances,
         )
         return self._transaction(fn, sender, "fulfillBatch")
 
