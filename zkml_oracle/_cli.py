@@ -888,6 +888,12 @@ def demo(workdir: Path, as_json: bool) -> None:
     help="Seconds the oldest pending request may wait for its batch to fill before it is "
     "proven with whatever is pending.",
 )
+@click.option(
+    "--adaptive-batches",
+    is_flag=True,
+    help="Wait for a batch to fill only while the observed arrival rate can fill it within "
+    "--max-wait; otherwise prove what is pending at once.",
+)
 @click.option("--poll-interval", type=float, default=0.5, show_default=True, help="Seconds.")
 @click.option(
     "--drain-timeout",
@@ -950,6 +956,7 @@ def relay(
     workers: int,
     batch_size: int,
     max_wait: float,
+    adaptive_batches: bool,
     poll_interval: float,
     drain_timeout: float,
     metrics_port: int | None,
@@ -978,6 +985,7 @@ def relay(
         workers=workers,
         batch_size=batch_size,
         max_wait=max_wait,
+        adaptive_batches=adaptive_batches,
         poll_interval=poll_interval,
         metrics_port=metrics_port,
         drain_timeout=drain_timeout,

@@ -41,6 +41,7 @@ class RelayOptions:
     workers: int = 1
     batch_size: int = 1  # requests per proof (a model built with --batch N >= this)
     max_wait: float = 0.0  # seconds the oldest pending request waits for its batch to fill
+    adaptive_batches: bool = False  # wait only while the arrival rate can fill the batch
     poll_interval: float = 0.5
     metrics_port: int | None = None
     drain_timeout: float = 10.0
@@ -171,6 +172,7 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayOptions) -> dict[s
         workers=options.workers,
         batch_size=options.batch_size,
         max_wait=options.max_wait,
+        adaptive_batches=options.adaptive_batches,
         poll_interval=options.poll_interval,
         start_block=start_block,
         drain_timeout=options.drain_timeout,

@@ -49,6 +49,7 @@ from typing import Any
 from ..exceptions import ZkmlOracleError
 from ..types import Manifest
 from . import journal as J
+from . import policy
 from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
 from .metrics import Metrics
@@ -94,6 +95,9 @@ class RelayerConfig:
     workers: int = 1
     batch_size: int = 1  # requests per proof; > 1: settled with one fulfillBatch
     max_wait: float = 0.0  # seconds the oldest waits for its batch to fill (not with ``once``)
+    # Wait for a batch to fill only while the observed arrival rate can fill it in time
+    # (relayer/policy.py); False: always wait up to ``max_wait``.
+    adaptive_batches: bool = False
     poll_interval: float = 0.5
     start_block: int = 0
     receipt_timeout: float = 120.0
@@ -807,7 +811,14 @@ class Relayer:
         for model_id, queue in queues.items():  # the model of the oldest request first
             while queue and len(run.inflight) < self.config.workers:
                 due = queue[0][0].seen_at + wait_for
-                if len(queue) < size and time.time() < due:
+                if self.config.adaptive_batches and not self.config.once:
+                    decision = policy.decide(
+                        [e.seen_at for e, _ in queue], size, wait_for, time.time()
+                    )
+                    if decision.size == 0:
+                        run.due = due if run.due is None else min(run.due, due)
+                        break
+                elif len(queue) < size and time.time() < due:
                     run.due = due if run.due is None else min(run.due, due)
                     break
                 group: list[tuple[J.Entry, Sample]] = []
