@@ -412,9 +412,10 @@ def test_a_batch_with_nothing_left_to_settle_is_refused_before_verifying(benv: B
     tx = benv.batch_fn(ids, benv.full).transact({"from": benv.relayer, "gas": 3_000_000})
     receipt = benv.web3.eth.wait_for_transaction_receipt(tx)
     assert receipt.status == 0
-    # Mostly the calldata's cost: a fraction of what verifying alone costs.
+    # Mostly the calldata's cost (the proof, and each request's committed fields, about 3 k
+    # gas each since issue 16): a fraction of what verifying alone costs.
     print(f"\nNothingToSettle: {receipt.gasUsed:,} gas; verifyProof {verify_gas(benv):,}")
-    assert receipt.gasUsed < verify_gas(benv) // 3
+    assert receipt.gasUsed < verify_gas(benv) * 2 // 5
 
 
 def test_cancelled_and_expired_requests_are_skipped(benv: BEnv) -> None:

@@ -514,6 +514,11 @@ def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
     "input and a fresh salt are sealed to it and posted with the request (only the salted "
     "commitment and the ciphertext go on-chain).",
 )
+@click.option(
+    "--refund-to",
+    default=None,
+    help="Address credited the fee if the request is cancelled (default: the requester).",
+)
 @chain_options
 @json_option
 @handle_errors
@@ -525,6 +530,7 @@ def request(
     callback: str | None,
     callback_gas: int,
     encrypt_to: str | None,
+    refund_to: str | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
@@ -537,6 +543,13 @@ def request(
     from .private_inputs import seal
     from .types import Manifest
 
+    if refund_to is not None:
+        from eth_utils.address import is_address
+
+        if not is_address(refund_to) or int(refund_to, 16) == 0:
+            raise InputError(f"--refund-to {refund_to!r} is not a non-zero address (0x + 40 hex)")
+        if encrypt_to is not None:
+            raise InputError("--refund-to is for public requests: drop it with --encrypt-to")
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store) as (chain, oracle):
         record = model_record(store, chain, model_id)
@@ -556,14 +569,20 @@ def request(
             () if binding is None or encrypt_to is None else (seal(encrypt_to, sample, binding),)
         )
         now = int(chain.web3.eth.get_block("latest")["timestamp"])
+        method = "requestInference"
+        extra: tuple[Any, ...] = ()
+        if sealed:
+            method, extra = "requestPrivateInference", sealed
+        elif refund_to is not None:
+            method, extra = "requestInferenceWithRefund", (refund_to,)
         receipt = oracle.send(
-            "requestPrivateInference" if sealed else "requestInference",
+            method,
             model_id,
             felts,
             callback or ZERO_ADDRESS,
             callback_gas,
             now + deadline,
-            *sealed,
+            *extra,
             sender=account,
             value=fee,
         )
