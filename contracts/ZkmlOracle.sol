@@ -160,8 +160,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     mapping(bytes32 modelId => StoredModel) private _models;
     uint256 private _modelCount;
     /// @dev One slot per request: keccak256(abi.encode(request)) with its low two bits
-    /// replaced by the status (see {_stamp}); zero for an id never issued. A settled request
-    /// keeps its commitment, so its fields stay checkable ({isCommitted}).
+    /// replaced by the status (see {_stamp}) while pending or once cancelled; cleared (zero)
+    /// once fulfilled, which refunds most of its write (EIP-3529): an issued id
+    /// (<= the request count) with a zero slot is Fulfilled, any other zero slot was never
+    /// issued.
     mapping(uint256 requestId => bytes32 stamped) private _requests;
     mapping(bytes32 modelId => Feed) private _feeds;
     mapping(bytes32 modelId => mapping(uint80 round => Round)) private _rounds;
@@ -380,7 +382,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// has the model's count and every instance is a felt, the input slice (slot 0's, for a
     /// batched model) equals the request's input ({ZkmlOracleInputMismatch}), the bound
     /// verifier accepts the proof ({ZkmlOracleInvalidProof}). Then records the fulfilment
-    /// (the request's slot: status Fulfilled; the fulfiller is in {RequestFulfilled}), credits
+    /// (the request's slot cleared; the fulfiller is in {RequestFulfilled}), credits
     /// the fee to the caller, emits {RequestFulfilled} with slot 0's outputs as signed
     /// fixed-point integers, and only then calls the consumer with exactly the requester's gas
     /// limit: its revert or gas exhaustion is recorded as {CallbackFailed} and never undoes
@@ -391,7 +393,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         nonReentrant
     {
         uint256 requestId = request.id;
-        (RequestStatus status, bytes32 commitment) = _committed(request);
+        (RequestStatus status,) = _committed(request);
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
         if (block.timestamp > request.deadline) revert ZkmlOracleRequestExpired(requestId, request.deadline);
         if (_config.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender)) {
@@ -405,7 +407,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
         // Effects.
         int256[] memory outputs = _outputs(model, instances, 0);
-        _requests[requestId] = _stamp(commitment, RequestStatus.Fulfilled);
+        delete _requests[requestId]; // fulfilled: nothing left to store (EIP-3529 refund)
         emit RequestFulfilled(requestId, model.id, msg.sender, outputs);
         if (request.fee != 0) _pendingWithdrawals[msg.sender] += request.fee;
 
@@ -424,8 +426,8 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// count or a non-felt; a request id was never issued ({ZkmlOracleUnknownRequest}); a
     /// request's fields are not its committed ones ({ZkmlOracleRequestMismatch}) or it is
     /// another model's ({ZkmlOracleModelMismatch}); any slot's input slice differs from its
-    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too: a settled
-    /// request keeps its commitment); no request is left to settle
+    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too, against the
+    /// fields passed); no request is left to settle
     /// ({ZkmlOracleNothingToSettle}, checked before the proof so that a relayer that lost
     /// every race pays little); the proof is invalid ({ZkmlOracleInvalidProof}); the caller is
     /// no {FULFILLER_ROLE} holder and a pending request's grace period is not over
@@ -611,10 +613,14 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// {InferenceRequested} (check them with {isCommitted}), its fulfiller and outputs in
     /// {RequestFulfilled}, its refund in {RequestCancelled}.
     function requestStatus(uint256 requestId) external view returns (RequestStatus) {
-        return _statusOf(_requests[requestId]);
+        bytes32 stamped = _requests[requestId];
+        if (stamped == 0) return _settledOrNone(requestId);
+        return _statusOf(stamped);
     }
 
     /// @inheritdoc IZkmlOracle
+    /// @dev A fulfilled request's slot is cleared: only pending and cancelled requests'
+    /// fields can be checked.
     function isCommitted(Request calldata request) external view returns (bool) {
         bytes32 stamped = _requests[request.id];
         return stamped != 0 && _unstamped(stamped) == _unstamped(_commitmentOf(request));
@@ -1007,7 +1013,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
             } else if (_statusOf(_requests[request.id]) != RequestStatus.Pending) {
                 emit RequestSkipped(request.id, SkipReason.Fulfilled);
             } else {
-                _requests[request.id] = _stamp(commitments[i], RequestStatus.Fulfilled);
+                delete _requests[request.id]; // fulfilled: the slot is cleared (a refund)
                 _emitFulfilled(model, request.id, instances, i);
                 unchecked {
                     ++settled; // <= requests.length
@@ -1110,6 +1116,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         });
     }
 
+    /// @dev A cleared slot: Fulfilled if `requestId` was issued, None otherwise.
+    function _settledOrNone(uint256 requestId) private view returns (RequestStatus) {
+        return requestId != 0 && requestId <= _config.requestCount ? RequestStatus.Fulfilled : RequestStatus.None;
+    }
+
     /// @dev A request's slot: its commitment with the low two bits replaced by `status`
     /// (Pending 1, Fulfilled 2, Cancelled 3; a 254-bit commitment still binds every field).
     function _stamp(bytes32 commitment, RequestStatus status) private pure returns (bytes32) {
@@ -1135,10 +1146,17 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     }
 
     /// @dev Request `request.id`'s status and commitment, once `request` is shown to hold its
-    /// committed fields ({ZkmlOracleUnknownRequest}, {ZkmlOracleRequestMismatch}).
+    /// committed fields ({ZkmlOracleUnknownRequest}, {ZkmlOracleRequestMismatch}). A fulfilled
+    /// request's slot is cleared: it reads as Fulfilled (commitment 0) and its fields can no
+    /// longer be checked, which no caller needs (a fulfilled request is only ever skipped or
+    /// refused).
     function _committed(Request calldata request) private view returns (RequestStatus status, bytes32 commitment) {
         bytes32 stamped = _requests[request.id];
-        if (stamped == 0) revert ZkmlOracleUnknownRequest(request.id);
+        if (stamped == 0) {
+            status = _settledOrNone(request.id);
+            if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(request.id);
+            return (status, 0);
+        }
         commitment = _commitmentOf(request);
         if (_unstamped(stamped) != _unstamped(commitment)) revert ZkmlOracleRequestMismatch(request.id);
         status = _statusOf(stamped);

@@ -508,6 +508,11 @@ def test_a_fee_must_fit_the_escrow(env: Env) -> None:
 # --- fulfil: the happy path ---
 
 
+def _request_slot(request_id: int) -> str:
+    """The storage slot of ``_requests[request_id]`` (the mapping is the oracle's slot 4)."""
+    return "0x" + keccak(abi_encode(["uint256", "uint256"], [request_id, 4])).hex()
+
+
 def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: BuildResult) -> None:
     fee = 3 * 10**15
     rid = env.consumer_request(fee=fee)
@@ -523,8 +528,11 @@ def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: Bu
     calls, last_id, last_model, outputs = env.consumer.functions.last().call()
     assert (calls, last_id, last_model, list(outputs)) == (1, rid, env.model, env.outputs)
     assert env.oracle.functions.requestStatus(rid).call() == FULFILLED
-    # A settled request keeps its commitment: its fields stay checkable.
-    assert env.oracle.functions.isCommitted(committed(env.oracle, rid)).call() is True
+    # A fulfilled request's slot is cleared (a refund): nothing of it is left to check.
+    assert env.oracle.functions.isCommitted(committed(env.oracle, rid)).call() is False
+    assert rpc(env.url, "eth_getStorageAt", [env.oracle.address, _request_slot(rid), "latest"]) == (
+        "0x" + "00" * 32
+    )
     assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == fee
 
     before = env.web3.eth.get_balance(env.relayer)

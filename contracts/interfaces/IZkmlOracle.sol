@@ -70,7 +70,8 @@ interface IZkmlOracle {
 
     /// @notice A request's fields, as {InferenceRequested} emits them. The oracle stores only a
     /// commitment to them (one slot per request: keccak256(abi.encode(request)), its low two
-    /// bits replaced by the request's status); {fulfill}, {fulfillBatch} and {cancel} take
+    /// bits replaced by the request's status, cleared once it is fulfilled); {fulfill},
+    /// {fulfillBatch} and {cancel} take
     /// them back as calldata and refuse any field that is not the committed one
     /// ({ZkmlOracleRequestMismatch}), as Chainlink's VRF coordinator v2.5 does.
     struct Request {
