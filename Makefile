@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean artifacts
 
 setup: $(VENV)/.installed node_modules/.installed
 	@$(BIN)/zkml-oracle doctor
@@ -27,6 +27,11 @@ node_modules/.installed: package.json
 demo: setup
 	$(BIN)/zkml-oracle demo
 
+# The compiled contracts the package ships (zkml_oracle/artifacts/): run after changing any
+# contract; tests/test_artifacts.py fails until they match contracts/ again.
+artifacts: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python scripts/artifacts.py
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/prove_overhead.py
 	$(BIN)/python benchmarks/verifier_gas.py
 	$(BIN)/python benchmarks/oracle_gas.py
+	$(BIN)/python benchmarks/judge_gas.py
 	$(BIN)/python benchmarks/batch_gas.py
 	$(BIN)/python benchmarks/batch_prove.py
 	$(BIN)/python benchmarks/relayer.py

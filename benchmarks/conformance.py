@@ -5,6 +5,9 @@
     .venv/bin/python benchmarks/conformance.py --json --out /tmp/conformance
     .venv/bin/python benchmarks/conformance.py --suite node --timeout 60 --per-operator 2 \
         --results node.jsonl                                     # per-operator node tests
+    .venv/bin/python benchmarks/conformance.py --suite node --operator LpPool --operator Pow
+    .venv/bin/python benchmarks/conformance.py --suite node --operator Resize \
+        --constant-parameters --results resize.jsonl  # scales as constants, as exported
 
 ``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
 table per operator (accurate / refused / inaccurate / timed out / error); ``--results``
@@ -19,9 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from zkml_oracle.conformance import (
@@ -35,6 +39,7 @@ from zkml_oracle.conformance import (
     operator,
     run_suite,
     summarize,
+    with_constant_parameters,
 )
 
 NAME_WIDTH = 40
@@ -67,8 +72,11 @@ def _totals(s: Summary) -> str:
     )
 
 
-def by_operator(results: list[CaseResult], ops: dict[str, str]) -> str:
-    """A markdown table: per operator, how many cases ended in each verdict."""
+def by_operator(
+    results: list[CaseResult], ops: dict[str, str], totals: dict[str, int] | None = None
+) -> str:
+    """A markdown table: per operator, how many cases ended in each verdict (and, given
+    ``totals``, how many cases the operator has: "3 of 6" when only some ran)."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
     for r in results:
         rows[ops.get(r.model, "?")][r.verdict] += 1
@@ -76,8 +84,11 @@ def by_operator(results: list[CaseResult], ops: dict[str, str]) -> str:
     lines = [head, "|---|---|---|---|---|---|---|"]
     for op in sorted(rows):
         c = rows[op]
+        ran = sum(c.values())
+        total = (totals or {}).get(op, ran)
+        cases = str(ran) if ran >= total else f"{ran} of {total}"
         lines.append(
-            f"| {op} | {sum(c.values())} | {c['accurate']} | {c['refused']} | "
+            f"| {op} | {cases} | {c['accurate']} | {c['refused']} | "
             f"{c['inaccurate']} | {c['timeout']} | {c['error']} |"
         )
     return "\n".join(lines)
@@ -125,6 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         help="which onnx test models (default: pytorch-converted)",
     )
     parser.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="node suite: run only the cases of operator label OP (exact; repeatable)",
+    )
+    parser.add_argument(
+        "--constant-parameters",
+        action="store_true",
+        help="node suite: run the cases that feed an operator's parameters (Resize scales, "
+        "Pow exponents, DFT lengths) with those made constants, as in an exported model; "
+        "their names get '_constant_parameters', their labels ' (parameters constant)'",
+    )
+    parser.add_argument(
         "--per-operator",
         type=int,
         default=None,
@@ -163,6 +188,18 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
+    totals = Counter(ops.values())
+    if args.operator:
+        cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
+    frozen_root = None
+    if args.constant_parameters:
+        frozen_root = Path(tempfile.mkdtemp(prefix="zkml-constant-parameters-"))
+        frozen = [(c, with_constant_parameters(c, frozen_root)) for c in cases]
+        cases = [f for _, f in frozen if f is not None]
+        for c, f in frozen:
+            if f is not None:
+                ops[f.name] = f"{ops[c.name]} (parameters constant)"
+                totals[ops[f.name]] += 1
     cases = _cap(cases, ops, args.per_operator)
     if args.from_name is not None:
         cases = [c for c in cases if c.name >= args.from_name]
@@ -176,11 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip()
         ]
         done = {r.model for r in earlier}
-        if args.report:
-            earlier = [r for r in earlier if r.model in {c.name for c in cases}]
-            cases = []
-        else:
-            cases = [c for c in cases if c.name not in done]
+        earlier = [r for r in earlier if r.model in {c.name for c in cases}]  # this selection
+        cases = [] if args.report else [c for c in cases if c.name not in done]
     if not cases and not earlier:
         parser.error(f"no case matches {args.only}")
 
@@ -207,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # the running case's process is already killed: show what ran
         interrupted = True
         print(f"interrupted after {len(results)} of {len(cases)} cases", file=sys.stderr)
+    finally:
+        if frozen_root is not None:
+            shutil.rmtree(frozen_root, ignore_errors=True)
     summary = summarize(results)
     if args.json:
         doc = {
@@ -221,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_totals(summary))
         if ops:
             print()
-            print(by_operator(results, ops))
+            print(by_operator(results, ops, totals))
     if interrupted:
         return 130
     return 1 if summary.counts["inaccurate"] or summary.counts["error"] else 0

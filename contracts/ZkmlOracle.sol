@@ -8,6 +8,7 @@ import {IZkmlConsumer} from "./interfaces/IZkmlConsumer.sol";
 import {IZkmlOracle} from "./interfaces/IZkmlOracle.sol";
 import {IZkmlVerifier} from "./interfaces/IZkmlVerifier.sol";
 import {FieldEncoding} from "./libraries/FieldEncoding.sol";
+import {VerifierCodeScan} from "./libraries/VerifierCodeScan.sol";
 
 /// @title ZkmlOracle
 /// @notice Verified model inference on-chain (protocol v1, shared/specs/oracle-protocol.md).
@@ -201,11 +202,12 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// ({ZkmlOracleInvalidConfig}: every slot's inputs and outputs within `numInstances`,
     /// the input and output regions apart, `batchSize` >= 1), an id already taken
     /// ({ZkmlOracleModelExists}) and, off a local dev chain without the constructor's
-    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}). Records the verifier's code hash,
-    /// which every verification checks ({ZkmlOracleVerifierChanged}): the code behind the
-    /// address cannot change. (An upgradeable proxy keeps its code hash when re-pointed: the
-    /// registrar must check that the verifier's code hash is the build's, see
-    /// docs/protocol.md.)
+    /// override, a dev-SRS model ({ZkmlOracleDevSrsModel}), and a verifier whose code could
+    /// change what it answers: no solc layout ({ZkmlOracleUnrecognisedVerifier}), state,
+    /// calls out but to precompiles ({ZkmlOracleMutableVerifier}: an upgradeable proxy is
+    /// refused so; `VerifierCodeScan`, its residual risk in docs/protocol.md). Records the
+    /// verifier's code hash, which every verification checks ({ZkmlOracleVerifierChanged}):
+    /// the code behind the address cannot change.
     /// The model starts active, its push feed moved only by the registrar
     /// ({setFeedPublisher}, {setFeedOpen}). Emits {ModelRegistered} and {FeedPublisherSet}.
     function registerModel(ModelConfig calldata config)
@@ -217,6 +219,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         modelId = keccak256(abi.encode(config));
         if (_models[modelId].registeredAt != 0) revert ZkmlOracleModelExists(modelId);
         if (config.devSrs && !devSrsAllowed()) revert ZkmlOracleDevSrsModel(modelId);
+        (bool solcLayout, uint256 offset, uint8 opcode) = VerifierCodeScan.scan(config.verifier);
+        if (!solcLayout) revert ZkmlOracleUnrecognisedVerifier(config.verifier);
+        if (opcode != 0) revert ZkmlOracleMutableVerifier(config.verifier, offset, opcode);
         uint256 index = ++_modelCount;
         if (index > type(uint24).max) revert ZkmlOracleTooManyModels(type(uint24).max);
         _models[modelId] = StoredModel({

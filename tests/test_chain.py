@@ -14,7 +14,16 @@ import pytest
 
 from tests.conftest import REPO, run_cli, snapshot, write_json
 from zkml_oracle import field
-from zkml_oracle.chain import ChainError, ChainOptions, LocalNode, connect, free_port, rpc, sender
+from zkml_oracle.chain import (
+    ChainError,
+    ChainOptions,
+    LocalNode,
+    connect,
+    free_port,
+    local_chain_url,
+    rpc,
+    sender,
+)
 from zkml_oracle.deploy import DevSrsError, deploy_verifier, verify_onchain
 from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.exceptions import InputError
@@ -249,9 +258,44 @@ def _tampered_file(proof: ProofResult, tmp_path: Path) -> Path:
     return write_json(tmp_path / "tampered.json", p)
 
 
+def _block(url: str, tag: str = "latest") -> tuple[int, int, str]:
+    b = rpc(url, "eth_getBlockByNumber", [tag, False])
+    return int(b["number"], 16), int(b["timestamp"], 16), b["hash"]
+
+
+def test_the_local_chain_keeps_its_state_and_its_time_moves_forward(tmp_path: Path) -> None:
+    """Two commands on the toolkit's own chain: the second sees the first's blocks, and the
+    wall-clock seconds between them passed on chain too (Anvil alone resumes at the last
+    block's time, so rounds stayed "too soon" and deadlines never came)."""
+    state = tmp_path / ".zkml-oracle"
+    with local_chain_url(state) as url:
+        rpc(url, "evm_mine", [])
+        number, mined_at, _ = _block(url)
+        genesis = _block(url, "0x0")[2]
+    time.sleep(6)
+    with local_chain_url(state) as url:
+        assert _block(url, "0x0")[2] == genesis and _block(url)[0] == number
+        rpc(url, "evm_mine", [])
+        # Resuming at the last block's time gives mined_at + 1; the wall clock gives about
+        # mined_at + 6 (a block may be a second ahead of it, a loaded start a second behind).
+        assert _block(url)[1] >= mined_at + 3
+    # Chain time ahead of the wall clock (evm_increaseTime) is kept, never rewound.
+    with local_chain_url(state) as url:
+        rpc(url, "evm_increaseTime", [3600])
+        rpc(url, "evm_mine", [])
+        ahead = _block(url)[1]
+    with local_chain_url(state) as url:
+        rpc(url, "evm_mine", [])
+        assert _block(url)[1] > ahead
+
+
 def test_zkml_oracle_node_is_reused_and_stops_on_sigterm(
     built: BuildResult, tmp_path: Path
 ) -> None:
+    # A command before the node: the node serves the same chain, and saves it on exit.
+    with local_chain_url(tmp_path / ".zkml-oracle") as url:
+        rpc(url, "evm_mine", [])
+        before = _block(url)
     port = free_port()
     exe = Path(sys.executable).parent / "zkml-oracle"
     node = subprocess.Popen(
@@ -266,14 +310,19 @@ def test_zkml_oracle_node_is_reused_and_stops_on_sigterm(
         while not (tmp_path / ".zkml-oracle" / "node.json").exists():
             assert time.monotonic() < deadline and node.poll() is None
             time.sleep(0.1)
+        genesis = rpc(url, "eth_getBlockByNumber", ["0x0", False])["hash"]
+        assert _block(url, hex(before[0]))[2] == before[2]  # the earlier command's chain
         deployed = json.loads(run_cli("deploy", built.build_dir, "--json", cwd=tmp_path).stdout)
-        assert deployed["genesis_hash"] == rpc(url, "eth_getBlockByNumber", ["0x0", False])["hash"]
+        assert deployed["genesis_hash"] == genesis
+        head = _block(url)
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(timeout=20) == 0
     assert not (tmp_path / ".zkml-oracle" / "node.json").exists()
     with pytest.raises(OSError):
         rpc(url, "eth_chainId", timeout=1)
+    with local_chain_url(tmp_path / ".zkml-oracle") as after:
+        assert _block(after, hex(head[0]))[2] == head[2]  # the node's blocks, for what follows
 
 
 def test_ape_run_deploy_shares_the_code(
@@ -308,3 +357,43 @@ def test_endpoints_are_redacted_in_messages() -> None:
     ):
         pass
     assert "SECRETKEY" not in str(info.value)
+
+
+def test_a_round_after_evm_increase_time_is_checked_against_the_next_block(
+    anvil: LocalNode, built: BuildResult, proof: ProofResult, tmp_path: Path
+) -> None:
+    """On a plain Anvil, a second `submit` after evm_increaseTime goes through: the gas
+    estimate runs against the block the transaction lands in, not the latest (whose timestamp
+    is the first round's, so it answered ZkmlOracleRoundTooSoon until a block was mined)."""
+    from zkml_oracle.oracle import Oracle, deploy_and_register, proof_calldata
+
+    store = DeploymentStore(tmp_path / "d")
+    with connect(ChainOptions(rpc_url=anvil.url)) as chain:
+        account = sender(chain, None)
+        deployed = deploy_and_register(chain, built.build_dir, account, store=store)
+        oracle = Oracle(chain, deployed.oracle)
+        data, instances = proof_calldata(proof.proof_path)
+        args = (deployed.model_id, data, instances)
+        oracle.send("submitResult", *args, sender=account)
+        rpc(anvil.url, "evm_increaseTime", [60])
+        oracle.send("submitResult", *args, sender=account)
+        latest = oracle.latest_result(deployed.model_id)
+        assert latest is not None and latest.round == 2
+
+
+def test_custom_errors_read_as_hex_and_enum_names_with_the_fix() -> None:
+    from eth_abi import encode  # type: ignore[attr-defined]
+    from eth_utils.crypto import keccak
+
+    from zkml_oracle.contracts import error_decoder
+    from zkml_oracle.reverts import ContractError
+
+    decoder = error_decoder()
+    selector = keccak(b"ZkmlOracleRequestNotPending(uint256,uint8)")[:4]
+    error = decoder.describe(selector + encode(["uint256", "uint8"], [7, 3]))
+    assert isinstance(error, ContractError) and error.values == (7, 3)
+    assert str(error).startswith("ZkmlOracleRequestNotPending(requestId=7, status=Cancelled): ")
+    selector = keccak(b"ZkmlOracleInvalidProof(bytes32)")[:4]
+    error = decoder.describe(selector + b"\xab" * 32)
+    assert error.signature == f"ZkmlOracleInvalidProof(modelId=0x{'ab' * 32})"
+    assert error.fix and "prove again" in error.fix

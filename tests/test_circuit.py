@@ -58,7 +58,7 @@ def test_manifest_records_everything_later_steps_need(
         assert not Path(d["artifacts"][name]).is_absolute()
         assert (built.build_dir / d["artifacts"][name]).is_file()
     assert Path(d["artifacts"]["srs"]).is_absolute()
-    assert d["fidelity"]["passed"] and d["fidelity"]["samples"] == 16
+    assert d["fidelity"]["passed"] and d["fidelity"]["samples"] == 20  # every calibration row
     assert not list(built.build_dir.glob(".*")), "no temporary files left in the build"
     assert Manifest.load(built.build_dir) == built.manifest
 
@@ -177,21 +177,22 @@ def test_bad_calibration_data_is_refused(
 def test_unsupported_operators_are_refused_up_front(tmp_path: Path) -> None:
     """An operator ezkl has no reader for (and ONNX no function body to rewrite it into) is
     refused before settings generation, naming the node and the way out."""
-    graph = helper.make_graph(
-        [helper.make_node("Det", ["x"], ["y"], name="det")],
-        "det",
+    graph = helper.make_graph(  # p = 3: the LpNormalization rewrite takes p 1 and 2 only
+        [helper.make_node("LpNormalization", ["x"], ["y"], name="lpnorm", p=3)],
+        "lpnorm",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    onnx.save(model, str(tmp_path / "det.onnx"))
+    onnx.save(model, str(tmp_path / "lpnorm.onnx"))
     cal = write_json(tmp_path / "cal.json", {"input_data": [[0.5, 0.25, -0.5, 1.0]]})
     with pytest.raises(
         UnsupportedModelError,
-        match="^unsupported: Det node 'det': ezkl 23 has no Det operator .*express it",
+        match="^unsupported: LpNormalization node 'lpnorm': ezkl 23 has no LpNormalization "
+        "operator .*express it",
     ):
-        build(tmp_path / "det.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+        build(tmp_path / "lpnorm.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
     assert not (tmp_path / "b").exists()
 
 

@@ -41,7 +41,8 @@ def test_doctor_reports_every_tool_as_json() -> None:
     proc = run_cli("doctor", "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, report
-    assert {t["name"] for t in report["tools"]} == {"ezkl", "node", "solc", "anvil"}
+    names = {t["name"] for t in report["tools"]}
+    assert names == {"ezkl", "node", "solc", "anvil", "contracts"}
     assert all(t["ok"] and t["version"] and t["path"] for t in report["tools"])
 
 
@@ -129,3 +130,22 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout == "", "the demo leaves no process behind"
+
+
+def test_relay_status_gives_the_chain_id_as_a_number(tmp_path: Path) -> None:
+    from zkml_oracle.relayer.journal import Journal
+
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.bind(31337, "0x" + "11" * 20)
+    proc = run_cli("relay-status", "--db", tmp_path / "j.sqlite", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chain_id"] == 31337
+
+
+def test_a_bad_option_value_is_one_line_naming_the_help(tmp_path: Path) -> None:
+    proc = run_cli("request", "0x" + "ab" * 32, "in.json", "--fee", "-5", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: Invalid value for '--fee': -5 is not in the range x>=0. "
+        "(see `zkml-oracle request --help`)"
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
 import pytest
 
 from zkml_oracle import conformance, support
@@ -50,36 +51,38 @@ def test_summary_counts_every_verdict() -> None:
     assert json.loads(json.dumps(s.to_dict()))["counts"]["refused"] == 1
 
 
-def _det_case(root: Path) -> Case:
-    """A one-node model of an operator ezkl 23 has no translation for, with reference data."""
+def _unimplemented_case(root: Path) -> Case:
+    """A one-node model of an operator ezkl 23 has no translation for and no rewrite takes
+    (LpNormalization with p = 3), with reference data."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    folder = root / "test_det" / "test_data_set_0"
+    folder = root / "test_lpnorm" / "test_data_set_0"
     folder.mkdir(parents=True)
     graph = helper.make_graph(
-        [helper.make_node("Det", ["x"], ["y"], name="det")],
-        "det",
+        [helper.make_node("LpNormalization", ["x"], ["y"], name="lpnorm", p=3)],
+        "lpnorm",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    onnx.save(model, str(root / "test_det" / "model.onnx"))
+    onnx.save(model, str(root / "test_lpnorm" / "model.onnx"))
     x = np.eye(3, dtype=np.float32) * 2
-    for name, value in (("input_0", x), ("output_0", np.array(8.0, dtype=np.float32))):
+    for name, value in (("input_0", x), ("output_0", np.eye(3, dtype=np.float32))):
         (folder / f"{name}.pb").write_bytes(numpy_helper.from_array(value).SerializeToString())
     [found] = conformance.discover(root)
     return found
 
 
 def test_preflight_refuses_an_unimplemented_operator_at_once(tmp_path: Path) -> None:
-    result = conformance.run_case(_det_case(tmp_path / "suite"), tmp_path, timeout=60)
+    result = conformance.run_case(_unimplemented_case(tmp_path / "suite"), tmp_path, timeout=60)
     assert result.verdict == "refused", result
     assert result.reason == (
-        "unsupported: Det node 'det': ezkl 23 has no Det operator (and ONNX gives no function "
-        "body to rewrite it into); express it with operators ezkl proves"
+        "unsupported: LpNormalization node 'lpnorm': ezkl 23 has no LpNormalization operator "
+        "(and ONNX gives no function body to rewrite it into); express it with operators ezkl "
+        "proves"
     )
     assert result.seconds < 30
 
@@ -89,11 +92,12 @@ def test_ezkl_own_refusal_is_a_clean_line_naming_node_and_operator(
 ) -> None:
     """Without the preflight, ezkl refuses the same model at settings generation."""
     monkeypatch.setattr(support, "check", lambda path: [])
-    result = conformance.evaluate(_det_case(tmp_path / "suite"), tmp_path)
+    result = conformance.evaluate(_unimplemented_case(tmp_path / "suite"), tmp_path)
     assert result.verdict == "refused", result
     assert result.reason == (
-        "unsupported: ezkl cannot generate settings for this model: Det node 'det': ezkl 23 "
-        "has no Det operator; express it with operators ezkl proves"
+        "unsupported: ezkl cannot generate settings for this model: LpNormalization node "
+        "'lpnorm': ezkl 23 has no LpNormalization operator; express it with operators ezkl "
+        "proves"
     )
 
 
@@ -105,6 +109,15 @@ def test_node_tests_are_written_out_float_only_with_their_operator(tmp_path: Pat
     assert conformance.operator(names["test_softmax_axis_0_expanded"]) == "Softmax (expanded)"
     assert "test_cast_FLOAT_to_DOUBLE" not in names  # a double output: no circuit encoding
     assert names["test_relu"].inputs()[0].dtype.name == "float32"
+    # The exponent the node test feeds becomes a constant holding its reference value.
+    pow_case = names["test_pow_example"]
+    frozen = conformance.with_constant_parameters(pow_case, tmp_path / "frozen")
+    assert frozen is not None and frozen.name == "test_pow_example_constant_parameters"
+    graph = onnx.load(str(frozen.model)).graph
+    assert [i.name for i in graph.input] == ["x"]
+    assert [t.name for t in graph.initializer] == ["y"]
+    assert len(frozen.inputs()) == 1 and (frozen.outputs()[0] == pow_case.outputs()[0]).all()
+    assert conformance.with_constant_parameters(names["test_relu"], tmp_path / "frozen") is None
 
 
 @pytest.mark.slow

@@ -1,9 +1,10 @@
 """The example consumers (contracts/examples/) on a real Anvil, with ezkl's real verifiers
 and real proofs of the bundled credit MLP (4 inputs, 2 outputs).
 
-Which output means what (documented in each contract): FraudGuard reads output 0 through a
-ZkmlFeedAdapter as the fraud score; CreditGrant takes output 1 as the credit score; KycGate
-and SmartJudgeDao classify by the argmax of the outputs. Thresholds and classes are set
+Which output means what (documented in each contract): FraudGuard takes output 0 of the
+screened payment's own inference as the fraud score; CreditGrant takes output 1 as the
+credit score; KycGate classifies by the argmax of the outputs (the smart judge, on ZkmlJudge,
+is tested in tests/test_judge.py and examples/smart_judge/). Thresholds and classes are set
 from the proof's own outputs, so each test knows which side of the line it is on.
 """
 
@@ -19,13 +20,11 @@ import pytest
 from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
-from tests.test_feed_adapter import to_answer
 from tests.test_oracle import (
     HOUR,
-    UNBOUND,
     ProofData,
     advance,
-    call_reverts,
+    decode_error,
     deploy,
     deploy_build_verifier,
     events,
@@ -49,11 +48,7 @@ from zkml_oracle.types import BuildResult, ProofResult
 
 ETHER = 10**18
 FEE = 10**15
-DECIMALS = 8
-BIG = 10**40  # a sanity bound no answer of this model reaches
 GRANTED, SCORE_TOO_LOW, INSUFFICIENT_FUNDS, SUBJECT_GRANTED = 0, 1, 2, 3
-# SmartJudgeDao.ProposalState
-NONE, ACTIVE, DEFEATED, SUCCEEDED, JUDGING, APPROVED, REJECTED, EXECUTED = range(8)
 OTHER_SAMPLE = [[0.8, -0.3, 1.2, -1.1]]
 # The examples ask the oracle for CALLBACK_GAS_LIMIT = 100 000 gas for their callbacks (a
 # third of Chainlink Functions' 300 000); the measured use must leave a quarter of it spare.
@@ -219,31 +214,33 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     assert rpc(e.url, "evm_revert", [snap]) is True
 
 
-# --- FraudGuard: a Chainlink-style reader of the push feed ---
+# --- FraudGuard: each payment screened on its own features (issue 14, row 1) ---
+
+SCREENING, PAID, BLOCKED, ABANDONED = 1, 2, 3, 4  # GuardedTreasury.PaymentState
+FRAUD_CALLBACK_GAS_LIMIT = 150_000  # FraudGuard.CALLBACK_GAS_LIMIT
 
 
 @dataclass(repr=False)
 class Fraud:
-    adapter: Any
-    score: int  # the verified answer: output 0 at DECIMALS
+    """The credit MLP as a fraud model (output 0: the score): the example input's proof and
+    a proof of another input, on either side of a threshold between their scores."""
 
-    def submit(self, ex: Ex) -> int:
-        fn = ex.oracle.functions.submitResult(ex.model, ex.good.proof, ex.good.instances)
-        receipt = send(ex.web3, fn, ex.admin)
-        return int(ex.web3.eth.get_block(receipt.blockNumber)["timestamp"])
+    low: ProofData  # the input with the lower score: cleared
+    high: ProofData  # the other: blocked
+    low_score: int
+    high_score: int
 
-    def guard(
-        self,
-        ex: Ex,
-        max_score: int,
-        *,
-        max_age: int = HOUR,
-        bounds: tuple[int, int] = (-BIG, BIG),
-    ) -> tuple[Any, Any]:
-        """A guard and a treasury (1 ether, owned by the admin) behind it."""
-        art = contracts.contract("FraudGuard")
+    def treasury(self, ex: Ex) -> tuple[Any, Any]:
+        """A guard blocking above `low_score` and a treasury (1 ether) behind it."""
         guard = deploy(
-            ex.web3, art, ex.admin, self.adapter.address, max_score, max_age, *bounds, ex.admin
+            ex.web3,
+            contracts.contract("FraudGuard"),
+            ex.admin,
+            ex.oracle.address,
+            ex.model,
+            0,
+            self.low_score,
+            ex.admin,
         )
         treasury = deploy(
             ex.web3, contracts.contract("GuardedTreasury"), ex.admin, guard.address, ex.admin
@@ -251,105 +248,150 @@ class Fraud:
         ex.fund(treasury.address, ETHER)
         return guard, treasury
 
+    def pay(self, ex: Ex, treasury: Any, data: ProofData, amount: int = ETHER // 10) -> int:
+        """The treasury asks to pay ``amount`` to bob, screened on ``data``'s input."""
+        features = inputs_of_proof(ex, data)
+        fn = treasury.functions.requestPayment(
+            ex.bob, amount, features, latest_time(ex.web3) + HOUR
+        )
+        receipt = send(ex.web3, fn, ex.admin, FEE)
+        (requested,) = events(treasury, "PaymentRequested", receipt)
+        return int(requested.args.requestId)
 
-@pytest.fixture
-def fraud(ex: Ex) -> Fraud:
-    adapter = deploy(
-        ex.web3,
-        contracts.feed_adapter(),
-        ex.admin,
-        ex.oracle.address,
-        ex.model,
-        0,
-        DECIMALS,
-        "fraud",
-        UNBOUND,
+
+def inputs_of_proof(ex: Ex, data: ProofData) -> list[int]:
+    return data.instances[: len(ex.inputs)]  # the public inputs lead the instances
+
+
+@pytest.fixture(scope="module")
+def fraud(ex: Ex, built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Fraud:
+    folder = tmp_path_factory.mktemp("fraud")
+    (folder / "other.json").write_text(json.dumps({"input_data": OTHER_SAMPLE}))
+    other = proof_data(
+        built, prove(built.build_dir, folder / "other.json", folder / "p.json").proof_path
     )
-    return Fraud(adapter, to_answer(ex.outputs[0], ex.scale, DECIMALS))
+    scores = {"example": ex.outputs[0], "other": outputs_of(built, other.instances)[0]}
+    assert scores["example"] != scores["other"]
+    if scores["example"] < scores["other"]:
+        return Fraud(ex.good, other, scores["example"], scores["other"])
+    return Fraud(other, ex.good, scores["other"], scores["example"])
 
 
-def test_fraud_guard_lets_a_payment_through_at_or_below_the_threshold(ex: Ex, fraud: Fraud) -> None:
-    updated = fraud.submit(ex)
-    guard, treasury = fraud.guard(ex, fraud.score)  # not above: allowed
-    assert guard.functions.fraudScore().call() == [fraud.score, updated]
-    assert guard.functions.checkTransfer(treasury.address, ex.stranger, 1).call() == fraud.score
-    before = ex.balance(ex.stranger)
-    receipt = send(ex.web3, treasury.functions.pay(ex.stranger, ETHER // 10), ex.admin)
+def test_fraud_guard_releases_the_payment_it_screened(ex: Ex, fraud: Fraud) -> None:
+    guard, treasury = fraud.treasury(ex)
+    rid = fraud.pay(ex, treasury, fraud.low)
+    assert treasury.functions.payment(rid).call() == [ex.bob, SCREENING, ETHER // 10]
+    assert treasury.functions.reserved().call() == ETHER // 10
+    receipt = ex.fulfill(rid, fraud.low)
+    ex.callback_ok(receipt, rid)
+    assert ex.callback_gas(receipt, guard.address) <= FRAUD_CALLBACK_GAS_LIMIT * 3 // 4
+    (screened,) = events(guard, "TransferScreened", receipt)
+    assert (screened.args.requestId, screened.args.client) == (rid, treasury.address)
+    assert (screened.args.cleared, screened.args.score) == (True, fraud.low_score)
     (paid,) = events(treasury, "Paid", receipt)
-    assert (paid.args.to, paid.args.amount, paid.args.score) == (
-        ex.stranger,
-        ETHER // 10,
-        fraud.score,
-    )
-    assert ex.balance(ex.stranger) - before == ETHER // 10
+    assert (paid.args.requestId, paid.args.to, paid.args.amount) == (rid, ex.bob, ETHER // 10)
+    before = ex.balance(ex.bob)
+    receipt = send(ex.web3, treasury.functions.withdraw(), ex.bob)
+    gas = receipt.gasUsed * receipt.effectiveGasPrice
+    assert ex.balance(ex.bob) - before + gas == ETHER // 10
+    assert treasury.functions.reserved().call() == 0
+    got = tx_reverts(treasury.functions.withdraw(), ex.bob)
+    assert got == ("GuardedTreasuryNothingOwed", (ex.bob,))
 
 
-def test_fraud_guard_blocks_a_payment_above_the_threshold(ex: Ex, fraud: Fraud) -> None:
-    fraud.submit(ex)
-    guard, treasury = fraud.guard(ex, fraud.score - 1)
-    amount = ETHER // 10
-    got = tx_reverts(treasury.functions.pay(ex.stranger, amount), ex.admin)
-    assert got == (
-        "FraudGuardTransferBlocked",
-        (treasury.address, ex.stranger, amount, fraud.score, fraud.score - 1),
-    )
+def test_fraud_guard_blocks_the_payment_it_screened(ex: Ex, fraud: Fraud) -> None:
+    _, treasury = fraud.treasury(ex)
+    rid = fraud.pay(ex, treasury, fraud.high)
+    receipt = ex.fulfill(rid, fraud.high)
+    ex.callback_ok(receipt, rid)
+    (blocked,) = events(treasury, "Blocked", receipt)
+    assert (blocked.args.requestId, blocked.args.score) == (rid, fraud.high_score)
+    assert treasury.functions.payment(rid).call()[1] == BLOCKED
+    assert treasury.functions.reserved().call() == 0
+    assert treasury.functions.owed(ex.bob).call() == 0
     assert ex.balance(treasury.address) == ETHER
-    # Only the owner may move the threshold; when it does, the payment goes through.
-    got = tx_reverts(guard.functions.setMaxScore(fraud.score), ex.stranger)
-    assert got == ("OwnableUnauthorizedAccount", (ex.stranger,))
-    receipt = send(ex.web3, guard.functions.setMaxScore(fraud.score), ex.admin)
-    (ev,) = events(guard, "MaxScoreSet", receipt)
-    assert (ev.args.previous, ev.args.current) == (fraud.score - 1, fraud.score)
-    send(ex.web3, treasury.functions.pay(ex.stranger, amount), ex.admin)
 
 
-def test_fraud_guard_refuses_a_stale_answer_until_a_fresh_round(ex: Ex, fraud: Fraud) -> None:
-    updated = fraud.submit(ex)
-    guard, treasury = fraud.guard(ex, fraud.score, max_age=HOUR)
-    advance(ex.url, HOUR + 1)
-    got = tx_reverts(treasury.functions.pay(ex.stranger, 1), ex.admin)
-    assert got == ("FraudGuardStaleAnswer", (updated, HOUR))
-    fresh = fraud.submit(ex)  # round 2
-    assert fraud.adapter.functions.latestRoundData().call()[0] == 2
-    assert guard.functions.fraudScore().call() == [fraud.score, fresh]
-    send(ex.web3, treasury.functions.pay(ex.stranger, 1), ex.admin)
-
-
-def test_fraud_guard_fails_closed_on_a_fresh_feed(ex: Ex, fraud: Fraud) -> None:
-    guard, treasury = fraud.guard(ex, BIG)
-    assert tx_reverts(treasury.functions.pay(ex.stranger, 1), ex.admin) == (
-        "ZkmlOracleNoResult",
-        (ex.model,),
+def test_fraud_guard_is_not_moved_by_a_result_for_another_input(ex: Ex, fraud: Fraud) -> None:
+    """Row 1: the old guard read whatever was pushed last to a feed. A payment that must be
+    blocked is not cleared by a genuine low-score result for another input: not by a feed
+    round, not by that proof offered for its request, not by a stranger's request naming the
+    guard; its own input's result blocks it."""
+    guard, treasury = fraud.treasury(ex)
+    rid = fraud.pay(ex, treasury, fraud.high)
+    # A genuine low-score round on the model's feed (the registrar publishes it).
+    send(
+        ex.web3,
+        ex.oracle.functions.submitResult(ex.model, fraud.low.proof, fraud.low.instances),
+        ex.admin,
     )
-    assert call_reverts(guard.functions.fraudScore()) == ("ZkmlOracleNoResult", (ex.model,))
+    # The low-score proof offered for this payment's request.
+    assert ex.fulfill_reverts(rid, fraud.low) == ("ZkmlOracleInputMismatch", (rid,))
+    # A stranger's own request for the low-score input, called back on the guard.
+    fn = ex.oracle.functions.requestInference(
+        ex.model,
+        inputs_of_proof(ex, fraud.low),
+        guard.address,
+        FRAUD_CALLBACK_GAS_LIMIT,
+        latest_time(ex.web3) + HOUR,
+    )
+    (theirs,) = [
+        int(e.args.requestId)
+        for e in events(ex.oracle, "InferenceRequested", send(ex.web3, fn, ex.stranger))
+    ]
+    receipt = ex.fulfill(theirs, fraud.low)
+    (failed,) = events(ex.oracle, "CallbackFailed", receipt)
+    assert decode_error(bytes(failed.args.reason)) == (
+        "ZkmlConsumerForeignRequest",
+        (theirs, ex.stranger),
+    )
+    assert treasury.functions.payment(rid).call()[1] == SCREENING
+    assert guard.functions.screening(rid).call() == [treasury.address, 1]  # Pending
+    # Its own input's result blocks it.
+    receipt = ex.fulfill(rid, fraud.high)
+    (blocked,) = events(treasury, "Blocked", receipt)
+    assert blocked.args.requestId == rid
+    assert guard.functions.screening(rid).call() == [treasury.address, 3]  # Blocked
 
 
-def test_fraud_guard_treats_an_answer_out_of_its_bounds_as_broken(ex: Ex, fraud: Fraud) -> None:
-    fraud.submit(ex)
-    # Chainlink's rule (answer <= 0 is broken) is minAnswer = 1; this score may be signed,
-    # so the bounds are chosen to exclude it either way.
-    bounds = (1, BIG) if fraud.score <= 0 else (-BIG, fraud.score - 1)
-    guard, treasury = fraud.guard(ex, BIG, bounds=bounds)
-    expected = ("FraudGuardAnswerOutOfBounds", (fraud.score, *bounds))
-    assert call_reverts(guard.functions.fraudScore()) == expected
-    assert tx_reverts(treasury.functions.pay(ex.stranger, 1), ex.admin) == expected
-
-
-def test_only_the_owner_pays_from_the_treasury(ex: Ex, fraud: Fraud) -> None:
-    fraud.submit(ex)
-    _, treasury = fraud.guard(ex, BIG)
-    got = tx_reverts(treasury.functions.pay(ex.stranger, 1), ex.stranger)
+def test_fraud_guard_refunds_an_unanswered_screening(ex: Ex, fraud: Fraud) -> None:
+    guard, treasury = fraud.treasury(ex)
+    rid = fraud.pay(ex, treasury, fraud.low)
+    got = tx_reverts(treasury.functions.abandonPayment(committed(ex.oracle, rid)), ex.admin)
+    assert got[0] == "ZkmlOracleRequestNotExpired"
+    assert tx_reverts(guard.functions.cancel(committed(ex.oracle, rid)), ex.stranger) == (
+        "FraudGuardNotClient",
+        (rid, ex.stranger),
+    )
+    got = tx_reverts(treasury.functions.abandonPayment(committed(ex.oracle, rid)), ex.stranger)
     assert got == ("OwnableUnauthorizedAccount", (ex.stranger,))
+    advance(ex.url, HOUR + 1)
+    before = ex.balance(treasury.address)
+    receipt = send(ex.web3, treasury.functions.abandonPayment(committed(ex.oracle, rid)), ex.admin)
+    (abandoned,) = events(treasury, "Abandoned", receipt)
+    assert (abandoned.args.requestId, abandoned.args.refund) == (rid, FEE)
+    assert ex.balance(treasury.address) - before == FEE
+    assert treasury.functions.payment(rid).call()[1] == ABANDONED
+    assert treasury.functions.reserved().call() == 0
+    # Cancelled at the oracle: no late proof settles it.
+    assert ex.fulfill_reverts(rid, fraud.low)[0] == "ZkmlOracleRequestNotPending"
 
 
-def test_fraud_guard_refuses_an_unusable_config(ex: Ex, fraud: Fraud) -> None:
+def test_fraud_guard_refuses_an_unusable_config_and_foreign_callers(ex: Ex, fraud: Fraud) -> None:
     art = contracts.contract("FraudGuard")
     factory = ex.web3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    a = fraud.adapter.address
-    got = tx_reverts(factory.constructor(a, 0, HOUR, 2, 1, ex.admin), ex.admin)
-    assert got == ("FraudGuardInvalidConfig", ("minAnswer > maxAnswer",))
-    got = tx_reverts(factory.constructor(a, 0, 0, 0, 1, ex.admin), ex.admin)
-    assert got == ("FraudGuardInvalidConfig", ("maxAge is zero",))
+    got = tx_reverts(factory.constructor(ex.oracle.address, ex.model, 2, 0, ex.admin), ex.admin)
+    assert got == ("FraudGuardInvalidConfig", ("scoreOutput is not an output",))
+    guard, treasury = fraud.treasury(ex)
+    got = tx_reverts(treasury.functions.onTransferScreened(1, True, 0), ex.stranger)
+    assert got == ("GuardedTreasuryNotGuard", (ex.stranger,))
+    fn = treasury.functions.requestPayment(
+        ex.bob, 2 * ETHER, ex.inputs, latest_time(ex.web3) + HOUR
+    )
+    assert tx_reverts(fn, ex.admin) == ("GuardedTreasuryInsufficientFunds", (2 * ETHER, ETHER))
+    assert (
+        tx_reverts(guard.functions.setMaxScore(0), ex.stranger)[0] == "OwnableUnauthorizedAccount"
+    )
 
 
 # --- CreditGrant: request/fulfil, disbursed above a verified score ---
@@ -652,169 +694,6 @@ def test_kyc_gate_needs_a_requester_bound_model(ex: Ex, kyc: Kyc) -> None:
     assert got == ("KycGateModelNotBound", (ex.model,))
     got = tx_reverts(factory.constructor(ex.oracle.address, kyc.model, 2), ex.admin)
     assert got == ("KycGateInvalidClass", (2, 2))
-
-
-# --- SmartJudgeDao: vote, then a verified judgement, then execution ---
-
-
-def judge_dao(ex: Ex, approve_class: int) -> Any:
-    members = [ex.alice, ex.bob, ex.carol]
-    dao = deploy(
-        ex.web3,
-        contracts.contract("SmartJudgeDao"),
-        ex.admin,
-        ex.oracle.address,
-        ex.model,
-        approve_class,
-        members,
-        2,
-        HOUR,
-        HOUR,
-    )
-    ex.fund(dao.address, ETHER)
-    return dao
-
-
-def passed_proposal(ex: Ex, dao: Any, amount: int, judge_input: list[int] | None = None) -> int:
-    """A payment of ``amount`` to the stranger, voted for by alice and bob, voting closed."""
-    fn = dao.functions.propose(
-        ex.stranger, amount, b"", ex.inputs if judge_input is None else judge_input, "pay"
-    )
-    (ev,) = events(dao, "ProposalCreated", send(ex.web3, fn, ex.alice))
-    pid = int(ev.args.proposalId)
-    assert dao.functions.state(pid).call() == ACTIVE
-    for member in (ex.alice, ex.bob):
-        send(ex.web3, dao.functions.vote(pid, True), member)
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, ACTIVE))
-    advance(ex.url, HOUR + 1)
-    assert dao.functions.state(pid).call() == SUCCEEDED
-    return pid
-
-
-def judge(ex: Ex, dao: Any, pid: int) -> int:
-    receipt = send(ex.web3, dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    (ev,) = events(dao, "JudgementRequested", receipt)
-    (req,) = events(ex.oracle, "InferenceRequested", receipt)
-    assert list(req.args.inputFelts) == dao.functions.proposalAction(pid).call()[3]
-    assert dao.functions.state(pid).call() == JUDGING
-    return int(ev.args.requestId)
-
-
-def test_dao_executes_after_a_verified_approval(ex: Ex) -> None:
-    verified = argmax(ex.outputs)
-    dao = judge_dao(ex, verified)
-    amount = ETHER // 4
-    pid = passed_proposal(ex, dao, amount)
-    rid = judge(ex, dao, pid)
-    got = tx_reverts(dao.functions.execute(pid), ex.stranger)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, JUDGING))
-    receipt = ex.fulfill(rid)
-    ex.callback_ok(receipt, rid)
-    assert ex.callback_gas(receipt, dao.address) < CALLBACK_BUDGET
-    (ev,) = events(dao, "JudgementReceived", receipt)
-    assert (ev.args.proposalId, ev.args.requestId, ev.args.verifiedClass, ev.args.approved) == (
-        pid,
-        rid,
-        verified,
-        True,
-    )
-    assert dao.functions.state(pid).call() == APPROVED
-    before = ex.balance(ex.stranger)
-    receipt = send(ex.web3, dao.functions.execute(pid), ex.carol)
-    assert [e.args.proposalId for e in events(dao, "ProposalExecuted", receipt)] == [pid]
-    assert ex.balance(ex.stranger) - before == amount
-    assert dao.functions.state(pid).call() == EXECUTED
-    got = tx_reverts(dao.functions.execute(pid), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, EXECUTED))
-
-
-def test_dao_does_not_execute_a_verified_rejection(ex: Ex) -> None:
-    verified = argmax(ex.outputs)
-    dao = judge_dao(ex, 1 - verified)
-    pid = passed_proposal(ex, dao, ETHER // 4)
-    rid = judge(ex, dao, pid)
-    receipt = ex.fulfill(rid)
-    ex.callback_ok(receipt, rid)
-    (ev,) = events(dao, "JudgementReceived", receipt)
-    assert (ev.args.verifiedClass, ev.args.approved) == (verified, False)
-    assert dao.functions.state(pid).call() == REJECTED
-    got = tx_reverts(dao.functions.execute(pid), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, REJECTED))
-    assert ex.balance(dao.address) == ETHER
-
-
-def test_dao_judgement_is_bound_to_the_proposals_input(ex: Ex) -> None:
-    dao = judge_dao(ex, argmax(ex.outputs))
-    other = [*ex.inputs[:-1], (ex.inputs[-1] + 1) % field.FIELD_MODULUS]
-    pid = passed_proposal(ex, dao, 1, other)
-    rid = judge(ex, dao, pid)
-    assert ex.fulfill_reverts(rid, ex.good) == ("ZkmlOracleInputMismatch", (rid,))
-    assert dao.functions.state(pid).call() == JUDGING
-    # Unanswered past its deadline, the judgement may be asked again (a new request).
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, JUDGING))
-    advance(ex.url, HOUR + 1)
-    assert judge(ex, dao, pid) == rid + 1
-
-
-def test_dao_voting_rules(ex: Ex) -> None:
-    dao = judge_dao(ex, 0)
-    propose = dao.functions.propose(ex.stranger, 1, b"", ex.inputs, "x")
-    assert tx_reverts(propose, ex.stranger) == ("SmartJudgeDaoNotMember", (ex.stranger,))
-    bad = dao.functions.propose(ex.stranger, 1, b"", ex.inputs[:3], "x")
-    assert tx_reverts(bad, ex.alice) == ("SmartJudgeDaoWrongInputCount", (4, 3))
-    (ev,) = events(dao, "ProposalCreated", send(ex.web3, propose, ex.alice))
-    pid = int(ev.args.proposalId)
-    send(ex.web3, dao.functions.vote(pid, True), ex.alice)
-    got = tx_reverts(dao.functions.vote(pid, False), ex.alice)
-    assert got == ("SmartJudgeDaoAlreadyVoted", (pid, ex.alice))
-    got = tx_reverts(dao.functions.vote(pid, True), ex.stranger)
-    assert got == ("SmartJudgeDaoNotMember", (ex.stranger,))
-    send(ex.web3, dao.functions.vote(pid, False), ex.bob)
-    assert dao.functions.proposalVotes(pid).call()[:2] == [1, 1]
-    advance(ex.url, HOUR + 1)
-    # 1 for, 1 against, quorum 2: defeated, never judged nor executed.
-    assert dao.functions.state(pid).call() == DEFEATED
-    got = tx_reverts(dao.functions.vote(pid, True), ex.carol)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, DEFEATED))
-    got = tx_reverts(dao.functions.requestJudgement(pid), ex.stranger, FEE)
-    assert got == ("SmartJudgeDaoUnexpectedState", (pid, DEFEATED))
-    assert tx_reverts(dao.functions.execute(pid), ex.stranger) == (
-        "SmartJudgeDaoUnexpectedState",
-        (pid, DEFEATED),
-    )
-    assert dao.functions.state(99).call() == NONE
-
-
-def test_dao_accepts_only_the_oracles_callback(ex: Ex) -> None:
-    dao = judge_dao(ex, argmax(ex.outputs))
-    pid = passed_proposal(ex, dao, 1)
-    rid = judge(ex, dao, pid)
-    forged = dao.functions.onInferenceResult(rid, ex.model, dao.address, ex.outputs)
-    assert tx_reverts(forged, ex.alice) == ("ZkmlConsumerNotOracle", (ex.alice,))
-    assert dao.functions.state(pid).call() == JUDGING
-
-
-def test_dao_returns_the_fee_of_an_unanswered_judgement(ex: Ex) -> None:
-    """Issue 14, row 3: whoever paid for a judgement that went unanswered gets the fee back."""
-    dao = judge_dao(ex, 0)
-    pid = passed_proposal(ex, dao, 1)
-    rid = judge(ex, dao, pid)  # paid by the stranger
-    got = tx_reverts(dao.functions.reclaimJudgementFee(committed(ex.oracle, rid)), ex.alice)
-    assert got[0] == "ZkmlOracleRequestNotExpired"
-    advance(ex.url, HOUR + 1)
-    before = ex.balance(ex.stranger), ex.balance(dao.address)
-    reclaim = dao.functions.reclaimJudgementFee(committed(ex.oracle, rid))
-    receipt = send(ex.web3, reclaim, ex.alice)  # anyone may
-    (ev,) = events(dao, "JudgementFeeReclaimed", receipt)
-    assert (ev.args.requestId, ev.args.payer, ev.args.refund) == (rid, ex.stranger, FEE)
-    assert ex.balance(ex.stranger) - before[0] == FEE
-    assert ex.balance(dao.address) == before[1]
-    got = tx_reverts(dao.functions.reclaimJudgementFee(committed(ex.oracle, rid)), ex.alice)
-    assert got == ("SmartJudgeDaoUnknownRequest", (rid, ex.model))
-    # The proposal may be judged again.
-    assert judge(ex, dao, pid) == rid + 1
 
 
 # --- issue 14, row 9: CreditGrant's features carry provenance ---

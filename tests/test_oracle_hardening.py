@@ -8,6 +8,8 @@ tests/test_oracle_batch.py, rows 3 and 9 (examples) in tests/test_examples.py.
 
 from __future__ import annotations
 
+import json
+
 from eth_utils.crypto import keccak
 
 from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
@@ -24,8 +26,10 @@ from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
     send,
     tx_reverts,
 )
+from zkml_oracle import contracts
 from zkml_oracle.chain import rpc
 from zkml_oracle.testing import committed
+from zkml_oracle.verifier import CompiledContract
 
 DAY = 24 * HOUR
 FEE = 10**15
@@ -195,6 +199,40 @@ def test_a_strangers_request_never_reaches_a_consumers_logic(env: Env) -> None:
 
 
 # --- row 8: the verifier bound to a model cannot change ---
+
+
+def oz_artifact(name: str) -> CompiledContract:
+    """An OpenZeppelin contract as its npm package ships it compiled (the proxies need solc
+    0.8.22; the project's is 0.8.20)."""
+    path = contracts.PROJECT_ROOT / "node_modules/@openzeppelin/contracts/build/contracts"
+    d = json.loads((path / f"{name}.json").read_text())
+    return CompiledContract(name, d["abi"], bytes.fromhex(d["bytecode"][2:]), b"")
+
+
+def test_an_upgradeable_proxy_is_refused_as_a_verifier(env: Env) -> None:
+    """OpenZeppelin's ERC1967Proxy, pointing at the model's genuine verifier (it verifies the
+    same proofs), could be re-pointed after registration without changing its code hash: the
+    oracle refuses it at registration (its SLOAD of the implementation slot), and still
+    accepts the genuine verifier behind it."""
+    genuine = env.config[0]
+    proxy = deploy(env.web3, oz_artifact("ERC1967Proxy"), env.admin, genuine, b"")
+    views = env.oracle.functions
+    assert views.getModel(env.model).call()[0][0] == genuine  # the genuine one: accepted
+    config = (proxy.address, *env.config[1:])
+    got = tx_reverts(views.registerModel(config), env.admin)
+    assert got[0] == "ZkmlOracleMutableVerifier"
+    assert got[1][0] == proxy.address and got[1][2] == 0x54  # SLOAD
+    # No code at all (as before), and hand-written bytecode without solc's metadata
+    # trailer (it returns true to anything): the scan cannot delimit its code, refused.
+    rpc(env.url, "anvil_setCode", [proxy.address, "0x"])
+    got = tx_reverts(views.registerModel(config), env.admin)
+    assert got == ("ZkmlOracleInvalidConfig", ("verifier has no code",))
+    # ... and code whose end runs on into what its trailer claims is metadata (PUSH1 1, then
+    # a "CBOR map" holding a DELEGATECALL, its length 3): no 0xfe ends the scanned code.
+    for code in ("600160005260206000f3", "6001a2f4000003"):
+        rpc(env.url, "anvil_setCode", [proxy.address, "0x" + code])
+        got = tx_reverts(views.registerModel(config), env.admin)
+        assert got == ("ZkmlOracleUnrecognisedVerifier", (proxy.address,))
 
 
 def test_a_verifier_whose_code_changed_is_refused(env: Env) -> None:

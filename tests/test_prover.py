@@ -144,9 +144,7 @@ def test_a_non_proof_file_is_an_input_error(built: BuildResult, tmp_path: Path) 
 def test_input_outside_the_calibrated_range_says_how_to_fix_it(
     built: BuildResult, tmp_path: Path
 ) -> None:
-    from zkml_oracle.exceptions import ProvingError
-
     big = write_json(tmp_path / "in.json", {"input_data": [[1e6, 0.2, 0.3, 0.4]]})
-    with pytest.raises(ProvingError, match="calibrated for.*rebuild with calibration data"):
+    with pytest.raises(InputError, match="calibrated for.*rebuild with calibration data"):
         prove(built.build_dir, big, tmp_path / "proof.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]

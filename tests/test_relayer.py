@@ -27,6 +27,7 @@ from tests.conftest import BATCH, calibration_rows, prove_rows
 from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
 from zkml_oracle.deployments import DeploymentStore
+from zkml_oracle.oracle import RequestStatus
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
 from zkml_oracle.relayer.journal import Journal, JournalError, RequestEvent
@@ -222,11 +223,13 @@ class Env:
                         )
         return calls
 
-    def fulfil_txs(self) -> dict[str, list[int]]:
-        """Every mined fulfil transaction to the oracle: sender → request ids (reverted too)."""
+    def fulfil_txs(self, by_hand: frozenset[str] = frozenset()) -> dict[str, list[int]]:
+        """Every mined fulfil transaction to the oracle but those ``by_hand`` (hashes): sender
+        → request ids (reverted too)."""
         sent: dict[str, list[int]] = {}
-        for who, _, ids, _ in self.fulfil_calls():
-            sent.setdefault(who, []).extend(int(i) for i in ids)
+        for who, tx_hash, ids, _ in self.fulfil_calls():
+            if tx_hash not in by_hand:
+                sent.setdefault(who, []).extend(int(i) for i in ids)
         return sent
 
     def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
@@ -607,15 +610,18 @@ def benv(batch_built: BuildResult, tmp_path: Path) -> Iterator[Env]:
     node.stop()
 
 
-def _assert_answered(env: Env, answers: dict[int, list[int]]) -> None:
-    """Each request fulfilled exactly once, with these outputs; no sender repeats a request."""
+def _assert_answered(
+    env: Env, answers: dict[int, list[int]], by_hand: frozenset[str] = frozenset()
+) -> None:
+    """Each request fulfilled exactly once, with these outputs; no sender repeats a request
+    (transactions ``by_hand`` aside)."""
     event = env.contract.events.RequestFulfilled()
     for rid, outputs in answers.items():
         logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
         assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
         assert list(logs[0]["args"]["outputs"]) == outputs, rid
-        assert env.contract.functions.requestStatus(rid).call() == 2  # Fulfilled
-    for who, ids in env.fulfil_txs().items():
+        assert env.contract.functions.requestStatus(rid).call() == RequestStatus.FULFILLED
+    for who, ids in env.fulfil_txs(by_hand).items():
         assert len(ids) == len(set(ids)), f"{who} sent a request twice: {ids}"
 
 
@@ -704,20 +710,21 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     assert {e.state for e in proved.values()} == {J.PROVED}
     assert len({e.batch for e in proved.values()}) == 1 and not benv.fulfil_calls()
 
-    # Meanwhile another fulfiller answers the first request (slot 0 of its own proof).
+    # Meanwhile the first request is answered by hand (slot 0 of its own proof), with the
+    # relayer's own key: a fulfilment the relayer did not send is not counted as its own.
     lost = rids[0]
     tx = benv.contract.functions.fulfill(
         committed(benv.contract, lost), rows.proof, rows.instances
-    ).transact({"from": RELAYER_1})
+    ).transact({"from": RELAYER_0})
     assert benv.web3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
     assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
     assert not any(r["event"] == "proof.started" for r in _log(benv, "restart.log"))
     entries = _entries(benv)
-    assert entries[lost].state == J.FULFILLED_BY_OTHER and entries[lost].fulfiller == RELAYER_1
+    assert entries[lost].state == J.FULFILLED_BY_OTHER and entries[lost].fulfiller == RELAYER_0
     assert all(entries[r].state == J.FULFILLED for r in rids[1:])
     # The same proof, sent once, with the lost request's slot kept and skipped by the oracle.
-    mine = [c for c in benv.fulfil_calls() if c[0] == RELAYER_0]
+    mine = [c for c in benv.fulfil_calls() if c[0] == RELAYER_0 and c[1] != tx.to_0x_hex()]
     [(_, tx_hash, ids, status)] = mine
     assert (ids, status) == (rids, 1)
     assert {entries[r].tx_hash for r in rids[1:]} == {tx_hash}
@@ -725,7 +732,8 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     receipt = benv.web3.eth.get_transaction_receipt(tx_hash)
     [skipped] = benv.contract.events.RequestSkipped().process_receipt(receipt)
     assert (skipped["args"]["requestId"], skipped["args"]["reason"]) == (lost, 0)
-    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    answers = dict(zip(rids, rows.outputs, strict=True))
+    _assert_answered(benv, answers, by_hand=frozenset({tx.to_0x_hex()}))
 
 
 def test_batch_size_is_checked_against_the_circuit_and_1_serves_a_batched_one(

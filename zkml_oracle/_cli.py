@@ -1,7 +1,8 @@
 """The ``zkml-oracle`` command line: a thin layer over the Python API.
 
 Every command prints one-line errors (``error: ...``) and exits non-zero; with ``--json`` the
-result (or ``{"error": ...}``) is one JSON document on stdout and progress stays off.
+result (or ``{"error": ...}``) is one JSON document on stdout and progress goes to stderr as
+JSON events.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 
 def _reporter(as_json: bool) -> Callable[[str], None] | None:
-    from ._progress import terminal_reporter
+    """Progress of long steps on stderr, terminal or not (JSON events with --json)."""
+    from ._progress import progress_reporter
 
-    return None if as_json else terminal_reporter()
+    return progress_reporter(json_events=as_json)
 
 
 def handle_errors(fn: F) -> F:
@@ -113,7 +115,10 @@ def cli() -> None:
 @json_option
 @handle_errors
 def doctor(as_json: bool) -> None:
-    """Report each tool zkml-oracle needs: version, where it was found, the fix if missing."""
+    """Report each tool zkml-oracle needs: version, where it was found, what needs it, the fix.
+
+    Only build needs node and solc: an installed wheel deploys, requests, fulfils and relays
+    with the contracts compiled into the package."""
     from .toolchain import doctor as run
 
     tools = run()
@@ -125,6 +130,7 @@ def doctor(as_json: bool) -> None:
             "path": str(t.path) if t.path else None,
             "source": t.source,
             "fix": t.fix,
+            "needed_for": t.needed_for,
         }
         for t in tools
     ]
@@ -132,9 +138,9 @@ def doctor(as_json: bool) -> None:
     for r in rows:
         mark = "ok " if r["ok"] else "MISSING"
         where = f"{r['path']} ({r['source']})" if r["path"] else r["source"]
-        lines.append(f"{mark:8}{r['name']:6} {r['version'] or '-':10} {where}")
+        lines.append(f"{mark:8}{r['name']:9} {r['version'] or '-':12} {where}")
         if r["fix"]:
-            lines.append(f"{'':8}fix: {r['fix']}")
+            lines.append(f"{'':8}needed for {r['needed_for']}; fix: {r['fix']}")
     _emit(as_json, {"ok": all(t.ok for t in tools), "tools": rows}, "\n".join(lines))
     if not all(t.ok for t in tools):
         sys.exit(1)
@@ -197,6 +203,14 @@ def doctor(as_json: bool) -> None:
 )
 @click.option("--max-logrows", type=int, default=None, help="Refuse circuits larger than 2^N rows.")
 @click.option(
+    "--lookup-margin",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Widen the calibrated lookup range by this factor, so inputs somewhat beyond the "
+    "calibration data can still be proven (a larger circuit).",
+)
+@click.option(
     "--force", is_flag=True, help="Replace an existing build directory (only on success)."
 )
 @click.option(
@@ -240,6 +254,7 @@ def build(
     tolerance: float | None,
     calibration_target: str,
     max_logrows: int | None,
+    lookup_margin: int,
     force: bool,
     reusable: bool,
     batch: int,
@@ -259,6 +274,7 @@ def build(
         tolerance=tolerance,
         calibration_target=calibration_target,
         max_logrows=max_logrows,
+        lookup_safety_margin=lookup_margin,
         force=force,
         reusable=reusable,
         batch=batch,
@@ -320,13 +336,12 @@ def build(
 def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
     """Prove the model's output on INPUT_FILE (ezkl data format: one sample, or 1..N back to
     back for a circuit built with --batch N; unused slots are padded)."""
+    from ._progress import announce
     from .field import felt_to_hex
     from .prover import prove as run
 
-    report = _reporter(as_json)
-    if report:
-        report("· proving …")
-    result = run(build_dir, input_file, out)
+    with announce(_reporter(as_json), "proving"):
+        result = run(build_dir, input_file, out)
     payload = {
         "outputs": result.outputs,
         "samples": result.samples,
@@ -399,27 +414,33 @@ def deploy(
 
     Everything already deployed and still on-chain is reused; records go to deployments/.
     """
+    from ._progress import Steps
     from .chain import connect, sender
-    from .deploy import check_dev_srs, deploy_verifier
+    from .deploy import deploy_verifier
     from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
-    from .types import Manifest
+    from .prover import checked_manifest
 
     options, store = _chain_setup(chain_kw)
     report = _reporter(as_json)
-    manifest = Manifest.load(build_dir)
+    manifest = checked_manifest(build_dir)  # read once; the deploy functions reuse it
     verifier_only = verifier_only or bool(
         manifest.verifier and manifest.verifier.kind != "standalone"
     )
     if not verifier_only:
         ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse what the oracle can't serve
-    with connect(options) as chain:
-        if report:
-            report(f"· deploying to {chain.describe()} …")
-        check_dev_srs(manifest, chain, allow_dev_srs)
+    with (
+        connect(options) as chain,
+        Steps(report).step("deploy", f"deploying to {chain.describe()}"),
+    ):
         account = sender(chain, options.account)
         if verifier_only:
             verifier = deploy_verifier(
-                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+                chain,
+                build_dir,
+                account,
+                allow_dev_srs=allow_dev_srs,
+                store=store,
+                manifest=manifest,
             )
             payload: dict[str, Any] = {
                 "oracle": None,
@@ -430,7 +451,12 @@ def deploy(
             }
         else:
             deployed = deploy_and_register(
-                chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store
+                chain,
+                build_dir,
+                account,
+                allow_dev_srs=allow_dev_srs,
+                store=store,
+                manifest=manifest,
             )
             payload = {
                 "oracle": deployed.oracle,
@@ -485,28 +511,31 @@ def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
 
 
 @contextlib.contextmanager
-def _oracle_session(options: Any, store: Any) -> Iterator[tuple[Any, Any]]:
-    """The connected chain and the oracle recorded on it."""
-    from .chain import connect
+def _oracle_session(options: Any, store: Any, plain: bool = False) -> Iterator[tuple[Any, Any]]:
+    """The connected chain and the oracle recorded on it; ``plain``: a web3 connection
+    without Ape where it serves (reads, the local dev account signing): seconds faster."""
+    from .chain import connect, connect_rpc
     from .oracle import Oracle, oracle_address
 
-    with connect(options) as chain:
+    with (connect_rpc if plain else connect)(options) as chain:
         yield chain, Oracle(chain, oracle_address(store, chain))
 
 
 @cli.command()
 @click.argument("model_id")
 @click.argument("input_file", type=click.Path(path_type=Path))
-@click.option("--fee", type=int, default=0, show_default=True, help="Fee escrowed, in wei.")
+@click.option(
+    "--fee", type=click.IntRange(min=0), default=0, show_default=True, help="Fee escrowed, in wei."
+)
 @click.option(
     "--deadline",
-    type=int,
+    type=click.IntRange(min=1),
     default=3600,
     show_default=True,
     help="Seconds from now (chain time) after which the request can be cancelled.",
 )
 @click.option("--callback", default=None, help="Contract to receive the result (IZkmlConsumer).")
-@click.option("--callback-gas", type=int, default=0, show_default=True)
+@click.option("--callback-gas", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--encrypt-to",
     default=None,
@@ -539,8 +568,10 @@ def request(
     from . import data
     from .chain import sender
     from .commitment import Binding
+    from .field import felt_to_hex
     from .oracle import ZERO_ADDRESS, input_felts, model_record
     from .private_inputs import seal
+    from .prover import check_request_input as circuit_check
     from .types import Manifest
 
     if refund_to is not None:
@@ -551,10 +582,11 @@ def request(
         if encrypt_to is not None:
             raise InputError("--refund-to is for public requests: drop it with --encrypt-to")
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
         manifest = Manifest.load(Path(record["build_dir"]))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
+        circuit_check(Path(record["build_dir"]), sample)
         account = sender(chain, options.account)
         if manifest.requester_bound != (encrypt_to is not None):
             raise InputError(
@@ -568,7 +600,7 @@ def request(
         sealed = (
             () if binding is None or encrypt_to is None else (seal(encrypt_to, sample, binding),)
         )
-        now = int(chain.web3.eth.get_block("latest")["timestamp"])
+        now = int(chain.web3.eth.get_block("pending")["timestamp"])  # the request's block
         method = "requestInference"
         extra: tuple[Any, ...] = ()
         if sealed:
@@ -591,7 +623,7 @@ def request(
         "request_id": int(event["args"]["requestId"]),
         "tx": str(receipt.txn_hash),
         "gas_used": int(receipt.gas_used),
-        "input_felts": [str(f) for f in felts],
+        "input_felts": [felt_to_hex(f) for f in felts],  # as `prove` shows instances
         "deadline": now + deadline,
     }
     _emit(as_json, payload, f"request {payload['request_id']} (tx {payload['tx']})")
@@ -607,7 +639,9 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
     batch (slot i answers the i-th id) with one verification: requests meanwhile fulfilled,
     cancelled or expired are skipped, a mismatching slot refuses the whole batch."""
     from .chain import sender
-    from .oracle import model_record, outputs_to_floats, proof_calldata
+    from .oracle import check_build_serves, model_record, outputs_to_floats, proof_calldata
+    from .reverts import enum_name
+    from .types import Manifest
 
     if len(args) < 3:
         raise click.UsageError("give REQUEST_ID [REQUEST_ID ...] BUILD_DIR PROOF_FILE")
@@ -617,37 +651,45 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
         raise click.UsageError(
             f"request ids must be integers, not {' '.join(args[:-2])!r}"
         ) from None
-    proof_file = Path(args[-1])
+    build_dir, proof_file = Path(args[-2]), Path(args[-1])
     options, store = _chain_setup(chain_kw)
+    manifest = Manifest.load(build_dir)
     proof, instances = proof_calldata(proof_file)
     with _oracle_session(options, store) as (chain, oracle):
+        model_id = oracle.request(request_ids[0]).model_id
+        record = model_record(store, chain, model_id)
+        check_build_serves(chain, store, build_dir, manifest, record, f"request {request_ids[0]}")
         account = sender(chain, options.account)
         if len(request_ids) == 1:
             receipt = oracle.send("fulfill", request_ids[0], proof, instances, sender=account)
         else:
-            model_id = bytes.fromhex(oracle.request(request_ids[0]).model_id.removeprefix("0x"))
             receipt = oracle.send(
                 "fulfillBatch", model_id, request_ids, proof, instances, sender=account
             )
         fulfilled = oracle.events(receipt, "RequestFulfilled")
         skipped = oracle.events(receipt, "RequestSkipped")
-        record = model_record(store, chain, "0x" + bytes(fulfilled[0]["args"]["modelId"]).hex())
     results = {
         int(e["args"]["requestId"]): outputs_to_floats(list(e["args"]["outputs"]), record)
         for e in fulfilled
     }
-    reasons = ("fulfilled", "cancelled", "expired")
     payload: dict[str, Any] = {
         "tx": str(receipt.txn_hash),
         "gas_used": int(receipt.gas_used),
         "gas_per_request": int(receipt.gas_used) // len(results),
         "fulfilled": {str(k): v for k, v in results.items()},
         "skipped": {
-            str(int(e["args"]["requestId"])): reasons[int(e["args"]["reason"])] for e in skipped
+            str(int(e["args"]["requestId"])): enum_name(
+                "IZkmlOracle.SkipReason", int(e["args"]["reason"])
+            ).lower()
+            for e in skipped
         },
     }
-    if len(request_ids) == 1:
-        payload["outputs"] = results[request_ids[0]]
+    # One request: its outputs; a batch: one entry per id given, in order (None if skipped).
+    payload["outputs"] = (
+        results[request_ids[0]]
+        if len(request_ids) == 1
+        else [results.get(rid) for rid in request_ids]
+    )
     lines = [f"fulfilled {rid}: {out}" for rid, out in results.items()]
     lines += [f"skipped   {rid}: already {why}" for rid, why in payload["skipped"].items()]
     lines.append(
@@ -713,14 +755,19 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import model_record, outputs_to_floats
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
-        round_, updated_at, input_hash, outputs = oracle.call("latestResult", model_id)
+        latest = oracle.latest_result(model_id)
+    if latest is None:
+        raise InputError(
+            f"model {model_id} has no round yet: publish one with `zkml-oracle submit "
+            f"{record['build_dir']} PROOF_FILE` (a proof from `zkml-oracle prove`)"
+        )
     payload = {
-        "outputs": outputs_to_floats(list(outputs), record),
-        "round": int(round_),
-        "updated_at": int(updated_at),
-        "input_hash": "0x" + bytes(input_hash).hex(),
+        "outputs": outputs_to_floats(list(latest.outputs), record),
+        "round": latest.round,
+        "updated_at": latest.updated_at,
+        "input_hash": latest.input_hash,
     }
     _emit(
         as_json,
@@ -750,7 +797,8 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
 @json_option
 @handle_errors
 def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain_kw: Any) -> None:
-    """Deploy a Chainlink-compatible feed (AggregatorV2V3Interface) over one model output."""
+    """A Chainlink-compatible feed (AggregatorV2V3Interface) over one model output: deployed
+    on first use (recorded), then reused; prints its latestRoundData."""
     from .chain import sender
     from .oracle import deploy_feed
 
@@ -764,8 +812,161 @@ def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain
             decimals=decimals,
             store=store,
         )
-    payload = {k: entry[k] for k in ("feed", "decimals", "description", "gas_used")}
-    _emit(as_json, payload, f"feed {entry['feed']}: {entry['description']}")
+    payload = {
+        k: entry[k] for k in ("feed", "decimals", "description", "gas_used", "reused", "latest")
+    }
+    latest = entry["latest"]
+    reads = (
+        f"round {latest['round']}: {latest['value']} (answer {latest['answer']}, updated at "
+        f"{latest['updated_at']})"
+        if latest
+        else "no round yet (publish one with `zkml-oracle submit BUILD_DIR PROOF_FILE`)"
+    )
+    state = "reused" if entry["reused"] else f"deployed; {entry['gas_used']:,} gas"
+    _emit(as_json, payload, f"feed {entry['feed']} ({state}): {entry['description']}; {reads}")
+
+
+@cli.command("check-verifier")
+@click.argument("model_id")
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@chain_options
+@json_option
+@handle_errors
+def check_verifier(model_id: str, build_dir: Path, as_json: bool, **chain_kw: Any) -> None:
+    """Check that MODEL_ID's registered verifier is, byte for byte, ezkl's verifier for
+    BUILD_DIR's verifying key compiled by solc (regenerated here): what anyone relying on the
+    model can run; exits 1 when it is not."""
+    from dataclasses import asdict
+
+    from .oracle import check_verifier as run
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (_, oracle):
+        check = run(oracle, model_id, build_dir)
+    _emit(
+        as_json,
+        {**asdict(check), "matches": check.matches},
+        f"the verifier of {model_id} at {check.verifier} is ezkl's verifier for {build_dir}'s "
+        f"verifying key (code hash {check.onchain_codehash})",
+    )
+
+
+@cli.group()
+def admin() -> None:
+    """The oracle admin's hardening settings: who fulfils first, callback gas, deadlines,
+    who moves a model's feed (docs/protocol.md, "Hardening"). Signed by --account, which must
+    hold the oracle's DEFAULT_ADMIN_ROLE."""
+
+
+@admin.command("settings")
+@click.option("--max-callback-gas", type=int, help="The most gas a request's callback may ask.")
+@click.option(
+    "--grace-period",
+    type=int,
+    help="Seconds after a request during which only FULFILLER_ROLE holders may fulfil (0: open).",
+)
+@click.option("--max-ttl", type=int, help="The furthest a deadline may be, in seconds.")
+@chain_options
+@json_option
+@handle_errors
+def admin_settings(
+    max_callback_gas: int | None,
+    grace_period: int | None,
+    max_ttl: int | None,
+    as_json: bool,
+    **chain_kw: Any,
+) -> None:
+    """Show the oracle's settings; with options, replace those given (the others are kept)."""
+    from dataclasses import asdict
+
+    from .chain import sender
+    from .oracle import set_settings, settings
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        if (max_callback_gas, grace_period, max_ttl) == (None, None, None):
+            now = settings(oracle)
+        else:
+            now = set_settings(
+                oracle,
+                sender(chain, options.account),
+                max_callback_gas_limit=max_callback_gas,
+                fulfiller_grace_period=grace_period,
+                max_request_ttl=max_ttl,
+            )
+    payload = asdict(now)
+    _emit(as_json, payload, ", ".join(f"{k}: {v}" for k, v in payload.items()))
+
+
+@admin.command("fulfiller")
+@click.argument("address")
+@click.option("--revoke", is_flag=True, help="Take FULFILLER_ROLE away instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_fulfiller(address: str, revoke: bool, as_json: bool, **chain_kw: Any) -> None:
+    """Grant ADDRESS FULFILLER_ROLE (it fulfils during the grace period), or --revoke it."""
+    from .chain import sender
+    from .oracle import checksum_address, set_fulfiller
+
+    address = checksum_address(address)
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        holds = set_fulfiller(oracle, sender(chain, options.account), address, not revoke)
+    _emit(
+        as_json,
+        {"address": address, "fulfiller": holds},
+        f"{address} {'holds' if holds else 'does not hold'} FULFILLER_ROLE",
+    )
+
+
+@admin.command("publisher")
+@click.argument("model_id")
+@click.argument("address")
+@click.option("--revoke", is_flag=True, help="Stop ADDRESS publishing instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_publisher(
+    model_id: str, address: str, revoke: bool, as_json: bool, **chain_kw: Any
+) -> None:
+    """Let ADDRESS publish MODEL_ID's feed rounds (`submit`), or --revoke it."""
+    from .chain import sender
+    from .oracle import checksum_address, set_feed_publisher
+
+    address = checksum_address(address)
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        policy = set_feed_publisher(
+            oracle, sender(chain, options.account), model_id, address, not revoke
+        )
+    allowed = policy.publishers[address]
+    _emit(
+        as_json,
+        {"model_id": model_id, "address": address, "publisher": allowed, "open": policy.open},
+        f"{address} {'publishes' if allowed else 'does not publish'} {model_id}'s feed",
+    )
+
+
+@admin.command("open-feed")
+@click.argument("model_id")
+@click.option("--close", is_flag=True, help="Close it to its publishers again instead.")
+@chain_options
+@json_option
+@handle_errors
+def admin_open_feed(model_id: str, close: bool, as_json: bool, **chain_kw: Any) -> None:
+    """Open MODEL_ID's feed to anyone with a valid proof, or --close it."""
+    from .chain import sender
+    from .oracle import set_feed_open
+
+    options, store = _chain_setup(chain_kw)
+    with _oracle_session(options, store) as (chain, oracle):
+        policy = set_feed_open(oracle, sender(chain, options.account), model_id, not close)
+    _emit(
+        as_json,
+        {"model_id": model_id, "open": policy.open},
+        f"{model_id}'s feed is {'open to anyone' if policy.open else 'its publishers only'}",
+    )
 
 
 @cli.command()
@@ -779,9 +980,29 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
     from .oracle import status as run
 
     options, store = _chain_setup(chain_kw)
-    with _oracle_session(options, store) as (chain, oracle):
+    with _oracle_session(options, store, plain=True) as (chain, oracle):
         payload = run(oracle, request_id, lambda m: model_record(store, chain, m))
-    _emit(as_json, payload, f"request {request_id}: {payload['status']}")
+    text = f"request {request_id}: {payload['status']}"
+    if "outputs" in payload:
+        text += f"; outputs {payload['outputs']} (by {payload['fulfiller']})"
+    _emit(as_json, payload, text)
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.option("--judge", "judge_address", required=True, help="The ZkmlJudge's address.")
+@chain_options
+@json_option
+@handle_errors
+def case(case_id: int, judge_address: str, as_json: bool, **chain_kw: Any) -> None:
+    """A ZkmlJudge case: its state, each panel's seats, requests and outputs, its ruling."""
+    from .chain import connect_rpc
+    from .judge import read_case
+
+    options, _ = _chain_setup(chain_kw)
+    with connect_rpc(options) as chain:  # a read: no Ape
+        view = read_case(chain.web3, judge_address, case_id)
+    _emit(as_json, view.to_dict(), view.summary())
 
 
 @cli.command()
@@ -1051,6 +1272,8 @@ def relay_status(db: Path, as_json: bool) -> None:
 
     with Journal(db, readonly=True) as journal:
         summary = journal.summary()
+    if summary["chain_id"] is not None:  # the journal keeps metadata as text
+        summary["chain_id"] = int(summary["chain_id"])
     lines = [
         f"journal   {summary['journal']} (chain {summary['chain_id']}, oracle "
         f"{summary['oracle']}, scanned to block {summary['cursor']})"
@@ -1293,4 +1516,17 @@ def card(model_id: str, as_json: bool, **chain_kw: Any) -> None:
 
 
 def main() -> None:
-    cli(prog_name="zkml-oracle")
+    """The console script: a bad flag or argument is one line too, naming the fix."""
+    try:
+        code = cli.main(prog_name="zkml-oracle", standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

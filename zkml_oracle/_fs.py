@@ -47,31 +47,81 @@ def temp_path_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _unwritable(path: Path, e: OSError, what: str) -> InputError:
+    reason = e.strerror or e.__class__.__name__
+    return InputError(f"cannot write {path} ({reason}): choose another {what}")
+
+
+def check_output_file(path: Path, what: str = "--out") -> None:
+    """Refuse, before any long work, an output file that cannot be written: an existing
+    directory, a folder that cannot be made or written to (``/proc/x``, a read-only one)."""
+    if path.is_dir():
+        raise InputError(f"{path} is a directory: give a file path as {what}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError as e:
+        raise _unwritable(path, e, what) from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+CLAIM_NAME = ".zkml-oracle-claim"
+
+
 @contextlib.contextmanager
-def staged_dir(final: Path, *, force: bool) -> Iterator[Path]:
+def staged_dir(final: Path, *, force: bool, what: str = "--out") -> Iterator[Path]:
     """Build a directory under a temporary name and move it to ``final`` only on success.
 
-    An existing non-empty ``final`` is kept unless ``force``; with ``force`` it is replaced only
-    after the new one is complete, so a failed build never destroys a good one.
+    ``final`` is claimed first, atomically: a lock on a claim file inside it, held until the
+    end, so a second build into the same folder is refused at once instead of silently
+    replacing the first one's result. An existing non-empty ``final`` is kept unless
+    ``force``; with ``force`` it is replaced only after the new one is complete, so a failed
+    build never destroys a good one. A folder this call created is removed on failure.
     """
+    import fcntl
+
     if final.exists() and not final.is_dir():
-        raise InputError(f"{final} exists and is not a directory: choose another --out")
-    if final.is_dir() and any(final.iterdir()) and not force:
-        raise InputError(f"{final} already exists and is not empty: pass --force to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".building", dir=final.parent))
+        raise InputError(f"{final} exists and is not a directory: choose another {what}")
+    created = not final.exists()
     try:
+        final.mkdir(parents=True, exist_ok=True)
+        claim = open(final / CLAIM_NAME, "a")  # noqa: SIM115 (held until the end)
+    except OSError as e:
+        raise _unwritable(final, e, what) from None
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        claim.close()
+        raise InputError(
+            f"another build is writing into {final}: wait for it to end or choose another {what}"
+        ) from None
+    stage: Path | None = None
+    try:
+        if not force and any(p.name != CLAIM_NAME for p in final.iterdir()):
+            raise InputError(f"{final} already exists and is not empty: pass --force to replace it")
+        try:
+            stage = Path(
+                tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".building", dir=final.parent)
+            )
+        except OSError as e:
+            raise _unwritable(final, e, what) from None
         yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    old: Path | None = None
-    if final.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
         os.replace(final, old / final.name)
-    os.replace(stage, final)
-    if old is not None:
+        os.replace(stage, final)
+        stage = None
         shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (final / CLAIM_NAME).unlink()
+            if created:
+                final.rmdir()
+        raise
+    finally:
+        claim.close()
 
 
 @contextlib.contextmanager

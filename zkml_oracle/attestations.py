@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .chain import Chain, ChainError
+from .chain import Chain
 from .deploy import check_dev_srs, deploy_contract, deploy_verifier
 from .deployments import DeploymentStore
 from .evaluation import METRIC_CODES, METRICS, Commitment, Evaluation, Evaluator
@@ -27,25 +27,17 @@ EVALUATOR_CONFIG_TYPES = "(address,bytes32,bytes32,bytes32,bytes32,uint32,uint8,
 class Registry(Oracle):
     """A deployed ZkmlAttestations (transactions through Ape, reads through web3)."""
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        from ape.contracts import ContractInstance
-        from ethpm_types import ContractType
+    label = "the attestation registry"
 
+    def __init__(self, chain: Chain, address: str) -> None:
         from .contracts import contract
 
-        compiled = contract(REGISTRY)
-        if not chain.web3.eth.get_code(address):
-            raise ChainError(
-                f"no attestation registry at {address} on {chain.describe()}: run "
-                "`zkml-oracle attest` (it deploys one) or check --deployments"
-            )
-        self.chain = chain
-        self.address = address
-        self._ape = ContractInstance(
+        self._bind(
+            chain,
             address,
-            ContractType.model_validate({"contractName": compiled.name, "abi": compiled.abi}),
+            contract(REGISTRY),
+            "run `zkml-oracle attest` (it deploys one) or check --deployments",
         )
-        self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi)
 
 
 def _b32(hex_or_int: str | int) -> bytes:

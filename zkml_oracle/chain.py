@@ -54,10 +54,15 @@ class ChainOptions:
 class Chain:
     """A connected chain."""
 
-    provider: Any  # ape.api.ProviderAPI
+    provider: Any  # ape.api.ProviderAPI; None on a plain web3 connection (connect_rpc)
     chain_id: int
     genesis_hash: str
     url: str | None
+    w3: Any = None  # web3.Web3 of a plain connection
+
+    @property
+    def uses_ape(self) -> bool:
+        return self.provider is not None
 
     @property
     def is_local_dev(self) -> bool:
@@ -65,11 +70,16 @@ class Chain:
 
     @property
     def web3(self) -> Any:
-        return self.provider.web3
+        return self.w3 if self.w3 is not None else self.provider.web3
 
     @classmethod
     def from_provider(cls, provider: Any, url: str | None = None) -> Chain:
         """The chain behind a connected Ape provider (also inside ``ape run``)."""
+        # Calls and gas estimates run against the next block (its timestamp, its number), the
+        # one a transaction sent now lands in: against "latest", a time-dependent check (a
+        # round "too soon", a deadline) answers for a moment already past, e.g. after
+        # evm_increaseTime until a block is mined.
+        provider.web3.eth.default_block = "pending"
         genesis = provider.web3.eth.get_block(0)["hash"].to_0x_hex()
         return cls(provider, int(provider.chain_id), genesis, url or getattr(provider, "uri", None))
 
@@ -176,27 +186,75 @@ def node_record(state_dir: Path) -> Path:
     return state_dir / "node.json"
 
 
+def _running_node(state_dir: Path) -> str | None:
+    """The URL of a ``zkml-oracle node`` serving ``state_dir``'s chain, if one answers."""
+    with contextlib.suppress(ValueError, KeyError, OSError):
+        url = str(json.loads(node_record(state_dir).read_text())["url"])
+        if _answers(url):
+            return url
+    return None
+
+
+def keep_time(url: str) -> None:
+    """Set a restarted node's clock to the wall clock, or just past its last block if that is
+    ahead (``evm_increaseTime``): chain time only moves forward.
+
+    Anvil does not resume a saved chain's clock where it was, so without this the hours between
+    two commands never pass on chain (rounds stay "too soon", deadlines never come), or the
+    clock goes back."""
+    latest = int(rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    rpc(url, "evm_setTime", [max(int(time.time()), latest + 1)])
+
+
+def _start_local(
+    state_dir: Path,
+    *,
+    port: int | None = None,
+    chain_id: int | None = None,
+    foreground: bool = False,
+) -> LocalNode:
+    """Anvil on ``state_dir``'s chain (created on first use); call with the state lock held.
+
+    The state is saved when Anvil stops (SIGTERM) and loaded on the next start, so every
+    command and ``zkml-oracle node`` see one chain, whose time only moves forward."""
+    state = state_dir / "anvil-state.json"
+    genesis = state_dir / "local-chain.json"
+    # Anvil regenerates its genesis block (new timestamp, new hash) on every start, even
+    # from a saved state; a fixed genesis timestamp keeps the chain's identity. A new
+    # state gets a new timestamp, so a fresh chain never matches old deployment records.
+    if not state.is_file() or not genesis.is_file():
+        atomic_write_json(genesis, {"genesis_timestamp": int(time.time())})
+    timestamp = json.loads(genesis.read_text())["genesis_timestamp"]
+    node = LocalNode.start(
+        port=port,
+        chain_id=chain_id,
+        state_file=state,
+        extra_args=("--timestamp", str(timestamp)),
+        foreground=foreground,
+    )
+    try:
+        keep_time(node.url)
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
 @contextlib.contextmanager
 def local_chain_url(state_dir: Path) -> Iterator[str]:
     """The URL of the toolkit's local Anvil: the running ``zkml-oracle node``, or one started
     for this block (state persisted in ``state_dir``) and stopped after it."""
-    record = node_record(state_dir)
-    if record.is_file():
-        with contextlib.suppress(ValueError, KeyError, OSError):
-            url = json.loads(record.read_text())["url"]
-            if _answers(url):
-                yield url
-                return
+    url = _running_node(state_dir)
+    if url is not None:
+        yield url
+        return
     with file_lock(state_dir / "lock"):
-        state = state_dir / "anvil-state.json"
-        genesis = state_dir / "local-chain.json"
-        # Anvil regenerates its genesis block (new timestamp, new hash) on every start, even
-        # from a saved state; a fixed genesis timestamp keeps the chain's identity. A new
-        # state gets a new timestamp, so a fresh chain never matches old deployment records.
-        if not state.is_file() or not genesis.is_file():
-            atomic_write_json(genesis, {"genesis_timestamp": int(time.time())})
-        timestamp = json.loads(genesis.read_text())["genesis_timestamp"]
-        node = LocalNode.start(state_file=state, extra_args=("--timestamp", str(timestamp)))
+        # A node may have started while this command waited for the lock.
+        url = _running_node(state_dir)
+        if url is not None:
+            yield url
+            return
+        node = _start_local(state_dir)
         try:
             yield node.url
         finally:
@@ -204,13 +262,28 @@ def local_chain_url(state_dir: Path) -> Iterator[str]:
 
 
 def run_node(port: int, chain_id: int | None, state_dir: Path, state_file: Path | None) -> int:
-    """``zkml-oracle node``: Anvil in the foreground, announced to other commands."""
+    """``zkml-oracle node``: Anvil in the foreground, announced to other commands.
+
+    With no ``state_file`` it serves the chain earlier commands used (``state_dir``'s), and
+    saves it on exit for the commands after it."""
     url = f"http://127.0.0.1:{port}"
     if _answers(url):
         raise ChainError(f"something already answers on {url}: stop it or pass --port")
-    node = LocalNode.start(port=port, chain_id=chain_id, state_file=state_file, foreground=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(node_record(state_dir), {"url": node.url, "pid": node.proc.pid})
+    running = _running_node(state_dir)
+    if running is not None:
+        raise ChainError(
+            f"a zkml-oracle node already serves {state_dir}'s chain ({running}): use it, or stop it"
+        )
+    with file_lock(state_dir / "lock"):  # wait for a command running its own Anvil
+        if state_file is None:
+            node = _start_local(state_dir, port=port, chain_id=chain_id, foreground=True)
+        else:
+            node = LocalNode.start(
+                port=port, chain_id=chain_id, state_file=state_file, foreground=True
+            )
+            keep_time(node.url)
+        atomic_write_json(node_record(state_dir), {"url": node.url, "pid": node.proc.pid})
 
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -239,28 +312,63 @@ def _anvil_on_path() -> None:
             os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
 
 
+def _endpoint(options: ChainOptions, stack: contextlib.ExitStack) -> tuple[str, str | None]:
+    """(Ape network choice, URL when known) for ``options``; the local Anvil is entered on
+    ``stack`` (started if no ``zkml-oracle node`` serves it)."""
+    if options.network and options.rpc_url:
+        raise InputError("pass --network or --rpc-url, not both")
+    if options.rpc_url:
+        try:
+            rpc(options.rpc_url, "eth_chainId")
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", None) or e
+            raise ChainError(
+                f"cannot reach {redact(options.rpc_url)} ({reason}): check the URL and "
+                "that the node is up"
+            ) from None
+        return options.rpc_url, options.rpc_url
+    if options.network:
+        return options.network, None
+    url = stack.enter_context(local_chain_url(options.state_dir))
+    return url, url
+
+
+def _check_chain_id(options: ChainOptions, chain: Chain, choice: str) -> None:
+    if options.expect_chain_id is not None and chain.chain_id != options.expect_chain_id:
+        raise ChainError(
+            f"wrong chain: {redact(choice)} is chain {chain.chain_id}, not "
+            f"{options.expect_chain_id}: check --network/--rpc-url"
+        )
+
+
+@contextlib.contextmanager
+def connect_rpc(options: ChainOptions) -> Iterator[Chain]:
+    """A plain web3 connection, for commands that only read or that a local dev chain's
+    unlocked account signs: Ape's import and network manager cost seconds a command. An Ape
+    network (--network) or account (--account) goes through :func:`connect`."""
+    if options.network or options.account:
+        with connect(options) as chain:
+            yield chain
+        return
+    with contextlib.ExitStack() as stack:
+        choice, url = _endpoint(options, stack)
+        assert url is not None
+        from web3 import HTTPProvider, Web3
+
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
+        w3.eth.default_block = "pending"  # as Chain.from_provider: the next block's view
+        genesis = w3.eth.get_block(0)["hash"].to_0x_hex()
+        chain = Chain(None, int(w3.eth.chain_id), genesis, url, w3)
+        _check_chain_id(options, chain, choice)
+        yield chain
+
+
 @contextlib.contextmanager
 def connect(options: ChainOptions) -> Iterator[Chain]:
     """Connect through Ape to the chain ``options`` name (the local Anvil by default)."""
-    if options.network and options.rpc_url:
-        raise InputError("pass --network or --rpc-url, not both")
     _anvil_on_path()
     with contextlib.ExitStack() as stack:
-        if options.rpc_url:
-            try:
-                rpc(options.rpc_url, "eth_chainId")
-            except (OSError, ValueError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise ChainError(
-                    f"cannot reach {redact(options.rpc_url)} ({reason}): check the URL and "
-                    "that the node is up"
-                ) from None
-            choice, url = options.rpc_url, options.rpc_url
-        elif options.network:
-            choice, url = options.network, None
-        else:
-            url = stack.enter_context(local_chain_url(options.state_dir))
-            choice = url
+        choice, url = _endpoint(options, stack)
         import ape
         from ape.exceptions import ApeException
         from ape.logging import LogLevel, logger
@@ -271,27 +379,33 @@ def connect(options: ChainOptions) -> Iterator[Chain]:
             chain = Chain.from_provider(provider, url)
         except ApeException as e:
             raise ChainError(f"cannot connect to {redact(choice)}: {e}") from None
-        if options.expect_chain_id is not None and chain.chain_id != options.expect_chain_id:
-            raise ChainError(
-                f"wrong chain: {redact(choice)} is chain {chain.chain_id}, not "
-                f"{options.expect_chain_id}: "
-                "check --network/--rpc-url"
-            )
+        _check_chain_id(options, chain, choice)
         yield chain
+
+
+@dataclass(frozen=True)
+class NodeAccount:
+    """An account the node holds unlocked (a local dev chain's), on a plain connection."""
+
+    address: str
 
 
 def sender(chain: Chain, alias: str | None) -> Any:
     """The account that signs: an Ape account by alias, or Anvil's first dev account on a
     local dev chain. Dev keys never sign anywhere else."""
-    import ape
-
     if alias is None:
         if not chain.is_local_dev:
             raise InputError(
                 f"{chain.describe()} is not a local dev chain: pass --account ALIAS "
                 "(an Ape account: `ape accounts import ALIAS`)"
             )
+        if not chain.uses_ape:  # the node's own unlocked dev account signs (eth_sendTransaction)
+            return NodeAccount(str(chain.web3.eth.accounts[0]))
+        import ape
+
         return ape.accounts.test_accounts[0]
+    import ape
+
     try:
         account = ape.accounts.load(alias)
     except Exception:

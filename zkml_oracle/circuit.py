@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _ezkl, batching, commitment, data, field, srs, support, verifier
-from ._fs import atomic_write_json, sha256_file, staged_dir
+from ._fs import atomic_write_bytes, atomic_write_json, sha256_file, staged_dir
 from ._progress import Reporter, Steps
 from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
 from .model import OnnxModel, Runner
@@ -56,7 +56,6 @@ class BuildOptions:
     calibration_target: str = "resources"
     lookup_safety_margin: int = 2
     max_logrows: int | None = None
-    fidelity_samples: int = 16
     force: bool = False
     reusable: bool = False
     batch: int = 1  # inferences per proof (see zkml_oracle.batching)
@@ -129,10 +128,9 @@ def build(
         srs_info = _srs(settings["run_args"]["logrows"], options, steps)
         p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
         with steps.step("setup", "generating proving and verifying keys"):
-            import ezkl
-
-            _ezkl.call(
-                ezkl.setup,
+            # In a child process: Ctrl-C stops it at once (a native call runs to its end).
+            _ezkl.isolated(
+                "setup",
                 p["compiled"],
                 p["vk"],
                 p["pk"],
@@ -146,9 +144,7 @@ def build(
             )
         )
         with steps.step("fidelity", "comparing circuit outputs with onnxruntime"):
-            outputs, report = _fidelity(
-                stage, model, settings, samples[: options.fidelity_samples], options
-            )
+            outputs, report = _fidelity(stage, model, settings, samples, options)
         if not report.passed:
             raise FidelityError(
                 "the circuit's outputs differ from onnxruntime's by up to "
@@ -235,6 +231,7 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
             max_logrows=options.max_logrows,
             error=unsupported("calibrate this model"),
         )
+        _canonical_settings(stage / ARTIFACTS["settings"])
     with steps.step("compile", "compiling the circuit"):
         _ezkl.call(
             ezkl.compile_circuit,
@@ -245,6 +242,23 @@ def _circuit(stage: Path, model: OnnxModel, options: BuildOptions, steps: Steps)
         )
     settings: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
     return settings
+
+
+def _canonical_settings(path: Path) -> None:
+    """settings.json as a function of the model, calibration and options alone: ezkl stamps it
+    with the time of calibration and writes its maps (the einsum equations' index sizes) and
+    its table lists (lookups, range checks) in Rust's random hash order. Pinned and sorted
+    here, before the compiled circuit embeds it, so a rebuild gives the same settings digest
+    and model id. (The keys depend only on the circuit and the SRS; ``model.compiled`` still
+    lists the maps in random order, and is in no digest.)"""
+    settings = json.loads(path.read_text())
+    settings["timestamp"] = 0
+    for key in ("required_lookups", "required_range_checks"):
+        # Filled from hash sets (the lookup and range-check tables): any order makes a valid
+        # circuit, so the sorted one.
+        if isinstance(settings.get(key), list):
+            settings[key] = sorted(settings[key], key=lambda v: json.dumps(v, sort_keys=True))
+    atomic_write_bytes(path, json.dumps(settings, separators=(",", ":"), sort_keys=True).encode())
 
 
 def _srs(logrows: int, options: BuildOptions, steps: Steps) -> SrsInfo:
@@ -313,8 +327,8 @@ def _read_layout(
     sample_path.write_text(_input_data(samples, options, placeholder=True))
     error = lambda m: ProvingError(f"the circuit's first proof failed: {m}")  # noqa: E731
     _ezkl.call(ezkl.gen_witness, str(sample_path), p["compiled"], str(witness_path), error=error)
-    _ezkl.call(
-        ezkl.prove,
+    _ezkl.isolated(
+        "prove",
         str(witness_path),
         p["compiled"],
         p["pk"],

@@ -190,6 +190,56 @@ def operator(case: Case) -> str:
     return "+".join(kinds) or "(none)"
 
 
+#: Inputs of these operators that set their shape or form rather than carry data. The node
+#: tests feed them as graph inputs; an exported model holds them as constants.
+PARAMETER_INPUTS: dict[str, tuple[int, ...]] = {
+    "Resize": (1, 2, 3),
+    "Upsample": (1,),
+    "Pow": (1,),
+    "DFT": (1, 2),
+}
+
+
+CONSTANT_PARAMETERS = "_constant_parameters"
+
+
+def with_constant_parameters(case: Case, root: Path) -> Case | None:
+    """A copy of ``case`` under ``root`` (its name + :data:`CONSTANT_PARAMETERS`) in which the
+    graph inputs that feed an operator's parameters (:data:`PARAMETER_INPUTS`: Resize scales,
+    Pow exponents...) are initializers holding their reference values, as in an exported
+    model; None if it has none."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(case.model))
+    graph = model.graph
+    names = [i.name for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    params = {
+        node.input[slot]
+        for node in graph.node
+        for slot in PARAMETER_INPUTS.get(node.op_type, ())
+        if slot < len(node.input) and node.input[slot] in names
+    }
+    if not params:
+        return None
+    values = dict(zip(names, case.inputs(), strict=True))
+    for name in sorted(params):
+        graph.initializer.append(numpy_helper.from_array(values[name], name))
+    kept = [i for i in graph.input if i.name not in params]
+    del graph.input[:]
+    graph.input.extend(kept)
+    copy = Case(f"{case.name}{CONSTANT_PARAMETERS}", root / f"{case.name}{CONSTANT_PARAMETERS}")
+    folder = copy.directory / "test_data_set_0"
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(copy.model))
+    feeds = [values[name] for name in names if name not in params]
+    for kind, arrays in (("input", feeds), ("output", case.outputs())):
+        for j, array in enumerate(arrays):
+            proto = numpy_helper.from_array(array, f"{kind}_{j}")
+            (folder / f"{kind}_{j}.pb").write_bytes(proto.SerializeToString())
+    return copy
+
+
 def discover(
     root: Path | None = None, only: Sequence[str] = (), suite: str = "pytorch-converted"
 ) -> list[Case]:

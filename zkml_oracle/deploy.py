@@ -16,7 +16,7 @@ from ._fs import temp_path_beside
 from .chain import Chain, ChainError
 from .deployments import DeploymentStore
 from .exceptions import InputError, ZkmlOracleError
-from .prover import read_proof
+from .prover import checked_manifest, read_proof
 from .types import Manifest
 from .verifier import CompiledContract, read_vka
 
@@ -151,16 +151,23 @@ def deploy_verifier(
     *,
     allow_dev_srs: bool = False,
     store: DeploymentStore | None = None,
+    manifest: Manifest | None = None,
 ) -> VerifierDeployment:
-    """Deploy (or find already deployed) the verifier of the circuit in ``build_dir``."""
-    manifest = Manifest.load(Path(build_dir))
+    """Deploy (or find already deployed) the verifier of the circuit in ``build_dir``
+    (``manifest``: its manifest, as :func:`~zkml_oracle.prover.checked_manifest` read it)."""
+    manifest = manifest or checked_manifest(Path(build_dir))
+    check_dev_srs(manifest, chain, allow_dev_srs)
+    return _deploy_verifier(chain, Path(build_dir), manifest, account, store or DeploymentStore())
+
+
+def _deploy_verifier(
+    chain: Chain, build_dir: Path, manifest: Manifest, account: Any, store: DeploymentStore
+) -> VerifierDeployment:
     info = manifest.verifier
     if info is None:
         raise InputError(f"{build_dir} has no verifier: rebuild with this version of zkml-oracle")
-    check_dev_srs(manifest, chain, allow_dev_srs)
-    store = store or DeploymentStore()
     digest = manifest.artifact_digest
-    existing = store.load(chain)["verifiers"].get(digest)
+    existing = store.load(chain)["verifiers"].get(_record_key(manifest))
     if existing and _has_code(chain, existing["address"]):
         return VerifierDeployment.from_record(existing, reused=True)
     warning = info.size_warning()
@@ -208,12 +215,21 @@ def deploy_verifier(
         "deployed_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     record.pop("reused")
-    store.update(chain, lambda r: r["verifiers"].__setitem__(digest, record))
+    store.update(chain, lambda r: r["verifiers"].__setitem__(_record_key(manifest), record))
     return deployment
 
 
+def _record_key(manifest: Manifest) -> str:
+    """A verifier's key in the deployment record: its circuit's artifact digest, and its kind
+    when not standalone (builds reproduce, so a reusable and a standalone build of one model
+    share the digest but not the verifier)."""
+    kind = manifest.verifier.kind if manifest.verifier else "standalone"
+    digest = manifest.artifact_digest
+    return digest if kind == "standalone" else f"{digest}/{kind}"
+
+
 def recorded_verifier(chain: Chain, manifest: Manifest, store: DeploymentStore) -> dict[str, Any]:
-    record: dict[str, Any] | None = store.load(chain)["verifiers"].get(manifest.artifact_digest)
+    record: dict[str, Any] | None = store.load(chain)["verifiers"].get(_record_key(manifest))
     if record is None:
         raise ChainError(
             f"no verifier for this circuit is recorded on {chain.describe()}: run "
@@ -255,7 +271,7 @@ def verify_onchain(
     from web3.exceptions import ContractLogicError, Web3RPCError
 
     build_dir = Path(build_dir)
-    manifest = Manifest.load(build_dir)
+    manifest = checked_manifest(build_dir)
     read_proof(Path(proof_path))
     record = recorded_verifier(chain, manifest, store or DeploymentStore())
     data = calldata(manifest, build_dir, Path(proof_path))

@@ -657,18 +657,14 @@ def commit_testset(
 
 
 def _poseidon(tensor: list[float], scale: int) -> int:
-    import ezkl
-
     try:
-        encoded = [felts.felt_to_ezkl_hex(felts.encode(v, scale)) for v in tensor]
+        encoded = [felts.encode(v, scale) for v in tensor]
     except felts.FieldError as e:
         raise InputError(f"a test set value cannot be encoded: {e}") from None
-    out = _ezkl.call(
-        ezkl.poseidon_hash, encoded, error=lambda m: InputError(f"cannot hash the chunk: {m}")
-    )
+    out = _ezkl.poseidon(encoded, what="the chunk")
     if len(out) != 1:
         raise ArtifactError(f"ezkl returned {len(out)} hashes for one chunk")
-    return felts.felt_from_ezkl_hex(out[0])
+    return out[0]
 
 
 def write_opening(opening: Opening, out: Path) -> Path:

@@ -21,6 +21,11 @@ class InputError(ZkmlOracleError):
     """A file or value the user gave is missing, malformed or does not fit the model."""
 
 
+class FieldError(InputError, ValueError):
+    """A value cannot be represented as (or is not) a field element (also a ValueError, as it
+    was when it lived in :mod:`zkml_oracle.field`, which still exports it)."""
+
+
 class UnsupportedModelError(ZkmlOracleError):
     """The model cannot be turned into a faithful circuit. Messages start with ``unsupported:``."""
 

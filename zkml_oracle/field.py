@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import math
 
+from .exceptions import FieldError as FieldError  # defined there, still importable here
+
 #: r, the order of BN254's scalar field.
 FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 #: The largest magnitude a signed integer may have and still round-trip through a felt.
 MAX_SIGNED = (FIELD_MODULUS - 1) // 2
-
-
-class FieldError(ValueError):
-    """A value cannot be represented as (or is not) a field element."""
 
 
 def quantize(value: float, scale: int) -> int:

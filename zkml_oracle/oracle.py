@@ -10,7 +10,7 @@ output shapes) is kept in the chain's deployment record next to the oracle's add
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ from typing import Any
 from . import _ezkl, field
 from .chain import Chain, ChainError
 from .commitment import Binding
-from .deploy import check_dev_srs, deploy_contract, deploy_verifier
+from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
 from .deployments import DeploymentStore
 from .exceptions import InputError, ZkmlOracleError
+from .prover import checked_manifest
 from .types import Manifest
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -37,19 +38,46 @@ class RequestStatus(IntEnum):
     CANCELLED = 3
 
 
+@dataclass(frozen=True)
+class Result:
+    """``IZkmlOracle.Result``: a round of a model's push feed, read by ABI field name."""
+
+    round: int
+    updated_at: int
+    input_hash: str  # 0x-hex
+    outputs: tuple[int, ...]  # signed fixed point at the model's output scale
+
+    @classmethod
+    def decode(cls, raw: Any) -> Result:
+        return cls(
+            round=int(raw.round),
+            updated_at=int(raw.updatedAt),
+            input_hash="0x" + bytes(raw.inputHash).hex(),
+            outputs=tuple(int(v) for v in raw.outputs),
+        )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mined transaction of a plain connection (the fields the CLI reads of Ape's receipt)."""
+
+    txn_hash: str
+    gas_used: int
+
+
 class OracleRefused(ZkmlOracleError):
     """The oracle contract refused a transaction; the message names its custom error."""
 
 
 @dataclass(frozen=True)
-class RequestRecord:
-    """IZkmlOracle.Request: a request's fields as ``InferenceRequested`` emits them. The oracle
-    stores only their commitment; ``fulfill``, ``fulfillBatch`` and ``cancel`` take them back
-    (:meth:`as_tuple`) and refuse any other value."""
+class Request:
+    """``IZkmlOracle.Request``: a request's fields as ``InferenceRequested`` emits them. The
+    oracle stores only their commitment; ``fulfill``, ``fulfillBatch`` and ``cancel`` take them
+    back (:meth:`as_tuple`) and refuse any other value."""
 
     id: int
-    model_id: str
-    input_hash: str
+    model_id: str  # 0x-hex
+    input_hash: str  # 0x-hex
     requester: str
     refund_to: str
     callback: str
@@ -60,7 +88,7 @@ class RequestRecord:
     input_felts: tuple[int, ...] = ()
 
     @classmethod
-    def from_event(cls, args: Any) -> RequestRecord:
+    def from_event(cls, args: Any) -> Request:
         """From a decoded ``InferenceRequested`` log's ``args``."""
         felts = tuple(int(f) for f in args["inputFelts"])
         return cls(
@@ -90,6 +118,45 @@ class RequestRecord:
             self.deadline,
             self.open_at,
             self.fee,
+        )
+
+
+@dataclass(frozen=True)
+class OnChainRequest:
+    """A request's state: its status (the oracle's one slot per request), its deadline (from
+    its log) and, once fulfilled, its fulfiller (from ``RequestFulfilled``)."""
+
+    status: RequestStatus
+    deadline: int
+    fulfiller: str
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """A ``RequestFulfilled`` log: who answered, in which transaction, with what outputs."""
+
+    tx_hash: str
+    fulfiller: str
+    outputs: tuple[int, ...]
+    block_number: int | None = None
+    block_hash: str | None = None
+
+    @classmethod
+    def from_log(cls, log: Any, tx_hash: str | None = None) -> Fulfilment:
+        """From a decoded ``RequestFulfilled`` log (a receipt's logs carry no block fields
+        worth keeping: ``tx_hash`` is given)."""
+        if tx_hash is not None:
+            return cls(
+                tx_hash,
+                str(log["args"]["fulfiller"]),
+                tuple(int(v) for v in log["args"]["outputs"]),
+            )
+        return cls(
+            "0x" + bytes(log["transactionHash"]).hex(),
+            str(log["args"]["fulfiller"]),
+            tuple(int(v) for v in log["args"]["outputs"]),
+            int(log["blockNumber"]),
+            "0x" + bytes(log["blockHash"]).hex(),
         )
 
 
@@ -194,17 +261,7 @@ def input_felts(
         return [f for tensor in felts for f in tensor]
     if manifest.visibility.input != "hashed":
         raise InputError("a private input commits to nothing on-chain: rebuild with hashed inputs")
-    import ezkl
-
-    hashes: list[int] = []
-    for tensor in felts:
-        out = _ezkl.call(
-            ezkl.poseidon_hash,
-            [field.felt_to_ezkl_hex(f) for f in tensor],
-            error=lambda m: InputError(f"cannot hash the input: {m}"),
-        )
-        hashes.extend(field.felt_from_ezkl_hex(h) for h in out)
-    return hashes
+    return [h for tensor in felts for h in _ezkl.poseidon(tensor, what="the input")]
 
 
 def input_hash(felts: list[int]) -> str:
@@ -322,72 +379,77 @@ def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[f
 class Oracle:
     """A deployed ZkmlOracle on a connected chain."""
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        from ape.contracts import ContractInstance
-        from ethpm_types import ContractType
+    #: How refusals name the contract ("the oracle refused fulfill: ...").
+    label = "the oracle"
 
+    def __init__(self, chain: Chain, address: str) -> None:
         from .contracts import oracle
 
-        compiled = oracle()
+        self._bind(chain, address, oracle(), "run `zkml-oracle deploy`")
+
+    def _bind(self, chain: Chain, address: str, compiled: Any, fix: str) -> None:
+        """Bind to the contract ``compiled`` at ``address``; no code there is refused with
+        ``fix``. Subclasses (other contracts of the project) call it from their ``__init__``."""
         if not chain.web3.eth.get_code(address):
             raise ChainError(
-                f"no oracle contract at {address} on {chain.describe()}: run `zkml-oracle deploy`"
+                f"no {compiled.name} contract at {address} on {chain.describe()}: {fix}"
             )
         self.chain = chain
         self.address = address
-        self._ape = ContractInstance(
-            address,
-            ContractType.model_validate({"contractName": compiled.name, "abi": compiled.abi}),
-        )
-        self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi)
+        self._abi = compiled
+        # decode_tuples: structs come back as named tuples, read by their ABI field names.
+        self._web3 = chain.web3.eth.contract(address=address, abi=compiled.abi, decode_tuples=True)
 
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
         """A transaction; a refusal raises OracleRefused with the decoded custom error.
 
         ``fulfill`` and ``cancel`` take a request, ``fulfillBatch`` a list of them: a request
-        id (int) is resolved here to its committed fields (:meth:`request`); a
-        :class:`RequestRecord` or a raw tuple is passed as given."""
-        from ape.exceptions import ApeException, ContractLogicError, CustomError
+        id (int) is resolved here to its committed fields (:meth:`request`); a :class:`Request`
+        or a raw tuple is passed as given.
 
-        from ._ezkl import captured_fds
-
+        Through Ape when the chain was connected through it (its accounts sign); on a plain
+        connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
         if method in ("fulfill", "cancel") and args:
             args = (self._request_arg(args[0]), *args[1:])
         elif method == "fulfillBatch" and len(args) > 1:
             args = (args[0], [self._request_arg(r) for r in args[1]], *args[2:])
+        if not self.chain.uses_ape:
+            return self._send_plain(method, *args, sender=sender, value=value)
+        from ape.contracts import ContractInstance
+        from ape.exceptions import ApeException, ContractLogicError, CustomError
+        from ethpm_types import ContractType
+
+        from ._ezkl import captured_fds
+        from .reverts import from_ape
+
+        instance = ContractInstance(
+            self.address,
+            ContractType.model_validate({"contractName": self._abi.name, "abi": self._abi.abi}),
+        )
         try:
             # Ape prints a call trace of every revert to stdout; the refusal is reported below.
             with captured_fds():
-                return getattr(self._ape, method)(*args, sender=sender, value=value)
+                return getattr(instance, method)(*args, sender=sender, value=value)
         except ContractLogicError as e:
-            inputs = getattr(e, "inputs", None) or {}
-            detail = (
-                f"{type(e).__name__}({', '.join(f'{k}={v}' for k, v in inputs.items())})"
-                if isinstance(e, CustomError)
-                else str(e)
-            )
-            raise OracleRefused(f"the oracle refused {method}: {detail}") from None
+            detail = str(from_ape(e)) if isinstance(e, CustomError) else self.decode_error(e)
+            raise OracleRefused(f"{self.label} refused {method}: {detail}") from None
         except ApeException as e:
             raise ChainError(f"{method} failed: {e}") from None
 
-    def _request_arg(self, request: Any) -> Any:
-        if isinstance(request, RequestRecord):
-            return request.as_tuple()
-        if isinstance(request, int):
-            return self.request(request).as_tuple()
-        return request
+    def _send_plain(self, method: str, *args: Any, sender: Any, value: int) -> Sent:
+        from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
-    def request(self, request_id: int, from_block: int = 0) -> RequestRecord:
-        """Request ``request_id``'s fields, from its ``InferenceRequested`` log (the oracle
-        stores only their commitment; ``isCommitted`` checks them)."""
-        logs = self._web3.events.InferenceRequested().get_logs(
-            from_block=from_block, argument_filters={"requestId": request_id}
-        )
-        if not logs:
-            raise InputError(
-                f"no request {request_id} on the oracle at {self.address}: check the id"
-            )
-        return RequestRecord.from_event(logs[-1]["args"])
+        fn = getattr(self._web3.functions, method)(*args)
+        try:
+            tx_hash = fn.transact({"from": sender.address, "value": value})  # estimates first
+        except (ContractCustomError, ContractLogicError) as e:
+            raise OracleRefused(f"{self.label} refused {method}: {self.decode_error(e)}") from None
+        except (Web3Exception, ValueError) as e:
+            raise ChainError(f"{method} failed: {e}") from None
+        receipt = self.chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if int(receipt["status"]) != 1:
+            raise ChainError(f"{method} reverted on-chain (tx {tx_hash.to_0x_hex()})")
+        return Sent(tx_hash.to_0x_hex(), int(receipt["gasUsed"]))
 
     def events(self, receipt: Any, name: str) -> list[Any]:
         from web3.logs import DISCARD
@@ -403,15 +465,281 @@ class Oracle:
         except (ContractCustomError, ContractLogicError) as e:
             raise OracleRefused(f"{method} reverted: {self.decode_error(e)}") from None
 
+    def _request_arg(self, request: Any) -> Any:
+        if isinstance(request, Request):
+            return request.as_tuple()
+        if isinstance(request, int):
+            return self.request(request).as_tuple()
+        return request
+
+    def request(self, request_id: int, from_block: int = 0) -> Request:
+        """Request ``request_id``'s fields, from its ``InferenceRequested`` log (the oracle
+        stores only their commitment; ``isCommitted`` checks them); unknown ids are refused
+        with the fix."""
+        logs = self._web3.events.InferenceRequested().get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        if not logs:
+            raise InputError(
+                f"no request {request_id} on the oracle at {self.address}: check the id"
+            )
+        return Request.from_event(logs[-1]["args"])
+
+    def request_status(self, request_id: int) -> RequestStatus:
+        """The status the oracle's one slot per request holds (``NONE``: no such request)."""
+        return RequestStatus(int(self._web3.functions.requestStatus(request_id).call()))
+
+    def state(self, request_id: int, request: Request | None = None) -> OnChainRequest:
+        """Request ``request_id``'s status, deadline and, once fulfilled, its fulfiller
+        (``request``: its fields, when already read)."""
+        status = self.request_status(request_id)
+        if status == RequestStatus.NONE:
+            return OnChainRequest(status, 0, ZERO_ADDRESS)
+        request = request or self.request(request_id)
+        fulfiller = ZERO_ADDRESS
+        if status == RequestStatus.FULFILLED:
+            done = self.fulfilment(request_id)
+            fulfiller = done.fulfiller if done is not None else ZERO_ADDRESS
+        return OnChainRequest(status, request.deadline, fulfiller)
+
+    def fulfilment(self, request_id: int, from_block: int = 0) -> Fulfilment | None:
+        """Request ``request_id``'s ``RequestFulfilled`` log (None before it is fulfilled)."""
+        logs = self._web3.events.RequestFulfilled().get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        return Fulfilment.from_log(logs[-1]) if logs else None
+
+    def model_registered(self, model_id: str) -> bool:
+        """Whether ``model_id`` is registered (a failure to reach the node is raised)."""
+        from web3.exceptions import ContractCustomError, ContractLogicError
+
+        try:
+            model = self._web3.functions.getModel(model_id).call()
+        except (ContractCustomError, ContractLogicError):
+            return False
+        return bool(model.registeredAt)
+
+    def latest_result(self, model_id: str) -> Result | None:
+        """The latest round of ``model_id``'s push feed; None before its first round."""
+        from web3.exceptions import ContractCustomError, ContractLogicError
+
+        from .contracts import error_decoder, revert_data
+
+        try:
+            return Result.decode(self._web3.functions.latestResult(model_id).call())
+        except (ContractCustomError, ContractLogicError) as e:
+            raw = revert_data(e)
+            if raw is not None and error_decoder().describe(raw).name == "ZkmlOracleNoResult":
+                return None
+            raise OracleRefused(f"latestResult reverted: {self.decode_error(e)}") from None
+
     def decode_error(self, exc: Exception) -> str:
-        """Name a custom error from revert data (web3 keeps only the raw selector)."""
+        """A custom error from revert data, readable and with its fix (web3 keeps only the raw
+        data; :mod:`zkml_oracle.reverts` presents it)."""
         from .contracts import error_decoder, revert_data
 
         raw = revert_data(exc)
         if raw is None or not error_decoder().known(raw):
             return str(exc)
-        name, args = error_decoder().decode(raw)
-        return f"{name}{args}"
+        return str(error_decoder().describe(raw))
+
+
+# --- admin settings (issue 14's hardening: who fulfils, callback gas, deadlines, feeds) ---
+
+#: AccessControl's admin role, and the role that fulfils during the grace period.
+DEFAULT_ADMIN_ROLE = b"\0" * 32
+FULFILLER_ROLE_NAME = "FULFILLER_ROLE"
+
+
+@dataclass(frozen=True)
+class OracleSettings:
+    """The oracle's admin settings (``IZkmlOracle.Settings``)."""
+
+    #: The most gas a request may ask for its callback.
+    max_callback_gas_limit: int
+    #: Seconds after a request during which only FULFILLER_ROLE holders may fulfil it (0: open).
+    fulfiller_grace_period: int
+    #: The furthest a request's deadline may be, in seconds from the request.
+    max_request_ttl: int
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.max_callback_gas_limit, self.fulfiller_grace_period, self.max_request_ttl)
+
+
+@dataclass(frozen=True)
+class FeedPolicy:
+    """Who may move a model's push feed: its publishers, or anyone once it is open."""
+
+    model_id: str
+    open: bool
+    #: Whether each account asked about is a publisher.
+    publishers: dict[str, bool]
+
+
+def checksum_address(value: str) -> str:
+    """``value`` as a checksummed address, or one line naming the problem."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if not is_address(value):
+        raise InputError(f"{value!r} is not an address: give 0x and 40 hex digits")
+    return str(to_checksum_address(value))
+
+
+def settings(oracle: Oracle) -> OracleSettings:
+    """The oracle's current settings."""
+    return OracleSettings(*(int(v) for v in oracle.call("settings")))
+
+
+def _require_admin(oracle: Oracle, account: Any) -> None:
+    """Refuse up front, in one line, a signer who is not the oracle's admin."""
+    address = str(account.address)
+    if not oracle.call("hasRole", DEFAULT_ADMIN_ROLE, address):
+        raise OracleRefused(
+            f"{address} is not the oracle's admin (DEFAULT_ADMIN_ROLE at {oracle.address}): "
+            "sign with the admin's account (--account)"
+        )
+
+
+def set_settings(
+    oracle: Oracle,
+    account: Any,
+    *,
+    max_callback_gas_limit: int | None = None,
+    fulfiller_grace_period: int | None = None,
+    max_request_ttl: int | None = None,
+) -> OracleSettings:
+    """Replace the given settings (the others kept); returns the settings now in force."""
+    _require_admin(oracle, account)
+    current = settings(oracle)
+    given = {
+        "max_callback_gas_limit": max_callback_gas_limit,
+        "fulfiller_grace_period": fulfiller_grace_period,
+        "max_request_ttl": max_request_ttl,
+    }
+    wanted = replace(current, **{k: v for k, v in given.items() if v is not None})
+    for name, value in asdict(wanted).items():
+        if value < 0:
+            raise InputError(f"{name} must not be negative (got {value})")
+    if wanted != current:
+        oracle.send("setSettings", wanted.as_tuple(), sender=account)
+    return settings(oracle)
+
+
+def is_fulfiller(oracle: Oracle, address: str) -> bool:
+    """Whether ``address`` may fulfil requests during their grace period."""
+    role = oracle.call(FULFILLER_ROLE_NAME)
+    return bool(oracle.call("hasRole", role, checksum_address(address)))
+
+
+def set_fulfiller(oracle: Oracle, account: Any, address: str, allowed: bool) -> bool:
+    """Grant (or revoke) FULFILLER_ROLE to ``address``; returns whether it holds it now."""
+    address = checksum_address(address)
+    _require_admin(oracle, account)
+    role = oracle.call(FULFILLER_ROLE_NAME)
+    if is_fulfiller(oracle, address) != allowed:
+        oracle.send("grantRole" if allowed else "revokeRole", role, address, sender=account)
+    return is_fulfiller(oracle, address)
+
+
+def feed_policy(oracle: Oracle, model_id: str, accounts: list[str]) -> FeedPolicy:
+    """Whether ``model_id``'s feed is open, and which of ``accounts`` publish to it."""
+    if not oracle.model_registered(model_id):
+        raise InputError(f"model {model_id} is not registered on the oracle at {oracle.address}")
+    return FeedPolicy(
+        model_id=model_id,
+        open=bool(oracle.call("feedOpen", model_id)),
+        publishers={a: bool(oracle.call("isFeedPublisher", model_id, a)) for a in accounts},
+    )
+
+
+def set_feed_publisher(
+    oracle: Oracle, account: Any, model_id: str, address: str, allowed: bool
+) -> FeedPolicy:
+    """Let ``address`` publish to ``model_id``'s feed (or stop it)."""
+    address = checksum_address(address)
+    _require_admin(oracle, account)
+    feed_policy(oracle, model_id, [])  # refuse an unknown model in one line
+    oracle.send("setFeedPublisher", model_id, address, allowed, sender=account)
+    return feed_policy(oracle, model_id, [address])
+
+
+def set_feed_open(oracle: Oracle, account: Any, model_id: str, open_: bool) -> FeedPolicy:
+    """Open ``model_id``'s feed to anyone (or close it to its publishers again)."""
+    _require_admin(oracle, account)
+    feed_policy(oracle, model_id, [])
+    oracle.send("setFeedOpen", model_id, open_, sender=account)
+    return feed_policy(oracle, model_id, [])
+
+
+# --- the verifier behind a model, checked off-chain ---
+
+
+class VerifierMismatch(ZkmlOracleError):
+    """A model's registered verifier is not ezkl's verifier for the build's verifying key."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class VerifierCheck:
+    """A registered model's verifier against the one its build reproduces."""
+
+    model_id: str
+    verifier: str
+    #: keccak256 of the code: recorded at registration, on-chain now, reproduced from the vk.
+    registered_codehash: str
+    onchain_codehash: str
+    reproduced_codehash: str
+
+    @property
+    def matches(self) -> bool:
+        return self.registered_codehash == self.onchain_codehash == self.reproduced_codehash
+
+
+def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCheck:
+    """Whether ``model_id``'s verifier is, byte for byte, what ezkl and solc produce from
+    ``build_dir``'s verifying key (settings and SRS): the check that closes what the oracle's
+    registration-time scan leaves open (docs/protocol.md, row 8). Raises
+    :class:`VerifierMismatch` when it is not."""
+    from eth_utils.crypto import keccak
+
+    from .verifier import reproduce_runtime
+
+    manifest = Manifest.load(Path(build_dir))
+    try:
+        config = oracle.call("getModel", model_id).config
+    except OracleRefused:
+        raise InputError(
+            f"model {model_id} is not registered on the oracle at {oracle.address}"
+        ) from None
+    digest = bytes(config.artifactDigest).hex()
+    if digest != manifest.artifact_digest.removeprefix("0x"):
+        raise InputError(
+            f"model {model_id} was registered from another build (artifact digest 0x{digest}, "
+            f"{build_dir} has 0x{manifest.artifact_digest.removeprefix('0x')}): give that "
+            "model's build directory"
+        )
+    verifier = str(config.verifier)
+    runtime = reproduce_runtime(
+        settings=manifest.artifact("settings", build_dir),
+        vk=manifest.artifact("vk", build_dir),
+        srs=manifest.artifact("srs", build_dir),
+    )
+    check = VerifierCheck(
+        model_id=model_id,
+        verifier=verifier,
+        registered_codehash="0x" + bytes(oracle.call("verifierCodehash", model_id)).hex(),
+        onchain_codehash="0x" + keccak(bytes(oracle.chain.web3.eth.get_code(verifier))).hex(),
+        reproduced_codehash="0x" + keccak(runtime).hex(),
+    )
+    if not check.matches:
+        raise VerifierMismatch(
+            f"the verifier of model {model_id} at {verifier} is not ezkl's verifier for "
+            f"{build_dir}'s verifying key (code hash {check.onchain_codehash}, registered "
+            f"{check.registered_codehash}, expected {check.reproduced_codehash}): do not "
+            "trust its results"
+        )
+    return check
 
 
 def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
@@ -427,6 +755,32 @@ def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> dict[st
             "`zkml-oracle deploy DIR` (same chain options, same --deployments)"
         )
     return dict(record)
+
+
+def check_build_serves(
+    chain: Chain,
+    store: DeploymentStore,
+    build_dir: Path,
+    manifest: Manifest,
+    record: dict[str, Any],
+    what: str,
+) -> None:
+    """Refuse a build directory that is not the one of the model ``record`` names (one line
+    naming both model ids), before a proof is sent for the wrong model."""
+    if manifest.artifact_digest == record["artifact_digest"]:
+        return
+    from .deploy import recorded_verifier
+
+    theirs = record["model_id"]
+    try:
+        verifier = recorded_verifier(chain, manifest, store)["address"]
+        mine = f"model {ModelConfig.from_manifest(manifest, verifier).model_id}"
+    except ZkmlOracleError:
+        mine = f"a model not registered here (artifact {manifest.artifact_digest[:16]}…)"
+    raise InputError(
+        f"{what} is for model {theirs}, but {build_dir} builds {mine}: pass model {theirs}'s "
+        f"build directory ({record['build_dir']})"
+    )
 
 
 def oracle_address(store: DeploymentStore, chain: Chain) -> str:
@@ -454,14 +808,16 @@ def deploy_and_register(
     *,
     allow_dev_srs: bool = False,
     store: DeploymentStore | None = None,
+    manifest: Manifest | None = None,
 ) -> OracleDeployment:
     """The verifier, the oracle (once per chain) and the model's registration, each reused
-    when already recorded and present on-chain."""
+    when already recorded and present on-chain (``manifest``: the build's manifest, as
+    :func:`~zkml_oracle.prover.checked_manifest` read it)."""
     from .contracts import oracle as oracle_artifact
 
     build_dir = Path(build_dir).resolve()
     store = store or DeploymentStore()
-    manifest = Manifest.load(build_dir)
+    manifest = manifest or checked_manifest(build_dir)
     check_dev_srs(manifest, chain, allow_dev_srs)
     if manifest.verifier is None or manifest.verifier.kind != "standalone":
         raise InputError(
@@ -470,7 +826,7 @@ def deploy_and_register(
             "through its own contract)"
         )
     ModelConfig.from_manifest(manifest, ZERO_ADDRESS)  # refuse a model the oracle can't serve
-    verifier = deploy_verifier(chain, build_dir, account, allow_dev_srs=allow_dev_srs, store=store)
+    verifier = _deploy_verifier(chain, build_dir, manifest, account, store)
     gas = {"verifier": verifier.gas_used}
     reused = {"verifier": verifier.reused}
 
@@ -492,9 +848,10 @@ def deploy_and_register(
         }
         store.update(chain, lambda r: r.__setitem__("oracle", record))
     oracle = Oracle(chain, address)
+    _check_deployed_code(chain, build_dir, manifest, verifier.address)
     config = ModelConfig.from_manifest(manifest, verifier.address)
     model_id = config.model_id
-    on_chain = oracle.call("getModel", model_id) if _registered(oracle, model_id) else None
+    on_chain = oracle.call("getModel", model_id) if oracle.model_registered(model_id) else None
     if on_chain is None:
         receipt = oracle.send("registerModel", config.as_tuple(), sender=account)
         gas["register"], reused["model"] = int(receipt.gas_used), False
@@ -514,12 +871,17 @@ def deploy_and_register(
     return OracleDeployment(address, verifier.address, model_id, gas, reused)
 
 
-def _registered(oracle: Oracle, model_id: str) -> bool:
-    try:
-        model = oracle.call("getModel", model_id)
-    except OracleRefused:
-        return False
-    return bool(model[2])  # registeredAt
+def _check_deployed_code(chain: Chain, build_dir: Path, manifest: Manifest, address: str) -> None:
+    """The code at ``address`` is the build's compiled verifier (a recorded address may hold
+    other code after a chain reset or a replaced record): never register anything else."""
+    from .verifier import CompiledContract
+
+    expected = CompiledContract.load(manifest.artifact("verifier", build_dir)).runtime
+    if bytes(chain.web3.eth.get_code(address)) != expected:
+        raise ChainError(
+            f"the code at {address} is not the verifier compiled in {build_dir}: refusing to "
+            "register it (deploy the build's verifier again with a fresh --deployments record)"
+        )
 
 
 def deploy_feed(
@@ -531,13 +893,23 @@ def deploy_feed(
     decimals: int,
     store: DeploymentStore,
 ) -> dict[str, Any]:
-    """A ZkmlFeedAdapter over output ``output`` of the model's push feed, recorded."""
+    """A ZkmlFeedAdapter over output ``output`` of the model's push feed: deployed once per
+    model, output and decimals (recorded; ``reused`` tells), its latest round read."""
     from .contracts import feed_adapter
 
     record = model_record(store, chain, model_id)
     count = sum(record["output_sizes"])
     if not 0 <= output < count:
         raise InputError(f"--output {output} is out of range: the model has {count} outputs")
+    model_id = record["model_id"]
+    for address, known in store.load(chain).get("feeds", {}).items():
+        same = (known["model_id"], known["output"], known["decimals"]) == (
+            model_id,
+            output,
+            decimals,
+        )
+        if same and chain.web3.eth.get_code(address):
+            return {**known, "reused": True, "latest": read_feed(chain, address)}
     description = f"zkml {Path(record['build_dir']).name} output {output}"
     address, tx, gas = deploy_contract(
         chain,
@@ -560,13 +932,34 @@ def deploy_feed(
         "description": description,
     }
     store.update(chain, lambda r: r.setdefault("feeds", {}).__setitem__(address, entry))
-    return entry
+    return {**entry, "reused": False, "latest": read_feed(chain, address)}
+
+
+def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:
+    """A feed adapter's ``latestRoundData`` (answer scaled by its decimals); None before the
+    model's first round."""
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    from .contracts import feed_adapter
+
+    adapter = chain.web3.eth.contract(address=address, abi=feed_adapter().abi)
+    decimals = int(adapter.functions.decimals().call())
+    try:
+        round_id, answer, _, updated_at, _ = adapter.functions.latestRoundData().call()
+    except (ContractCustomError, ContractLogicError):
+        return None  # ZkmlOracleNoResult: nothing published yet
+    return {
+        "round": int(round_id),
+        "answer": int(answer),
+        "value": int(answer) / 10**decimals,
+        "updated_at": int(updated_at),
+    }
 
 
 def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
     """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled:
     the status from the oracle's one slot per request, the rest from its events."""
-    state = RequestStatus(int(oracle.call("requestStatus", request_id)))
+    state = oracle.request_status(request_id)
     if state == RequestStatus.NONE:
         raise InputError(f"no request {request_id} on the oracle at {oracle.address}: check the id")
     req = oracle.request(request_id)
@@ -574,6 +967,9 @@ def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
         "request_id": request_id,
         "model_id": req.model_id,
         "deadline": req.deadline,
+        "requester": req.requester,
+        "fee": req.fee,
+        "input_hash": req.input_hash,
     }
     if state == RequestStatus.PENDING:
         now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
@@ -582,12 +978,8 @@ def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
         out["status"] = "cancelled"
     else:
         out["status"] = "fulfilled"
-        logs = oracle._web3.events.RequestFulfilled().get_logs(
-            from_block=0, argument_filters={"requestId": request_id}
-        )
-        if logs:
-            out["fulfiller"] = str(logs[-1]["args"]["fulfiller"])
-            out["outputs"] = outputs_to_floats(
-                list(logs[-1]["args"]["outputs"]), record_of(req.model_id)
-            )
+        done = oracle.fulfilment(request_id)
+        if done is not None:
+            out["fulfiller"] = done.fulfiller
+            out["outputs"] = outputs_to_floats(list(done.outputs), record_of(req.model_id))
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,19 +16,61 @@ from pathlib import Path
 from typing import Any
 
 from . import _ezkl, commitment, data, field, srs
-from ._fs import temp_path_beside
+from ._fs import check_output_file, sha256_file, temp_path_beside
 from .commitment import Binding
+from .data import Sample
 from .exceptions import ArtifactError, InputError, InvalidProofError, ProvingError
 from .types import Manifest, ProofResult, VerifyResult
+
+#: The digests a manifest records for its files (what a model id commits to).
+_DIGESTS = {"settings": "settings_sha256", "vk": "vk_sha256"}
+
+
+def check_manifest(manifest: Manifest, build_dir: Path) -> None:
+    """Refuse a build whose files are not the ones its manifest describes (a replaced
+    ``vk.key``, a hand-edited digest) or that another ezkl version made: its proofs would
+    fail as "invalid", or its model id would name other files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name, field_name in _DIGESTS.items():
+        if name not in manifest.artifacts:
+            continue
+        path = manifest.artifact(name, build_dir)
+        if path.is_file() and sha256_file(path) != getattr(manifest, field_name):
+            raise ArtifactError(
+                f"{path} does not match the manifest's {field_name} (the file or the manifest "
+                "was changed after the build): rebuild with `zkml-oracle build`, or restore "
+                "the original file"
+            )
+    recorded = manifest.tools.get("ezkl")
+    try:
+        installed = version("ezkl")
+    except PackageNotFoundError:
+        installed = "none"
+    if recorded and recorded != "unknown" and recorded != installed:
+        raise ArtifactError(
+            f"{build_dir} was built with ezkl {recorded} but ezkl {installed} is installed "
+            f"(keys and proofs are not compatible across versions): rebuild it, or "
+            f"`pip install ezkl=={recorded}`"
+        )
+
+
+def checked_manifest(build_dir: Path) -> Manifest:
+    """The manifest of ``build_dir``, checked against its files (:func:`check_manifest`)."""
+    manifest = Manifest.load(Path(build_dir))
+    check_manifest(manifest, Path(build_dir))
+    return manifest
 
 
 @dataclass(frozen=True)
 class Circuit:
-    """A build directory, checked and ready to prove with."""
+    """A build directory, checked against its manifest and ready to prove with."""
 
     build_dir: Path
     manifest: Manifest
     srs_path: Path
+    #: The range the circuit's lookup tables cover (settings' ``run_args.lookup_range``).
+    lookup_range: tuple[int, int] | None = None
 
     @classmethod
     def open(
@@ -47,7 +90,50 @@ class Circuit:
                 raise ArtifactError(
                     f"{build_dir} is incomplete: {manifest.artifacts[name]} is missing: rebuild it"
                 )
-        return cls(build_dir, manifest, srs.check(manifest.srs))
+        check_manifest(manifest, build_dir)
+        lookup_range = None
+        if "settings" in needs:
+            settings = json.loads(manifest.artifact("settings", build_dir).read_text())
+            if settings.get("required_lookups"):  # no lookup table, no range to leave
+                low, high = settings["run_args"]["lookup_range"]
+                lookup_range = (int(low), int(high))
+        return cls(build_dir, manifest, srs.check(manifest.srs), lookup_range)
+
+    def check_witness(self, witness: dict[str, Any]) -> None:
+        """Refuse a witness the circuit cannot prove: lookup inputs outside the calibrated
+        range. (ezkl 23.0.5's ``prove`` deadlocks on such a witness instead of failing.)"""
+        if self.lookup_range is None:
+            return
+        low, high = self.lookup_range
+        least = int(witness.get("min_lookup_inputs", low))
+        most = int(witness.get("max_lookup_inputs", high))
+        if least < low or most > high:
+            raise InputError(
+                f"the circuit cannot run on this input: its lookups reach [{least}, {most}] "
+                f"but the circuit covers [{low}, {high}] (the range it was calibrated for), so "
+                "no proof of it can be made: rebuild with calibration data that covers such "
+                "inputs, or with a wider `build --lookup-margin`"
+            )
+
+    def witness(self, samples: Sequence[Sample], folder: Path) -> dict[str, Any]:
+        """The witness of ``samples`` (packed into the circuit's slots), checked against the
+        circuit's ranges; written to ``folder/witness.json``."""
+        import ezkl
+
+        (folder / "input.json").write_text(data.dump(data.pack(list(samples), self.manifest.batch)))
+        _ezkl.call(
+            ezkl.gen_witness,
+            str(folder / "input.json"),
+            self.path("compiled"),
+            str(folder / "witness.json"),
+            error=lambda msg: InputError(
+                f"the circuit cannot run on this input ({msg}): values outside the range it "
+                "was calibrated for do this; rebuild with calibration data that covers them"
+            ),
+        )
+        witness: dict[str, Any] = json.loads((folder / "witness.json").read_text())
+        self.check_witness(witness)
+        return witness
 
     def path(self, name: str) -> str:
         return str(self.manifest.artifact(name, self.build_dir))
@@ -108,6 +194,8 @@ def prove(
     the last sample (see :func:`zkml_oracle.data.pack`). A requester-bound circuit takes one
     binding (salt and requester) per sample: ``bindings``, or else the input file's
     ``"binding"`` (one sample) or ``"bindings"`` list."""
+    out = Path(out)
+    check_output_file(out)
     circuit = Circuit.open(build_dir)
     m = circuit.manifest
     raw = data.load(Path(input_path))
@@ -138,45 +226,22 @@ def prove(
             )
         padded = list(zip(samples, bindings, strict=True))
         padded += [padded[-1]] * (m.batch - len(padded))
-        packed = data.pack([commitment.extend(s, b) for s, b in padded], m.batch)
+        packed_samples = [commitment.extend(s, b) for s, b in padded]
     elif bindings:
         raise InputError(f"{build_dir}: this circuit's inputs are not requester-bound")
     else:
-        packed = data.pack(samples, m.batch)
-    import ezkl
-
+        packed_samples = samples
     timings: dict[str, float] = {}
-    out = Path(out)
     with (
-        temp_path_beside(out, ".input.json") as data_path,
-        temp_path_beside(out, ".witness.json") as witness_path,
+        tempfile.TemporaryDirectory(prefix=".zkml-prove-", dir=out.parent) as tmp,
         temp_path_beside(out, ".proof.json") as proof_tmp,
     ):
-        data_path.write_text(data.dump(packed))
         t = time.perf_counter()
-        _ezkl.call(
-            ezkl.gen_witness,
-            str(data_path),
-            circuit.path("compiled"),
-            str(witness_path),
-            error=lambda msg: ProvingError(
-                f"the circuit cannot run on this input ({msg}): values outside the range it was "
-                "calibrated for do this; rebuild with calibration data that covers them"
-            ),
-        )
+        witness = circuit.witness(packed_samples, Path(tmp))
         timings["witness"] = time.perf_counter() - t
         t = time.perf_counter()
-        _ezkl.call(
-            ezkl.prove,
-            str(witness_path),
-            circuit.path("compiled"),
-            circuit.path("pk"),
-            str(proof_tmp),
-            srs_path=str(circuit.srs_path),
-            error=lambda msg: ProvingError(f"proving failed: {msg}"),
-        )
+        prove_witness(circuit, Path(tmp) / "witness.json", proof_tmp)
         timings["prove"] = time.perf_counter() - t
-        witness = json.loads(witness_path.read_text())
         proof = json.loads(proof_tmp.read_text())
         instances = instances_of(proof)
         if len(instances) != m.layout.total:
@@ -202,6 +267,37 @@ def prove(
         for i in range(len(samples))
     ]
     return ProofResult(out, per_sample[0], instances, timings, per_sample)
+
+
+def prove_witness(
+    circuit: Circuit, witness_path: Path, proof_path: Path, *, stall_seconds: float | None = None
+) -> None:
+    """ezkl's prove in a child process under a watchdog (:func:`zkml_oracle._ezkl.isolated`):
+    a native hang becomes an error, and Ctrl-C stops it at once."""
+    _ezkl.isolated(
+        "prove",
+        str(witness_path),
+        circuit.path("compiled"),
+        circuit.path("pk"),
+        str(proof_path),
+        srs_path=str(circuit.srs_path),
+        stall_seconds=stall_seconds,
+        error=lambda msg: ProvingError(f"proving failed: {msg}"),
+    )
+
+
+def check_request_input(build_dir: Path, sample: Sample) -> None:
+    """Refuse an input no one could prove with the circuit in ``build_dir`` (outside its
+    calibrated range), before anything is spent on it: what ``request`` asks before escrowing
+    a fee. A folder without the compiled circuit (a published public part) is not checked."""
+    manifest = Manifest.load(Path(build_dir))
+    if "compiled" not in manifest.artifacts:
+        return
+    circuit = Circuit.open(Path(build_dir), needs=("compiled", "settings"))
+    if manifest.requester_bound:  # the salt and requester do not reach the lookups
+        sample = commitment.extend(sample, None)
+    with tempfile.TemporaryDirectory(prefix="zkml-check-") as tmp:
+        circuit.witness([sample], Path(tmp))
 
 
 def verify(build_dir: Path, proof_path: Path) -> VerifyResult:

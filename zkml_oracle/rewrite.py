@@ -32,7 +32,25 @@ Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix
 constant scales   read off onnxruntime running the node, checked against it before use.
 an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
 lacks             itself rewritten again.
+LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
+                  divides by 1 (onnxruntime returns 0 there).
+LpPool            ``|x| ** p`` summed per window by a depthwise Conv with a kernel of ones (pads,
+                  ceil mode, auto_pad, dilations as its pads and zero-dilated kernel), p-th root.
+RMSNormalization  ``x / sqrt(ReduceMean(x * x) + epsilon) * scale``.
+InstanceNorm      ``(x - mean) / sqrt(var + epsilon) * scale + bias`` over the spatial axes.
+LRN               the channel-window sums of ``x * x`` as one MatMul with a constant band matrix.
+Pow, exponent     ``sum over each exponent e of Pow(x, e) * (exponent == e)``, each a scalar power.
+per element
+DFT               one MatMul with the constant real matrix of the transform over (signal axis,
+                  real/imaginary), read off onnxruntime.
+Det, n <= 5       the Leibniz formula: per row a Gather of its factor in each of the n! terms,
+                  their product, a signed ReduceSum.
+Shape, Size,      integer computations on constants and static shapes (a function body's axes)
+Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
+
+Resize and DFT are read off onnxruntime (which the fidelity check trusts) and refused where
+the ONNX reference implementation disagrees with it (Resize's align_corners downsampling).
 """
 
 from __future__ import annotations
@@ -47,6 +65,8 @@ from .exceptions import UnsupportedModelError
 from .support import RANDOM, UNIMPLEMENTED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 #: A padded or dilated MaxPool becomes one element per (output, tap): past this many, the
@@ -67,6 +87,7 @@ class _Graph:
     shapes: dict[str, tuple[int, ...]]
     nodes: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    folded: set[str] = field(default_factory=set)  # constants computed by _fold
 
     def constant(self, name: str) -> np.ndarray[Any, Any] | None:
         from onnx import numpy_helper
@@ -82,6 +103,19 @@ class _Graph:
                 "input shapes"
             )
         return found
+
+    def infer_shape(self, name: str) -> tuple[int, ...] | None:
+        """The static shape of ``name``, a value made by the nodes emitted so far (a function
+        body's), by shape inference over them; None if unknown."""
+        import onnx
+
+        partial = onnx.ModelProto()
+        partial.CopyFrom(self.model)
+        del partial.graph.node[:]
+        partial.graph.node.extend(self.nodes)
+        del partial.graph.value_info[:]
+        self.shapes.update((k, v) for k, v in _shapes(partial).items() if k not in self.shapes)
+        return self.shapes.get(name)
 
     def add_constant(self, name: str, value: np.ndarray[Any, Any]) -> str:
         from onnx import helper, numpy_helper
@@ -621,13 +655,10 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
 # --- Resize, Upsample ------------------------------------------------------------------------
 
 
-def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any] | None:
-    """Per axis, the [in, out] matrix the resize applies along it, read off onnxruntime running
-    the node itself: a one-hot slice along the axis, constant along the others (every mode
-    keeps a constant constant), gives one row. None if a parameter is not constant."""
-    import numpy as np
+def _single_node_model(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> Any | None:
+    """``node`` alone as a model with a float input of ``x_shape`` and its other inputs the
+    model's constants; None if one of them is not constant."""
     import onnx
-    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
     inits = []
@@ -640,12 +671,25 @@ def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any
         inits.append(numpy_helper.from_array(value, name))
     graph = helper.make_graph(
         [node],
-        "resize",
+        "single",
         [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, list(x_shape))],
         [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=g.model.opset_import)
+    return helper.make_model(graph, opset_imports=g.model.opset_import)
+
+
+def _node_runner(
+    node: Any, g: _Graph, x_shape: tuple[int, ...]
+) -> Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None:
+    """``node`` alone under onnxruntime, on a float input of ``x_shape`` (its other inputs
+    the model's constants); None if one of them is not constant or onnxruntime refuses it."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model = _single_node_model(node, g, x_shape)
+    if model is None:
+        return None
     model.ir_version = min(g.model.ir_version, 8) if g.model.ir_version >= 4 else 8
     try:
         session = ort.InferenceSession(
@@ -656,8 +700,52 @@ def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any
 
     def run(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         out: np.ndarray[Any, Any] = session.run(None, {node.input[0]: x})[0]
-        return out
+        return np.asarray(out)
 
+    return run
+
+
+def _check_reference(
+    node: Any, g: _Graph, x_shape: tuple[int, ...], run: Callable[[Any], Any], what: str
+) -> None:
+    """Refuse a node on which onnxruntime (which the fidelity check trusts) and the ONNX
+    reference implementation disagree: a proof would certify one of two answers."""
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    model = _single_node_model(node, g, x_shape)
+    if model is None:
+        return  # a parameter fed at run time: _node_runner refused it already
+    probe = np.random.default_rng(1).normal(size=x_shape).astype(np.float32)
+    try:
+        evaluator: Any = ReferenceEvaluator(model)
+        expected = np.asarray(evaluator.run(None, {node.input[0]: probe})[0])
+    except Exception:
+        return  # the reference cannot run it: onnxruntime alone decides, as everywhere
+    got = run(probe)
+    if got.shape != expected.shape or not np.allclose(got, expected, atol=1e-3):
+        raise UnsupportedModelError(
+            f"{_where(node)}: onnxruntime and the ONNX reference implementation disagree on "
+            f"this {what}, so a proof would certify one of two answers; {_DISAGREE_FIX[what]}"
+        )
+
+
+_DISAGREE_FIX = {
+    "Resize": "use another coordinate_transformation_mode (e.g. half_pixel)",
+    "DFT": "compute the transform with a MatMul by its constant matrix in the model",
+}
+
+
+def _resize_matrices(node: Any, g: _Graph, x_shape: tuple[int, ...]) -> list[Any] | None:
+    """Per axis, the [in, out] matrix the resize applies along it, read off onnxruntime running
+    the node itself: a one-hot slice along the axis, constant along the others (every mode
+    keeps a constant constant), gives one row. None if a parameter is not constant."""
+    import numpy as np
+
+    run = _node_runner(node, g, x_shape)
+    if run is None:
+        return None
+    _check_reference(node, g, x_shape, run, "Resize")
     matrices = []
     for a, length in enumerate(x_shape):
         rows = []
@@ -705,6 +793,359 @@ def _resize(node: Any, g: _Graph, k: int) -> bool:
     g.node("Identity", [x], node.output[0])
     mode = _attr(node, "mode", b"nearest").decode()
     g.notes.append(f"{where}: mode {mode} → a Gather or constant MatMul per resized axis")
+    return True
+
+
+# --- LpNormalization, LpPool, RMSNormalization, Pow, DFT ------------------------------------
+
+
+def _reduce(g: _Graph, op: str, x: str, axes: list[int], output: str) -> str:
+    """``op`` (ReduceSum / ReduceMean) over ``axes``, keeping them: the axes an attribute
+    before the opset that made them an input (13 for ReduceSum, 18 for the others)."""
+    import numpy as np
+
+    if g.opset >= (13 if op == "ReduceSum" else 18):
+        axes_name = g.add_constant(f"{output}_axes", np.array(axes, dtype=np.int64))
+        return g.node(op, [x, axes_name], output, keepdims=1)
+    return g.node(op, [x], output, axes=axes, keepdims=1)
+
+
+def _scalar(g: _Graph, value: float, name: str) -> str:
+    import numpy as np
+
+    return g.add_constant(name, np.array(value, dtype=np.float32))
+
+
+def _power(g: _Graph, x: str, p: int, tag: str) -> str:
+    """``|x| ** p`` for an integer ``p >= 1``: Abs for 1, x * x for 2, else a scalar Pow
+    (ezkl proves a constant integer power as repeated multiplication)."""
+    if p == 2:
+        return g.node("Mul", [x, x], f"{tag}_sq")
+    base = g.node("Abs", [x], f"{tag}_abs") if p % 2 else x
+    if p == 1:
+        return base
+    return g.node("Pow", [base, _scalar(g, float(p), f"{tag}_p")], f"{tag}_pow")
+
+
+def _root(g: _Graph, x: str, p: int, output: str, tag: str) -> str:
+    """``x ** (1 / p)``: nothing for 1, Sqrt for 2, else Pow with the exponent 1 / p."""
+    if p == 1:
+        return g.node("Identity", [x], output)
+    if p == 2:
+        return g.node("Sqrt", [x], output)
+    return g.node("Pow", [x, _scalar(g, 1.0 / p, f"{tag}_inv_p")], output)
+
+
+def _lp_normalization(node: Any, g: _Graph, k: int) -> bool:
+    """``x / ReduceSum(|x|)`` (p = 1) or ``x / sqrt(ReduceSum(x * x))`` (p = 2) along the axis."""
+    p = int(_attr(node, "p", 2))
+    if g.opset < 7 or p not in (1, 2):  # multidirectional broadcasting from opset 7
+        return False
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    axis = int(_attr(node, "axis", -1)) % rank
+    tag = f"zkml_lpnorm{k}"
+    total = _reduce(g, "ReduceSum", _power(g, node.input[0], p, tag), [axis], f"{tag}_sum")
+    norm = total if p == 1 else g.node("Sqrt", [total], f"{tag}_norm")
+    # A zero norm means x is all zeros there: divide by 1 (onnxruntime returns 0, not NaN).
+    unused = g.node(
+        "Sub", [_scalar(g, 1.0, f"{tag}_one"), g.node("Sign", [norm], f"{tag}_sign")], f"{tag}_zero"
+    )
+    safe = g.node("Add", [norm, unused], f"{tag}_safe")
+    g.node("Div", [node.input[0], safe], node.output[0])
+    g.notes.append(f"{where}: p {p} → x / ReduceSum{'(|x|)' if p == 1 else ' of squares, Sqrt'}")
+    return True
+
+
+def _same_pads(
+    x_shape: tuple[int, ...],
+    y_shape: tuple[int, ...],
+    kernel: list[int],
+    strides: list[int],
+    dilations: list[int],
+    auto_pad: bytes,
+) -> list[int]:
+    """Begin pads of an ``auto_pad`` SAME_UPPER / SAME_LOWER pool, as onnxruntime puts them."""
+    begin = []
+    for a in range(len(kernel)):
+        span = (kernel[a] - 1) * dilations[a] + 1
+        total = max(0, (y_shape[2 + a] - 1) * strides[a] + span - x_shape[2 + a])
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto_pad == b"SAME_UPPER" else big)
+    return begin
+
+
+def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
+    """``(sum over the window of |x| ** p) ** (1 / p)``: the window sums are a depthwise Conv
+    with a kernel of ones (zero-dilated for dilations; padding adds zeros, as in LpPool)."""
+    import numpy as np
+
+    where = _where(node)
+    kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
+    p = _attr(node, "p", 2)
+    if not kernel or float(p) != int(p) or int(p) < 1:
+        return False
+    p = int(p)
+    spatial = len(kernel)
+    x_shape = g.shape(node.input[0], where)
+    strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
+    dilations = [int(d) for d in _attr(node, "dilations", [1] * spatial)]
+    pads = [int(q) for q in _attr(node, "pads", [0] * (2 * spatial))]
+    auto_pad = _attr(node, "auto_pad", b"NOTSET")
+    ceil = int(_attr(node, "ceil_mode", 0))
+    out = _pool_out(x_shape[2:], kernel, strides, dilations, pads, ceil, auto_pad)
+    y_shape = (*x_shape[:2], *out)
+    if auto_pad == b"VALID":
+        begin = [0] * spatial
+    elif auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
+        spans = [(t - 1) * d + 1 for t, d in zip(kernel, dilations, strict=True)]
+        if any((out[a] - 1) * strides[a] + spans[a] < x_shape[2 + a] for a in range(spatial)):
+            return False  # windows that skip input: onnxruntime's LpPool then reads elsewhere
+        begin = _same_pads(x_shape, y_shape, kernel, strides, dilations, auto_pad)
+    else:
+        begin = pads[:spatial]
+    # End pads that give exactly ``out`` windows (ceil mode: the last one runs into zeros).
+    end = [
+        max(
+            0,
+            (out[a] - 1) * strides[a]
+            + (kernel[a] - 1) * dilations[a]
+            + 1
+            - x_shape[2 + a]
+            - begin[a],
+        )
+        for a in range(spatial)
+    ]
+    channels = x_shape[1]
+    ones = zero_dilate(np.ones([channels, 1, *kernel], dtype=np.float32), dilations)
+    tag = f"zkml_lppool{k}"
+    sums = g.node(
+        "Conv",
+        [_power(g, node.input[0], p, tag), g.add_constant(f"{tag}_ones", ones)],
+        f"{tag}_sum",
+        kernel_shape=list(ones.shape[2:]),
+        strides=strides,
+        dilations=[1] * spatial,
+        pads=begin + end,
+        group=channels,
+    )
+    _root(g, sums, p, node.output[0], tag)
+    g.notes.append(f"{where}: p {p} → depthwise Conv of ones over |x|^{p}, then the p-th root")
+    return True
+
+
+def _rms_normalization(node: Any, g: _Graph, k: int) -> bool:
+    """``x / sqrt(ReduceMean(x * x) + epsilon) * scale`` over the axes from ``axis`` on."""
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    axis = int(_attr(node, "axis", -1)) % rank
+    eps = float(_attr(node, "epsilon", 1e-5))
+    tag = f"zkml_rmsnorm{k}"
+    x = node.input[0]
+    mean = _reduce(
+        g, "ReduceMean", g.node("Mul", [x, x], f"{tag}_sq"), list(range(axis, rank)), f"{tag}_mean"
+    )
+    shifted = g.node("Add", [mean, _scalar(g, eps, f"{tag}_eps")], f"{tag}_shifted")
+    normed = g.node("Div", [x, g.node("Sqrt", [shifted], f"{tag}_rms")], f"{tag}_normed")
+    g.node("Mul", [normed, node.input[1]], node.output[0])
+    g.notes.append(f"{where}: axis {axis} → x / sqrt(ReduceMean(x * x) + epsilon) * scale")
+    return True
+
+
+def _instance_normalization(node: Any, g: _Graph, k: int) -> bool:
+    """``(x - mean) / sqrt(var + epsilon) * scale + bias`` per sample and channel, the mean
+    and variance over the spatial axes (ezkl's own InstanceNormalization is off by up to 0.5
+    on onnx's test case; this is the form its LayerNormalization proofs take)."""
+    import numpy as np
+
+    if g.opset < 7:
+        return False
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    rank = len(shape)
+    axes = list(range(2, rank))
+    if not axes:
+        return False
+    eps = float(_attr(node, "epsilon", 1e-5))
+    tag = f"zkml_instnorm{k}"
+    x = node.input[0]
+    per_channel = g.add_constant(f"{tag}_cshape", np.array([shape[1]] + [1] * (rank - 2)))
+    scale = g.node("Reshape", [node.input[1], per_channel], f"{tag}_scale")
+    bias = g.node("Reshape", [node.input[2], per_channel], f"{tag}_bias")
+    mean = _reduce(g, "ReduceMean", x, axes, f"{tag}_mean")
+    centred = g.node("Sub", [x, mean], f"{tag}_centred")
+    var = _reduce(
+        g, "ReduceMean", g.node("Mul", [centred, centred], f"{tag}_sq"), axes, f"{tag}_var"
+    )
+    shifted = g.node("Add", [var, _scalar(g, eps, f"{tag}_eps")], f"{tag}_shifted")
+    normed = g.node("Div", [centred, g.node("Sqrt", [shifted], f"{tag}_std")], f"{tag}_normed")
+    g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
+    g.notes.append(f"{where} → (x - mean) / sqrt(var + epsilon) * scale + bias")
+    return True
+
+
+def _lrn(node: Any, g: _Graph, k: int) -> bool:
+    """``x / (bias + alpha / size * window sum of x * x over channels) ** beta``: the window
+    sums are one MatMul with a constant 0/1 band matrix over the channel axis."""
+    import numpy as np
+
+    if g.opset < 7:
+        return False
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    rank, channels = len(shape), shape[1]
+    size = int(_attr(node, "size", 1))
+    alpha = float(_attr(node, "alpha", 1e-4))
+    beta = float(_attr(node, "beta", 0.75))
+    bias = float(_attr(node, "bias", 1.0))
+    i, c = np.arange(channels)[:, None], np.arange(channels)[None, :]
+    band = ((i >= c - (size - 1) // 2) & (i <= c + size // 2)).astype(np.float32)
+    tag = f"zkml_lrn{k}"
+    x = node.input[0]
+    last = [0, *range(2, rank), 1]
+    moved = g.node("Transpose", [g.node("Mul", [x, x], f"{tag}_sq")], f"{tag}_t", perm=last)
+    sums = g.node("MatMul", [moved, g.add_constant(f"{tag}_band", band)], f"{tag}_sum")
+    back = g.node("Transpose", [sums], f"{tag}_back", perm=[int(a) for a in np.argsort(last)])
+    scaled = g.node("Mul", [back, _scalar(g, alpha / size, f"{tag}_alpha")], f"{tag}_scaled")
+    base = g.node("Add", [scaled, _scalar(g, bias, f"{tag}_bias")], f"{tag}_base")
+    power = g.node("Pow", [base, _scalar(g, beta, f"{tag}_beta")], f"{tag}_pow")
+    g.node("Div", [x, power], node.output[0])
+    g.notes.append(f"{where}: size {size} → a constant band MatMul over channels, Pow, Div")
+    return True
+
+
+#: Det of an n x n matrix has n! terms: past this n the Leibniz form is too large.
+MAX_DET_SIZE = 5
+
+
+def _det(node: Any, g: _Graph, k: int) -> bool:
+    """The Leibniz formula: ``sum over permutations s of sign(s) * prod_i x[i, s(i)]``, one
+    Gather per row collecting that row's factor of every term, their product, a signed sum."""
+    import numpy as np
+
+    where = _where(node)
+    shape = g.shape(node.input[0], where)
+    n = shape[-1]
+    if g.opset < 13 or len(shape) < 2 or shape[-2] != n:  # ReduceSum takes axes as an input
+        return False
+    if n > MAX_DET_SIZE:
+        raise UnsupportedModelError(
+            f"{where}: the determinant of a {n} x {n} matrix has {prod(range(1, n + 1)):,} "
+            f"terms; keep matrices at most {MAX_DET_SIZE} x {MAX_DET_SIZE}"
+        )
+    perms = list(itertools.permutations(range(n)))
+    signs = np.array(
+        [(-1) ** sum(p[a] > p[b] for a in range(n) for b in range(a + 1, n)) for p in perms],
+        dtype=np.float32,
+    )
+    tag = f"zkml_det{k}"
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([*shape[:-2], n * n], dtype=np.int64))
+    flat = g.node("Reshape", [node.input[0], flat_shape], f"{tag}_flat_out")
+    last = len(shape) - 2
+    terms = g.gather(flat, last, np.array([p[0] for p in perms]), f"{tag}_row0")
+    for i in range(1, n):
+        row = g.gather(flat, last, np.array([i * n + p[i] for p in perms]), f"{tag}_row{i}")
+        terms = g.node("Mul", [terms, row], f"{tag}_prod{i}")
+    signed = g.node("Mul", [terms, g.add_constant(f"{tag}_signs", signs)], f"{tag}_signed")
+    axes = g.add_constant(f"{tag}_axes", np.array([last], dtype=np.int64))
+    g.node("ReduceSum", [signed, axes], node.output[0], keepdims=0)
+    g.notes.append(f"{where}: {n} x {n} → the Leibniz formula ({len(perms)} signed products)")
+    return True
+
+
+def _pow(node: Any, g: _Graph, k: int) -> bool:
+    """A Pow with a constant exponent tensor of several non-negative integers (ezkl takes only
+    a scalar power): ``sum over each exponent e of x ** e * (exponent == e)``."""
+    import numpy as np
+
+    exponent = g.constant(node.input[1])
+    if exponent is None or exponent.size <= 1 or g.opset < 7:
+        return False
+    values = np.unique(exponent)
+    if np.any(values != np.round(values)) or np.any(values < 0):
+        return False
+    shape = np.broadcast_shapes(g.shape(node.input[0], _where(node)), exponent.shape)
+    tag = f"zkml_pow{k}"
+    x = node.input[0]
+    terms: list[str] = []
+    for e in values.astype(int).tolist():
+        full = np.broadcast_to(exponent == e, shape).astype(np.float32)
+        mask = g.add_constant(f"{tag}_m{e}", full)
+        if e == 0:
+            terms.append(mask)
+            continue
+        power = g.node("Pow", [x, _scalar(g, float(e), f"{tag}_e{e}")], f"{tag}_x{e}")
+        terms.append(g.node("Mul", [power, mask], f"{tag}_t{e}"))
+    if len(terms) == 1:
+        g.node("Identity", terms, node.output[0])
+    else:
+        g.node("Sum", terms, node.output[0])
+    g.notes.append(
+        f"{_where(node)}: exponents {values.astype(int).tolist()} → one scalar Pow each, masked"
+    )
+    return True
+
+
+def _dft(node: Any, g: _Graph, k: int) -> bool:
+    """A DFT is linear in its input: along the signal axis and the (real, imaginary) axis it is
+    one constant real matrix, read off onnxruntime running the node on basis vectors; the
+    rewrite moves those two axes last, flattens them and multiplies by the matrix."""
+    import numpy as np
+
+    where = _where(node)
+    x_shape = g.shape(node.input[0], where)
+    rank = len(x_shape)
+    if g.opset >= 20:
+        given = g.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if len(node.input) > 2 and node.input[2] and given is None:
+            return False
+        axis = int(given.reshape(-1)[0]) if given is not None else -2
+    else:
+        axis = int(_attr(node, "axis", 1))
+    axis %= rank
+    if axis == rank - 1:
+        return False
+    reduced = tuple(d if a in (axis, rank - 1) else 1 for a, d in enumerate(x_shape))
+    run = _node_runner(node, g, reduced)
+    if run is None:
+        return False
+    rows = []
+    out_shape: tuple[int, ...] = ()
+    for flat in range(x_shape[axis] * x_shape[-1]):
+        basis = np.zeros(reduced, dtype=np.float32)
+        basis.reshape(x_shape[axis], x_shape[-1])[
+            np.unravel_index(flat, (x_shape[axis], x_shape[-1]))
+        ] = 1.0
+        answer = run(basis)
+        out_shape = answer.shape
+        rows.append(answer.reshape(-1))
+    matrix = np.stack(rows).astype(np.float32)  # [N * c, K * d]
+    out_len, parts = out_shape[axis], out_shape[-1]
+    others = [a for a in range(rank - 1) if a != axis]
+    perm = [*others, axis, rank - 1]
+    lead = [x_shape[a] for a in others]
+    tag = f"zkml_dft{k}"
+
+    def apply(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        moved = np.transpose(x, perm).reshape(*lead, -1) @ matrix
+        return np.transpose(moved.reshape(*lead, out_len, parts), np.argsort(perm))
+
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    full = _node_runner(node, g, x_shape)
+    if full is None:
+        return False
+    expected = full(probe)
+    if expected.shape != apply(probe).shape or not np.allclose(apply(probe), expected, atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, full, "DFT")
+    x = g.node("Transpose", [node.input[0]], f"{tag}_t", perm=perm)
+    flat_shape = g.add_constant(f"{tag}_flat", np.array([*lead, -1], dtype=np.int64))
+    x = g.node("Reshape", [x, flat_shape], f"{tag}_flat_out")
+    x = g.node("MatMul", [x, g.add_constant(f"{tag}_m", matrix)], f"{tag}_mm")
+    split = g.add_constant(f"{tag}_split", np.array([*lead, out_len, parts], dtype=np.int64))
+    x = g.node("Reshape", [x, split], f"{tag}_split_out")
+    g.node("Transpose", [x], node.output[0], perm=[int(a) for a in np.argsort(perm)])
+    g.notes.append(f"{where}: axis {axis} → one constant MatMul over (signal, real/imaginary)")
     return True
 
 
@@ -795,17 +1236,7 @@ def _maxpool(node: Any, g: _Graph, k: int) -> bool:
                 f"{where}: auto_pad {auto_pad.decode()} with dilations {dilations}; export it "
                 "with explicit pads"
             )
-        pads = []
-        for a in range(spatial):
-            total = max(
-                0,
-                (y_shape[2 + a] - 1) * strides[a]
-                + (kernel[a] - 1) * dilations[a]
-                + 1
-                - x_shape[2 + a],
-            )
-            small, big = total // 2, total - total // 2
-            pads.append(small if auto_pad == b"SAME_UPPER" else big)
+        pads = _same_pads(x_shape, y_shape, kernel, strides, dilations, auto_pad)
     tag = f"zkml_maxpool{k}"
     x = node.input[0]
     for a in range(spatial):
@@ -930,6 +1361,85 @@ def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _fold(node: Any, g: _Graph, outputs: set[str]) -> bool:
+    """Evaluate a node that computes integers (shapes, axes, indices) from constants and static
+    shapes, such as the ``Shape -> Range`` of a function body's reduction axes, and keep its
+    result as a constant: ezkl's reader needs those as constants, and the circuit encodes
+    only real values. A Constant node's value is recorded; one in a ``value_*`` form (which
+    tract cannot read) becomes an initializer."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    if node.op_type in RANDOM or any(a.type in (5, 10) for a in node.attribute):  # subgraphs
+        return False
+    feeds: dict[str, np.ndarray[Any, Any]] = {}
+    for position, name in enumerate(node.input):
+        if not name:
+            continue
+        value = g.constant(name)
+        if value is None and position == 0 and node.op_type in ("Shape", "Size"):
+            shape = g.shapes.get(name) or g.infer_shape(name)
+            if shape is None or any(d <= 0 for d in shape):
+                return False
+            value = np.zeros(shape, dtype=np.float32)
+        if value is None:
+            return False
+        feeds[name] = value
+    model = helper.make_model(
+        helper.make_graph(
+            [node],
+            "fold",
+            [
+                helper.make_tensor_value_info(
+                    name, helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape)
+                )
+                for name, v in feeds.items()
+            ],
+            [helper.make_value_info(name, onnx.TypeProto()) for name in node.output if name],
+        ),
+        opset_imports=g.model.opset_import,
+    )
+    try:
+        values = ReferenceEvaluator(model).run(None, feeds)
+    except Exception:
+        return False
+    named = [
+        (n, np.asarray(v)) for n, v in zip([o for o in node.output if o], values, strict=False)
+    ]
+    if node.op_type == "Constant":
+        for name, value in named:
+            g.constants[name] = numpy_helper.from_array(value, name)
+        # tract reads only the ``value`` form; ``value_ints`` etc. become initializers.
+        if _attr(node, "value", None) is not None or any(n in outputs for n, _ in named):
+            return False
+        for name, value in named:
+            del g.constants[name]
+            g.add_constant(name, value)
+        return True
+    integer = all(v.dtype.kind in "iub" for _, v in named)
+    if not named or not integer or any(n in outputs for n, _ in named):
+        return False
+    for name, value in named:
+        g.add_constant(name, value)
+        g.folded.add(name)
+    return True
+
+
+#: Operators rewritten directly (before, for those with one, their ONNX function body).
+_EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
+    "LpNormalization": _lp_normalization,
+    "LpPool": _lp_pool,
+    "RMSNormalization": _rms_normalization,
+    "Pow": _pow,
+    "DFT": _dft,
+    "InstanceNormalization": _instance_normalization,
+    "LRN": _lrn,
+    "Det": _det,
+}
+
+
 def rewrite(source: Path, target: Path) -> list[str]:
     """Write ``source`` to ``target`` with the rewrites applied; return what was rewritten."""
     import onnx
@@ -946,13 +1456,20 @@ def rewrite(source: Path, target: Path) -> list[str]:
     g = _Graph(model, opset, constants, _shapes(model))
     types = _types(model)
     pending = list(graph.node)
-    k = 0
+    outputs = {o.name for o in graph.output}
+    k = folded = 0
     while pending:
         node = pending.pop(0)
         k += 1
         op = node.op_type
         done = False
         if node.domain in ("", "ai.onnx"):
+            if _fold(node, g, outputs):
+                folded += 1
+                continue
+            special = _EXACT.get(op)
+            if special is not None and special(node, g, k):
+                continue
             if op in UNIMPLEMENTED and op not in RANDOM:
                 expanded = _function_body(node, model, types, k)
                 if expanded is not None:
@@ -978,7 +1495,21 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _pool(node, g, k)
         if not done:
             g.nodes.append(node)
+    if folded:
+        plural = "s" if folded != 1 else ""
+        g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
+    used = {name for n in g.nodes for name in n.input} | outputs
+    if folded:  # Constant nodes that fed only folded nodes
+        g.nodes = [n for n in g.nodes if n.op_type != "Constant" or set(n.output) & used]
     del graph.node[:]
     graph.node.extend(g.nodes)
+    unused = g.folded - used  # intermediate results of a folded computation
+    if unused:
+        keep = [t for t in graph.initializer if t.name not in unused]
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+        keep_inputs = [i for i in graph.input if i.name not in unused]
+        del graph.input[:]
+        graph.input.extend(keep_inputs)
     onnx.save(model, str(target))
     return g.notes

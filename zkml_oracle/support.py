@@ -9,6 +9,7 @@ A rule refuses only what ezkl cannot do: never a model that proves accurately.
 from __future__ import annotations
 
 import re
+from math import prod
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,13 @@ def check(path: Path) -> list[str]:
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
+    # The constants' sizes; -1 for one computed from constants only (tract folds those).
+    sizes = {t.name: prod(t.dims) for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant":
+            sizes[n.output[0]] = _constant_size(n)
+        elif n.op_type not in RANDOM and all(i in sizes for i in _value_inputs(n) if i):
+            sizes.update((o, -1) for o in n.output)
     for node in graph.node:
         op = node.op_type
         where = f"{op} node {node.name or node.output[0]!r}"
@@ -106,6 +114,15 @@ def check(path: Path) -> list[str]:
                 f"{where} draws random numbers: a proof cannot certify a random draw; "
                 "remove it from the exported graph (e.g. export in eval mode)"
             )
+        # A Resize with constant scales or sizes was rewritten; one fed at run time would
+        # make the output's shape depend on a run-time value, which no circuit can.
+        if op in ("Resize", "Upsample"):
+            fed = [name for name in node.input[1:] if name and name not in sizes]
+            if fed:
+                raise UnsupportedModelError(
+                    f"{where}: {fed[0]!r} fed at run time (a circuit has one output shape); "
+                    "make the scales or sizes a constant"
+                )
         if op in UNIMPLEMENTED:  # what has an ONNX function body was rewritten into it
             raise UnsupportedModelError(
                 f"{where}: ezkl 23 has no {op} operator (and ONNX gives no function body to "
@@ -139,6 +156,20 @@ def check(path: Path) -> list[str]:
                 f"{where}: padded MaxPool with an Indices output (ezkl pads with 0, not "
                 "-infinity); drop the indices output"
             )
+        # ezkl proves x ** c for one constant c ("invalid dimensions" / "we only support scalar
+        # powers" otherwise); the rewrite handles a tensor of non-negative integer exponents.
+        if op == "Pow" and len(node.input) > 1:
+            size = sizes.get(node.input[1])
+            if size is None:
+                raise UnsupportedModelError(
+                    f"{where}: exponent {node.input[1]!r} fed at run time (ezkl proves a "
+                    "constant power only); make the exponent a constant"
+                )
+            if size > 1:
+                raise UnsupportedModelError(
+                    f"{where}: one exponent per element, not all non-negative integers (ezkl "
+                    "proves one scalar power); use a single exponent"
+                )
         # ezkl reads strides and pads as given and fails, naming neither the node nor the
         # attribute, when they are missing.
         if op in ("Conv", "MaxPool", "AveragePool") and _attr(node, "strides", None) is None:
@@ -155,6 +186,22 @@ def _attr(node: Any, name: str, default: Any) -> Any:
         if attr.name == name:
             return helper.get_attribute_value(attr)
     return default
+
+
+def _value_inputs(node: Any) -> list[str]:
+    """The inputs whose values (not only type) the node's output depends on."""
+    return list(node.input[:1]) if node.op_type == "CastLike" else list(node.input)
+
+
+def _constant_size(node: Any) -> int:
+    """How many elements a Constant node holds (``value`` tensor or one of ``value_*``)."""
+    value = _attr(node, "value", None)
+    if value is not None:
+        return prod(value.dims)
+    for attr in node.attribute:
+        if attr.name in ("value_floats", "value_ints", "value_strings"):
+            return len(_attr(node, attr.name, []))
+    return 1
 
 
 def _ints(node: Any, name: str) -> list[int]:

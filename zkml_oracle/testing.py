@@ -71,8 +71,9 @@ from .contracts import ErrorDecoder, contract
 from .data import load, split_samples
 from .deployments import DeploymentStore
 from .oracle import (
+    ZERO_ADDRESS,
     OracleDeployment,
-    RequestRecord,
+    Request,
     deploy_and_register,
     input_felts,
     proof_calldata,
@@ -100,7 +101,6 @@ __all__ = [
 ]
 
 HOUR = 3600
-ZERO_ADDRESS = "0x" + "00" * 20
 #: Callback gas the harness asks for when a test does not say.
 DEFAULT_CALLBACK_GAS = 200_000
 
@@ -244,9 +244,10 @@ def committed(oracle: Any, request: int | tuple[Any, ...]) -> tuple[Any, ...]:
         from_block=0, argument_filters={"requestId": request}
     )
     if not logs:
-        zero = "0x" + "00" * 20
-        return (request, bytes(32), bytes(32), zero, zero, zero, 0, 0, 0, 0)
-    return RequestRecord.from_event(logs[-1].args).as_tuple()
+        none = "0x" + "00" * 32
+        z = ZERO_ADDRESS
+        return Request(request, none, none, z, z, z, 0, 0, 0, 0).as_tuple()
+    return Request.from_event(logs[-1].args).as_tuple()
 
 
 def _web3(url: str) -> Any:
@@ -438,13 +439,13 @@ class OracleHarness:
         (request_id,) = self.requests_in(receipt)
         return InferenceRequest(request_id, input_, receipt)
 
-    def record(self, request_id: int) -> RequestRecord:
+    def record(self, request_id: int) -> Request:
         """Request ``request_id``'s fields, from its ``InferenceRequested`` log: what
         ``fulfill``, ``fulfillBatch`` and ``cancel`` take (``.as_tuple()``)."""
         logs = self.oracle.events.InferenceRequested().get_logs(
             from_block=0, argument_filters={"requestId": request_id}
         )
-        return RequestRecord.from_event(logs[-1].args)
+        return Request.from_event(logs[-1].args)
 
     def fulfill(self, request_id: int, proof: Proof, *, sender: str | None = None) -> FulfilResult:
         """``fulfill`` with ``proof`` (as a relayer: ``sender`` defaults to the last dev

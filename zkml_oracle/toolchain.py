@@ -9,6 +9,7 @@ The front is registered where py-solc-x looks (``$SOLCX_BINARY_PATH`` or ``~/.so
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -37,6 +38,8 @@ class Tool:
     version: str | None
     source: str
     fix: str | None = None
+    #: What needs it: an installed wheel deploys and relays without the build-only tools.
+    needed_for: str = ""
 
     @property
     def ok(self) -> bool:
@@ -229,12 +232,49 @@ def find_ezkl() -> Tool:
     return Tool("ezkl", Path(ezkl.__file__), getattr(ezkl, "__version__", None), "python package")
 
 
+def find_contracts() -> Tool:
+    """The oracle's compiled contracts: shipped in the package, or (in a checkout whose
+    ``contracts/`` changed since ``make artifacts``) compiled from source, which needs solc."""
+    from .contracts import ARTIFACTS, INDEX, REGENERATE, checkout, stale_sources
+
+    index = ARTIFACTS / INDEX
+    if not index.is_file():
+        return Tool(
+            "contracts",
+            None,
+            None,
+            f"{index} is missing",
+            f"reinstall zkml-oracle, or run `{REGENERATE}` in the checkout",
+        )
+    recorded = json.loads(index.read_text())
+    digest = str(recorded["sourcesSha256"])[:12]
+    source = f"shipped artifacts, {len(recorded['contracts'])} contracts"
+    root = checkout()
+    if root is not None and stale_sources(root):
+        # Not a failure: a developer editing a contract gets it compiled from source.
+        source = f"compiled from {root / 'contracts'} (changed since `{REGENERATE}`)"
+    return Tool("contracts", ARTIFACTS, digest, source)
+
+
 def doctor() -> list[Tool]:
-    """Every tool with its version and where it was found; missing ones carry their fix."""
+    """Every tool with its version and where it was found; missing ones carry their fix.
+
+    Only ``build`` needs solc (ezkl compiles each circuit's verifier with it) and node (the
+    WebAssembly solc): deploy, request, fulfil and the relayer use the compiled contracts
+    shipped in the package and the verifier compiled into the build directory.
+    """
     solc = find_solc()
     if solc.ok and solc.source != "native":
         try:
             ensure_solc()
         except ToolchainError as e:
             solc = Tool("solc", None, solc.version, solc.source, str(e))
-    return [find_ezkl(), find_node(), solc, find_anvil()]
+    needs = {
+        "ezkl": "build, prove, verify, fulfil, relay (proofs and their calldata)",
+        "node": "build (the WebAssembly solc)",
+        "solc": "build (compiling the circuit's verifier)",
+        "anvil": "the local chain (not needed with --network/--rpc-url)",
+        "contracts": "deploy, request, fulfil, relay",
+    }
+    tools = [find_ezkl(), find_node(), solc, find_anvil(), find_contracts()]
+    return [dataclasses.replace(t, needed_for=needs[t.name]) for t in tools]

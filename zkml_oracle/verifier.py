@@ -19,7 +19,7 @@ from typing import Any, Literal
 from . import _ezkl
 from ._fs import atomic_write_json
 from ._progress import Steps
-from .exceptions import ToolchainError, ZkmlOracleError
+from .exceptions import ArtifactError, ToolchainError, ZkmlOracleError
 
 #: EIP-170: the most runtime code a contract may have on Ethereum and most EVM chains.
 EIP170_LIMIT = 24_576
@@ -83,12 +83,23 @@ class CompiledContract:
 
     @classmethod
     def load(cls, path: Path) -> CompiledContract:
-        d = json.loads(path.read_text())
-        return cls(
-            d["contractName"],
-            d["abi"],
-            bytes.fromhex(d["bytecode"][2:]),
-            bytes.fromhex(d["deployedBytecode"][2:]),
+        """A compiled contract saved as JSON (a build's ``verifier/Verifier.json``, or one of the
+        package's artifacts): deploying it needs no compiler."""
+        try:
+            d = json.loads(path.read_text())
+            return cls(
+                d["contractName"],
+                d["abi"],
+                bytes.fromhex(d["bytecode"].removeprefix("0x")),
+                bytes.fromhex(d["deployedBytecode"].removeprefix("0x")),
+            )
+        except FileNotFoundError:
+            problem = "is missing"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            problem = f"is not a compiled contract ({e.__class__.__name__}: {e})"
+        raise ArtifactError(
+            f"{path} {problem}: rebuild the circuit with `zkml-oracle build` (or, for the "
+            "package's own contracts, reinstall zkml-oracle)"
         )
 
 
@@ -208,3 +219,17 @@ def _long_version(solc: Path) -> str:
 
     out = subprocess.run([str(solc), "--version"], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1].removeprefix("Version: ").strip()
+
+
+def reproduce_runtime(*, settings: Path, vk: Path, srs: Path) -> bytes:
+    """The standalone verifier's runtime code regenerated from a verifying key: ezkl's
+    Solidity verifier for ``vk`` (with ``settings`` and ``srs``), compiled by solc with
+    :data:`SOLC_SETTINGS`, in a temporary folder. What a deployed verifier must equal, byte for
+    byte, to be the build's (solc's metadata hash included: the source is the same)."""
+    import tempfile
+
+    from ._progress import Steps
+
+    with tempfile.TemporaryDirectory(prefix="zkml-verifier-") as tmp:
+        generate(Path(tmp), settings=settings, vk=vk, srs=srs, reusable=False, steps=Steps())
+        return CompiledContract.load(Path(tmp) / FOLDER / "Verifier.json").runtime

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {IZkmlOracle} from "../interfaces/IZkmlOracle.sol";
+import {ModelOutputs} from "../libraries/ModelOutputs.sol";
 import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 
 /// @title InsurerPreauth
@@ -85,7 +86,7 @@ contract InsurerPreauth is ZkmlConsumer {
     function _onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) internal override {
         if (modelId != _modelId) revert InsurerPreauthUnknownModel(requestId, modelId);
         address patient = _callbackRequester();
-        uint256 riskClass = _argmax(outputs);
+        uint256 riskClass = ModelOutputs.argmax(outputs);
         if (riskClass == _lowRiskClass) {
             _decisions[patient] = Decision.Preauthorised;
             emit Preauthorised(patient, requestId);
@@ -99,12 +100,5 @@ contract InsurerPreauth is ZkmlConsumer {
     /// only with a proof whose commitment names that requester, the patient decided on here.
     function _acceptsRequester(address, bytes32 modelId) internal view override returns (bool) {
         return modelId == _modelId;
-    }
-
-    function _argmax(int256[] calldata outputs) private pure returns (uint256 best) {
-        uint256 n = outputs.length;
-        for (uint256 i = 1; i < n; ++i) {
-            if (outputs[i] > outputs[best]) best = i;
-        }
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {IZkmlOracle} from "../interfaces/IZkmlOracle.sol";
+import {ModelOutputs} from "../libraries/ModelOutputs.sol";
 import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 
 /// @title KycGate
@@ -86,7 +87,7 @@ contract KycGate is ZkmlConsumer {
     function _onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) internal override {
         if (modelId != _modelId) revert KycGateUnknownRequest(requestId, modelId);
         address requester = _callbackRequester();
-        uint256 verifiedClass = _argmax(outputs);
+        uint256 verifiedClass = ModelOutputs.argmax(outputs);
         if (verifiedClass == _passClass) {
             _admitted[requester] = true;
             emit Admitted(requester, requestId);
@@ -99,12 +100,5 @@ contract KycGate is ZkmlConsumer {
     /// only with a proof whose commitment names that requester, the account admitted here.
     function _acceptsRequester(address, bytes32 modelId) internal view override returns (bool) {
         return modelId == _modelId;
-    }
-
-    function _argmax(int256[] calldata outputs) private pure returns (uint256 best) {
-        uint256 n = outputs.length;
-        for (uint256 i = 1; i < n; ++i) {
-            if (outputs[i] > outputs[best]) best = i;
-        }
     }
 }

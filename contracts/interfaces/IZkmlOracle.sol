@@ -187,6 +187,13 @@ interface IZkmlOracle {
     error ZkmlOracleNotPublisher(bytes32 modelId, address caller);
     /// @notice The code at `modelId`'s verifier is no longer the code registered.
     error ZkmlOracleVerifierChanged(bytes32 modelId, bytes32 registered, bytes32 current);
+    /// @notice `verifier` has no code, or code without solc's metadata trailer: the oracle
+    /// cannot tell whether it could change (see `VerifierCodeScan`).
+    error ZkmlOracleUnrecognisedVerifier(address verifier);
+    /// @notice `verifier`'s code could change what it answers: `opcode` at byte `offset`
+    /// reads or writes state, calls out (not a precompile) or jumps into data (see
+    /// `VerifierCodeScan`); an upgradeable proxy is refused so.
+    error ZkmlOracleMutableVerifier(address verifier, uint256 offset, uint8 opcode);
     /// @notice Settings the oracle refuses (see {Settings}).
     error ZkmlOracleInvalidSettings(string reason);
     /// @notice The proof's params commitments are not the model's: other weights.

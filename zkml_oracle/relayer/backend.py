@@ -142,21 +142,9 @@ def open_circuits(build_dirs: list[str]) -> None:
 
 
 def _witness(circuit: Any, samples: list[list[list[float]]], folder: Path) -> None:
-    import ezkl
-
-    from .. import _ezkl, data
-
-    (folder / "input.json").write_text(data.dump(data.pack(samples, circuit.manifest.batch)))
-    _ezkl.call(
-        ezkl.gen_witness,
-        str(folder / "input.json"),
-        circuit.path("compiled"),
-        str(folder / "witness.json"),
-        error=lambda msg: InputError(
-            f"the circuit cannot run on this input ({msg}): a value is outside the "
-            "range it was calibrated for"
-        ),
-    )
+    """The job's witness, checked against the circuit's ranges (an input outside them would
+    hang ezkl's prover): InputError names the reason a request is rejected."""
+    circuit.witness(samples, folder)
 
 
 def _culprits(circuit: Any, job: ProofJob, folder: Path, error: str) -> tuple[tuple[int, str], ...]:
@@ -174,11 +162,8 @@ def _culprits(circuit: Any, job: ProofJob, folder: Path, error: str) -> tuple[tu
 
 def prove_job(job: ProofJob) -> ProofOutcome:
     """Witness + one proof + calldata for a job's requests, in a worker (or inline, for tests)."""
-    import ezkl
-
-    from .. import _ezkl
     from ..oracle import proof_calldata
-    from ..prover import Circuit, instances_of, read_proof
+    from ..prover import Circuit, instances_of, prove_witness, read_proof
 
     start = time.perf_counter()
     ids = job.request_ids
@@ -199,15 +184,7 @@ def prove_job(job: ProofJob) -> ProofOutcome:
                 if culprits:
                     return ProofOutcome(ids, error=str(e), rejected=culprits)
                 raise ProvingError(f"witness generation failed for the batch: {e}") from None
-            _ezkl.call(
-                ezkl.prove,
-                str(folder / "witness.json"),
-                circuit.path("compiled"),
-                circuit.path("pk"),
-                str(folder / "proof.json"),
-                srs_path=str(circuit.srs_path),
-                error=lambda msg: ProvingError(f"proving failed: {msg}"),
-            )
+            prove_witness(circuit, folder / "witness.json", folder / "proof.json")
             instances = instances_of(read_proof(folder / "proof.json"))
             proof, encoded = proof_calldata(folder / "proof.json")
             if encoded != instances:

@@ -387,7 +387,10 @@ class Relayer:
                 return False
             self._finish(entry, J.EXPIRED, error=None)
         elif req.status == RequestStatus.FULFILLED:
-            if req.fulfiller.lower() == self.signer.address.lower():
+            # Ours only if we had a transaction out for it: the same account used by hand
+            # (`zkml-oracle fulfill` with the relayer's key) is someone else's fulfilment.
+            sent = entry.state in (J.SIGNED, J.SENT)
+            if sent and req.fulfiller.lower() == self.signer.address.lower():
                 found = self.oracle.fulfilment(entry.request_id, entry.block_number)
                 self._finish(
                     entry,
@@ -450,11 +453,11 @@ class Relayer:
                         tx_block_hash=block_hash,
                         error=None,
                     )
-                elif not self._from_chain(entry, self.oracle.request(entry.request_id)):
+                elif not self._from_chain(entry, self.oracle.state(entry.request_id)):
                     # Mined, skipped by the contract, still pending: past its deadline there.
                     self._finish(entry, J.EXPIRED, error=None)
             return
-        still = [e for e in entries if not self._from_chain(e, self.oracle.request(e.request_id))]
+        still = [e for e in entries if not self._from_chain(e, self.oracle.state(e.request_id))]
         if not still:
             return
         if receipt is not None:  # reverted, and requests are still pending
@@ -572,7 +575,7 @@ class Relayer:
                 continue
             requeued: list[int] = []
             for entry in entries:
-                req = self.oracle.request(entry.request_id)
+                req = self.oracle.state(entry.request_id)
                 if req.status == RequestStatus.PENDING:
                     self.journal.update(
                         entry.request_id,
@@ -656,7 +659,7 @@ class Relayer:
         meanwhile keeps its slot (the contract skips it)."""
         first = proved[0]
         members = self.journal.members(first.batch) if first.batch else [first]
-        pending = [e for e in proved if not self._from_chain(e, self.oracle.request(e.request_id))]
+        pending = [e for e in proved if not self._from_chain(e, self.oracle.state(e.request_id))]
         if not pending:
             emit("proof.unneeded", requests=_ids(members), note="every request is settled")
             return
@@ -749,7 +752,7 @@ class Relayer:
         """The oracle would revert our transaction (found by its gas estimate)."""
         if r.name in ("ZkmlOracleRequestNotPending", "ZkmlOracleNothingToSettle"):
             for entry in pending:
-                req = self.oracle.request(entry.request_id)
+                req = self.oracle.state(entry.request_id)
                 if not self._from_chain(entry, req) and r.name == "ZkmlOracleNothingToSettle":
                     # Every slot would be skipped, and this one is not settled: it is expired
                     # at the next block's time, if not at the last one's.
@@ -830,7 +833,7 @@ class Relayer:
                     entry, sample = queue.pop(0)
                     gas += self._callback_need(entry)
                     try:
-                        if self._from_chain(entry, self.oracle.request(entry.request_id)):
+                        if self._from_chain(entry, self.oracle.state(entry.request_id)):
                             continue
                     except Exception as e:
                         if is_transient(e):
