@@ -37,7 +37,7 @@ from tests.test_oracle import (
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
 from zkml_oracle.judge import read_case
-from zkml_oracle.oracle import Request
+from zkml_oracle.oracle import ZERO_ADDRESS, Request
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult
@@ -45,7 +45,7 @@ from zkml_oracle.types import BuildResult
 HOUR = 3600
 FEE = 10**15
 ETHER = 10**18
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 NO_TEST_SET = b"\0" * 32
 AT_LEAST, AT_MOST = 0, 1
 NONE, FAV, UNFAV = 0, 1, 2

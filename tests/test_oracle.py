@@ -25,18 +25,21 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from zkml_oracle import contracts, field
+from zkml_oracle import oracle as zo
 from zkml_oracle.chain import LocalNode, rpc
 from zkml_oracle.deploy import calldata
-from zkml_oracle.oracle import CONFIG_TYPES, ModelConfig
+from zkml_oracle.oracle import ZERO_ADDRESS, ModelConfig, RequestStatus
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
 from zkml_oracle.verifier import CompiledContract
 
 R = field.FIELD_MODULUS
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 UNBOUND = b"\0" * 32  # a ZkmlFeedAdapter over the model's latest round, any input
-PENDING, FULFILLED, CANCELLED = 1, 2, 3
+PENDING = RequestStatus.PENDING
+FULFILLED = RequestStatus.FULFILLED
+CANCELLED = RequestStatus.CANCELLED
 HOUR = 3600
 
 
@@ -138,7 +141,7 @@ def model_config(build: BuildResult, verifier: str) -> tuple[Any, ...]:
 
 
 def model_id(config: tuple[Any, ...]) -> bytes:
-    return keccak(abi_encode([CONFIG_TYPES], [config]))
+    return bytes.fromhex(ModelConfig(*config).model_id.removeprefix("0x"))
 
 
 def inputs_of(build: BuildResult, instances: list[int]) -> list[int]:
@@ -152,7 +155,7 @@ def outputs_of(build: BuildResult, instances: list[int]) -> list[int]:
 
 
 def input_hash(felts: list[int]) -> bytes:
-    return keccak(b"".join(f.to_bytes(32, "big") for f in felts))
+    return bytes.fromhex(zo.input_hash(felts).removeprefix("0x"))
 
 
 # --- fixtures ---

@@ -41,12 +41,12 @@ from tests.test_oracle import (
 )
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.oracle import input_felts, proof_calldata
+from zkml_oracle.oracle import ZERO_ADDRESS, input_felts, proof_calldata
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
 
 FEE = 10**15
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 # IZkmlOracle.SkipReason
 SKIP_FULFILLED, SKIP_CANCELLED, SKIP_EXPIRED = 0, 1, 2
 # TestConsumer.Mode

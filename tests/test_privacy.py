@@ -18,7 +18,13 @@ from zkml_oracle.commitment import ADDRESS_LIMBS, Binding, limbs
 from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.exceptions import ArtifactError, InputError
-from zkml_oracle.oracle import ModelConfig, deploy_and_register, input_felts, proof_calldata
+from zkml_oracle.oracle import (
+    ZERO_ADDRESS,
+    ModelConfig,
+    deploy_and_register,
+    input_felts,
+    proof_calldata,
+)
 from zkml_oracle.prover import prove, verify
 from zkml_oracle.publish import check_public, publish
 from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness, committed
@@ -26,7 +32,7 @@ from zkml_oracle.types import BuildResult, Visibility
 
 pytest_plugins = ["zkml_oracle.testing"]
 
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 
 
 @dataclasses.dataclass(frozen=True)

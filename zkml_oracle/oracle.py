@@ -32,10 +32,20 @@ CONFIG_TYPES = (
 
 
 class RequestStatus(IntEnum):
+    """``IZkmlOracle.RequestStatus``."""
+
     NONE = 0
     PENDING = 1
     FULFILLED = 2
     CANCELLED = 3
+
+
+class SkipReason(IntEnum):
+    """``IZkmlOracle.SkipReason``: why ``fulfillBatch`` left a slot's request alone."""
+
+    FULFILLED = 0
+    CANCELLED = 1
+    EXPIRED = 2
 
 
 @dataclass(frozen=True)

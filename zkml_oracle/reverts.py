@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
+
+from .oracle import RequestStatus, SkipReason
+
+
+def _names(enum: type[IntEnum]) -> tuple[str, ...]:
+    return tuple(m.name.capitalize() for m in enum)
+
 
 #: Solidity enums that appear in custom errors and events, by their ABI ``internalType``
 #: (``enum <Contract>.<Enum>``), member names in declaration order.
 ENUMS: Mapping[str, tuple[str, ...]] = {
-    "IZkmlOracle.RequestStatus": ("None", "Pending", "Fulfilled", "Cancelled"),
-    "IZkmlOracle.SkipReason": ("Fulfilled", "Cancelled", "Expired"),
+    "IZkmlOracle.RequestStatus": _names(RequestStatus),
+    "IZkmlOracle.SkipReason": _names(SkipReason),
     "IZkmlAttestations.Metric": ("Argmax", "Threshold", "WithinError"),
 }
 

@@ -72,8 +72,11 @@ from .data import load, split_samples
 from .deployments import DeploymentStore
 from .oracle import (
     ZERO_ADDRESS,
+    OnChainRequest,
+    Oracle,
     OracleDeployment,
     Request,
+    SkipReason,
     deploy_and_register,
     input_felts,
     proof_calldata,
@@ -270,6 +273,8 @@ class OracleHarness:
         self.oracle: Any = self.web3.eth.contract(
             address=deployment.oracle, abi=contract("ZkmlOracle").abi
         )
+        #: The toolkit's typed client of the same oracle (requests' fields and states).
+        self.client = Oracle(Chain.from_web3(self.web3, url), deployment.oracle)
         self._proofs: dict[str, Proof] = {}
         self._proof_dir = proof_dir
 
@@ -442,10 +447,11 @@ class OracleHarness:
     def record(self, request_id: int) -> Request:
         """Request ``request_id``'s fields, from its ``InferenceRequested`` log: what
         ``fulfill``, ``fulfillBatch`` and ``cancel`` take (``.as_tuple()``)."""
-        logs = self.oracle.events.InferenceRequested().get_logs(
-            from_block=0, argument_filters={"requestId": request_id}
-        )
-        return Request.from_event(logs[-1].args)
+        return self.client.request(request_id)
+
+    def state(self, request_id: int) -> OnChainRequest:
+        """Request ``request_id``'s status, deadline and fulfiller (once fulfilled)."""
+        return self.client.state(request_id)
 
     def fulfill(self, request_id: int, proof: Proof, *, sender: str | None = None) -> FulfilResult:
         """``fulfill`` with ``proof`` (as a relayer: ``sender`` defaults to the last dev
@@ -478,14 +484,13 @@ class OracleHarness:
             proof.instances,
         )
         receipt = self.transact(fn, sender or self.accounts[-1])
-        reasons = ("fulfilled", "cancelled", "expired")
         return BatchResult(
             fulfilled={
                 int(e.args.requestId): [int(v) for v in e.args.outputs]
                 for e in self.events(self.oracle, "RequestFulfilled", receipt)
             },
             skipped={
-                int(e.args.requestId): reasons[int(e.args.reason)]
+                int(e.args.requestId): SkipReason(e.args.reason).name.lower()
                 for e in self.events(self.oracle, "RequestSkipped", receipt)
             },
             gas_used=int(receipt.gasUsed),

@@ -23,14 +23,14 @@ from eth_utils.crypto import keccak
 
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import rpc
-from zkml_oracle.oracle import RequestStatus
+from zkml_oracle.oracle import ZERO_ADDRESS, RequestStatus
 from zkml_oracle.testing import ModelFactory, OracleDeployer, OracleHarness
 
 from .model import write_model
 
 ETHER = 10**18
 FEE = 10**15
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 AT_LEAST, AT_MOST = 0, 1
 FAV, UNFAV = 1, 2
 SUCCEEDED, QUEUED, EXECUTED = 4, 5, 7  # Governor.ProposalState

@@ -111,9 +111,8 @@ class OracleClient(Oracle):
 
         from ..contracts import oracle
 
-        genesis = "0x" + bytes(web3.eth.get_block(0)["hash"]).hex()
-        chain = Chain(None, int(web3.eth.chain_id), genesis, None, web3)
         compiled = oracle()
+        chain = Chain.from_web3(web3)
         self._bind(chain, to_checksum_address(address), compiled, "run `zkml-oracle deploy`")
         self._requested = self._web3.events.InferenceRequested()
         self._errors = ErrorDecoder(compiled.abi)
