@@ -216,7 +216,8 @@ class Env:
                 if tx["to"] and tx["to"].lower() == self.oracle.lower():
                     fn, args = self.contract.decode_function_input(tx["input"])
                     if fn.fn_name in ("fulfill", "fulfillBatch"):
-                        ids = args.get("requestIds") or [args["requestId"]]
+                        batch = fn.fn_name == "fulfillBatch"
+                        ids = [r["id"] for r in (args["requests"] if batch else [args["request"]])]
                         status = self.web3.eth.get_transaction_receipt(tx["hash"])["status"]
                         calls.append(
                             (tx["from"], "0x" + tx["hash"].hex().removeprefix("0x"), ids, status)
