@@ -33,7 +33,8 @@ url, abi_file, oracle, what, arg = sys.argv[1:6]
 w3 = Web3(Web3.HTTPProvider(url))
 c = w3.eth.contract(address=oracle, abi=json.load(open(abi_file)))
 if what == "status":
-    c.functions.getRequest(int(arg)).call()
+    c.functions.requestStatus(int(arg)).call()
+    c.events.InferenceRequested().get_logs(from_block=0, argument_filters={"requestId": int(arg)})
 elif what == "result":
     c.functions.latestResult(bytes.fromhex(arg[2:])).call()
 elif what == "request":

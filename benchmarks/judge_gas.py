@@ -60,6 +60,7 @@ def measure(work: Path, url: str) -> dict[str, Any]:
     from zkml_oracle.examples import write_credit_mlp
     from zkml_oracle.oracle import CONFIG_TYPES, ModelConfig, proof_calldata
     from zkml_oracle.prover import prove
+    from zkml_oracle.testing import committed
     from zkml_oracle.verifier import CompiledContract
 
     files = write_credit_mlp(work / "model")
@@ -92,7 +93,8 @@ def measure(work: Path, url: str) -> dict[str, Any]:
     value = (round(SAMPLE[0] * 10**6) + 10**6) * 10 * ETHER // (4 * 10**6)
 
     def fulfil(request_id: int) -> Any:
-        return _send(web3, oracle.functions.fulfill(request_id, proof_bytes, instances), relayer)
+        fn = oracle.functions.fulfill(committed(oracle, request_id), proof_bytes, instances)
+        return _send(web3, fn, relayer)
 
     # Baseline: one request, one fulfilment.
     now = int(web3.eth.get_block("latest")["timestamp"])

@@ -5,7 +5,9 @@
   input) as reference lines;
 - ``proving_time.png``: proving time against batch size and against logrows;
 - ``relayer_latency.png``: the relayer's request → fulfilment latency distribution, from a
-  ``benchmarks/relayer.py --json`` result (``--relayer-json``).
+  ``benchmarks/relayer.py --json`` result (``--relayer-json``);
+- ``lifecycle_gas.png``: request gas, fulfilment share and whole life per inference against
+  N, per model, from a ``benchmarks/lifecycle_gas.py --out`` result (``--lifecycle-jsonl``).
 
 The gas and proving figures are those measured by ``batch_gas.py``, ``oracle_gas.py``,
 ``batch_prove.py`` and the batched-proof study (``benchmarks/README.md``); they are written
@@ -142,10 +144,35 @@ def latency_plot(plt: Any, out: Path, result: dict[str, Any]) -> None:
     plt.close(fig)
 
 
+def lifecycle_plot(plt: Any, out: Path, rows: list[dict[str, Any]]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model in sorted({r["model"] for r in rows}):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["batch"])
+        ns = [r["batch"] for r in mine]
+        ax.plot(ns, [r["whole_life"] for r in mine], "o-", label=f"{model}: whole life")
+        ax.plot(ns, [r["share_per_request"] for r in mine], "s:", label=f"{model}: fulfil share")
+    request = max(r["request_gas"] for r in rows)
+    ax.axhline(request, color="grey", ls="--", label=f"request (max {request:,})")
+    ax.axhline(80_000, color="tab:red", ls=":", label="goal: whole life 80 k at N = 32")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("requests per proof (N)")
+    ax.set_ylabel("gas per inference")
+    ax.set_title("Gas per verified inference, whole life (Anvil)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "lifecycle_gas.png", dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "plots")
     parser.add_argument("--relayer-json", type=Path, default=HERE / "results" / "relayer.json")
+    parser.add_argument(
+        "--lifecycle-jsonl", type=Path, default=HERE / "results" / "lifecycle.jsonl"
+    )
     args = parser.parse_args()
     import matplotlib
 
@@ -161,6 +188,12 @@ def main() -> int:
         written.append("relayer_latency.png")
     else:
         print(f"no {args.relayer_json}: run benchmarks/relayer.py --json > it for the latency plot")
+    if args.lifecycle_jsonl.is_file():
+        lines = args.lifecycle_jsonl.read_text().splitlines()
+        lifecycle_plot(plt, args.out, [json.loads(line) for line in lines if line.strip()])
+        written.append("lifecycle_gas.png")
+    else:
+        print(f"no {args.lifecycle_jsonl}: run benchmarks/lifecycle_gas.py --out it for its plot")
     print(f"wrote {', '.join(written)} to {args.out}")
     return 0
 

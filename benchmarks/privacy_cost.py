@@ -72,9 +72,9 @@ def measure(name: str, private: bool, work: Path, url: str, proofs: int) -> dict
         )
         request_id = int(oracle.events(receipt, "InferenceRequested")[0]["args"]["requestId"])
         proof_bytes, instances = proof_calldata(proof.proof_path)
-        tx = oracle._web3.functions.fulfill(request_id, proof_bytes, instances).build_transaction(
-            {"from": account.address}
-        )
+        tx = oracle._web3.functions.fulfill(
+            oracle.request(request_id).as_tuple(), proof_bytes, instances
+        ).build_transaction({"from": account.address})
         fulfill_gas = int(chain.web3.eth.estimate_gas({k: tx[k] for k in ("from", "to", "data")}))
     assert bare.gas is not None and built.manifest.verifier is not None
     return {

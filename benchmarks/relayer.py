@@ -76,7 +76,7 @@ class Chain:
         return int(log["args"]["requestId"]), mined
 
     def fulfilled(self, rid: int) -> bool:
-        return int(self.contract.functions.getRequest(rid).call()[5]) == 2
+        return int(self.contract.functions.requestStatus(rid).call()) == 2
 
     def fulfilled_since(self, block: int) -> tuple[list[int], int]:
         """Requests fulfilled in blocks ``block``.., and the next block to look from."""

@@ -144,7 +144,7 @@ class Soak:
             rid = int(log["args"]["requestId"])
             fulfilled[rid] = fulfilled.get(rid, 0) + 1
         pending = sum(
-            1 for rid in requested if self.contract.functions.getRequest(rid).call()[5] == 1
+            1 for rid in requested if self.contract.functions.requestStatus(rid).call() == 1
         )
         return {
             "made": len(requested),

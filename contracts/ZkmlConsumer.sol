@@ -52,20 +52,31 @@ abstract contract ZkmlConsumer is IZkmlConsumer {
         return requester == address(this);
     }
 
-    /// @notice Cancels `requestId` at the oracle if it is still pending there (its deadline
+    /// @notice Cancels `request` at the oracle if it is still pending there (its deadline
     /// passed or its model was deactivated; the oracle's refusal is passed on otherwise) and
     /// brings its fee back into this contract: the contract must accept Ether from the
     /// oracle. Returns the refund (0 if the request was already answered or cancelled), for
     /// the caller to return to whoever paid it.
-    /// @dev Withdraws everything the oracle credits this contract: a consumer that makes
-    /// requests and never fulfils any is only ever credited refunds, each withdrawn at once.
-    function _cancelRequest(uint256 requestId) internal returns (uint256 refund) {
+    /// @dev `request` holds the fields of the oracle's `InferenceRequested` (the oracle
+    /// stores only their commitment and refuses other fields); the caller checks that
+    /// `request.id` is the request it means. This contract must be the request's requester
+    /// and its refund address (what `requestInference` makes it). Withdraws everything the
+    /// oracle credits this contract: a consumer that makes requests and never fulfils any is
+    /// only ever credited refunds, each withdrawn at once.
+    function _cancelRequest(IZkmlOracle.Request calldata request) internal returns (uint256 refund) {
         IZkmlOracle oracle_ = _oracle;
-        IZkmlOracle.Request memory request = oracle_.getRequest(requestId);
-        if (request.status != IZkmlOracle.RequestStatus.Pending) return 0;
-        oracle_.cancel(requestId);
+        if (oracle_.requestStatus(request.id) != IZkmlOracle.RequestStatus.Pending) return 0;
+        oracle_.cancel(request);
         refund = request.fee;
         if (refund != 0) oracle_.withdraw();
+    }
+
+    /// @notice The requester of the request whose result {_onInferenceResult} is handling
+    /// (read from the oracle's call: only meaningful inside {_onInferenceResult}).
+    function _callbackRequester() internal pure returns (address requester) {
+        // onInferenceResult(uint256 requestId, bytes32 modelId, address requester, ...):
+        // the requester is the third head word, after the selector.
+        requester = abi.decode(msg.data[68:100], (address));
     }
 
     /// @notice Handles a verified result: `outputs` are signed fixed-point integers at the

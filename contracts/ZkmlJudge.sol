@@ -141,23 +141,32 @@ contract ZkmlJudge is IZkmlJudge, ZkmlConsumer, ReentrancyGuard {
     /// @dev A request still answerable (pending, before its deadline, model active) is left
     /// alone. When the last request of the panel is resolved, the panel rules. Emits
     /// {PanelAbstained} per request resolved and {RefundCredited} if anything came back.
-    function reclaim(uint256 caseId) external nonReentrant returns (uint256 refunded) {
+    /// The fields of a pending request are checked against the oracle's commitment
+    /// ({ZkmlJudgeRequestMismatch} otherwise) before its deadline and model are trusted.
+    function reclaim(uint256 caseId, IZkmlOracle.Request[] calldata requests)
+        external
+        nonReentrant
+        returns (uint256 refunded)
+    {
         Case storage c = _cases[caseId];
         if (c.pending == 0) revert ZkmlJudgeUnexpectedState(caseId, caseState(caseId));
         uint8 p = c.panel;
         uint256[] storage ids = _requestIds[caseId][p];
         IZkmlOracle oracle_ = oracle();
         uint256 n = ids.length;
+        if (requests.length != n) revert ZkmlJudgeRequestCount(caseId, n, requests.length);
         for (uint256 i = 0; i < n; ++i) {
             uint256 requestId = ids[i];
             RequestRef storage ref = _refs[requestId];
             if (ref.resolved) continue;
-            IZkmlOracle.Request memory request = oracle_.getRequest(requestId);
+            IZkmlOracle.Request calldata request = requests[i];
+            if (request.id != requestId) revert ZkmlJudgeRequestMismatch(requestId);
             uint256 refund;
-            if (request.status == IZkmlOracle.RequestStatus.Pending) {
+            if (oracle_.requestStatus(requestId) == IZkmlOracle.RequestStatus.Pending) {
+                if (!oracle_.isCommitted(request)) revert ZkmlJudgeRequestMismatch(requestId);
                 bool answerable = block.timestamp <= request.deadline && oracle_.getModel(request.modelId).active;
                 if (answerable) continue;
-                refund = _cancelRequest(requestId);
+                refund = _cancelRequest(request);
             }
             // Otherwise the oracle settled it but the callback failed: its fee was earned.
             ref.resolved = true;

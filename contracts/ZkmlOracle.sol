@@ -66,29 +66,30 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     // --- types ---
 
-    /// @dev A model as stored: what fulfilling and publishing read sits in the first two
-    /// slots; the artifact digest, only ever read by {getModel}, in the third. `index` is the
-    /// model's registration number (from 1), which requests store instead of the id. Slots 3
-    /// and 4 (params commitment, params and requester offsets) are read only for a model with
-    /// hashed params or requester-bound inputs (the two flags of slot 1).
+    /// @dev A model as stored: what a request reads (registered: a verifier; active; its
+    /// input count) sits in slot 0, what fulfilling and publishing read in slots 0 and 1; the
+    /// artifact digest, only ever read by {getModel}, in the third. `index` is the model's
+    /// registration number (from 1). Slots 3 and 4 (params commitment, params and requester
+    /// offsets) are read only for a model with hashed params or requester-bound inputs (the
+    /// two flags of slot 1).
     struct StoredModel {
         // slot 0
         address verifier;
+        uint32 inputCount;
+        uint32 batchSize;
+        uint24 index;
+        bool active;
+        // slot 1
         uint32 numInstances;
         uint32 inputOffset;
-        uint32 inputCount;
-        // slot 1
         uint32 outputOffset;
         uint32 outputCount;
-        uint32 batchSize;
         uint8 outputScale;
         bool hashedInputs;
         bool devSrs;
-        bool active;
-        uint64 registeredAt;
-        uint24 index;
         bool hashedParams;
         bool requesterBound;
+        uint64 registeredAt;
         // slot 2
         bytes32 artifactDigest;
         // slot 3
@@ -103,7 +104,6 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// its first two slots, read once.
     struct ActiveModel {
         bytes32 id;
-        uint256 index;
         address verifier;
         uint256 numInstances;
         uint256 inputOffset;
@@ -118,22 +118,13 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         bool requesterBound;
     }
 
-    /// @dev A request as stored, in four slots; fulfilling reads the first three, and the
-    /// fourth only for a callback. Slots 1 and 2 are packed by hand so that fulfilling reads
-    /// each once and writes each once (see {_packState} and {_packEscrow}):
-    /// - `state`: fulfiller (bits 0-159) | deadline (160-223) | status (224-231) | model
-    ///   (232-255), the model's registration index ({StoredModel-index}) standing for its id;
-    /// - `escrow`: the fee still escrowed (bits 0-95) | callback (96-255). The fee is zeroed
-    ///   on fulfilment and cancellation; with no callback that clears the slot (a refund).
-    /// - slot 3: requester, callback gas limit, and `openAt`: until then only a
-    ///   {FULFILLER_ROLE} holder may fulfil the request.
-    struct StoredRequest {
-        bytes32 inputHash; // slot 0
-        uint256 state; // slot 1
-        uint256 escrow; // slot 2
-        address requester; // slot 3
-        uint32 callbackGasLimit;
-        uint64 openAt;
+    /// @dev The request counter and the settings, in one slot: a request reads and writes it
+    /// once.
+    struct Config {
+        uint32 maxCallbackGasLimit;
+        uint32 fulfillerGracePeriod;
+        uint64 maxRequestTtl;
+        uint128 requestCount;
     }
 
     /// @dev A model's push feed: its latest round and when it was stored (one slot, so the
@@ -168,16 +159,19 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     // --- state ---
 
     mapping(bytes32 modelId => StoredModel) private _models;
-    mapping(uint256 index => bytes32 modelId) private _modelIds;
     uint256 private _modelCount;
-    mapping(uint256 requestId => StoredRequest) private _requests;
-    uint256 private _requestCount;
+    /// @dev One slot per request: keccak256(abi.encode(request)) with its low two bits
+    /// replaced by the status (see {_stamp}) while pending or once cancelled; cleared (zero)
+    /// once fulfilled, which refunds most of its write (EIP-3529): an issued id
+    /// (<= the request count) with a zero slot is Fulfilled, any other zero slot was never
+    /// issued.
+    mapping(uint256 requestId => bytes32 stamped) private _requests;
     mapping(bytes32 modelId => Feed) private _feeds;
     mapping(bytes32 modelId => mapping(uint80 round => Round)) private _rounds;
     mapping(bytes32 modelId => mapping(uint80 round => mapping(uint256 slot => SlotResult))) private _slotResults;
     mapping(bytes32 modelId => mapping(bytes32 inputHash => ResultRef)) private _resultOfInput;
     mapping(address account => uint256) private _pendingWithdrawals;
-    Settings private _settings;
+    Config private _config;
     mapping(bytes32 modelId => bytes32 codehash) private _verifierCodehashes;
     mapping(bytes32 modelId => mapping(address account => bool)) private _publishers;
     mapping(bytes32 modelId => bool) private _feedOpen;
@@ -230,7 +224,6 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (opcode != 0) revert ZkmlOracleMutableVerifier(config.verifier, offset, opcode);
         uint256 index = ++_modelCount;
         if (index > type(uint24).max) revert ZkmlOracleTooManyModels(type(uint24).max);
-        _modelIds[index] = modelId;
         _models[modelId] = StoredModel({
             verifier: config.verifier,
             numInstances: config.numInstances,
@@ -277,10 +270,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// ({ZkmlOracleBadDeadline}); `callbackGasLimit` at most {Settings-maxCallbackGasLimit}
     /// ({ZkmlOracleCallbackGasLimitTooHigh}); `callback` may be zero (no callback); the
     /// request is reserved to {FULFILLER_ROLE} holders for {Settings-fulfillerGracePeriod}
-    /// seconds; `msg.value` is the fee,
-    /// escrowed until fulfilment or cancellation, at most type(uint96).max wei
-    /// ({ZkmlOracleFeeTooLarge}). Request ids are consecutive from 1. Emits
-    /// {InferenceRequested}.
+    /// seconds; `msg.value` is the fee, escrowed until fulfilment or cancellation, at most
+    /// type(uint96).max wei ({ZkmlOracleFeeTooLarge}). Request ids are consecutive from 1.
+    /// Stores one slot, the commitment to the request's fields ({Request}), which
+    /// {InferenceRequested} emits in full. Emits {InferenceRequested}.
     function requestInference(
         bytes32 modelId,
         uint256[] calldata inputFelts,
@@ -288,7 +281,22 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint32 callbackGasLimit,
         uint64 deadline
     ) external payable nonReentrant returns (uint256 requestId) {
-        return _request(modelId, inputFelts, callback, callbackGasLimit, deadline);
+        return _request(modelId, inputFelts, callback, callbackGasLimit, deadline, msg.sender);
+    }
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev As {requestInference}; `refundTo` (not zero: {ZkmlOracleZeroRefundAddress}) is
+    /// credited the fee if the request is cancelled, and may cancel it as the requester may.
+    function requestInferenceWithRefund(
+        bytes32 modelId,
+        uint256[] calldata inputFelts,
+        address callback,
+        uint32 callbackGasLimit,
+        uint64 deadline,
+        address refundTo
+    ) external payable nonReentrant returns (uint256 requestId) {
+        if (refundTo == address(0)) revert ZkmlOracleZeroRefundAddress();
+        return _request(modelId, inputFelts, callback, callbackGasLimit, deadline, refundTo);
     }
 
     /// @inheritdoc IZkmlOracle
@@ -302,7 +310,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint64 deadline,
         bytes calldata ciphertext
     ) external payable nonReentrant returns (uint256 requestId) {
-        requestId = _request(modelId, inputFelts, callback, callbackGasLimit, deadline);
+        requestId = _request(modelId, inputFelts, callback, callbackGasLimit, deadline, msg.sender);
         emit EncryptedInput(requestId, ciphertext);
     }
 
@@ -311,65 +319,92 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         uint256[] calldata inputFelts,
         address callback,
         uint32 callbackGasLimit,
-        uint64 deadline
+        uint64 deadline,
+        address refundTo
     ) private returns (uint256 requestId) {
-        ActiveModel memory model = _activeModel(modelId);
-        uint256 expected = model.inputCount;
-        if (inputFelts.length != expected) revert ZkmlOracleWrongInputCount(expected, inputFelts.length);
-        _checkFelts(inputFelts, 0);
-        Settings memory settings_ = _settings;
-        if (deadline <= block.timestamp || deadline - block.timestamp > settings_.maxRequestTtl) {
+        _checkRequestable(modelId, inputFelts);
+        Config memory config = _config;
+        if (deadline <= block.timestamp || deadline - block.timestamp > config.maxRequestTtl) {
             revert ZkmlOracleBadDeadline(deadline);
         }
-        if (callbackGasLimit > settings_.maxCallbackGasLimit) {
-            revert ZkmlOracleCallbackGasLimitTooHigh(callbackGasLimit, settings_.maxCallbackGasLimit);
+        if (callbackGasLimit > config.maxCallbackGasLimit) {
+            revert ZkmlOracleCallbackGasLimitTooHigh(callbackGasLimit, config.maxCallbackGasLimit);
         }
         if (msg.value > type(uint96).max) revert ZkmlOracleFeeTooLarge(msg.value);
 
-        requestId = ++_requestCount;
-        _requests[requestId] = StoredRequest({
-            inputHash: keccak256(abi.encodePacked(inputFelts)),
-            state: _packState(address(0), deadline, RequestStatus.Pending, model.index),
-            escrow: _packEscrow(msg.value, callback),
+        unchecked {
+            requestId = ++config.requestCount; // < 2**128 requests
+        }
+        _config.requestCount = config.requestCount;
+        Request memory request = Request({
+            id: requestId,
+            modelId: modelId,
+            inputHash: _feltsHash(inputFelts),
             requester: msg.sender,
+            refundTo: refundTo,
+            callback: callback,
             callbackGasLimit: callbackGasLimit,
-            openAt: uint64(block.timestamp) + settings_.fulfillerGracePeriod
+            deadline: deadline,
+            openAt: uint64(block.timestamp) + config.fulfillerGracePeriod,
+            fee: uint96(msg.value)
         });
+        _requests[requestId] = _stamp(keccak256(abi.encode(request)), RequestStatus.Pending);
+        _emitRequested(request, inputFelts);
+    }
+
+    /// @dev The model is registered and active (one slot read), and `inputFelts` are its
+    /// input count of felts.
+    function _checkRequestable(bytes32 modelId, uint256[] calldata inputFelts) private view {
+        StoredModel storage m = _models[modelId];
+        if (m.verifier == address(0)) revert ZkmlOracleUnknownModel(modelId);
+        if (!m.active) revert ZkmlOracleModelInactive(modelId);
+        uint256 expected = m.inputCount;
+        if (inputFelts.length != expected) revert ZkmlOracleWrongInputCount(expected, inputFelts.length);
+        _checkFelts(inputFelts, 0);
+    }
+
+    function _emitRequested(Request memory request, uint256[] calldata inputFelts) private {
         emit InferenceRequested(
-            requestId, modelId, msg.sender, inputFelts, msg.value, deadline, callback, callbackGasLimit
+            request.id,
+            request.modelId,
+            request.requester,
+            inputFelts,
+            request.fee,
+            request.deadline,
+            request.callback,
+            request.callbackGasLimit,
+            request.openAt,
+            request.refundTo
         );
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Checks, in order: the request is pending ({ZkmlOracleUnknownRequest},
-    /// {ZkmlOracleRequestNotPending}: losing a race to another fulfiller shows as status
+    /// @dev Checks, in order: the request was issued ({ZkmlOracleUnknownRequest}), `request`
+    /// holds its committed fields ({ZkmlOracleRequestMismatch}), it is pending
+    /// ({ZkmlOracleRequestNotPending}: losing a race to another fulfiller shows as status
     /// Fulfilled), not past its deadline, the caller a {FULFILLER_ROLE} holder or the request's
     /// grace period over ({ZkmlOracleNotDesignatedFulfiller}), its model active, `instances`
-    /// has the model's count
-    /// and every instance is a felt, the input slice (slot 0's, for a batched model) equals
-    /// the request's input ({ZkmlOracleInputMismatch}), the bound verifier accepts the proof
-    /// ({ZkmlOracleInvalidProof}). Then records the fulfilment, credits the fee to the caller,
-    /// emits {RequestFulfilled} with slot 0's outputs as signed fixed-point integers, and only
-    /// then calls the consumer with exactly the requester's gas limit: its revert or gas
-    /// exhaustion is recorded as {CallbackFailed} and never undoes the fulfilment. The caller
-    /// must send enough gas for the callback to get its limit under EIP-150
-    /// ({ZkmlOracleInsufficientCallbackGas}).
-    function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances)
+    /// has the model's count and every instance is a felt, the input slice (slot 0's, for a
+    /// batched model) equals the request's input ({ZkmlOracleInputMismatch}), the bound
+    /// verifier accepts the proof ({ZkmlOracleInvalidProof}). Then records the fulfilment
+    /// (the request's slot cleared; the fulfiller is in {RequestFulfilled}), credits
+    /// the fee to the caller, emits {RequestFulfilled} with slot 0's outputs as signed
+    /// fixed-point integers, and only then calls the consumer with exactly the requester's gas
+    /// limit: its revert or gas exhaustion is recorded as {CallbackFailed} and never undoes
+    /// the fulfilment. The caller must send enough gas for the callback to get its limit under
+    /// EIP-150 ({ZkmlOracleInsufficientCallbackGas}).
+    function fulfill(Request calldata request, bytes calldata proof, uint256[] calldata instances)
         external
         nonReentrant
     {
-        StoredRequest storage request = _requests[requestId];
-        uint256 state = request.state;
-        RequestStatus status = _statusOf(state);
-        if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
+        uint256 requestId = request.id;
+        (RequestStatus status,) = _committed(request);
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
-        uint64 deadline = _deadlineOf(state);
-        if (block.timestamp > deadline) revert ZkmlOracleRequestExpired(requestId, deadline);
-        if (_settings.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender)) {
+        if (block.timestamp > request.deadline) revert ZkmlOracleRequestExpired(requestId, request.deadline);
+        if (_config.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender)) {
             _checkFulfiller(requestId, request.openAt);
         }
-        bytes32 modelId = _modelIds[_modelOf(state)];
-        ActiveModel memory model = _activeModel(modelId);
+        ActiveModel memory model = _activeModel(request.modelId);
         _checkInstances(model, instances);
         _checkInput(model, instances, 0, requestId, request.inputHash);
         if (model.requesterBound) _checkRequester(model, instances, 0, requestId, request.requester);
@@ -377,96 +412,96 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
         // Effects.
         int256[] memory outputs = _outputs(model, instances, 0);
-        (uint256 fee, address callback) = _settle(request, requestId, model, state, outputs);
-        if (fee != 0) _pendingWithdrawals[msg.sender] += fee;
+        delete _requests[requestId]; // fulfilled: nothing left to store (EIP-3529 refund)
+        emit RequestFulfilled(requestId, model.id, msg.sender, outputs);
+        if (request.fee != 0) _pendingWithdrawals[msg.sender] += request.fee;
 
         // Interaction, last.
-        if (callback != address(0)) {
-            _callConsumer(requestId, modelId, callback, request, outputs);
-        }
+        if (request.callback != address(0)) _callConsumer(request, outputs);
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Slot i answers `requestIds[i]`; slots past `requestIds.length` are padding and
-    /// are never read. Every loop runs over `requestIds`, whose length is bounded by the
-    /// model's `batchSize` (itself at most `numInstances`, fixed at registration): there is
-    /// no unbounded loop.
+    /// @dev Slot i answers `requests[i]`; slots past `requests.length` are padding and are
+    /// never read. Every loop runs over `requests`, whose length is bounded by the model's
+    /// `batchSize` (itself at most `numInstances`, fixed at registration): there is no
+    /// unbounded loop.
     ///
-    /// Refuses the whole batch when: `requestIds` is empty or longer than `batchSize`
+    /// Refuses the whole batch when: `requests` is empty or longer than `batchSize`
     /// ({ZkmlOracleBadBatchSize}); the model is unknown or inactive; `instances` has the wrong
-    /// count or a non-felt; a request id was never issued ({ZkmlOracleUnknownRequest}) or is
+    /// count or a non-felt; a request id was never issued ({ZkmlOracleUnknownRequest}); a
+    /// request's fields are not its committed ones ({ZkmlOracleRequestMismatch}) or it is
     /// another model's ({ZkmlOracleModelMismatch}); any slot's input slice differs from its
-    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too); no request
-    /// is left to settle ({ZkmlOracleNothingToSettle}, checked before the proof so that a
-    /// relayer that lost every race pays little); the proof is invalid
-    /// ({ZkmlOracleInvalidProof}); the caller is no {FULFILLER_ROLE} holder and a pending
-    /// request's grace period is not over ({ZkmlOracleNotDesignatedFulfiller}).
+    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too, against the
+    /// fields passed); no request is left to settle
+    /// ({ZkmlOracleNothingToSettle}, checked before the proof so that a relayer that lost
+    /// every race pays little); the proof is invalid ({ZkmlOracleInvalidProof}); the caller is
+    /// no {FULFILLER_ROLE} holder and a pending request's grace period is not over
+    /// ({ZkmlOracleNotDesignatedFulfiller}).
     ///
     /// Otherwise, in slot order: a request already fulfilled (also by an earlier slot of this
     /// batch), cancelled, or past its deadline is skipped with {RequestSkipped}; every other
-    /// one is fulfilled exactly as {fulfill} does it (status, fulfiller, escrow released,
-    /// {RequestFulfilled} with its slot's outputs). The fees are credited to the caller at
-    /// once, {BatchFulfilled} is emitted, and only then the consumers are called, in slot
-    /// order, each as {fulfill} calls it (isolated). Before the first callback, the gas of
-    /// every callback (its limit, what EIP-150 withholds, {CALLBACK_GAS_OVERHEAD}) is
-    /// reserved at once ({ZkmlOracleInsufficientCallbackGas} otherwise): a callback that
-    /// burns its whole limit when mined, though cheap when the caller estimated the gas,
-    /// cannot make a later one fail and sink the batch.
+    /// one is fulfilled exactly as {fulfill} does it (its slot's status, {RequestFulfilled}
+    /// with its slot's outputs). The fees are credited to the caller at once,
+    /// {BatchFulfilled} is emitted, and only then the consumers are called, in slot order,
+    /// each as {fulfill} calls it (isolated). Before the first callback, the gas of every
+    /// callback (its limit, what EIP-150 withholds, {CALLBACK_GAS_OVERHEAD}) is reserved at
+    /// once ({ZkmlOracleInsufficientCallbackGas} otherwise): a callback that burns its whole
+    /// limit when mined, though cheap when the caller estimated the gas, cannot make a later
+    /// one fail and sink the batch.
     function fulfillBatch(
         bytes32 modelId,
-        uint256[] calldata requestIds,
+        Request[] calldata requests,
         bytes calldata proof,
         uint256[] calldata instances
     ) external nonReentrant returns (uint256 settled) {
         ActiveModel memory model = _activeModel(modelId);
-        uint256 n = requestIds.length;
-        if (n == 0 || n > model.batchSize) revert ZkmlOracleBadBatchSize(n, model.batchSize);
+        if (requests.length == 0 || requests.length > model.batchSize) {
+            revert ZkmlOracleBadBatchSize(requests.length, model.batchSize);
+        }
         _checkInstances(model, instances);
-        bool exclusive = _settings.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender);
-        bytes memory plan = _planBatch(model, requestIds, instances, exclusive);
+        bytes memory plan;
+        bytes32[] memory commitments;
+        {
+            bool exclusive = _config.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender);
+            (plan, commitments) = _planBatch(model, requests, instances, exclusive);
+        }
         _verify(model, proof, instances);
 
         // Effects.
-        uint256 fees;
         uint256 callbackGas;
-        (settled, fees, callbackGas) = _settleBatch(model, requestIds, instances, plan);
-        if (fees != 0) _pendingWithdrawals[msg.sender] += fees;
-        emit BatchFulfilled(modelId, msg.sender, settled, n - settled);
+        {
+            uint256 fees;
+            (settled, fees, callbackGas) = _settleBatch(model, requests, instances, plan, commitments);
+            if (fees != 0) _pendingWithdrawals[msg.sender] += fees;
+        }
+        emit BatchFulfilled(modelId, msg.sender, settled, requests.length - settled);
 
         // Interactions, last, with all their gas reserved up front.
-        if (callbackGas != 0) {
-            uint256 available = gasleft();
-            if (available < callbackGas) {
-                revert ZkmlOracleInsufficientCallbackGas(requestIds[0], callbackGas, available);
-            }
-            _callConsumers(model, requestIds, instances, plan);
-        }
+        if (callbackGas != 0) _callConsumers(model, requests, instances, plan, callbackGas);
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Only the requester, only while pending, only once the deadline has passed or the
-    /// request's model was deactivated (its requests can no longer be fulfilled: the escrow
-    /// must not wait for a deadline up to {Settings-maxRequestTtl} away). Releases the escrow (the request's `fee` reads 0 afterwards). Emits
-    /// {RequestCancelled}; withdraw the refund with {withdraw}.
-    function cancel(uint256 requestId) external nonReentrant {
-        StoredRequest storage request = _requests[requestId];
-        uint256 state = request.state;
-        RequestStatus status = _statusOf(state);
-        if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
+    /// @dev Only the requester or the request's refund address, only while pending, only once
+    /// the deadline has passed or the request's model was deactivated (its requests can no
+    /// longer be fulfilled: the escrow must not wait for a deadline up to
+    /// {Settings-maxRequestTtl} away). `request` must hold the committed fields
+    /// ({ZkmlOracleRequestMismatch}). Credits the fee to the refund address (the requester,
+    /// unless the request named another). Emits {RequestCancelled}; withdraw the refund with
+    /// {withdraw}.
+    function cancel(Request calldata request) external nonReentrant {
+        uint256 requestId = request.id;
+        (RequestStatus status, bytes32 commitment) = _committed(request);
         if (status != RequestStatus.Pending) revert ZkmlOracleRequestNotPending(requestId, status);
-        if (msg.sender != request.requester) revert ZkmlOracleNotRequester(requestId, msg.sender);
-        uint64 deadline = _deadlineOf(state);
-        if (block.timestamp <= deadline && _models[_modelIds[_modelOf(state)]].active) {
-            revert ZkmlOracleRequestNotExpired(requestId, deadline);
+        if (msg.sender != request.requester && msg.sender != request.refundTo) {
+            revert ZkmlOracleNotRequester(requestId, msg.sender);
+        }
+        if (block.timestamp <= request.deadline && _models[request.modelId].active) {
+            revert ZkmlOracleRequestNotExpired(requestId, request.deadline);
         }
 
-        request.state = _packState(address(0), deadline, RequestStatus.Cancelled, _modelOf(state));
-        uint256 escrow = request.escrow;
-        uint256 refund = _feeOf(escrow);
-        if (refund != 0) {
-            request.escrow = _packEscrow(0, _callbackOf(escrow));
-            _pendingWithdrawals[msg.sender] += refund;
-        }
+        _requests[requestId] = _stamp(commitment, RequestStatus.Cancelled);
+        uint256 refund = request.fee;
+        if (refund != 0) _pendingWithdrawals[request.refundTo] += refund;
         emit RequestCancelled(requestId, refund);
     }
 
@@ -579,26 +614,21 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     }
 
     /// @inheritdoc IZkmlOracle
-    /// @dev Reverts {ZkmlOracleUnknownRequest} for an id never issued. `fee` is the amount
-    /// still escrowed: what was paid while the request is pending, 0 once it is fulfilled
-    /// (credited to the fulfiller) or cancelled (credited back to the requester); the fee
-    /// paid is in {InferenceRequested}.
-    function getRequest(uint256 requestId) external view returns (Request memory) {
-        StoredRequest storage request = _requests[requestId];
-        uint256 state = request.state;
-        if (_statusOf(state) == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
-        uint256 escrow = request.escrow;
-        return Request({
-            modelId: _modelIds[_modelOf(state)],
-            requester: request.requester,
-            callback: _callbackOf(escrow),
-            callbackGasLimit: request.callbackGasLimit,
-            deadline: _deadlineOf(state),
-            status: _statusOf(state),
-            fee: _feeOf(escrow),
-            inputHash: request.inputHash,
-            fulfiller: _fulfillerOf(state)
-        });
+    /// @dev The oracle stores only a commitment per request: its fields are in
+    /// {InferenceRequested} (check them with {isCommitted}), its fulfiller and outputs in
+    /// {RequestFulfilled}, its refund in {RequestCancelled}.
+    function requestStatus(uint256 requestId) external view returns (RequestStatus) {
+        bytes32 stamped = _requests[requestId];
+        if (stamped == 0) return _settledOrNone(requestId);
+        return _statusOf(stamped);
+    }
+
+    /// @inheritdoc IZkmlOracle
+    /// @dev A fulfilled request's slot is cleared: only pending and cancelled requests'
+    /// fields can be checked.
+    function isCommitted(Request calldata request) external view returns (bool) {
+        bytes32 stamped = _requests[request.id];
+        return stamped != 0 && _unstamped(stamped) == _unstamped(_commitmentOf(request));
     }
 
     /// @inheritdoc IZkmlOracle
@@ -638,7 +668,12 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IZkmlOracle
     function settings() external view returns (Settings memory) {
-        return _settings;
+        Config memory config = _config;
+        return Settings({
+            maxCallbackGasLimit: config.maxCallbackGasLimit,
+            fulfillerGracePeriod: config.fulfillerGracePeriod,
+            maxRequestTtl: config.maxRequestTtl
+        });
     }
 
     /// @inheritdoc IZkmlOracle
@@ -658,7 +693,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
 
     /// @notice The number of requests made so far (the last request id).
     function requestCount() external view returns (uint256) {
-        return _requestCount;
+        return _config.requestCount;
     }
 
     /// @notice The latest push-feed round of `modelId` (0 while the feed is fresh).
@@ -713,7 +748,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (settings_.fulfillerGracePeriod >= settings_.maxRequestTtl) {
             revert ZkmlOracleInvalidSettings("fulfillerGracePeriod not below maxRequestTtl");
         }
-        _settings = settings_;
+        Config storage config = _config;
+        config.maxCallbackGasLimit = settings_.maxCallbackGasLimit;
+        config.fulfillerGracePeriod = settings_.fulfillerGracePeriod;
+        config.maxRequestTtl = settings_.maxRequestTtl;
         emit SettingsSet(settings_);
     }
 
@@ -739,7 +777,6 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (!m.active) revert ZkmlOracleModelInactive(modelId);
         model = ActiveModel({
             id: modelId,
-            index: m.index,
             verifier: m.verifier,
             numInstances: m.numInstances,
             inputOffset: m.inputOffset,
@@ -834,6 +871,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         return _sliceHash(instances, start, count);
     }
 
+    /// @dev keccak256(abi.encodePacked(felts)), without copying through Solidity.
+    function _feltsHash(uint256[] calldata felts) private pure returns (bytes32) {
+        return _sliceHash(felts, 0, felts.length);
+    }
+
     /// @dev keccak256(abi.encodePacked(instances[start : start + count])).
     function _sliceHash(uint256[] calldata instances, uint256 start, uint256 count) private pure returns (bytes32 h) {
         uint256[] calldata slice = instances[start:start + count];
@@ -906,39 +948,34 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     }
 
     /// @dev The checks of {fulfillBatch} that read the requests, slot by slot (each
-    /// request's first two slots read once): known, same model, input bound (every slot,
-    /// skipped ones too); then whether the slot settles its request or skips it, and why.
-    /// Refuses a batch with nothing to settle ({ZkmlOracleNothingToSettle}) here, before the
-    /// proof is verified, and, when `exclusive` (a grace period is set and the caller is no
-    /// designated fulfiller), one with a pending request still in its grace period.
+    /// request's slot read once): issued, its fields the committed ones, same model, input
+    /// bound (every slot, skipped ones too); then whether the slot settles its request or
+    /// skips it, and why. Refuses a batch with nothing to settle ({ZkmlOracleNothingToSettle})
+    /// here, before the proof is verified, and, when `exclusive` (a grace period is set and
+    /// the caller is no designated fulfiller), one with a pending request still in its grace
+    /// period. Returns the plan and each request's commitment.
     function _planBatch(
         ActiveModel memory model,
-        uint256[] calldata requestIds,
+        Request[] calldata requests,
         uint256[] calldata instances,
         bool exclusive
-    ) private view returns (bytes memory plan) {
-        uint256 n = requestIds.length;
-        plan = new bytes(n);
+    ) private view returns (bytes memory plan, bytes32[] memory commitments) {
+        plan = new bytes(requests.length);
+        commitments = new bytes32[](requests.length);
         bool anyPending;
-        for (uint256 i = 0; i < n;) {
-            uint256 requestId = requestIds[i];
-            StoredRequest storage request = _requests[requestId];
-            uint256 state = request.state;
-            RequestStatus status = _statusOf(state);
-            if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
-            if (_modelOf(state) != model.index) {
-                revert ZkmlOracleModelMismatch(requestId, _modelIds[_modelOf(state)]);
-            }
-            _checkInput(model, instances, i, requestId, request.inputHash);
-            if (model.requesterBound) _checkRequester(model, instances, i, requestId, request.requester);
+        for (uint256 i = 0; i < requests.length;) {
+            Request calldata request = requests[i];
+            RequestStatus status;
+            (status, commitments[i]) = _committed(request);
+            _checkSlot(model, instances, i, request);
             if (status == RequestStatus.Fulfilled) {
                 plan[i] = _skip(SkipReason.Fulfilled);
             } else if (status == RequestStatus.Cancelled) {
                 plan[i] = _skip(SkipReason.Cancelled);
-            } else if (block.timestamp > _deadlineOf(state)) {
+            } else if (block.timestamp > request.deadline) {
                 plan[i] = _skip(SkipReason.Expired);
             } else {
-                if (exclusive) _checkFulfiller(requestId, request.openAt);
+                if (exclusive) _checkFulfiller(request.id, request.openAt);
                 anyPending = true; // plan[i] is _SETTLE
             }
             unchecked {
@@ -948,36 +985,48 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         if (!anyPending) revert ZkmlOracleNothingToSettle();
     }
 
+    /// @dev Slot `slot` may answer `request`: same model, input (and requester) bound.
+    function _checkSlot(ActiveModel memory model, uint256[] calldata instances, uint256 slot, Request calldata request)
+        private
+        pure
+    {
+        if (request.modelId != model.id) revert ZkmlOracleModelMismatch(request.id, request.modelId);
+        _checkInput(model, instances, slot, request.id, request.inputHash);
+        if (model.requesterBound) _checkRequester(model, instances, slot, request.id, request.requester);
+    }
+
     function _skip(SkipReason reason) private pure returns (bytes1) {
         return bytes1(uint8(reason) + 1);
     }
 
     /// @dev The effects of {fulfillBatch}, in slot order: {RequestSkipped}, or the request
-    /// settled. A request is re-read (warm) before it is settled: when an earlier slot of the
-    /// same batch settled it (a duplicate id), this slot is skipped as Fulfilled. Marks the
-    /// settled slots with a callback in `plan`. Returns how many were settled, their fees, and
-    /// the gas their callbacks need ({_callbackGasNeeded} of each).
+    /// settled. A request's slot is re-read (warm) before it is settled: when an earlier slot
+    /// of the same batch settled it (a duplicate id), this slot is skipped as Fulfilled.
+    /// Marks the settled slots with a callback in `plan`. Returns how many were settled,
+    /// their fees, and the gas their callbacks need ({_callbackGasNeeded} of each).
     function _settleBatch(
         ActiveModel memory model,
-        uint256[] calldata requestIds,
+        Request[] calldata requests,
         uint256[] calldata instances,
-        bytes memory plan
+        bytes memory plan,
+        bytes32[] memory commitments
     ) private returns (uint256 settled, uint256 fees, uint256 callbackGas) {
-        for (uint256 i = 0; i < requestIds.length;) {
-            bytes1 planned = plan[i];
-            if (planned != _SETTLE) {
-                emit RequestSkipped(requestIds[i], SkipReason(uint8(planned) - 1));
+        for (uint256 i = 0; i < requests.length;) {
+            Request calldata request = requests[i];
+            if (plan[i] != _SETTLE) {
+                emit RequestSkipped(request.id, SkipReason(uint8(plan[i]) - 1));
+            } else if (_statusOf(_requests[request.id]) != RequestStatus.Pending) {
+                emit RequestSkipped(request.id, SkipReason.Fulfilled);
             } else {
-                (bool done, uint256 fee, address callback) = _settleSlot(model, requestIds[i], instances, i);
-                if (done) {
-                    unchecked {
-                        ++settled; // <= requestIds.length
-                        fees += fee; // fees are < 2**96 each
-                    }
-                    if (callback != address(0)) {
-                        plan[i] = _CALL_BACK;
-                        callbackGas += _callbackGasNeeded(_requests[requestIds[i]].callbackGasLimit);
-                    }
+                delete _requests[request.id]; // fulfilled: the slot is cleared (a refund)
+                _emitFulfilled(model, request.id, instances, i);
+                unchecked {
+                    ++settled; // <= requests.length
+                    fees += request.fee; // fees are < 2**96 each
+                }
+                if (request.callback != address(0)) {
+                    plan[i] = _CALL_BACK;
+                    callbackGas += _callbackGasNeeded(request.callbackGasLimit);
                 }
             }
             unchecked {
@@ -986,56 +1035,28 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         }
     }
 
-    /// @dev Settles slot `slot`'s request unless an earlier slot of the batch just did.
-    function _settleSlot(ActiveModel memory model, uint256 requestId, uint256[] calldata instances, uint256 slot)
+    function _emitFulfilled(ActiveModel memory model, uint256 requestId, uint256[] calldata instances, uint256 slot)
         private
-        returns (bool done, uint256 fee, address callback)
     {
-        StoredRequest storage request = _requests[requestId];
-        uint256 state = request.state;
-        if (_statusOf(state) != RequestStatus.Pending) {
-            emit RequestSkipped(requestId, SkipReason.Fulfilled);
-            return (false, 0, address(0));
-        }
-        (fee, callback) = _settle(request, requestId, model, state, _outputs(model, instances, slot));
-        done = true;
+        emit RequestFulfilled(requestId, model.id, msg.sender, _outputs(model, instances, slot));
     }
 
-    /// @dev The effects of fulfilling one request whose checks passed, shared by {fulfill}
-    /// and {fulfillBatch}: its state slot rewritten once (fulfiller, status), its escrow
-    /// released, {RequestFulfilled}. Returns the fee to credit to the caller and the
-    /// callback (zero: none).
-    function _settle(
-        StoredRequest storage request,
-        uint256 requestId,
-        ActiveModel memory model,
-        uint256 state,
-        int256[] memory outputs
-    ) private returns (uint256 fee, address callback) {
-        request.state = _packState(msg.sender, _deadlineOf(state), RequestStatus.Fulfilled, model.index);
-        uint256 escrow = request.escrow;
-        fee = _feeOf(escrow);
-        callback = _callbackOf(escrow);
-        if (fee != 0) request.escrow = _packEscrow(0, callback);
-        emit RequestFulfilled(requestId, model.id, msg.sender, outputs);
-    }
-
-    /// @dev The interactions of {fulfillBatch}: each settled slot's consumer, in slot order,
-    /// as {fulfill} calls it (its callback slot read again, warm, and its outputs decoded
-    /// again from calldata: cheaper than keeping them for every slot).
+    /// @dev The interactions of {fulfillBatch}, once the gas of every callback is there
+    /// (`callbackGas`, reserved at once): each settled slot's consumer, in slot order, as
+    /// {fulfill} calls it (its outputs decoded again from calldata: cheaper than keeping
+    /// them for every slot).
     function _callConsumers(
         ActiveModel memory model,
-        uint256[] calldata requestIds,
+        Request[] calldata requests,
         uint256[] calldata instances,
-        bytes memory plan
+        bytes memory plan,
+        uint256 callbackGas
     ) private {
-        uint256 n = requestIds.length;
+        uint256 available = gasleft();
+        if (available < callbackGas) revert ZkmlOracleInsufficientCallbackGas(requests[0].id, callbackGas, available);
+        uint256 n = requests.length;
         for (uint256 i = 0; i < n;) {
-            if (plan[i] == _CALL_BACK) {
-                uint256 requestId = requestIds[i];
-                StoredRequest storage request = _requests[requestId];
-                _callConsumer(requestId, model.id, _callbackOf(request.escrow), request, _outputs(model, instances, i));
-            }
+            if (plan[i] == _CALL_BACK) _callConsumer(requests[i], _outputs(model, instances, i));
             unchecked {
                 ++i;
             }
@@ -1100,43 +1121,50 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
         });
     }
 
-    /// @dev A request's `state` slot (see {StoredRequest}).
-    function _packState(address fulfiller, uint64 deadline, RequestStatus status, uint256 model)
-        private
-        pure
-        returns (uint256)
-    {
-        return uint256(uint160(fulfiller)) | (uint256(deadline) << 160) | (uint256(status) << 224) | (model << 232);
+    /// @dev A cleared slot: Fulfilled if `requestId` was issued, None otherwise.
+    function _settledOrNone(uint256 requestId) private view returns (RequestStatus) {
+        return requestId != 0 && requestId <= _config.requestCount ? RequestStatus.Fulfilled : RequestStatus.None;
     }
 
-    function _fulfillerOf(uint256 state) private pure returns (address) {
-        return address(uint160(state));
+    /// @dev A request's slot: its commitment with the low two bits replaced by `status`
+    /// (Pending 1, Fulfilled 2, Cancelled 3; a 254-bit commitment still binds every field).
+    function _stamp(bytes32 commitment, RequestStatus status) private pure returns (bytes32) {
+        return (commitment & ~bytes32(uint256(3))) | bytes32(uint256(status));
     }
 
-    function _deadlineOf(uint256 state) private pure returns (uint64) {
-        return uint64(state >> 160);
+    function _unstamped(bytes32 stamped) private pure returns (bytes32) {
+        return stamped & ~bytes32(uint256(3));
     }
 
-    function _statusOf(uint256 state) private pure returns (RequestStatus) {
-        return RequestStatus(uint8(state >> 224));
+    function _statusOf(bytes32 stamped) private pure returns (RequestStatus) {
+        return RequestStatus(uint256(stamped) & 3);
     }
 
-    function _modelOf(uint256 state) private pure returns (uint256) {
-        return state >> 232;
+    /// @dev keccak256(abi.encode(request)), hashed straight from calldata: {Request} is ten
+    /// static words. Dirty bits in a field change the hash, so they are refused as a mismatch.
+    function _commitmentOf(Request calldata request) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, request, 0x140)
+            h := keccak256(ptr, 0x140)
+        }
     }
 
-    /// @dev A request's `escrow` slot (see {StoredRequest}); `fee` < 2**96
-    /// ({requestInference} refuses more).
-    function _packEscrow(uint256 fee, address callback) private pure returns (uint256) {
-        return fee | (uint256(uint160(callback)) << 96);
-    }
-
-    function _feeOf(uint256 escrow) private pure returns (uint256) {
-        return uint96(escrow);
-    }
-
-    function _callbackOf(uint256 escrow) private pure returns (address) {
-        return address(uint160(escrow >> 96));
+    /// @dev Request `request.id`'s status and commitment, once `request` is shown to hold its
+    /// committed fields ({ZkmlOracleUnknownRequest}, {ZkmlOracleRequestMismatch}). A fulfilled
+    /// request's slot is cleared: it reads as Fulfilled (commitment 0) and its fields can no
+    /// longer be checked, which no caller needs (a fulfilled request is only ever skipped or
+    /// refused).
+    function _committed(Request calldata request) private view returns (RequestStatus status, bytes32 commitment) {
+        bytes32 stamped = _requests[request.id];
+        if (stamped == 0) {
+            status = _settledOrNone(request.id);
+            if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(request.id);
+            return (status, 0);
+        }
+        commitment = _commitmentOf(request);
+        if (_unstamped(stamped) != _unstamped(commitment)) revert ZkmlOracleRequestMismatch(request.id);
+        status = _statusOf(stamped);
     }
 
     /// @dev Calls the consumer with exactly the request's `callbackGasLimit`: EIP-150 forwards at most 63/64 of
@@ -1144,15 +1172,12 @@ contract ZkmlOracle is IZkmlOracle, AccessControl, ReentrancyGuard {
     /// run with less than the requester asked for, and a griefing fulfiller could make it
     /// fail on purpose). A consumer without code gets no call and a {CallbackFailed}. The
     /// consumer is told who made the request: anyone may name any consumer as a callback.
-    function _callConsumer(
-        uint256 requestId,
-        bytes32 modelId,
-        address callback,
-        StoredRequest storage request,
-        int256[] memory outputs
-    ) private {
-        bytes memory data =
-            abi.encodeCall(IZkmlConsumer.onInferenceResult, (requestId, modelId, request.requester, outputs));
+    function _callConsumer(Request calldata request, int256[] memory outputs) private {
+        uint256 requestId = request.id;
+        address callback = request.callback;
+        bytes memory data = abi.encodeCall(
+            IZkmlConsumer.onInferenceResult, (requestId, request.modelId, request.requester, outputs)
+        );
         uint256 gasLimit = request.callbackGasLimit;
         if (callback.code.length == 0) {
             emit CallbackFailed(requestId, "");

@@ -37,13 +37,15 @@ from tests.test_oracle import (
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import LocalNode, rpc
 from zkml_oracle.judge import read_case
+from zkml_oracle.oracle import ZERO_ADDRESS, Request
 from zkml_oracle.prover import prove
+from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult
 
 HOUR = 3600
 FEE = 10**15
 ETHER = 10**18
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 NO_TEST_SET = b"\0" * 32
 AT_LEAST, AT_MOST = 0, 1
 NONE, FAV, UNFAV = 0, 1, 2
@@ -115,7 +117,11 @@ class J:
         instances = [0] * c[2]
         instances[c[3] : c[3] + c[4]] = case.input
         instances[c[5] : c[5] + c[6]] = [field.int_to_felt(o) for o in outputs]
-        receipt = send(self.web3, self.oracle.functions.fulfill(rid, b"", instances), self.relayer)
+        receipt = send(
+            self.web3,
+            self.oracle.functions.fulfill(committed(self.oracle, rid), b"", instances),
+            self.relayer,
+        )
         name = "CallbackSucceeded" if called_back else "CallbackFailed"
         assert events(self.oracle, name, receipt), f"no {name}"
         return receipt
@@ -142,6 +148,12 @@ class Case:
 
     def favourable(self) -> bool:
         return bool(self.judge.functions.isFavourable(self.subject).call())
+
+    def reclaim(self, oracle: Any) -> Any:
+        """``reclaim`` with the fields of the current panel's requests, from their logs."""
+        panel = self.get()[2]
+        ids = [r[0] for r in self.judge.functions.getRequests(self.id, panel).call()]
+        return self.judge.functions.reclaim(self.id, [committed(oracle, r) for r in ids])
 
 
 def seat(model: bytes, threshold: int = T, direction: int = AT_LEAST, output: int = 0) -> Any:
@@ -314,10 +326,10 @@ def test_a_panel_model_deactivated_mid_case_abstains_and_its_fee_returns(j: J) -
     case = j.open(judge)
     j.answer(case, case.requests[0], [T, 0])
     # Nothing to resolve yet: the other two can still be answered.
-    receipt = send(j.web3, judge.functions.reclaim(case.id), j.stranger)
+    receipt = send(j.web3, case.reclaim(j.oracle), j.stranger)
     assert not events(judge, "PanelAbstained", receipt) and case.get()[7] == 2
     send(j.web3, j.oracle.functions.setModelActive(c, False), j.admin)
-    receipt = send(j.web3, judge.functions.reclaim(case.id), j.stranger)  # anyone may
+    receipt = send(j.web3, case.reclaim(j.oracle), j.stranger)  # anyone may
     (abstained,) = events(judge, "PanelAbstained", receipt)
     assert (abstained.args.requestId, abstained.args.refund) == (case.requests[2], FEE)
     (credited,) = events(judge, "RefundCredited", receipt)
@@ -343,7 +355,15 @@ def test_an_unanswered_case_is_void_its_fees_return_and_it_may_be_opened_again(j
     got = tx_reverts(judge.functions.openCase(*actions), j.stranger, fee)
     assert got == ("ZkmlJudgeCaseExists", (case.subject, case.id))
     advance(j.url, HOUR + 1)  # past the requests' deadline
-    receipt = send(j.web3, judge.functions.reclaim(case.id), j.stranger)
+    # The requests' fields are checked against the oracle's commitment: a deadline moved
+    # (or a request left out) is refused, not trusted.
+    fields = [committed(j.oracle, r) for r in case.requests]
+    moved = [fields[0], (*fields[1][:7], fields[1][7] - 1, *fields[1][8:])]
+    got = tx_reverts(judge.functions.reclaim(case.id, moved), j.stranger)
+    assert got == ("ZkmlJudgeRequestMismatch", (case.requests[1],))
+    got = tx_reverts(judge.functions.reclaim(case.id, fields[:1]), j.stranger)
+    assert got == ("ZkmlJudgeRequestCount", (case.id, 2, 1))
+    receipt = send(j.web3, case.reclaim(j.oracle), j.stranger)
     assert [e.args.refund for e in events(judge, "PanelAbstained", receipt)] == [FEE, FEE]
     assert [e.args.caseId for e in events(judge, "CaseVoided", receipt)] == [case.id]
     assert case.state() == VOID and judge.functions.refundOf(j.alice).call() == 2 * FEE
@@ -360,7 +380,7 @@ def test_an_answer_whose_callback_failed_abstains_and_strands_nothing(j: J) -> N
     for rid in case.requests:
         j.answer(case, rid, [T, 0], called_back=False)
     assert case.state() == DELIBERATING
-    receipt = send(j.web3, judge.functions.reclaim(case.id), j.stranger)
+    receipt = send(j.web3, case.reclaim(j.oracle), j.stranger)
     assert [e.args.refund for e in events(judge, "PanelAbstained", receipt)] == [0, 0]
     assert case.state() == VOID and judge.functions.refundOf(j.alice).call() == 0
     assert j.oracle.functions.pendingWithdrawal(j.relayer).call() == 2 * FEE
@@ -378,8 +398,16 @@ def test_a_case_is_paid_exactly_no_free_requests(j: J) -> None:
     assert got == ("ZkmlJudgeWrongFee", (3 * FEE, 3 * FEE + 1))
     case = j.open(judge, actions, j.stranger)
     for rid in case.requests:
-        request = j.oracle.functions.getRequest(rid).call()
-        assert (request[1], request[2], request[6]) == (judge.address, judge.address, FEE)
+        request = Request.from_event(
+            j.oracle.events.InferenceRequested()
+            .get_logs(from_block=0, argument_filters={"requestId": rid})[0]
+            .args
+        )
+        assert (request.requester, request.refund_to, request.fee) == (
+            judge.address,
+            judge.address,
+            FEE,
+        )
 
 
 def attested_judge(j: J, registry: str, test_set: bytes, seats: list[Any]) -> Any:
@@ -493,7 +521,9 @@ def test_a_panel_answered_with_a_real_proof(j: J, tmp_path: Path) -> None:
     judge = j.judge(seats, quorum=2)
     case = j.open(judge, actions)
     assert case.input == data.instances[c[3] : c[3] + c[4]] and len(case.requests) == 1
-    fn = j.oracle.functions.fulfill(case.requests[0], data.proof, data.instances)
+    fn = j.oracle.functions.fulfill(
+        committed(j.oracle, case.requests[0]), data.proof, data.instances
+    )
     receipt = send(j.web3, fn, j.relayer)
     (answered,) = events(judge, "PanelAnswered", receipt)
     assert list(answered.args.outputs) == out

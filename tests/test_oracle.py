@@ -25,17 +25,21 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from zkml_oracle import contracts, field
+from zkml_oracle import oracle as zo
 from zkml_oracle.chain import LocalNode, rpc
 from zkml_oracle.deploy import calldata
-from zkml_oracle.oracle import CONFIG_TYPES, ModelConfig
+from zkml_oracle.oracle import ZERO_ADDRESS, ModelConfig, RequestStatus
 from zkml_oracle.prover import prove
+from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
 from zkml_oracle.verifier import CompiledContract
 
 R = field.FIELD_MODULUS
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 UNBOUND = b"\0" * 32  # a ZkmlFeedAdapter over the model's latest round, any input
-PENDING, FULFILLED, CANCELLED = 1, 2, 3
+PENDING = RequestStatus.PENDING
+FULFILLED = RequestStatus.FULFILLED
+CANCELLED = RequestStatus.CANCELLED
 HOUR = 3600
 
 
@@ -137,7 +141,7 @@ def model_config(build: BuildResult, verifier: str) -> tuple[Any, ...]:
 
 
 def model_id(config: tuple[Any, ...]) -> bytes:
-    return keccak(abi_encode([CONFIG_TYPES], [config]))
+    return bytes.fromhex(ModelConfig(*config).model_id.removeprefix("0x"))
 
 
 def inputs_of(build: BuildResult, instances: list[int]) -> list[int]:
@@ -151,7 +155,7 @@ def outputs_of(build: BuildResult, instances: list[int]) -> list[int]:
 
 
 def input_hash(felts: list[int]) -> bytes:
-    return keccak(b"".join(f.to_bytes(32, "big") for f in felts))
+    return bytes.fromhex(zo.input_hash(felts).removeprefix("0x"))
 
 
 # --- fixtures ---
@@ -216,13 +220,15 @@ class Env:
 
     def fulfill(self, request_id: int, data: ProofData | None = None) -> Any:
         data = data or self.good
-        fn = self.oracle.functions.fulfill(request_id, data.proof, data.instances)
+        fn = self.oracle.functions.fulfill(
+            committed(self.oracle, request_id), data.proof, data.instances
+        )
         return send(self.web3, fn, self.relayer)
 
     def fulfill_reverts(
         self, request_id: int, proof: bytes, instances: list[int]
     ) -> tuple[str, tuple[Any, ...]]:
-        fn = self.oracle.functions.fulfill(request_id, proof, instances)
+        fn = self.oracle.functions.fulfill(committed(self.oracle, request_id), proof, instances)
         return tx_reverts(fn, self.relayer)
 
 
@@ -479,19 +485,24 @@ def test_a_request_escrows_its_fee_and_records_its_input(env: Env) -> None:
     assert rid == env.oracle.functions.requestCount().call() == 1
     assert list(event.args.inputFelts) == felts and event.args.fee == 10**15
     assert env.web3.eth.get_balance(env.oracle.address) == 10**15
-    request = env.oracle.functions.getRequest(rid).call()
-    assert tuple(request) == (
+    # One slot per request: the status and a commitment to the fields the event carries.
+    request = committed(env.oracle, rid)
+    assert request == (
+        rid,
         env.model,
+        input_hash(felts),
         env.requester,
+        env.requester,  # the refund address defaults to the payer
         env.consumer.address,
         1234,
         deadline,
-        PENDING,
+        event.args.openAt,
         10**15,
-        input_hash(felts),
-        "0x" + "00" * 20,
     )
-    assert call_reverts(env.oracle.functions.getRequest(99)) == ("ZkmlOracleUnknownRequest", (99,))
+    assert env.oracle.functions.requestStatus(rid).call() == PENDING
+    assert env.oracle.functions.isCommitted(request).call() is True
+    assert env.oracle.functions.isCommitted((*request[:9], 10**15 - 1)).call() is False
+    assert env.oracle.functions.requestStatus(99).call() == 0  # None: never issued
 
 
 def test_a_fee_must_fit_the_escrow(env: Env) -> None:
@@ -501,12 +512,17 @@ def test_a_fee_must_fit_the_escrow(env: Env) -> None:
     fn = env.oracle.functions.requestInference(env.model, env.inputs, ZERO, 0, deadline)
     assert tx_reverts(fn, env.requester, 2**96) == ("ZkmlOracleFeeTooLarge", (2**96,))
     rid = env.request(fee=2**96 - 1)
-    assert env.oracle.functions.getRequest(rid).call()[6] == 2**96 - 1
+    assert committed(env.oracle, rid)[9] == 2**96 - 1
     env.fulfill(rid)
     assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == 2**96 - 1
 
 
 # --- fulfil: the happy path ---
+
+
+def _request_slot(request_id: int) -> str:
+    """The storage slot of ``_requests[request_id]`` (the mapping is the oracle's slot 4)."""
+    return "0x" + keccak(abi_encode(["uint256", "uint256"], [request_id, 4])).hex()
 
 
 def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: BuildResult) -> None:
@@ -523,10 +539,12 @@ def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: Bu
     assert ok.args.requestId == rid
     calls, last_id, last_model, outputs = env.consumer.functions.last().call()
     assert (calls, last_id, last_model, list(outputs)) == (1, rid, env.model, env.outputs)
-    request = env.oracle.functions.getRequest(rid).call()
-    assert request[5] == FULFILLED and request[8] == env.relayer
-    assert request[6] == 0  # the escrow is released: `fee` is what is still escrowed
-    assert tuple(request[2:4]) == (env.consumer.address, 200_000)  # the rest is kept
+    assert env.oracle.functions.requestStatus(rid).call() == FULFILLED
+    # A fulfilled request's slot is cleared (a refund): nothing of it is left to check.
+    assert env.oracle.functions.isCommitted(committed(env.oracle, rid)).call() is False
+    assert rpc(env.url, "eth_getStorageAt", [env.oracle.address, _request_slot(rid), "latest"]) == (
+        "0x" + "00" * 32
+    )
     assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == fee
 
     before = env.web3.eth.get_balance(env.relayer)
@@ -580,7 +598,7 @@ def test_tampered_proof_bytes_are_refused(env: Env) -> None:
     assert got == ("ZkmlOracleInvalidProof", (env.model,))
     got = env.fulfill_reverts(rid, env.good.proof[:-32], env.good.instances)
     assert got == ("ZkmlOracleInvalidProof", (env.model,))
-    assert env.oracle.functions.getRequest(rid).call()[5] == PENDING
+    assert env.oracle.functions.requestStatus(rid).call() == PENDING
 
 
 def test_a_changed_output_instance_is_refused(env: Env, built: BuildResult) -> None:
@@ -637,7 +655,7 @@ def test_fulfilling_past_the_deadline_or_after_cancel_is_refused(env: Env) -> No
     advance(env.url, HOUR + 1)
     got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
     assert got == ("ZkmlOracleRequestExpired", (rid, deadline))
-    send(env.web3, env.oracle.functions.cancel(rid), env.requester)
+    send(env.web3, env.oracle.functions.cancel(committed(env.oracle, rid)), env.requester)
     got = env.fulfill_reverts(rid, env.good.proof, env.good.instances)
     assert got == ("ZkmlOracleRequestNotPending", (rid, CANCELLED))
 
@@ -691,8 +709,9 @@ def _callback_failed(env: Env, receipt: Any, rid: int) -> bytes:
     (failed,) = events(env.oracle, "CallbackFailed", receipt)
     assert failed.args.requestId == rid
     assert not events(env.oracle, "CallbackSucceeded", receipt)
-    request = env.oracle.functions.getRequest(rid).call()
-    assert request[5] == FULFILLED and request[8] == env.relayer
+    assert env.oracle.functions.requestStatus(rid).call() == FULFILLED
+    (done,) = events(env.oracle, "RequestFulfilled", receipt)
+    assert done.args.fulfiller == env.relayer
     return bytes(failed.args.reason)
 
 
@@ -730,12 +749,14 @@ def test_the_callback_gets_its_whole_gas_limit_or_fulfil_reverts(env: Env) -> No
     send(env.web3, env.consumer.functions.setMode(3), env.admin)
     limit = 1_000_000
     rid = env.consumer_request(gas_limit=limit)
-    fn = env.oracle.functions.fulfill(rid, env.good.proof, env.good.instances)
+    fn = env.oracle.functions.fulfill(
+        committed(env.oracle, rid), env.good.proof, env.good.instances
+    )
     needed = limit + limit // 63 + env.oracle.functions.CALLBACK_GAS_OVERHEAD().call()
     name, args = call_reverts(fn, {"from": env.relayer, "gas": 1_100_000})
     assert name == "ZkmlOracleInsufficientCallbackGas"
     assert args[0] == rid and args[1] == needed and args[2] < needed
-    assert env.oracle.functions.getRequest(rid).call()[5] == PENDING
+    assert env.oracle.functions.requestStatus(rid).call() == PENDING
 
 
 def test_a_consumer_that_reenters_fulfil_is_refused(env: Env) -> None:
@@ -759,15 +780,14 @@ def test_cancel_refund_and_withdraw(env: Env) -> None:
     fee = 5 * 10**15
     deadline = latest_time(env.web3) + HOUR
     rid = env.request(fee=fee, deadline=deadline)
-    cancel = env.oracle.functions.cancel(rid)
+    cancel = env.oracle.functions.cancel(committed(env.oracle, rid))
     assert tx_reverts(cancel, env.requester) == ("ZkmlOracleRequestNotExpired", (rid, deadline))
     advance(env.url, HOUR + 1)
     assert tx_reverts(cancel, env.stranger) == ("ZkmlOracleNotRequester", (rid, env.stranger))
     receipt = send(env.web3, cancel, env.requester)
     (event,) = events(env.oracle, "RequestCancelled", receipt)
     assert (event.args.requestId, event.args.refund) == (rid, fee)
-    request = env.oracle.functions.getRequest(rid).call()
-    assert (request[5], request[6], request[1]) == (CANCELLED, 0, env.requester)
+    assert env.oracle.functions.requestStatus(rid).call() == CANCELLED
     assert tx_reverts(cancel, env.requester) == ("ZkmlOracleRequestNotPending", (rid, CANCELLED))
     assert env.oracle.functions.pendingWithdrawal(env.requester).call() == fee
     before = env.web3.eth.get_balance(env.requester)
@@ -778,11 +798,57 @@ def test_cancel_refund_and_withdraw(env: Env) -> None:
     assert got == ("ZkmlOracleNothingToWithdraw", (env.requester,))
 
 
+def test_fields_other_than_the_committed_ones_are_refused(env: Env) -> None:
+    """The oracle stores one commitment per request: every field passed back on fulfil or
+    cancel must be the committed one, or a fulfiller could raise the fee it is credited, drop
+    the callback or move the deadline, and a canceller redirect the refund."""
+    rid = env.consumer_request(fee=10**15)
+    request = committed(env.oracle, rid)
+    tampered = [
+        (*request[:3], env.stranger, *request[4:]),  # requester
+        (*request[:4], env.stranger, *request[5:]),  # refund address
+        (*request[:5], ZERO, *request[6:]),  # callback dropped
+        (*request[:6], 0, *request[7:]),  # callback gas limit
+        (*request[:7], request[7] + HOUR, *request[8:]),  # deadline
+        (*request[:8], 0, request[9]),  # grace period skipped
+        (*request[:9], 2 * 10**15),  # fee
+    ]
+    advance(env.url, HOUR + 1)  # expired: cancel would otherwise pass
+    for fields in tampered:
+        fn = env.oracle.functions.fulfill(fields, env.good.proof, env.good.instances)
+        assert tx_reverts(fn, env.relayer) == ("ZkmlOracleRequestMismatch", (rid,))
+        fn = env.oracle.functions.cancel(fields)
+        assert tx_reverts(fn, env.requester) == ("ZkmlOracleRequestMismatch", (rid,))
+    assert env.oracle.functions.requestStatus(rid).call() == PENDING
+
+
+def test_a_request_may_name_its_refund_address(env: Env) -> None:
+    fee = 10**15
+    deadline = latest_time(env.web3) + HOUR
+    fn = env.oracle.functions.requestInferenceWithRefund(
+        env.model, env.inputs, ZERO, 0, deadline, env.stranger
+    )
+    (event,) = events(env.oracle, "InferenceRequested", send(env.web3, fn, env.requester, fee))
+    assert event.args.refundTo == env.stranger
+    refused = env.oracle.functions.requestInferenceWithRefund(
+        env.model, env.inputs, ZERO, 0, deadline, ZERO
+    )
+    assert tx_reverts(refused, env.requester) == ("ZkmlOracleZeroRefundAddress", ())
+    rid = int(event.args.requestId)
+    advance(env.url, HOUR + 1)
+    cancel = env.oracle.functions.cancel(committed(env.oracle, rid))
+    assert tx_reverts(cancel, env.relayer) == ("ZkmlOracleNotRequester", (rid, env.relayer))
+    before = env.oracle.functions.pendingWithdrawal(env.requester).call()
+    send(env.web3, cancel, env.stranger)  # the refund address may cancel too
+    assert env.oracle.functions.pendingWithdrawal(env.stranger).call() == fee
+    assert env.oracle.functions.pendingWithdrawal(env.requester).call() == before
+
+
 def test_a_fulfilled_request_cannot_be_cancelled(env: Env) -> None:
     rid = env.request(fee=10**15)
     env.fulfill(rid)
     advance(env.url, HOUR + 1)
-    got = tx_reverts(env.oracle.functions.cancel(rid), env.requester)
+    got = tx_reverts(env.oracle.functions.cancel(committed(env.oracle, rid)), env.requester)
     assert got == ("ZkmlOracleRequestNotPending", (rid, FULFILLED))
 
 
@@ -878,7 +944,9 @@ def test_fulfil_costs_at_most_120_percent_of_verify_proof(env: Env) -> None:
         {"from": env.relayer, "to": verifier, "data": "0x" + env.good.calldata.hex()}
     )
     rid = env.request(fee=10**15)
-    fn = env.oracle.functions.fulfill(rid, env.good.proof, env.good.instances)
+    fn = env.oracle.functions.fulfill(
+        committed(env.oracle, rid), env.good.proof, env.good.instances
+    )
     fulfil_gas = fn.estimate_gas({"from": env.relayer})
     ratio = fulfil_gas / verify_gas
     print(

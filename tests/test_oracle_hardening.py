@@ -28,6 +28,7 @@ from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
 )
 from zkml_oracle import contracts
 from zkml_oracle.chain import rpc
+from zkml_oracle.testing import committed
 from zkml_oracle.verifier import CompiledContract
 
 DAY = 24 * HOUR
@@ -82,7 +83,7 @@ def test_a_copied_fulfilment_does_not_earn_the_fee(env: Env) -> None:
     rid = env.request(fee=FEE)
     open_at = latest_time(env.web3) + 600
     # The stranger replays the relayer's transaction (same proof, same instances) first.
-    copied = views.fulfill(rid, env.good.proof, env.good.instances)
+    copied = views.fulfill(committed(env.oracle, rid), env.good.proof, env.good.instances)
     assert tx_reverts(copied, env.stranger) == (
         "ZkmlOracleNotDesignatedFulfiller",
         (rid, env.stranger, open_at),
@@ -95,7 +96,11 @@ def test_a_copied_fulfilment_does_not_earn_the_fee(env: Env) -> None:
     # The open fallback: once the grace period is over, anyone may serve the request.
     rid = env.request(fee=FEE)
     advance(env.url, 601)
-    send(env.web3, views.fulfill(rid, env.good.proof, env.good.instances), env.stranger)
+    send(
+        env.web3,
+        views.fulfill(committed(env.oracle, rid), env.good.proof, env.good.instances),
+        env.stranger,
+    )
     assert views.pendingWithdrawal(env.stranger).call() == FEE
 
 
@@ -155,19 +160,22 @@ def test_a_deactivated_models_requests_are_cancelled_at_once(env: Env) -> None:
     rid = env.request(fee=FEE, deadline=latest_time(env.web3) + 29 * DAY)
     views = env.oracle.functions
     send(env.web3, views.setModelActive(env.model, False), env.admin)
-    assert tx_reverts(views.cancel(rid), env.stranger) == (
+    assert tx_reverts(views.cancel(committed(env.oracle, rid)), env.stranger) == (
         "ZkmlOracleNotRequester",
         (rid, env.stranger),
     )
-    receipt = send(env.web3, views.cancel(rid), env.requester)
+    receipt = send(env.web3, views.cancel(committed(env.oracle, rid)), env.requester)
     (ev,) = events(env.oracle, "RequestCancelled", receipt)
     assert (ev.args.requestId, ev.args.refund) == (rid, FEE)
-    assert views.getRequest(rid).call()[5] == CANCELLED
+    assert views.requestStatus(rid).call() == CANCELLED
     assert views.pendingWithdrawal(env.requester).call() == FEE
     # Reactivated, a pending request is again cancellable only after its deadline.
     send(env.web3, views.setModelActive(env.model, True), env.admin)
     rid = env.request(fee=FEE)
-    assert tx_reverts(views.cancel(rid), env.requester)[0] == "ZkmlOracleRequestNotExpired"
+    assert (
+        tx_reverts(views.cancel(committed(env.oracle, rid)), env.requester)[0]
+        == "ZkmlOracleRequestNotExpired"
+    )
 
 
 # --- row 6: a consumer acts only on its own requests ---

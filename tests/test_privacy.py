@@ -18,13 +18,19 @@ from zkml_oracle.commitment import ADDRESS_LIMBS, Binding, limbs
 from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.exceptions import ArtifactError, InputError
-from zkml_oracle.oracle import ModelConfig, deploy_and_register, input_felts, proof_calldata
+from zkml_oracle.oracle import (
+    ZERO_ADDRESS,
+    ModelConfig,
+    deploy_and_register,
+    input_felts,
+    proof_calldata,
+)
 from zkml_oracle.prover import prove, verify
 from zkml_oracle.publish import check_public, publish
-from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness
+from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness, committed
 from zkml_oracle.types import BuildResult, Visibility
 
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +120,15 @@ def test_layout_matches_what_the_proof_carries(
         ids.append(ask(zkml, felts, requester))
     if batched:
         done = zkml.transact(
-            zkml.oracle.functions.fulfillBatch(zkml.model_id, ids, p.proof, p.instances),
+            zkml.oracle.functions.fulfillBatch(
+                zkml.model_id, [committed(zkml.oracle, r) for r in ids], p.proof, p.instances
+            ),
             zkml.accounts[-1],
         )
     else:
         done = zkml.transact(
-            zkml.oracle.functions.fulfill(ids[0], p.proof, p.instances), zkml.accounts[-1]
+            zkml.oracle.functions.fulfill(committed(zkml.oracle, ids[0]), p.proof, p.instances),
+            zkml.accounts[-1],
         )
     events = zkml.events(zkml.oracle, "RequestFulfilled", done)
     assert {int(e.args.requestId): list(e.args.outputs) for e in events} == {
@@ -190,15 +199,20 @@ def test_a_proof_with_forged_weights_is_refused_everywhere(
     # policy would refuse the relayer before it otherwise).
     zkml.transact(o.setFeedOpen(zkml.model_id, True), zkml.admin)
     attempts = [
-        o.fulfill(ids[0], forged.proof, forged.instances),
-        o.fulfillBatch(zkml.model_id, ids, forged.proof, forged.instances),
+        o.fulfill(committed(zkml.oracle, ids[0]), forged.proof, forged.instances),
+        o.fulfillBatch(
+            zkml.model_id, [committed(zkml.oracle, r) for r in ids], forged.proof, forged.instances
+        ),
         o.submitResult(zkml.model_id, forged.proof, forged.instances),
         o.submitResultBatch(zkml.model_id, forged.proof, forged.instances, len(rows)),
     ]
     for fn in attempts:
         assert zkml.reverts(fn, relayer) == ("ZkmlOracleParamsMismatch", (zkml.model_id,))
     done = zkml.transact(
-        o.fulfillBatch(zkml.model_id, ids, honest.proof, honest.instances), relayer
+        o.fulfillBatch(
+            zkml.model_id, [committed(zkml.oracle, r) for r in ids], honest.proof, honest.instances
+        ),
+        relayer,
     )
     assert len(zkml.events(zkml.oracle, "RequestFulfilled", done)) == len(ids)
 
@@ -263,9 +277,11 @@ def test_a_copied_commitment_cannot_be_settled(
     mine = ask(zkml, commitment, applicant)
     theirs = ask(zkml, commitment, copier)
     p = prove_rows(bound_built, [row], tmp_path / "proof.json", [binding])
-    fn = zkml.oracle.functions.fulfill(theirs, p.proof, p.instances)
+    fn = zkml.oracle.functions.fulfill(committed(zkml.oracle, theirs), p.proof, p.instances)
     assert zkml.reverts(fn, copier) == ("ZkmlOracleRequesterMismatch", (theirs, int(applicant, 16)))
-    zkml.transact(zkml.oracle.functions.fulfill(mine, p.proof, p.instances), relayer)
+    zkml.transact(
+        zkml.oracle.functions.fulfill(committed(zkml.oracle, mine), p.proof, p.instances), relayer
+    )
     # The salt is what makes the commitment unguessable: same features, another salt, another
     # commitment; and the same salt for another requester is another commitment too.
     assert input_felts(bound_built.manifest, [row], Binding.new(applicant)) != commitment

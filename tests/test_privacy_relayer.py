@@ -163,7 +163,7 @@ def test_the_relayer_serves_sealed_private_inputs(
             assert "does not decrypt" in (tampered_entry.error or "")
             assert "does not match the request's commitment" in (mismatch_entry.error or "")
         for rid in (good, via_cli):
-            assert contract.functions.getRequest(rid).call()[5] == 2  # Fulfilled
+            assert contract.functions.requestStatus(rid).call() == 2  # Fulfilled
         logs = (tmp_path / "relay.log").read_text()
         assert public in logs  # the relayer announces the key it serves
         time.sleep(0.1)

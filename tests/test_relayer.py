@@ -27,10 +27,12 @@ from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
 from zkml_oracle.deployments import DeploymentStore
 from zkml_oracle.exceptions import IllegalTransition
+from zkml_oracle.oracle import RequestStatus
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
 from zkml_oracle.relayer.journal import Journal, JournalError, RequestEvent
 from zkml_oracle.relayer.signer import ANVIL_DEV_KEYS, NonceManager
+from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
 
 EXE = Path(sys.executable).parent / "zkml-oracle"
@@ -238,7 +240,8 @@ class Env:
                 if tx["to"] and tx["to"].lower() == self.oracle.lower():
                     fn, args = self.contract.decode_function_input(tx["input"])
                     if fn.fn_name in ("fulfill", "fulfillBatch"):
-                        ids = args.get("requestIds") or [args["requestId"]]
+                        batch = fn.fn_name == "fulfillBatch"
+                        ids = [r["id"] for r in (args["requests"] if batch else [args["request"]])]
                         status = self.web3.eth.get_transaction_receipt(tx["hash"])["status"]
                         calls.append(
                             (tx["from"], "0x" + tx["hash"].hex().removeprefix("0x"), ids, status)
@@ -260,7 +263,7 @@ class Env:
             logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
             assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
             assert list(logs[0]["args"]["outputs"]) == outputs
-            assert self.contract.functions.getRequest(rid).call()[5] == 2  # Fulfilled
+            assert self.contract.functions.requestStatus(rid).call() == 2  # Fulfilled
         for who, ids in self.fulfil_txs().items():
             assert len(ids) == len(set(ids)), f"{who} sent fulfill twice for a request: {ids}"
 
@@ -643,7 +646,7 @@ def _assert_answered(
         logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
         assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
         assert list(logs[0]["args"]["outputs"]) == outputs, rid
-        assert env.contract.functions.getRequest(rid).call()[5] == 2  # Fulfilled
+        assert env.contract.functions.requestStatus(rid).call() == RequestStatus.FULFILLED
     for who, ids in env.fulfil_txs(by_hand).items():
         assert len(ids) == len(set(ids)), f"{who} sent a request twice: {ids}"
 
@@ -736,9 +739,9 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     # Meanwhile the first request is answered by hand (slot 0 of its own proof), with the
     # relayer's own key: a fulfilment the relayer did not send is not counted as its own.
     lost = rids[0]
-    tx = benv.contract.functions.fulfill(lost, rows.proof, rows.instances).transact(
-        {"from": RELAYER_0}
-    )
+    tx = benv.contract.functions.fulfill(
+        committed(benv.contract, lost), rows.proof, rows.instances
+    ).transact({"from": RELAYER_0})
     assert benv.web3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
     assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
@@ -792,9 +795,9 @@ def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
         )
         # A rival answers the first request with a higher tip: mined first in the same block.
         lost = rids[0]
-        rival = benv.contract.functions.fulfill(lost, rows.proof, rows.instances).transact(
-            {"from": RELAYER_1, "maxPriorityFeePerGas": 10**11, "maxFeePerGas": 2 * 10**11}
-        )
+        rival = benv.contract.functions.fulfill(
+            committed(benv.contract, lost), rows.proof, rows.instances
+        ).transact({"from": RELAYER_1, "maxPriorityFeePerGas": 10**11, "maxFeePerGas": 2 * 10**11})
         benv.web3.provider.make_request("evm_mine", [])
         benv.web3.provider.make_request("evm_setAutomine", [True])
         assert _finish(proc) == 0, (benv.work / "relay.log").read_text()

@@ -109,7 +109,7 @@ def _tally(env: Env, made: list[int]) -> dict[str, int]:
         n = len(event.get_logs(from_block=0, argument_filters={"requestId": rid}))
         fulfilled += n >= 1
         duplicated += n > 1
-        on_chain = env.contract.functions.getRequest(rid).call()[5]
+        on_chain = env.contract.functions.requestStatus(rid).call()
         lost += on_chain == 1 or states.get(rid) not in J.TERMINAL_STATES
     return {"made": len(made), "fulfilled": fulfilled, "duplicated": duplicated, "lost": lost}
 
@@ -320,7 +320,7 @@ def test_a_poison_request_in_a_batch_is_rejected_alone(small_benv: Env, rows: Ro
     assert all(entries[r].state == J.FULFILLED for r in healthy)
     assert len(_events(benv, "proof.started")) == 1  # the rest proven once, together
     assert _tally(benv, healthy) == {"made": 3, "fulfilled": 3, "duplicated": 0, "lost": 0}
-    assert benv.contract.functions.getRequest(poison).call()[5] == 1  # left to its requester
+    assert benv.contract.functions.requestStatus(poison).call() == 1  # left to its requester
 
 
 def _small_blocks(built: BuildResult, tmp_path: Path, callback_cap: int) -> Iterator[Env]:

@@ -97,7 +97,7 @@ def test_request_prove_fulfil_through_a_consumer(
             zkml.model_id,
             proof.outputs,
         )
-        assert zkml.oracle.functions.getRequest(request_id).call()[5] == FULFILLED
+        assert zkml.oracle.functions.requestStatus(request_id).call() == FULFILLED
         assert zkml.oracle.functions.pendingWithdrawal(relayer).call() == 7
         # A second answer is refused, with the oracle's custom error decoded.
         with pytest.raises(TransactionReverted) as refused:

@@ -561,6 +561,11 @@ def _oracle_session(options: Any, store: Any, plain: bool = False) -> Iterator[t
     "input and a fresh salt are sealed to it and posted with the request (only the salted "
     "commitment and the ciphertext go on-chain).",
 )
+@click.option(
+    "--refund-to",
+    default=None,
+    help="Address credited the fee if the request is cancelled (default: the requester).",
+)
 @chain_options
 @json_option
 @handle_errors
@@ -572,6 +577,7 @@ def request(
     callback: str | None,
     callback_gas: int,
     encrypt_to: str | None,
+    refund_to: str | None,
     as_json: bool,
     **chain_kw: Any,
 ) -> None:
@@ -586,6 +592,13 @@ def request(
     from .prover import check_request_input as circuit_check
     from .types import Manifest
 
+    if refund_to is not None:
+        from eth_utils.address import is_address
+
+        if not is_address(refund_to) or int(refund_to, 16) == 0:
+            raise InputError(f"--refund-to {refund_to!r} is not a non-zero address (0x + 40 hex)")
+        if encrypt_to is not None:
+            raise InputError("--refund-to is for public requests: drop it with --encrypt-to")
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
@@ -606,14 +619,20 @@ def request(
             () if binding is None or encrypt_to is None else (seal(encrypt_to, sample, binding),)
         )
         now = int(chain.web3.eth.get_block("pending")["timestamp"])  # the request's block
+        method = "requestInference"
+        extra: tuple[Any, ...] = ()
+        if sealed:
+            method, extra = "requestPrivateInference", sealed
+        elif refund_to is not None:
+            method, extra = "requestInferenceWithRefund", (refund_to,)
         receipt = oracle.send(
-            "requestPrivateInference" if sealed else "requestInference",
+            method,
             model_id,
             felts,
             callback or ZERO_ADDRESS,
             callback_gas,
             now + deadline,
-            *sealed,
+            *extra,
             sender=account,
             value=fee,
         )
@@ -1125,6 +1144,12 @@ def demo(workdir: Path, as_json: bool) -> None:
     help="Seconds the oldest pending request may wait for its batch to fill before it is "
     "proven with whatever is pending.",
 )
+@click.option(
+    "--adaptive-batches",
+    is_flag=True,
+    help="Wait for a batch to fill only while the observed arrival rate can fill it within "
+    "--max-wait; otherwise prove what is pending at once.",
+)
 @click.option("--poll-interval", type=float, default=0.5, show_default=True, help="Seconds.")
 @click.option(
     "--drain-timeout",
@@ -1187,6 +1212,7 @@ def relay(
     workers: int,
     batch_size: int,
     max_wait: float,
+    adaptive_batches: bool,
     poll_interval: float,
     drain_timeout: float,
     metrics_port: int | None,
@@ -1216,6 +1242,7 @@ def relay(
         workers=workers,
         batch_size=batch_size,
         max_wait=max_wait,
+        adaptive_batches=adaptive_batches,
         poll_interval=poll_interval,
         metrics_port=metrics_port,
         drain_timeout=drain_timeout,

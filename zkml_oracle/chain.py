@@ -80,6 +80,13 @@ class Chain:
         genesis = provider.web3.eth.get_block(0)["hash"].to_0x_hex()
         return cls(provider, int(provider.chain_id), genesis, url or getattr(provider, "uri", None))
 
+    @classmethod
+    def from_web3(cls, w3: Any, url: str | None = None) -> Chain:
+        """The chain behind a plain web3.py connection (no Ape: reads, and transactions the
+        node's unlocked accounts sign)."""
+        genesis = "0x" + bytes(w3.eth.get_block(0)["hash"]).hex()
+        return cls(None, int(w3.eth.chain_id), genesis, url, w3)
+
     def describe(self) -> str:
         return f"chain {self.chain_id} (genesis {self.genesis_hash[:10]}…)"
 
@@ -354,8 +361,7 @@ def connect_rpc(options: ChainOptions) -> Iterator[Chain]:
 
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
         w3.eth.default_block = "pending"  # as Chain.from_provider: the next block's view
-        genesis = w3.eth.get_block(0)["hash"].to_0x_hex()
-        chain = Chain(None, int(w3.eth.chain_id), genesis, url, w3)
+        chain = Chain.from_web3(w3, url)
         _check_chain_id(options, chain, choice)
         yield chain
 

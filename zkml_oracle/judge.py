@@ -120,7 +120,9 @@ def read_case(web3: Any, judge_address: str, case_id: int) -> CaseView:
     opener, appellant = raw[10], raw[11]
     state = int(judge.functions.caseState(case_id).call())
     oracle = web3.eth.contract(
-        address=judge.functions.oracle().call(), abi=contract("ZkmlOracle").abi
+        address=judge.functions.oracle().call(),
+        abi=contract("ZkmlOracle").abi,
+        decode_tuples=True,  # structs by their ABI field names
     )
     answers = {
         int(log["args"]["requestId"]): list(log["args"]["outputs"])
@@ -137,7 +139,7 @@ def read_case(web3: Any, judge_address: str, case_id: int) -> CaseView:
             case_id, index
         ).call():
             if model not in scales:
-                scales[model] = int(oracle.functions.getModel(model).call()[0][7])
+                scales[model] = int(oracle.functions.getModel(model).call().config.outputScale)
             status = "answered" if answered else "abstained" if resolved else "pending"
             outputs = answers.get(int(request_id))
             values = None if outputs is None else [o / 2 ** scales[model] for o in outputs]

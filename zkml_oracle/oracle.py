@@ -35,38 +35,20 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 class RequestStatus(IntEnum):
+    """``IZkmlOracle.RequestStatus``."""
+
     NONE = 0
     PENDING = 1
     FULFILLED = 2
     CANCELLED = 3
 
 
-@dataclass(frozen=True)
-class Request:
-    """``IZkmlOracle.Request`` as ``getRequest`` returns it, read by ABI field name."""
+class SkipReason(IntEnum):
+    """``IZkmlOracle.SkipReason``: why ``fulfillBatch`` left a slot's request alone."""
 
-    request_id: int
-    model_id: str  # 0x-hex
-    requester: str
-    status: RequestStatus
-    deadline: int
-    fee: int
-    input_hash: str  # 0x-hex
-    fulfiller: str
-
-    @classmethod
-    def decode(cls, request_id: int, raw: Any) -> Request:
-        """From web3's named tuple (the oracle's contract is made with ``decode_tuples``)."""
-        return cls(
-            request_id=request_id,
-            model_id="0x" + bytes(raw.modelId).hex(),
-            requester=str(raw.requester),
-            status=RequestStatus(raw.status),
-            deadline=int(raw.deadline),
-            fee=int(raw.fee),
-            input_hash="0x" + bytes(raw.inputHash).hex(),
-            fulfiller=str(raw.fulfiller),
-        )
+    FULFILLED = 0
+    CANCELLED = 1
+    EXPIRED = 2
 
 
 @dataclass(frozen=True)
@@ -94,6 +76,97 @@ class Sent:
 
     txn_hash: str
     gas_used: int
+
+
+@dataclass(frozen=True)
+class Request:
+    """``IZkmlOracle.Request``: a request's fields as ``InferenceRequested`` emits them. The
+    oracle stores only their commitment; ``fulfill``, ``fulfillBatch`` and ``cancel`` take them
+    back (:meth:`as_tuple`) and refuse any other value."""
+
+    id: int
+    model_id: str  # 0x-hex
+    input_hash: str  # 0x-hex
+    requester: str
+    refund_to: str
+    callback: str
+    callback_gas_limit: int
+    deadline: int
+    open_at: int
+    fee: int
+    input_felts: tuple[int, ...] = ()
+
+    @classmethod
+    def from_event(cls, args: Any) -> Request:
+        """From a decoded ``InferenceRequested`` log's ``args``."""
+        felts = tuple(int(f) for f in args["inputFelts"])
+        return cls(
+            id=int(args["requestId"]),
+            model_id="0x" + bytes(args["modelId"]).hex(),
+            input_hash=input_hash(list(felts)),
+            requester=str(args["requester"]),
+            refund_to=str(args["refundTo"]),
+            callback=str(args["callback"]),
+            callback_gas_limit=int(args["callbackGasLimit"]),
+            deadline=int(args["deadline"]),
+            open_at=int(args["openAt"]),
+            fee=int(args["fee"]),
+            input_felts=felts,
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ``Request`` struct as the contract's ABI takes it."""
+        return (
+            self.id,
+            bytes.fromhex(self.model_id.removeprefix("0x")),
+            bytes.fromhex(self.input_hash.removeprefix("0x")),
+            self.requester,
+            self.refund_to,
+            self.callback,
+            self.callback_gas_limit,
+            self.deadline,
+            self.open_at,
+            self.fee,
+        )
+
+
+@dataclass(frozen=True)
+class OnChainRequest:
+    """A request's state: its status (the oracle's one slot per request), its deadline (from
+    its log) and, once fulfilled, its fulfiller (from ``RequestFulfilled``)."""
+
+    status: RequestStatus
+    deadline: int
+    fulfiller: str
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """A ``RequestFulfilled`` log: who answered, in which transaction, with what outputs."""
+
+    tx_hash: str
+    fulfiller: str
+    outputs: tuple[int, ...]
+    block_number: int | None = None
+    block_hash: str | None = None
+
+    @classmethod
+    def from_log(cls, log: Any, tx_hash: str | None = None) -> Fulfilment:
+        """From a decoded ``RequestFulfilled`` log (a receipt's logs carry no block fields
+        worth keeping: ``tx_hash`` is given)."""
+        if tx_hash is not None:
+            return cls(
+                tx_hash,
+                str(log["args"]["fulfiller"]),
+                tuple(int(v) for v in log["args"]["outputs"]),
+            )
+        return cls(
+            "0x" + bytes(log["transactionHash"]).hex(),
+            str(log["args"]["fulfiller"]),
+            tuple(int(v) for v in log["args"]["outputs"]),
+            int(log["blockNumber"]),
+            "0x" + bytes(log["blockHash"]).hex(),
+        )
 
 
 def credit_features_typed_data(
@@ -179,8 +252,16 @@ class Oracle:
     def send(self, method: str, *args: Any, sender: Any, value: int = 0) -> Any:
         """A transaction; a refusal raises OracleRefused with the decoded custom error.
 
+        ``fulfill`` and ``cancel`` take a request, ``fulfillBatch`` a list of them: a request
+        id (int) is resolved here to its committed fields (:meth:`request`); a :class:`Request`
+        or a raw tuple is passed as given.
+
         Through Ape when the chain was connected through it (its accounts sign); on a plain
         connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
+        if method in ("fulfill", "cancel") and args:
+            args = (self._request_arg(args[0]), *args[1:])
+        elif method == "fulfillBatch" and len(args) > 1:
+            args = (args[0], [self._request_arg(r) for r in args[1]], *args[2:])
         if not self.chain.uses_ape:
             return self._send_plain(method, *args, sender=sender, value=value)
         from ape.contracts import ContractInstance
@@ -233,17 +314,59 @@ class Oracle:
         except (ContractCustomError, ContractLogicError) as e:
             raise OracleRefused(f"{method} reverted: {self.decode_error(e)}") from None
 
-    def request(self, request_id: int) -> Request:
-        """Request ``request_id``; unknown ids are refused with the fix."""
-        try:
-            raw = self.call("getRequest", request_id)
-        except OracleRefused:
-            raw = None
-        if raw is None or RequestStatus(raw.status) == RequestStatus.NONE:
+    def _request_arg(self, request: Any) -> Any:
+        if isinstance(request, Request):
+            return request.as_tuple()
+        if isinstance(request, int):
+            return self.request(request).as_tuple()
+        return request
+
+    def request(self, request_id: int, from_block: int = 0) -> Request:
+        """Request ``request_id``'s fields, from its ``InferenceRequested`` log (the oracle
+        stores only their commitment; ``isCommitted`` checks them); unknown ids are refused
+        with the fix."""
+        logs = self._web3.events.InferenceRequested().get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        if not logs:
             raise InputError(
                 f"no request {request_id} on the oracle at {self.address}: check the id"
             )
-        return Request.decode(request_id, raw)
+        return Request.from_event(logs[-1]["args"])
+
+    def request_status(self, request_id: int) -> RequestStatus:
+        """The status the oracle's one slot per request holds (``NONE``: no such request)."""
+        return RequestStatus(int(self._web3.functions.requestStatus(request_id).call()))
+
+    def state(self, request_id: int, request: Request | None = None) -> OnChainRequest:
+        """Request ``request_id``'s status, deadline and, once fulfilled, its fulfiller
+        (``request``: its fields, when already read)."""
+        status = self.request_status(request_id)
+        if status == RequestStatus.NONE:
+            return OnChainRequest(status, 0, ZERO_ADDRESS)
+        request = request or self.request(request_id)
+        fulfiller = ZERO_ADDRESS
+        if status == RequestStatus.FULFILLED:
+            done = self.fulfilment(request_id)
+            fulfiller = done.fulfiller if done is not None else ZERO_ADDRESS
+        return OnChainRequest(status, request.deadline, fulfiller)
+
+    def fulfilment(self, request_id: int, from_block: int = 0) -> Fulfilment | None:
+        """Request ``request_id``'s ``RequestFulfilled`` log (None before it is fulfilled)."""
+        logs = self._web3.events.RequestFulfilled().get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        return Fulfilment.from_log(logs[-1]) if logs else None
+
+    def model_registered(self, model_id: str) -> bool:
+        """Whether ``model_id`` is registered (a failure to reach the node is raised)."""
+        from web3.exceptions import ContractCustomError, ContractLogicError
+
+        try:
+            model = self._web3.functions.getModel(model_id).call()
+        except (ContractCustomError, ContractLogicError):
+            return False
+        return bool(model.registeredAt)
 
     def latest_result(self, model_id: str) -> Result | None:
         """The latest round of ``model_id``'s push feed; None before its first round."""
@@ -369,7 +492,7 @@ def set_fulfiller(oracle: Oracle, account: Any, address: str, allowed: bool) -> 
 
 def feed_policy(oracle: Oracle, model_id: str, accounts: list[str]) -> FeedPolicy:
     """Whether ``model_id``'s feed is open, and which of ``accounts`` publish to it."""
-    if not _registered(oracle, model_id):
+    if not oracle.model_registered(model_id):
         raise InputError(f"model {model_id} is not registered on the oracle at {oracle.address}")
     return FeedPolicy(
         model_id=model_id,
@@ -569,7 +692,7 @@ def deploy_and_register(
     _check_deployed_code(chain, build_dir, manifest, verifier.address)
     config = ModelConfig.from_manifest(manifest, verifier.address)
     model_id = config.model_id
-    on_chain = oracle.call("getModel", model_id) if _registered(oracle, model_id) else None
+    on_chain = oracle.call("getModel", model_id) if oracle.model_registered(model_id) else None
     if on_chain is None:
         receipt = oracle.send("registerModel", config.as_tuple(), sender=account)
         gas["register"], reused["model"] = int(receipt.gas_used), False
@@ -600,14 +723,6 @@ def _check_deployed_code(chain: Chain, build_dir: Path, manifest: Manifest, addr
             f"the code at {address} is not the verifier compiled in {build_dir}: refusing to "
             "register it (deploy the build's verifier again with a fresh --deployments record)"
         )
-
-
-def _registered(oracle: Oracle, model_id: str) -> bool:
-    try:
-        model = oracle.call("getModel", model_id)
-    except OracleRefused:
-        return False
-    return bool(model.registeredAt)
 
 
 def deploy_feed(
@@ -683,7 +798,11 @@ def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:
 
 
 def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
-    """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled."""
+    """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled:
+    the status from the oracle's one slot per request, the rest from its events."""
+    state = oracle.request_status(request_id)
+    if state == RequestStatus.NONE:
+        raise InputError(f"no request {request_id} on the oracle at {oracle.address}: check the id")
     req = oracle.request(request_id)
     out: dict[str, Any] = {
         "request_id": request_id,
@@ -693,19 +812,15 @@ def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
         "fee": req.fee,
         "input_hash": req.input_hash,
     }
-    if req.status == RequestStatus.PENDING:
+    if state == RequestStatus.PENDING:
         now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
         out["status"] = "expired" if now > req.deadline else "pending"
-    elif req.status == RequestStatus.CANCELLED:
+    elif state == RequestStatus.CANCELLED:
         out["status"] = "cancelled"
     else:
         out["status"] = "fulfilled"
-        out["fulfiller"] = req.fulfiller
-        logs = oracle._web3.events.RequestFulfilled().get_logs(
-            from_block=0, argument_filters={"requestId": request_id}
-        )
-        if logs:
-            out["outputs"] = outputs_to_floats(
-                list(logs[-1]["args"]["outputs"]), record_of(req.model_id)
-            )
+        done = oracle.fulfilment(request_id)
+        if done is not None:
+            out["fulfiller"] = done.fulfiller
+            out["outputs"] = outputs_to_floats(list(done.outputs), record_of(req.model_id))
     return out

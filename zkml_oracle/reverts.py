@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
+
+from .oracle import RequestStatus, SkipReason
+
+
+def _names(enum: type[IntEnum]) -> tuple[str, ...]:
+    return tuple(m.name.capitalize() for m in enum)
+
 
 #: Solidity enums that appear in custom errors and events, by their ABI ``internalType``
 #: (``enum <Contract>.<Enum>``), member names in declaration order.
 ENUMS: Mapping[str, tuple[str, ...]] = {
-    "IZkmlOracle.RequestStatus": ("None", "Pending", "Fulfilled", "Cancelled"),
-    "IZkmlOracle.SkipReason": ("Fulfilled", "Cancelled", "Expired"),
+    "IZkmlOracle.RequestStatus": _names(RequestStatus),
+    "IZkmlOracle.SkipReason": _names(SkipReason),
     "IZkmlAttestations.Metric": ("Argmax", "Threshold", "WithinError"),
 }
 
@@ -41,7 +49,14 @@ FIXES: Mapping[str, str] = {
         "its deadline passed: the requester can cancel it (fee refunded) and request again"
     ),
     "ZkmlOracleRequestNotExpired": "wait until the deadline (`zkml-oracle status ID`)",
-    "ZkmlOracleNotRequester": "only the account that made the request may cancel it",
+    "ZkmlOracleNotRequester": (
+        "only the account that made the request, or its refund address, may cancel it"
+    ),
+    "ZkmlOracleRequestMismatch": (
+        "pass the request's fields exactly as its InferenceRequested log has them "
+        "(zkml_oracle.oracle.Oracle.request reads them)"
+    ),
+    "ZkmlOracleZeroRefundAddress": "give a non-zero refund address (`request --refund-to`)",
     "ZkmlOracleBadDeadline": "give a deadline in the future (`request --deadline SECONDS`)",
     "ZkmlOracleWrongInputCount": "the input file holds another number of values than the model",
     "ZkmlOracleWrongInstanceCount": (

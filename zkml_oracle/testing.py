@@ -73,7 +73,17 @@ from .deployments import DeploymentStore
 from .exceptions import (
     TransactionReverted as TransactionReverted,  # defined there, importable here too
 )
-from .oracle import OracleDeployment, deploy_and_register, input_felts, proof_calldata
+from .oracle import (
+    ZERO_ADDRESS,
+    OnChainRequest,
+    Oracle,
+    OracleDeployment,
+    Request,
+    SkipReason,
+    deploy_and_register,
+    input_felts,
+    proof_calldata,
+)
 from .prover import prove
 from .types import BuildResult, Visibility
 from .verifier import CompiledContract
@@ -97,7 +107,6 @@ __all__ = [
 ]
 
 HOUR = 3600
-ZERO_ADDRESS = "0x" + "00" * 20
 #: Callback gas the harness asks for when a test does not say.
 DEFAULT_CALLBACK_GAS = 200_000
 
@@ -214,6 +223,23 @@ class ModelFactory:
 # --- the harness ---
 
 
+def committed(oracle: Any, request: int | tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``Request`` struct that ``fulfill``/``fulfillBatch``/``cancel`` of ``oracle`` (a
+    web3.py contract) take for request id ``request``, from its ``InferenceRequested`` log; an
+    id with no log gives a struct with only that id (the oracle refuses it as unknown). A tuple
+    is passed through (a test's tampered fields)."""
+    if isinstance(request, tuple):
+        return request
+    logs = oracle.events.InferenceRequested().get_logs(
+        from_block=0, argument_filters={"requestId": request}
+    )
+    if not logs:
+        none = "0x" + "00" * 32
+        z = ZERO_ADDRESS
+        return Request(request, none, none, z, z, z, 0, 0, 0, 0).as_tuple()
+    return Request.from_event(logs[-1].args).as_tuple()
+
+
 def _web3(url: str) -> Any:
     from web3 import HTTPProvider, Web3
 
@@ -234,6 +260,8 @@ class OracleHarness:
         self.oracle: Any = self.web3.eth.contract(
             address=deployment.oracle, abi=contract("ZkmlOracle").abi
         )
+        #: The toolkit's typed client of the same oracle (requests' fields and states).
+        self.client = Oracle(Chain.from_web3(self.web3, url), deployment.oracle)
         self._proofs: dict[str, Proof] = {}
         self._proof_dir = proof_dir
 
@@ -403,10 +431,21 @@ class OracleHarness:
         (request_id,) = self.requests_in(receipt)
         return InferenceRequest(request_id, input_, receipt)
 
+    def record(self, request_id: int) -> Request:
+        """Request ``request_id``'s fields, from its ``InferenceRequested`` log: what
+        ``fulfill``, ``fulfillBatch`` and ``cancel`` take (``.as_tuple()``)."""
+        return self.client.request(request_id)
+
+    def state(self, request_id: int) -> OnChainRequest:
+        """Request ``request_id``'s status, deadline and fulfiller (once fulfilled)."""
+        return self.client.state(request_id)
+
     def fulfill(self, request_id: int, proof: Proof, *, sender: str | None = None) -> FulfilResult:
         """``fulfill`` with ``proof`` (as a relayer: ``sender`` defaults to the last dev
         account); the verified outputs and whether the consumer's callback succeeded."""
-        fn = self.oracle.functions.fulfill(request_id, proof.proof, proof.instances)
+        fn = self.oracle.functions.fulfill(
+            committed(self.oracle, request_id), proof.proof, proof.instances
+        )
         receipt = self.transact(fn, sender or self.accounts[-1])
         (done,) = self.events(self.oracle, "RequestFulfilled", receipt)
         failed = self.events(self.oracle, "CallbackFailed", receipt)
@@ -426,17 +465,19 @@ class OracleHarness:
         """``fulfillBatch``: slot ``i`` of ``proof`` (a model built with ``--batch N``)
         answers ``request_ids[i]`` with one verification."""
         fn = self.oracle.functions.fulfillBatch(
-            self.model_id, request_ids, proof.proof, proof.instances
+            self.model_id,
+            [committed(self.oracle, r) for r in request_ids],
+            proof.proof,
+            proof.instances,
         )
         receipt = self.transact(fn, sender or self.accounts[-1])
-        reasons = ("fulfilled", "cancelled", "expired")
         return BatchResult(
             fulfilled={
                 int(e.args.requestId): [int(v) for v in e.args.outputs]
                 for e in self.events(self.oracle, "RequestFulfilled", receipt)
             },
             skipped={
-                int(e.args.requestId): reasons[int(e.args.reason)]
+                int(e.args.requestId): SkipReason(e.args.reason).name.lower()
                 for e in self.events(self.oracle, "RequestSkipped", receipt)
             },
             gas_used=int(receipt.gasUsed),

@@ -218,15 +218,17 @@ contract CreditGrant is ZkmlConsumer, Ownable, ReentrancyGuard, EIP712 {
     /// model was deactivated), so they may apply again; cancels the request at the oracle if
     /// it is still pending there and sends its fee back to the caller. Emits
     /// {ApplicationAbandoned}.
-    function abandon() external nonReentrant {
+    /// @param request The application's oracle request, as the oracle's `InferenceRequested`
+    /// emitted it (the oracle stores only a commitment to it and refuses other fields).
+    function abandon(IZkmlOracle.Request calldata request) external nonReentrant {
         Application memory app = _pending[msg.sender];
-        if (app.requestId == 0) revert CreditGrantNoApplication(msg.sender);
+        if (app.requestId == 0 || request.id != app.requestId) revert CreditGrantNoApplication(msg.sender);
         if (block.timestamp <= app.deadline && oracle().getModel(_modelId).active) {
             revert CreditGrantNotExpired(app.requestId, app.deadline);
         }
         delete _pending[msg.sender];
         delete _applicantOf[app.requestId];
-        uint256 refund = _cancelRequest(app.requestId);
+        uint256 refund = _cancelRequest(request);
         emit ApplicationAbandoned(msg.sender, app.requestId, refund);
         if (refund != 0) {
             (bool ok,) = payable(msg.sender).call{value: refund}("");

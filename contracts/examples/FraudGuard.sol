@@ -136,13 +136,16 @@ contract FraudGuard is ZkmlConsumer, Ownable, ReentrancyGuard {
     /// deactivated: the oracle's refusal is passed on otherwise) and returns its fee to the
     /// client; also frees a screening whose callback failed (nothing to refund then).
     /// Emits {ScreeningCancelled}.
+    /// @param request The screening's request, as the oracle's `InferenceRequested` emitted
+    /// it (the oracle keeps only a commitment to its fields and refuses others).
     /// @return refund What came back to the client, in wei.
-    function cancel(uint256 requestId) external nonReentrant returns (uint256 refund) {
+    function cancel(IZkmlOracle.Request calldata request) external nonReentrant returns (uint256 refund) {
+        uint256 requestId = request.id;
         Screening storage screening = _screenings[requestId];
         if (screening.client != msg.sender) revert FraudGuardNotClient(requestId, msg.sender);
         if (screening.verdict != Verdict.Pending) revert FraudGuardNotPending(requestId);
         screening.verdict = Verdict.Cancelled;
-        refund = _cancelRequest(requestId);
+        refund = _cancelRequest(request);
         emit ScreeningCancelled(requestId, msg.sender, refund);
         if (refund != 0) {
             (bool ok,) = msg.sender.call{value: refund}("");
@@ -296,12 +299,14 @@ contract GuardedTreasury is Ownable, ReentrancyGuard, IFraudGuardClient {
 
     /// @notice Abandons a payment whose screening went unanswered (see {FraudGuard-cancel}):
     /// its amount is released and its fee comes back into the treasury. Emits {Abandoned}.
-    function abandonPayment(uint256 requestId) external onlyOwner nonReentrant {
+    /// @param request The screening's request, as the oracle's `InferenceRequested` emitted it.
+    function abandonPayment(IZkmlOracle.Request calldata request) external onlyOwner nonReentrant {
+        uint256 requestId = request.id;
         Payment storage payment = _payments[requestId];
         if (payment.state != PaymentState.Screening) revert GuardedTreasuryNotScreening(requestId);
         payment.state = PaymentState.Abandoned;
         _reserved -= payment.amount;
-        uint256 refund = _guard.cancel(requestId);
+        uint256 refund = _guard.cancel(request);
         emit Abandoned(requestId, refund);
     }
 

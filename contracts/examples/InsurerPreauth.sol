@@ -85,7 +85,7 @@ contract InsurerPreauth is ZkmlConsumer {
     /// over the model's outputs.
     function _onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) internal override {
         if (modelId != _modelId) revert InsurerPreauthUnknownModel(requestId, modelId);
-        address patient = oracle().getRequest(requestId).requester;
+        address patient = _callbackRequester();
         uint256 riskClass = ModelOutputs.argmax(outputs);
         if (riskClass == _lowRiskClass) {
             _decisions[patient] = Decision.Preauthorised;

@@ -39,7 +39,7 @@ contract KycGate is ZkmlConsumer {
     // --- events ---
 
     /// @notice `account` was admitted: the verified class of its committed input is `passClass`.
-    event Admitted(address indexed account, uint256 indexed requestId, bytes32 inputHash);
+    event Admitted(address indexed account, uint256 indexed requestId);
     /// @notice `applicant` was refused: the verified class is `verifiedClass`.
     event Refused(address indexed applicant, uint256 indexed requestId, uint256 verifiedClass);
 
@@ -86,13 +86,13 @@ contract KycGate is ZkmlConsumer {
     /// one pass over the model's outputs (their count is fixed by the model).
     function _onInferenceResult(uint256 requestId, bytes32 modelId, int256[] calldata outputs) internal override {
         if (modelId != _modelId) revert KycGateUnknownRequest(requestId, modelId);
-        IZkmlOracle.Request memory request = oracle().getRequest(requestId);
+        address requester = _callbackRequester();
         uint256 verifiedClass = ModelOutputs.argmax(outputs);
         if (verifiedClass == _passClass) {
-            _admitted[request.requester] = true;
-            emit Admitted(request.requester, requestId, request.inputHash);
+            _admitted[requester] = true;
+            emit Admitted(requester, requestId);
         } else {
-            emit Refused(request.requester, requestId, verifiedClass);
+            emit Refused(requester, requestId, verifiedClass);
         }
     }
 

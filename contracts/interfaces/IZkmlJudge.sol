@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.20;
 
+import {IZkmlOracle} from "./IZkmlOracle.sol";
+
 /// @title IZkmlJudgeInput
 /// @notice Derives a judged model's input felts from what is decided (the actions of a
 /// proposal), so that nobody describes a proposal to the panel: a whole-treasury transfer is
@@ -130,6 +132,11 @@ interface IZkmlJudge {
     /// @notice The appeal window of `caseId` closed at `closedAt`.
     error ZkmlJudgeAppealClosed(uint256 caseId, uint64 closedAt);
     error ZkmlJudgeUnknownRequest(uint256 requestId);
+    /// @notice {reclaim} got `given` requests for a panel of `expected`.
+    error ZkmlJudgeRequestCount(uint256 caseId, uint256 expected, uint256 given);
+    /// @notice {reclaim} got fields for request `requestId` that are not the ones the oracle
+    /// committed to (or another request's, out of {getRequests} order).
+    error ZkmlJudgeRequestMismatch(uint256 requestId);
     error ZkmlJudgeNothingToWithdraw(address account);
     error ZkmlJudgeUnexpectedEther(address sender);
 
@@ -147,7 +154,10 @@ interface IZkmlJudge {
     /// @notice Resolves the case's unanswered requests that can no longer be answered (past
     /// their deadline, model deactivated, callback failed): their seats abstain and their fees
     /// are credited back to whoever paid them. Anyone may call.
-    function reclaim(uint256 caseId) external returns (uint256 refunded);
+    /// @param requests The fields of the current panel's requests, in {getRequests} order, as
+    /// the oracle's `InferenceRequested` emitted them (it keeps only their commitment); a
+    /// resolved request's entry is not read.
+    function reclaim(uint256 caseId, IZkmlOracle.Request[] calldata requests) external returns (uint256 refunded);
 
     /// @notice Pays out the caller's credited refunds.
     function withdrawRefund() external;

@@ -68,17 +68,23 @@ interface IZkmlOracle {
         Expired // pending, but past its deadline
     }
 
-    /// @notice A request as {IZkmlOracle-getRequest} shows it.
+    /// @notice A request's fields, as {InferenceRequested} emits them. The oracle stores only a
+    /// commitment to them (one slot per request: keccak256(abi.encode(request)), its low two
+    /// bits replaced by the request's status, cleared once it is fulfilled); {fulfill},
+    /// {fulfillBatch} and {cancel} take
+    /// them back as calldata and refuse any field that is not the committed one
+    /// ({ZkmlOracleRequestMismatch}), as Chainlink's VRF coordinator v2.5 does.
     struct Request {
+        uint256 id;
         bytes32 modelId;
+        bytes32 inputHash; // keccak256(abi.encodePacked(inputFelts))
         address requester;
-        address callback;
+        address refundTo; // credited the fee on cancellation (default: the requester)
+        address callback; // zero: no callback
         uint32 callbackGasLimit;
         uint64 deadline;
-        RequestStatus status;
-        uint256 fee; // still escrowed: the fee paid while pending, 0 once fulfilled or cancelled
-        bytes32 inputHash; // keccak256(abi.encodePacked(inputFelts))
-        address fulfiller;
+        uint64 openAt; // until then only a FULFILLER_ROLE holder may fulfil it
+        uint96 fee; // escrowed until fulfilment or cancellation
     }
 
     /// @notice The oracle's admin settings ({IZkmlOracle-setSettings}).
@@ -111,7 +117,9 @@ interface IZkmlOracle {
         uint256 fee,
         uint64 deadline,
         address callback,
-        uint32 callbackGasLimit
+        uint32 callbackGasLimit,
+        uint64 openAt,
+        address refundTo
     );
     event RequestFulfilled(uint256 indexed requestId, bytes32 indexed modelId, address indexed fulfiller, int256[] outputs);
     /// @notice A slot of a batch answered a request that was no longer pending (or had
@@ -192,6 +200,11 @@ interface IZkmlOracle {
     error ZkmlOracleParamsMismatch(bytes32 modelId);
     /// @notice The proof's requester limbs spell `bound`, not request `requestId`'s requester.
     error ZkmlOracleRequesterMismatch(uint256 requestId, uint256 bound);
+    /// @notice The fields passed for request `requestId` are not the ones it committed to
+    /// (they are in its {InferenceRequested}).
+    error ZkmlOracleRequestMismatch(uint256 requestId);
+    /// @notice A request may not name the zero address as its refund address.
+    error ZkmlOracleZeroRefundAddress();
 
     // --- registry (admin) ---
     /// @notice Registers a model; its id is keccak256(abi.encode(config)) and never changes meaning.
@@ -210,6 +223,17 @@ interface IZkmlOracle {
         uint64 deadline
     ) external payable returns (uint256 requestId);
 
+    /// @notice {requestInference}, with the fee refunded to `refundTo` (instead of the
+    /// requester) if the request is cancelled.
+    function requestInferenceWithRefund(
+        bytes32 modelId,
+        uint256[] calldata inputFelts,
+        address callback,
+        uint32 callbackGasLimit,
+        uint64 deadline,
+        address refundTo
+    ) external payable returns (uint256 requestId);
+
     /// @notice {requestInference}, with the private input sealed to a relayer's key
     /// ({EncryptedInput}): the relayer decrypts it, checks it against `inputFelts` and proves.
     function requestPrivateInference(
@@ -221,22 +245,22 @@ interface IZkmlOracle {
         bytes calldata ciphertext
     ) external payable returns (uint256 requestId);
 
-    /// @notice Answers a request with a proof whose input instances equal the request's
-    /// (slot 0's, for a batched model).
-    function fulfill(uint256 requestId, bytes calldata proof, uint256[] calldata instances) external;
+    /// @notice Answers `request` (its fields as committed) with a proof whose input instances
+    /// equal the request's (slot 0's, for a batched model).
+    function fulfill(Request calldata request, bytes calldata proof, uint256[] calldata instances) external;
 
     /// @notice Answers up to `batchSize` requests of `modelId` with one proof: slot i answers
-    /// `requestIds[i]`; requests no longer pending are skipped, the others fulfilled.
+    /// `requests[i]`; requests no longer pending are skipped, the others fulfilled.
     function fulfillBatch(
         bytes32 modelId,
-        uint256[] calldata requestIds,
+        Request[] calldata requests,
         bytes calldata proof,
         uint256[] calldata instances
     ) external returns (uint256 settled);
 
     /// @notice Cancels an unfulfilled request that expired, or whose model was deactivated;
-    /// its fee is credited back to the requester.
-    function cancel(uint256 requestId) external;
+    /// its fee is credited to its refund address.
+    function cancel(Request calldata request) external;
 
     /// @notice Pays out everything credited to the caller (fees earned, refunds).
     function withdraw() external;
@@ -265,7 +289,11 @@ interface IZkmlOracle {
 
     // --- views ---
     function getModel(bytes32 modelId) external view returns (Model memory);
-    function getRequest(uint256 requestId) external view returns (Request memory);
+    /// @notice Request `requestId`'s status (None: never issued).
+    function requestStatus(uint256 requestId) external view returns (RequestStatus);
+    /// @notice Whether `request` holds the fields request `request.id` committed to (pending
+    /// or not): what a consumer checks before trusting fields read from an event.
+    function isCommitted(Request calldata request) external view returns (bool);
     function latestResult(bytes32 modelId) external view returns (Result memory);
     function getResult(bytes32 modelId, uint80 round) external view returns (Result memory);
     function resultOf(bytes32 modelId, bytes32 inputHash) external view returns (Result memory);

@@ -58,7 +58,9 @@ contract TestConsumer is ZkmlConsumer {
         }
         if (mode == Mode.Reenter) {
             // Bubbles the oracle's refusal up: the oracle records it as CallbackFailed.
-            oracle().fulfill(requestId, "", new uint256[](0));
+            IZkmlOracle.Request memory request;
+            request.id = requestId;
+            oracle().fulfill(request, "", new uint256[](0));
         }
         _calls += 1;
         _lastRequestId = requestId;

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness
+from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness, committed
 
 from .model import write_model
 
@@ -87,7 +87,9 @@ def test_a_bad_applicant_is_refused(zkml: OracleHarness, files: dict[str, Path])
         request_id = apply(zkml, pool, bob, files["bad"])
         # A valid proof of another applicant's features cannot answer bob's request.
         got = zkml.reverts(
-            zkml.oracle.functions.fulfill(request_id, *zkml.prove(files["good"]).calldata),
+            zkml.oracle.functions.fulfill(
+                committed(zkml.oracle, request_id), *zkml.prove(files["good"]).calldata
+            ),
             zkml.accounts[-1],
         )
         assert got == ("ZkmlOracleInputMismatch", (request_id,))

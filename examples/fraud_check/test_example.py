@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness
+from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness, committed
 
 from .model import write_model
 
@@ -81,7 +81,8 @@ def test_a_suspicious_payment_is_blocked(zkml: OracleHarness, files: dict[str, P
         rid = request_payment(zkml, treasury, shop, files["fraud"])
         # An ordinary payment's genuine proof does not answer this payment's request.
         legit = zkml.prove(files["legit"])
-        got = zkml.reverts(zkml.oracle.functions.fulfill(rid, *legit.calldata), zkml.accounts[-1])
+        fn = zkml.oracle.functions.fulfill(committed(zkml.oracle, rid), *legit.calldata)
+        got = zkml.reverts(fn, zkml.accounts[-1])
         assert got == ("ZkmlOracleInputMismatch", (rid,))
         proof = zkml.prove(files["fraud"])
         assert proof.values[0] > 0.5

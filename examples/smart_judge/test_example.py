@@ -23,13 +23,14 @@ from eth_utils.crypto import keccak
 
 from zkml_oracle import contracts, field
 from zkml_oracle.chain import rpc
+from zkml_oracle.oracle import ZERO_ADDRESS, RequestStatus
 from zkml_oracle.testing import ModelFactory, OracleDeployer, OracleHarness
 
 from .model import write_model
 
 ETHER = 10**18
 FEE = 10**15
-ZERO = "0x" + "00" * 20
+ZERO = ZERO_ADDRESS
 AT_LEAST, AT_MOST = 0, 1
 FAV, UNFAV = 1, 2
 SUCCEEDED, QUEUED, EXECUTED = 4, 5, 7  # Governor.ProposalState
@@ -151,7 +152,7 @@ def test_a_sound_grant_is_judged_through_the_relayer_then_queued_and_executed(
         assert felts == zkml.input_felts(files["sound"])
         # The panel's request is an ordinary oracle request: the relayer proves and fulfils it.
         relay_once(zkml, zkml_oracle_deployment.store.root, tmp_path)
-        assert zkml.oracle.functions.getRequest(request_id).call()[5] == 2  # Fulfilled
+        assert zkml.oracle.functions.requestStatus(request_id).call() == RequestStatus.FULFILLED
         assert dao.judge.functions.getCase(case_id).call()[3] == FAV
         subject = dao.judge.functions.subjectOf(*proposal[:3]).call()
         assert dao.judge.functions.isFavourable(subject).call()

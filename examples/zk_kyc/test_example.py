@@ -18,7 +18,7 @@ from zkml_oracle.circuit import BuildOptions
 from zkml_oracle.commitment import Binding
 from zkml_oracle.oracle import input_felts, proof_calldata
 from zkml_oracle.prover import prove
-from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness
+from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness, committed
 from zkml_oracle.types import Visibility
 
 from .model import write_model
@@ -89,7 +89,7 @@ def test_a_passing_applicant_is_admitted_privately(
         scale = zkml.build.manifest.inputs[0].scale
         for value in features:
             assert field.encode(value, scale).to_bytes(32, "big") not in tx_input
-        fn = zkml.oracle.functions.fulfill(request_id, proof, instances)
+        fn = zkml.oracle.functions.fulfill(committed(zkml.oracle, request_id), proof, instances)
         done = zkml.transact(fn, zkml.accounts[-1])
         (admitted,) = zkml.events(gate, "Admitted", done)
         assert (admitted.args.account, admitted.args.requestId) == (alice, request_id)
@@ -107,9 +107,14 @@ def test_a_copied_commitment_admits_nobody_else(
         )
         mine, _ = request(zkml, gate, alice, commitment)
         theirs, _ = request(zkml, gate, mallory, commitment)
-        got = zkml.reverts(zkml.oracle.functions.fulfill(theirs, proof, instances), mallory)
+        got = zkml.reverts(
+            zkml.oracle.functions.fulfill(committed(zkml.oracle, theirs), proof, instances), mallory
+        )
         assert got == ("ZkmlOracleRequesterMismatch", (theirs, int(alice, 16)))
-        zkml.transact(zkml.oracle.functions.fulfill(mine, proof, instances), zkml.accounts[-1])
+        zkml.transact(
+            zkml.oracle.functions.fulfill(committed(zkml.oracle, mine), proof, instances),
+            zkml.accounts[-1],
+        )
         assert gate.functions.isAdmitted(alice).call() is True
         assert gate.functions.isAdmitted(mallory).call() is False
 
@@ -129,9 +134,14 @@ def test_a_failing_applicant_is_refused(
         _, other, other_instances, _ = applicant_proof(
             zkml, files["pass"], Binding.new(bob), tmp_path / "other.json"
         )
-        got = zkml.reverts(zkml.oracle.functions.fulfill(request_id, other, other_instances), bob)
+        got = zkml.reverts(
+            zkml.oracle.functions.fulfill(
+                committed(zkml.oracle, request_id), other, other_instances
+            ),
+            bob,
+        )
         assert got == ("ZkmlOracleInputMismatch", (request_id,))
-        fn = zkml.oracle.functions.fulfill(request_id, proof, instances)
+        fn = zkml.oracle.functions.fulfill(committed(zkml.oracle, request_id), proof, instances)
         done = zkml.transact(fn, zkml.accounts[-1])
         (refused,) = zkml.events(gate, "Refused", done)
         assert (refused.args.applicant, refused.args.verifiedClass) == (bob, argmax(outputs))

@@ -70,7 +70,6 @@ def served_models(
 
 def relay(chain: Chain, store: DeploymentStore, options: RelayerSettings) -> dict[str, Any]:
     """Run a relayer until it stops; returns the journal's summary."""
-    from ..contracts import oracle as oracle_artifact
     from ..oracle import oracle_address
     from .watcher import OracleClient, connect_web3
 
@@ -88,7 +87,7 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayerSettings) -> dic
     if not url:
         raise InputError(f"{chain.describe()} has no HTTP endpoint: pass --rpc-url")
     web3 = connect_web3(str(url))
-    oracle = OracleClient(web3, address, oracle_artifact().abi)
+    oracle = OracleClient(web3, address)
     for model_id, model in models.items():
         if not oracle.model_registered(model_id):
             raise RelayerError(

@@ -62,7 +62,16 @@ class SealedInputs:
                 "requester-bound model: no sealed input was posted with this request (request it "
                 "with requestPrivateInference, sealed to this relayer's key)"
             )
-        requester = self.contract.functions.getRequest(entry.request_id).call()[1]
+        # The request's requester, from its InferenceRequested (the oracle stores only a
+        # commitment to its fields): same transaction, so the same block as the ciphertext.
+        requested = self.contract.events.InferenceRequested().get_logs(
+            from_block=int(logs[-1]["blockNumber"]),
+            to_block=int(logs[-1]["blockNumber"]),
+            argument_filters=where,
+        )
+        if not requested:
+            raise Rejected("no InferenceRequested log next to this request's sealed input")
+        requester = str(requested[-1]["args"]["requester"])
         try:
             return unseal(
                 self.key,

@@ -53,6 +53,7 @@ from typing import Any
 from ..exceptions import RelayerError as RelayerError  # defined there, importable here too
 from ..types import Manifest
 from . import journal as J
+from . import policy
 from .backend import ProofJob, ProofOutcome, ProverBackend
 from .inputs import Rejected, Sample, sample_from_felts
 from .log import emit
@@ -424,11 +425,11 @@ class Relayer:
                         tx_block_hash=block_hash,
                         error=None,
                     )
-                elif not self._from_chain(entry, self.oracle.request(entry.request_id)):
+                elif not self._from_chain(entry, self.oracle.state(entry.request_id)):
                     # Mined, skipped by the contract, still pending: past its deadline there.
                     self._finish(entry, J.EXPIRED, error=None)
             return
-        still = [e for e in entries if not self._from_chain(e, self.oracle.request(e.request_id))]
+        still = [e for e in entries if not self._from_chain(e, self.oracle.state(e.request_id))]
         if not still:
             return
         if receipt is not None:  # reverted, and requests are still pending
@@ -546,7 +547,7 @@ class Relayer:
                 continue
             requeued: list[int] = []
             for entry in entries:
-                req = self.oracle.request(entry.request_id)
+                req = self.oracle.state(entry.request_id)
                 if req.status == RequestStatus.PENDING:
                     self.journal.transition(
                         entry.request_id,
@@ -632,7 +633,7 @@ class Relayer:
         meanwhile keeps its slot (the contract skips it)."""
         first = proved[0]
         members = self.journal.members(first.batch) if first.batch else [first]
-        pending = [e for e in proved if not self._from_chain(e, self.oracle.request(e.request_id))]
+        pending = [e for e in proved if not self._from_chain(e, self.oracle.state(e.request_id))]
         if not pending:
             emit("proof.unneeded", requests=_ids(members), note="every request is settled")
             return
@@ -739,7 +740,7 @@ class Relayer:
         """The oracle would revert our transaction (found by its gas estimate)."""
         if r.name in ("ZkmlOracleRequestNotPending", "ZkmlOracleNothingToSettle"):
             for entry in pending:
-                req = self.oracle.request(entry.request_id)
+                req = self.oracle.state(entry.request_id)
                 if not self._from_chain(entry, req) and r.name == "ZkmlOracleNothingToSettle":
                     # Every slot would be skipped, and this one is not settled: it is expired
                     # at the next block's time, if not at the last one's.
@@ -801,7 +802,14 @@ class Relayer:
         for model_id, queue in queues.items():  # the model of the oldest request first
             while queue and len(run.inflight) < self.config.workers:
                 due = queue[0][0].seen_at + wait_for
-                if len(queue) < size and time.time() < due:
+                if self.config.adaptive_batches and not self.config.once:
+                    decision = policy.decide(
+                        [e.seen_at for e, _ in queue], size, wait_for, time.time()
+                    )
+                    if decision.size == 0:
+                        run.due = due if run.due is None else min(run.due, due)
+                        break
+                elif len(queue) < size and time.time() < due:
                     run.due = due if run.due is None else min(run.due, due)
                     break
                 group: list[tuple[J.Entry, Sample]] = []
@@ -813,7 +821,7 @@ class Relayer:
                     entry, sample = queue.pop(0)
                     gas += self._callback_need(entry)
                     try:
-                        if self._from_chain(entry, self.oracle.request(entry.request_id)):
+                        if self._from_chain(entry, self.oracle.state(entry.request_id)):
                             continue
                     except Exception as e:
                         if is_transient(e):

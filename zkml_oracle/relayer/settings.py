@@ -27,6 +27,9 @@ class RelayerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     batch_size: int = 1  # requests per proof; > 1: settled with one fulfillBatch
     max_wait: float = 0.0  # seconds the oldest waits for its batch to fill (not with ``once``)
+    #: Wait for a batch to fill only while the observed arrival rate can fill it in time
+    #: (relayer/policy.py); False: always wait up to ``max_wait``.
+    adaptive_batches: bool = False
     poll_interval: float = 0.5
     #: The block the journal's scan starts from (the oracle's deployment block).
     start_block: int = 0

@@ -7,42 +7,22 @@ retries those with capped backoff and keeps its loop turning meanwhile.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
+from ..chain import Chain
 from ..contracts import ErrorDecoder, revert_data
 from ..exceptions import RelayerFault as RelayerFault  # defined there, importable here too
 from ..exceptions import Revert as Revert
+from ..exceptions import ZkmlOracleError
+from ..oracle import Fulfilment, OnChainRequest, Oracle, Request, RequestStatus
 from .journal import RequestEvent
+
+__all__ = ["Fulfilment", "OnChainRequest", "OracleClient", "RequestStatus", "Revert"]
 
 #: Blocks per eth_getLogs call.
 LOG_CHUNK = 2000
-
-
-class RequestStatus(IntEnum):
-    NONE = 0
-    PENDING = 1
-    FULFILLED = 2
-    CANCELLED = 3
-
-
-@dataclass(frozen=True)
-class OnChainRequest:
-    status: RequestStatus
-    deadline: int
-    fulfiller: str
-
-
-@dataclass(frozen=True)
-class Fulfilment:
-    """A ``RequestFulfilled`` log: who answered, in which transaction, with what outputs."""
-
-    tx_hash: str
-    fulfiller: str
-    outputs: tuple[int, ...]
-    block_number: int | None = None
-    block_hash: str | None = None
+#: Requests whose committed fields the client keeps (oldest evicted first).
+MAX_RECORDS = 100_000
 
 
 #: Node messages (geth, Anvil, reth, Erigon) that mean the relayer's account or fees are at
@@ -105,18 +85,35 @@ def connect_web3(url: str, timeout: float = 10.0) -> Any:
     return Web3(provider)
 
 
-class OracleClient:
-    """The oracle contract at ``address``, read and called through ``web3``."""
+class OracleClient(Oracle):
+    """:class:`~zkml_oracle.oracle.Oracle` on the relayer's own web3 (no retries of web3's
+    own: the service retries), plus what the relayer does itself: scanning logs, building
+    the transactions it signs, reading receipts and nonces."""
 
-    def __init__(self, web3: Any, address: str, abi: list[dict[str, Any]]) -> None:
+    label = "the oracle"
+
+    def __init__(self, web3: Any, address: str) -> None:
         from eth_utils.address import to_checksum_address
 
-        self.web3 = web3
-        self.address = to_checksum_address(address)
-        self.contract = web3.eth.contract(address=self.address, abi=abi)
-        self._requested = self.contract.events.InferenceRequested()
-        self._fulfilled = self.contract.events.RequestFulfilled()
-        self._errors = ErrorDecoder(abi)
+        from ..contracts import oracle
+
+        compiled = oracle()
+        chain = Chain.from_web3(web3)
+        self._bind(chain, to_checksum_address(address), compiled, "run `zkml-oracle deploy`")
+        self._requested = self._web3.events.InferenceRequested()
+        self._errors = ErrorDecoder(compiled.abi)
+        # Each request's committed fields (what fulfil takes back) and its log's block: bounded
+        # by MAX_RECORDS, re-read from the chain when evicted or after a restart.
+        self._records: dict[int, tuple[Request, int]] = {}
+
+    @property
+    def web3(self) -> Any:
+        return self.chain.web3
+
+    @property
+    def contract(self) -> Any:
+        """The oracle as a web3.py contract (its events, for the sealed-input reader)."""
+        return self._web3
 
     def head(self) -> int:
         return int(self.web3.eth.block_number)
@@ -144,7 +141,7 @@ class OracleClient:
         given: the relayer asks for all, to journal the ones it does not serve too)."""
         from eth_utils.crypto import keccak
 
-        abi = next(e for e in self.contract.abi if e.get("name") == "InferenceRequested")
+        abi = next(e for e in self._abi.abi if e.get("name") == "InferenceRequested")
         types = ",".join(i["type"] for i in abi["inputs"])
         topic0 = "0x" + keccak(text=f"InferenceRequested({types})").hex()
         models = None if model_ids is None else [m.lower() for m in model_ids]
@@ -161,72 +158,83 @@ class OracleClient:
                 }
             )
             for log in logs:
-                args = self._requested.process_log(log)["args"]
+                request = Request.from_event(self._requested.process_log(log)["args"])
+                self._remember(request, int(log["blockNumber"]))
                 found.append(
                     RequestEvent(
-                        request_id=int(args["requestId"]),
-                        model_id="0x" + bytes(args["modelId"]).hex(),
-                        input_felts=tuple(int(f) for f in args["inputFelts"]),
-                        deadline=int(args["deadline"]),
-                        fee=int(args["fee"]),
+                        request_id=request.id,
+                        model_id=request.model_id,
+                        input_felts=request.input_felts,
+                        deadline=request.deadline,
+                        fee=request.fee,
                         block_number=int(log["blockNumber"]),
                         log_index=int(log["logIndex"]),
-                        callback=str(args["callback"]),
-                        callback_gas=int(args["callbackGasLimit"]),
+                        callback=request.callback,
+                        callback_gas=request.callback_gas_limit,
                     )
                 )
             start = end + 1
         return found
 
-    def request(self, request_id: int, tries: int = 3) -> OnChainRequest:
-        """A request's on-chain state. A read, so a transient failure is retried here at once
+    def _remember(self, request: Request, block: int) -> None:
+        self._records[request.id] = (request, block)
+        if len(self._records) > MAX_RECORDS:
+            del self._records[next(iter(self._records))]
+
+    def record(self, request_id: int) -> tuple[Request, int]:
+        """Request ``request_id``'s committed fields and the block of its
+        ``InferenceRequested`` (the oracle stores only their commitment)."""
+        known = self._records.get(request_id)
+        if known is not None:
+            return known
+        logs = self._requested.get_logs(from_block=0, argument_filters={"requestId": request_id})
+        if not logs:
+            raise Revert("ZkmlOracleUnknownRequest", f"no request {request_id} on the oracle")
+        log = logs[-1]
+        self._remember(Request.from_event(log["args"]), int(log["blockNumber"]))
+        return self._records[request_id]
+
+    def request(self, request_id: int, from_block: int = 0) -> Request:
+        """As :meth:`Oracle.request`, from the fields scanned or read before when known."""
+        return self.record(request_id)[0]
+
+    def state(
+        self, request_id: int, request: Request | None = None, tries: int = 3
+    ) -> OnChainRequest:
+        """As :meth:`Oracle.state`. A read, so a transient failure is retried here at once
         (twice): a batch reads one per request, and one flaky call should not undo the turn."""
         for attempt in range(tries):
             try:
-                req = self.contract.functions.getRequest(request_id).call()
-                break
+                return super().state(request_id, request)
             except Exception as e:
                 if not is_transient(e) or attempt == tries - 1:
                     raise
                 time.sleep(0.05 * (attempt + 1))
-        return OnChainRequest(RequestStatus(int(req[5])), int(req[4]), str(req[8]))
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
+    def fulfilment(self, request_id: int, from_block: int | None = None) -> Fulfilment | None:
+        """As :meth:`Oracle.fulfilment`, searched from the request's own block by default."""
+        if from_block is None:
+            from_block = self.record(request_id)[1]
+        return super().fulfilment(request_id, from_block)
 
     def model_registered(self, model_id: str) -> bool:
         try:
-            model = self.contract.functions.getModel(model_id).call()
+            return super().model_registered(model_id)
         except Exception as e:
             if is_transient(e):
                 raise
             return False
-        return bool(model[2])
-
-    def fulfilment(self, request_id: int, from_block: int) -> Fulfilment | None:
-        logs = self._fulfilled.get_logs(
-            from_block=from_block, argument_filters={"requestId": request_id}
-        )
-        if not logs:
-            return None
-        log = logs[-1]
-        return Fulfilment(
-            "0x" + bytes(log["transactionHash"]).hex(),
-            str(log["args"]["fulfiller"]),
-            tuple(int(v) for v in log["args"]["outputs"]),
-            int(log["blockNumber"]),
-            "0x" + bytes(log["blockHash"]).hex(),
-        )
 
     def fulfilments_in(self, receipt: Any) -> dict[int, Fulfilment]:
         """The ``RequestFulfilled`` logs of one mined transaction, by request id."""
         from web3.logs import DISCARD
 
         tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        fulfilled = self._web3.events.RequestFulfilled()
         return {
-            int(log["args"]["requestId"]): Fulfilment(
-                tx_hash,
-                str(log["args"]["fulfiller"]),
-                tuple(int(v) for v in log["args"]["outputs"]),
-            )
-            for log in self._fulfilled.process_receipt(receipt, errors=DISCARD)
+            int(log["args"]["requestId"]): Fulfilment.from_log(log, tx_hash)
+            for log in fulfilled.process_receipt(receipt, errors=DISCARD)
             if log["address"] == self.address
         }
 
@@ -235,7 +243,7 @@ class OracleClient:
     ) -> dict[str, Any]:
         """The unsigned ``fulfill`` transaction, gas estimated (a would-be revert raises
         :class:`Revert` with the oracle's custom error)."""
-        fn = self.contract.functions.fulfill(request_id, proof, instances)
+        fn = self._web3.functions.fulfill(self.request(request_id).as_tuple(), proof, instances)
         return self._transaction(fn, sender, "fulfill")
 
     def fulfil_batch_tx(
@@ -248,8 +256,11 @@ class OracleClient:
     ) -> dict[str, Any]:
         """The unsigned ``fulfillBatch`` transaction (slot ``i`` answers ``request_ids[i]``),
         gas estimated, as :meth:`fulfil_tx`."""
-        fn = self.contract.functions.fulfillBatch(
-            bytes.fromhex(model_id.removeprefix("0x")), request_ids, proof, instances
+        fn = self._web3.functions.fulfillBatch(
+            bytes.fromhex(model_id.removeprefix("0x")),
+            [self.request(r).as_tuple() for r in request_ids],
+            proof,
+            instances,
         )
         return self._transaction(fn, sender, "fulfillBatch")
 
