@@ -13,7 +13,6 @@ from ..chain import Chain
 from ..contracts import ErrorDecoder, revert_data
 from ..exceptions import RelayerFault as RelayerFault  # defined there, importable here too
 from ..exceptions import Revert as Revert
-from ..exceptions import ZkmlOracleError
 from ..oracle import Fulfilment, OnChainRequest, Oracle, Request, RequestStatus
 from .journal import RequestEvent
 
