@@ -41,9 +41,18 @@ def test_reusable_build_has_a_key_artifact(reusable_built: BuildResult) -> None:
 
 
 def test_an_oversized_verifier_is_reported_with_the_way_out() -> None:
-    big = VerifierInfo("standalone", "Halo2Verifier", EIP170_LIMIT + 1, 30_000, "0.8.20", {})
+    big = VerifierInfo(
+        kind="standalone",
+        contract_name="Halo2Verifier",
+        runtime_size=EIP170_LIMIT + 1,
+        creation_size=30_000,
+        solc_version="0.8.20",
+        solc_settings={},
+    )
     assert big.exceeds_eip170
     assert "over EIP-170's 24,576" in (big.size_warning() or "")
     assert "--reusable" in (big.size_warning() or "")
-    reusable = VerifierInfo("reusable", "Halo2VerifierReusable", EIP170_LIMIT + 1, 1, "0.8.20", {})
+    reusable = big.model_copy(
+        update={"kind": "reusable", "contract_name": "Halo2VerifierReusable", "creation_size": 1}
+    )
     assert "--reusable" not in (reusable.size_warning() or "")
