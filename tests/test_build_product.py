@@ -8,6 +8,7 @@ per session; the other tests reuse the session's circuits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -410,3 +411,33 @@ def test_request_refuses_an_input_no_one_can_prove_before_escrowing(
     assert done.returncode == 2, done.stdout
     error = json.loads(done.stdout)["error"]
     assert "cannot run on this input" in error and "calibration data" in error
+
+
+def test_ctrl_c_during_an_in_process_ezkl_call_is_never_lost() -> None:
+    """An async ezkl call (create_evm_verifier) runs under asyncio.run, whose Ctrl-C handler
+    only cancels the task: a call that completes anyway returns normally and the interrupt is
+    gone (the whole-suite run saw `build` exit 0 after Ctrl-C). Stand-in for the native call:
+    a coroutine that is interrupted and finishes regardless."""
+    import asyncio
+
+    from zkml_oracle import _ezkl
+
+    async def finishes_anyway() -> str:
+        os.kill(os.getpid(), signal.SIGINT)
+        # A native future completes whatever the loop asks.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.2)
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        _ezkl.call(finishes_anyway, error=ProvingError, is_async=True)
+
+    def swallows() -> str:
+        os.kill(os.getpid(), signal.SIGINT)
+        # Native code that checks for signals and drops the error.
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(0.2)
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        _ezkl.call(swallows, error=ProvingError)

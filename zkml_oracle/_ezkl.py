@@ -66,8 +66,9 @@ def call(
 
     ezkl's async functions (``create_evm_verifier``, ...) must be *called* inside a running
     event loop, so ``is_async`` runs the call itself in a private loop and awaits the result.
+    A Ctrl-C during the call is raised once it returns (:func:`_interrupts_kept`).
     """
-    with captured_fds():
+    with captured_fds(), _interrupts_kept():
         try:
             if is_async:
                 import asyncio
@@ -81,6 +82,34 @@ def call(
             raise
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             raise error(_native_message(exc)) from None
+
+
+@contextlib.contextmanager
+def _interrupts_kept() -> Iterator[None]:
+    """Hold Ctrl-C during an in-process native call and raise it when the call is over.
+
+    A native call runs to its end whatever Python is told, and two things could lose the
+    interrupt meanwhile: asyncio.run's handler only cancels its task, so a call that completes
+    anyway returns normally (seen: `build` exited 0 after Ctrl-C); and native code that checks
+    for signals may drop the error. Only the main thread can handle signals: elsewhere, as is.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def poseidon(felts: list[int], *, what: str) -> list[int]:
