@@ -327,16 +327,7 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
             "MaxPool", ["f"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
         ),
     ]  # fmt: skip
-    graph = helper.make_graph(
-        nodes,
-        "m",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    model = _chain_model(nodes, inits, [1, 2, 6, 6], opset=18, ir_version=8)
     onnx.save(model, str(tmp_path / "m.onnx"))
     notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
     assert [n.split(" ")[0] for n in notes] == [
@@ -405,6 +396,28 @@ def test_wrap_padding_is_proven_accurately(tmp_path: Path) -> None:
     x = np.random.default_rng(3).normal(size=shape).astype(np.float32)
     result = _proven(tmp_path, model, x)
     assert result.verdict == "accurate", result
+
+
+def _chain_model(
+    nodes: list[onnx.NodeProto],
+    inits: dict[str, np.ndarray[Any, Any]],
+    shape: list[int],
+    *,
+    opset: int,
+    ir_version: int,
+) -> onnx.ModelProto:
+    """A model of ``nodes`` from input ``x`` (float, ``shape``) to output ``y``, its shapes
+    inferred (the conformance run reads the output's)."""
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 
 def _proven(tmp_path: Path, model: onnx.ModelProto, x: np.ndarray[Any, Any]) -> CaseResult:
@@ -769,16 +782,7 @@ def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path
         helper.make_node("DFT", ["u"], ["f"], onesided=1),
         helper.make_node("Det", ["f"], ["y"]),  # of the trailing 2 x 2 (width, real/imaginary)
     ]
-    graph = helper.make_graph(
-        nodes,
-        "m",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
-    model.ir_version = 10
-    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    model = _chain_model(nodes, inits, [1, 2, 4, 4], opset=23, ir_version=10)
     x = np.random.default_rng(6).normal(size=[1, 2, 4, 4]).astype(np.float32)
     result = _proven(tmp_path, model, x)
     assert result.verdict == "accurate", result
