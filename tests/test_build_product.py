@@ -352,6 +352,9 @@ def test_ctrl_c_during_key_generation_stops_at_once_and_leaves_nothing(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background (CI) inherits SIGINT ignored,
+        # and the build would inherit that too and run to its end (it exited 0 there).
+        preexec_fn=_sigint_default,
     )
     try:
         setup = _wait_for_setup(proc.pid)
@@ -363,6 +366,10 @@ def test_ctrl_c_during_key_generation_stops_at_once_and_leaves_nothing(
     assert proc.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted", stderr
     assert not out.exists() and sorted(tmp_path.iterdir()) == []
     assert _ended(setup)  # the key generation was stopped too
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_setup(pid: int) -> int:
@@ -415,29 +422,32 @@ def test_request_refuses_an_input_no_one_can_prove_before_escrowing(
 
 def test_ctrl_c_during_an_in_process_ezkl_call_is_never_lost() -> None:
     """An async ezkl call (create_evm_verifier) runs under asyncio.run, whose Ctrl-C handler
-    only cancels the task: a call that completes anyway returns normally and the interrupt is
-    gone (the whole-suite run saw `build` exit 0 after Ctrl-C). Stand-in for the native call:
-    a coroutine that is interrupted and finishes regardless."""
+    only cancels the task: a call that completes anyway would return normally and the
+    interrupt be gone. Stand-ins for the native call: a coroutine that is interrupted and
+    finishes regardless, and a function that checks for signals and drops the error."""
     import asyncio
 
     from zkml_oracle import _ezkl
 
     async def finishes_anyway() -> str:
         os.kill(os.getpid(), signal.SIGINT)
-        # A native future completes whatever the loop asks.
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError):  # a native future completes anyway
             await asyncio.sleep(0.2)
         return "done"
 
-    with pytest.raises(KeyboardInterrupt):
-        _ezkl.call(finishes_anyway, error=ProvingError, is_async=True)
-
     def swallows() -> str:
         os.kill(os.getpid(), signal.SIGINT)
-        # Native code that checks for signals and drops the error.
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(0.2)
         return "done"
 
-    with pytest.raises(KeyboardInterrupt):
-        _ezkl.call(swallows, error=ProvingError)
+    # Ctrl-C as in a command started from a terminal (a suite started in the background
+    # inherits SIGINT ignored, and Ape, once imported, puts in a handler of its own).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _ezkl.call(finishes_anyway, error=ProvingError, is_async=True)
+        with pytest.raises(KeyboardInterrupt):
+            _ezkl.call(swallows, error=ProvingError)
+    finally:
+        signal.signal(signal.SIGINT, previous)
