@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,50 @@ CONFIGS = [
 ZERO = "0x0000000000000000000000000000000000000000"
 
 
+@dataclass(frozen=True)
+class Settled:
+    """Gas of each request and of the one fulfilment that settled them all."""
+
+    request_gas: list[int]
+    fulfil_gas: int
+
+
+def request_and_settle(
+    oracle: Any,
+    model_id: str,
+    manifest: Any,
+    rows: list[list[float]],
+    proof_path: Path,
+    account: Any,
+) -> Settled:
+    """One fee-paying request per row (no callback), then one ``fulfill`` (one row) or
+    ``fulfillBatch`` settling all of them with the proof; checks every request was settled."""
+    from zkml_oracle.oracle import input_felts, proof_calldata
+
+    now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
+    ids, request_gas = [], []
+    for row in rows:
+        receipt = oracle.send(
+            "requestInference",
+            model_id,
+            input_felts(manifest, [row]),
+            ZERO,
+            0,
+            now + 3600,
+            sender=account,
+            value=10**15,
+        )
+        request_gas.append(int(receipt.gas_used))
+        ids.append(int(oracle.events(receipt, "InferenceRequested")[0]["args"]["requestId"]))
+    proof_bytes, instances = proof_calldata(proof_path)
+    if len(ids) == 1:
+        receipt = oracle.send("fulfill", ids[0], proof_bytes, instances, sender=account)
+    else:
+        receipt = oracle.send("fulfillBatch", model_id, ids, proof_bytes, instances, sender=account)
+    assert len(oracle.events(receipt, "RequestFulfilled")) == len(ids)
+    return Settled(request_gas, int(receipt.gas_used))
+
+
 def measure(
     inputs: str, batch: int, files: dict[str, Path], work: Path, url: str
 ) -> dict[str, Any]:
@@ -39,7 +84,7 @@ def measure(
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.deploy import verify_onchain
     from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.oracle import Oracle, deploy_and_register
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Visibility
 
@@ -57,31 +102,12 @@ def measure(
         account = sender(chain, None)
         deployed = deploy_and_register(chain, built.build_dir, account, store=store)
         bare = verify_onchain(chain, built.build_dir, proof.proof_path, store=store)
-        oracle = Oracle(chain, deployed.oracle)
-        now = int(chain.web3.eth.get_block("latest")["timestamp"])
-        ids = []
-        for row in rows:
-            receipt = oracle.send(
-                "requestInference",
-                deployed.model_id,
-                input_felts(built.manifest, [row]),
-                ZERO,
-                0,
-                now + 3600,
-                sender=account,
-                value=10**15,
-            )
-            ids.append(int(oracle.events(receipt, "InferenceRequested")[0]["args"]["requestId"]))
-        proof_bytes, instances = proof_calldata(proof.proof_path)
-        if batch == 1:
-            receipt = oracle.send("fulfill", ids[0], proof_bytes, instances, sender=account)
-        else:
-            receipt = oracle.send(
-                "fulfillBatch", deployed.model_id, ids, proof_bytes, instances, sender=account
-            )
-        settled = len(oracle.events(receipt, "RequestFulfilled"))
-    assert bare.gas is not None and settled == batch
-    used = int(receipt.gas_used)
+        settled = request_and_settle(
+            Oracle(chain, deployed.oracle), deployed.model_id, built.manifest, rows,
+            proof.proof_path, account,
+        )  # fmt: skip
+    assert bare.gas is not None
+    used = settled.fulfil_gas
     per_request = used // batch
     goal = GOALS.get((inputs, batch))
     return {

@@ -24,12 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from batch_gas import request_and_settle  # a sibling script
+
 REQUEST_GOAL = 60_000
 SHARE_GOALS = {8: 100_000, 32: 25_000}
 HASHED_128_GOAL = 15_000
 LIFE_GOAL_32 = 80_000
 PROVE_128_GOAL = 4.0
-ZERO = "0x0000000000000000000000000000000000000000"
 MODELS = ("credit-public", "credit-hashed", "sigmoid-public")
 
 
@@ -84,7 +87,7 @@ def measure(model: str, batch: int, work: Path, url: str) -> dict[str, Any]:
     from zkml_oracle.chain import ChainOptions, connect, sender
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.oracle import Oracle, deploy_and_register
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Visibility
 
@@ -105,40 +108,19 @@ def measure(model: str, batch: int, work: Path, url: str) -> dict[str, Any]:
     with connect(ChainOptions(rpc_url=url)) as chain:
         account = sender(chain, None)
         deployed = deploy_and_register(chain, built.build_dir, account, store=store)
-        oracle = Oracle(chain, deployed.oracle)
-        now = int(chain.web3.eth.get_block("latest")["timestamp"])
-        ids, request_gas = [], []
-        for row in rows:
-            receipt = oracle.send(
-                "requestInference",
-                deployed.model_id,
-                input_felts(built.manifest, [row]),
-                ZERO,
-                0,
-                now + 3600,
-                sender=account,
-                value=10**15,
-            )
-            request_gas.append(int(receipt.gas_used))
-            ids.append(int(oracle.events(receipt, "InferenceRequested")[0]["args"]["requestId"]))
-        proof_bytes, instances = proof_calldata(proof.proof_path)
-        if batch == 1:
-            receipt = oracle.send("fulfill", ids[0], proof_bytes, instances, sender=account)
-        else:
-            receipt = oracle.send(
-                "fulfillBatch", deployed.model_id, ids, proof_bytes, instances, sender=account
-            )
-        settled = len(oracle.events(receipt, "RequestFulfilled"))
-    assert settled == batch
-    request = max(request_gas)
-    share = int(receipt.gas_used) // batch
+        settled = request_and_settle(
+            Oracle(chain, deployed.oracle), deployed.model_id, built.manifest, rows,
+            proof.proof_path, account,
+        )  # fmt: skip
+    request = max(settled.request_gas)
+    share = settled.fulfil_gas // batch
     return {
         "model": model,
         "batch": batch,
         "logrows": built.manifest.logrows,
         "instances": built.manifest.layout.total,
         "request_gas": request,
-        "fulfil_gas": int(receipt.gas_used),
+        "fulfil_gas": settled.fulfil_gas,
         "share_per_request": share,
         "whole_life": request + share,
         "prove_s": round(prove_s, 2),
