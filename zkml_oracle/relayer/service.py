@@ -686,6 +686,8 @@ class Relayer:
             return
         _crash_point("after-broadcast")
         if self._run.pause.succeeded():
+            # Accepted again (a top-up may end a pause early): the pause is over.
+            self._run.paused_until, self._run.paused_balance = 0.0, None
             self.metrics.alert(False)
             self.journal.set_meta("alert", "")
             emit("relayer.resumed")
