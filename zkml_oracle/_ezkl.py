@@ -90,8 +90,9 @@ def _interrupts_kept() -> Iterator[None]:
 
     A native call runs to its end whatever Python is told, and two things could lose the
     interrupt meanwhile: asyncio.run's handler only cancels its task, so a call that completes
-    anyway returns normally (seen: `build` exited 0 after Ctrl-C); and native code that checks
-    for signals may drop the error. Only the main thread can handle signals: elsewhere, as is.
+    anyway returns normally; and native code that checks for signals may drop the error. The
+    handler in place before the call decides what the interrupt does (an ignored SIGINT stays
+    ignored). Only the main thread can handle signals: elsewhere, as is.
     """
     import signal
     import threading
@@ -128,14 +129,13 @@ def poseidon(felts: list[int], *, what: str) -> list[int]:
     return [felt_from_ezkl_hex(h) for h in out]
 
 
-#: A native call that uses (almost) no CPU for ``ZKML_STALL_SECONDS`` (default 60) is stuck
+#: An isolated call that uses almost no CPU for ``ZKML_STALL_SECONDS`` (default 60) is stuck
 #: (ezkl 23.0.5's ``prove`` deadlocks so on a witness outside the lookup range: a rayon worker
-#: waits for the GIL): it is stopped.
-
-#: "Almost no CPU": a deadlocked prover is not at zero, its waiting threads wake now and then
-#: (measured: 0.01 s of CPU every 1-2 s, 0.7 % of a core), so a rule of "no CPU at all" fires
-#: only by luck on a short window and never on the default one. A prover at work uses a core
-#: or more; one starved by a loaded machine still gets far more than this share.
+#: waits for the GIL) and is stopped. "Almost no CPU" is under this share of one core: a
+#: deadlocked prover is not at zero, its waiting threads wake now and then (measured: 0.01 s
+#: of CPU every 1-2 s, 0.7 % of a core), so a rule of "no CPU at all" fires only by luck on a
+#: short window and never on the default one. A prover at work uses a core or more; one
+#: starved by a loaded machine still gets far more than this share.
 STALL_CPU_SHARE = 0.02
 
 
