@@ -37,8 +37,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two pytest workers (pytest-xdist): the suite waits on chains, subprocesses and key loading
+# for much of its time, so one process keeps about one of the 2 cores busy. `--dist loadfile`
+# keeps each test module on one worker, so a session circuit is built at most once per worker.
+TEST_WORKERS ?= 2
+
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/prove_overhead.py
