@@ -560,3 +560,39 @@ def test_requests_for_models_not_served_are_journalled_as_ignored(env: Env, good
     assert env.states() == {foreign: J.IGNORED, served: J.FULFILLED}
     assert _status(env)["counts"]["ignored"] == 1
     env.assert_exactly_once([served], outputs)
+
+
+def test_a_prover_that_stalls_is_stopped_and_its_pool_replaced(
+    built: BuildResult, example: dict[str, Path]
+) -> None:
+    """A pool worker that stops using CPU mid-proof (frozen here with SIGSTOP, as ezkl's
+    deadlocked prove nearly is) is killed after the stall window: its job's outcome says so,
+    the job queued behind it is proven on a new pool, by a new process."""
+    from zkml_oracle.relayer.backend import LocalPoolBackend, ProofJob
+
+    sample = json.loads(example["input"].read_text())["input_data"]
+
+    def job(rid: int) -> ProofJob:
+        return ProofJob((rid,), "credit", str(built.build_dir), [sample])
+
+    backend = LocalPoolBackend([str(built.build_dir)], workers=1, stall_seconds=2)
+    try:
+        for rid in range(1, 6):  # until a job is frozen while it proves (a proof is short)
+            frozen = backend.submit(job(rid))
+            worker = _wait_for(
+                "a proof", lambda: next((w for w in backend.status() if w.state == "proving"), None)
+            )
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGSTOP)
+            if not frozen.done():
+                break
+            os.kill(worker.pid, signal.SIGCONT)
+        queued = backend.submit(job(99))
+        stopped = frozen.result(timeout=120)
+        assert not stopped.ok and stopped.error is not None
+        assert "stopped making progress" in stopped.error
+        proven = queued.result(timeout=300)
+        assert proven.ok and proven.request_ids == (99,) and len(proven.instances) > 0
+        assert all(w.pid != worker.pid for w in backend.status())
+    finally:
+        backend.close(cancel=True)

@@ -2,14 +2,15 @@
 
 The chain loop only sees :class:`ProverBackend`. The default, :class:`LocalPoolBackend`, is a
 pool of worker processes on this machine, each of which opens every served circuit once
-(manifest, artifacts and SRS checked once, ezkl imported once) and then proves job after job.
-Another backend (Ray, Celery, a remote queue) implements the same two methods; see
-``docs/relayer.md``.
+(manifest, artifacts and SRS checked once, ezkl imported once) and then proves job after job,
+in its own process, under the pool's watchdog. Another backend (Ray, Celery, a remote queue)
+implements the same two methods; see ``docs/relayer.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import select
@@ -17,12 +18,13 @@ import signal
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..exceptions import InputError, ProvingError, ZkmlOracleError
+from .log import emit
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class WorkerStatus:
     state: str  # "starting", "idle", "proving", "lost"
     proofs: int = 0
     memory_bytes: int | None = None  # reserved for it, where the backend reserves
+    pid: int | None = None  # its process, where it runs on this machine
 
 
 class ProverBackend(Protocol):
@@ -82,6 +85,9 @@ class ProverBackend(Protocol):
 # --- the default backend: worker processes on this machine ---
 
 _CIRCUITS: dict[str, Any] = {}
+#: A pool worker's view of the pool's slots (:class:`LocalPoolBackend`): per worker, its pid
+#: and the job it proves (0: none).
+_SLOTS: Any = None
 
 
 def _die_with(relayer: int) -> None:
@@ -118,24 +124,44 @@ def _die_with(relayer: int) -> None:
     threading.Thread(target=watch, name="zkml-relayer-watch", daemon=True).start()
 
 
-def _init_worker(build_dirs: list[str], relayer: int) -> None:
+def _init_worker(build_dirs: list[str], relayer: int, slots: Any) -> None:
+    global _SLOTS
     # Ctrl-C reaches the whole process group: the relayer decides what stops, not the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(relayer)
-    open_circuits(build_dirs)
+    _SLOTS = slots
+    open_circuits(build_dirs, watched=True)
 
 
-def open_circuits(build_dirs: list[str]) -> None:
+def _prove_watched(seq: int, job: ProofJob) -> ProofOutcome:
+    """A pool worker's job: marked in the worker's slot while it runs, for the watchdog."""
+    me = os.getpid()
+    with _SLOTS.get_lock():
+        slot = next(i for i in range(0, len(_SLOTS), 2) if _SLOTS[i] in (0, me))
+        _SLOTS[slot], _SLOTS[slot + 1] = me, seq
+    try:
+        return prove_job(job)
+    finally:
+        _SLOTS[slot + 1] = 0
+
+
+def open_circuits(build_dirs: list[str], *, watched: bool = False) -> None:
     """Open every served circuit once in this process (manifest, artifacts and SRS checked,
-    ezkl imported, proving key read into the page cache): each proof then reuses them, and
-    each proof's watchdog child is started ahead (:func:`zkml_oracle._ezkl.keep_warm`)."""
+    ezkl imported, proving key read into the page cache): each proof then reuses them.
+
+    ``watched``: the parent watches this process's CPU and kills it if it stalls
+    (:class:`LocalPoolBackend`), so ezkl proves here, with no child per proof. Otherwise each
+    proof's watchdog child is started ahead (:func:`zkml_oracle._ezkl.keep_warm`)."""
     import ezkl  # noqa: F401  (once per worker, not per job)
 
     from .. import _ezkl
     from ..prover import Circuit
 
-    _ezkl.keep_warm()
+    if watched:
+        _ezkl.watched_by_parent()
+    else:
+        _ezkl.keep_warm()
 
     for build_dir in build_dirs:
         circuit = Circuit.open(Path(build_dir))
@@ -205,57 +231,193 @@ def prove_job(job: ProofJob) -> ProofOutcome:
     )
 
 
+@dataclass
+class _Pending:
+    """A job of the pool and the future the relayer holds for it."""
+
+    job: ProofJob
+    future: Future[ProofOutcome]
+    reruns: int = 0  # times it ran again because its pool broke under it
+
+
+#: Times a job runs again on a new pool after its pool broke (another job's worker stopped, or
+#: its own worker died): past this, the job's outcome is an error and the relayer retries it.
+MAX_RERUNS = 2
+
+
 class LocalPoolBackend:
     """``workers`` processes on this machine (started at once, so keys load while the chain
-    loop catches up)."""
+    loop catches up), each proving in its own process.
 
-    def __init__(self, build_dirs: list[str], workers: int = 1) -> None:
+    A native call cannot be interrupted, and ezkl 23.0.5's prove deadlocks on some witnesses:
+    a thread samples the CPU time of each worker while it proves, and one that uses almost none
+    for ``stall_seconds`` (:class:`zkml_oracle._ezkl.StallClock`) is killed. Its job's outcome
+    says so; the pool, broken by the kill, is replaced, and its other jobs run again there.
+    Proving in the worker rather than in a watched child per proof saves that child's start-up
+    and hand-over on every proof."""
+
+    def __init__(
+        self, build_dirs: list[str], workers: int = 1, *, stall_seconds: float | None = None
+    ) -> None:
         if workers < 1:
             raise InputError(f"--workers {workers}: give at least 1")
-        # forkserver: never fork a process that holds web3's sockets and threads.
-        context = multiprocessing.get_context("forkserver")
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(list(build_dirs), os.getpid()),
-        )
+        from ..settings import settings
+
         self.workers = workers
-        self._running = 0
+        self._build_dirs = list(build_dirs)
+        self._stall = settings().stall_seconds if stall_seconds is None else stall_seconds
+        # forkserver: never fork a process that holds web3's sockets and threads.
+        self._context = multiprocessing.get_context("forkserver")
+        self._lock = threading.RLock()  # a done callback may run in the thread that submits
+        self._jobs: dict[int, _Pending] = {}
+        self._seq = itertools.count(1)
+        self._stalled: set[int] = set()
         self._proofs = 0
+        self._closed = threading.Event()
+        self._pool, self._slots = self._start_pool()
+        threading.Thread(target=self._watch, name="zkml-prover-watchdog", daemon=True).start()
+
+    def _start_pool(self) -> tuple[ProcessPoolExecutor, Any]:
+        slots = self._context.Array("q", 2 * self.workers)
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(self._build_dirs, os.getpid(), slots),
+        )
         # Start every worker now rather than on the first job.
-        for _ in range(workers):
-            self._pool.submit(os.getpid)
+        for _ in range(self.workers):
+            pool.submit(os.getpid)
+        return pool, slots
 
     def submit(self, job: ProofJob) -> Future[ProofOutcome]:
-        future = self._pool.submit(prove_job, job)
-        self._running += 1
-        future.add_done_callback(self._finished)
+        future: Future[ProofOutcome] = Future()
+        with self._lock:
+            seq = next(self._seq)
+            self._jobs[seq] = _Pending(job, future)
+            self._dispatch(seq)
         return future
 
-    def _finished(self, future: Future[ProofOutcome]) -> None:
-        self._running -= 1
-        self._proofs += 1
+    def _dispatch(self, seq: int) -> None:
+        pool = self._pool
+        try:
+            inner = pool.submit(_prove_watched, seq, self._jobs[seq].job)
+        except RuntimeError as e:  # a broken or shut-down pool refuses at once
+            inner = Future()
+            inner.set_exception(e)
+        inner.add_done_callback(lambda done: self._settle(seq, pool, done))
+
+    def _settle(self, seq: int, pool: ProcessPoolExecutor, inner: Future[ProofOutcome]) -> None:
+        with self._lock:
+            pending = self._jobs.get(seq)
+            if pending is None:
+                return
+            # Cancelled: queued in a pool that was shut down because it broke.
+            error = CancelledError() if inner.cancelled() else inner.exception()
+            ids = pending.job.request_ids
+            if self._closed.is_set():
+                outcome = None
+            elif error is None:
+                outcome = inner.result()
+                self._proofs += 1
+            elif seq in self._stalled:
+                outcome = ProofOutcome(
+                    ids,
+                    error=f"ezkl's prove stopped making progress (almost no CPU for "
+                    f"{self._stall:.0f} s) and its prover process was stopped",
+                )
+            elif pending.reruns < MAX_RERUNS:
+                pending.reruns += 1
+                if pool is self._pool:
+                    self._replace_pool()
+                self._dispatch(seq)
+                return
+            else:
+                outcome = ProofOutcome(ids, error=f"the prover process ended: {error}")
+            del self._jobs[seq]
+            self._stalled.discard(seq)
+        if outcome is None:
+            pending.future.cancel()
+        else:
+            pending.future.set_result(outcome)
+
+    def _replace_pool(self) -> None:
+        """A new pool for a broken one (its remaining workers are killed with it)."""
+        old = self._pool
+        _kill(old)
+        self._pool, self._slots = self._start_pool()
+        emit("prover.pool_replaced", workers=self.workers)
+
+    def _watch(self) -> None:
+        from .._ezkl import StallClock, _cpu_seconds
+
+        clocks: dict[int, StallClock] = {}
+        while not self._closed.wait(0.5):
+            with self._lock:
+                slots = self._slots
+            with slots.get_lock():
+                values = list(slots)
+            proving = {values[i + 1]: values[i] for i in range(0, len(values), 2) if values[i + 1]}
+            for seq in clocks.keys() - proving.keys():
+                del clocks[seq]
+            now = time.monotonic()
+            for seq, pid in proving.items():
+                used = _cpu_seconds(pid)
+                clock = clocks.setdefault(seq, StallClock(self._stall))
+                if used is None or not clock.stalled(now, used):
+                    continue
+                with self._lock:
+                    if seq not in self._jobs:
+                        continue
+                    self._stalled.add(seq)
+                    requests = list(self._jobs[seq].job.request_ids)
+                emit("prover.stalled", requests=requests, pid=pid, seconds=self._stall)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                del clocks[seq]
 
     def status(self) -> list[WorkerStatus]:
-        """The pool's processes: how many are proving, and the proofs the pool made (a job
-        goes to whichever process is free: they are the pool's, shown on its first line)."""
-        busy, done = self._running, self._proofs
+        """The pool's processes, each proving or idle; the proofs the pool made (a job goes to
+        whichever process is free: they are the pool's, shown on its first line)."""
+        with self._lock:
+            values = list(self._slots)
+            done = self._proofs
+        workers = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
         return [
             WorkerStatus(
                 f"process-{i + 1}",
                 "this machine",
-                "proving" if i < busy else "idle",
+                "proving" if seq else ("idle" if pid else "starting"),
                 done if i == 0 else 0,
+                pid=pid or None,
             )
-            for i in range(self.workers)
+            for i, (pid, seq) in enumerate(workers)
         ]
 
     def close(self, *, cancel: bool) -> None:
-        processes = dict(getattr(self._pool, "_processes", None) or {})
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
         if cancel:
-            for proc in processes.values():
-                with contextlib.suppress(Exception):
-                    proc.kill()
-                    proc.join(5)
+            self._closed.set()
+        with self._lock:
+            pool = self._pool
+        if cancel:
+            _kill(pool)
+        else:
+            pool.shutdown(wait=True)
+        self._closed.set()
+        with self._lock:
+            if self._pool is not pool:  # replaced while it drained
+                _kill(self._pool)
+            left = list(self._jobs.values())
+            self._jobs.clear()
+        for pending in left:
+            pending.future.cancel()
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down at once: queued jobs cancelled, its processes killed."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes.values():
+        with contextlib.suppress(Exception):
+            proc.kill()
+            proc.join(5)
