@@ -22,9 +22,9 @@ import pytest
 # set before anything imports ape.
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
+from zkml_oracle.apps.examples import write_credit_mlp
 from zkml_oracle.chain import LocalNode
 from zkml_oracle.circuit import BuildOptions
-from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
 

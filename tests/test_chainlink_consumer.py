@@ -25,10 +25,9 @@ from tests.test_oracle import (
     call_reverts,
     deploy,
 )
-from zkml_oracle import contracts
-from zkml_oracle.chain import rpc
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.toolchain import ensure_solc
-from zkml_oracle.verifier import CompiledContract
 
 CHAINLINK = contracts.PROJECT_ROOT / "node_modules" / "@chainlink" / "contracts"
 CHAINLINK_VERSION = "1.2.0"

@@ -29,8 +29,8 @@ from tests.test_oracle import (
     tx_reverts,
     web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
 

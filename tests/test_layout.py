@@ -66,7 +66,7 @@ def test_an_existing_deployment_record_loads_and_is_written_back_unchanged(
 ) -> None:
     from types import SimpleNamespace
 
-    from zkml_oracle.deployments import ContractEntry, DeploymentStore
+    from zkml_oracle.chain.deployments import ContractEntry, DeploymentStore
 
     chain: Any = SimpleNamespace(chain_id=31337, genesis_hash="0x" + "11" * 32)
     digest, address = "ab" * 32, "0x" + "22" * 20
@@ -122,7 +122,13 @@ PROVING = [
     "zkml_oracle.relayer.ray_backend",  # importing it starts no Ray (ray itself is lazy)
 ]
 #: The chain stack, and this package's chain client.
-CHAIN = ["web3", "ape", "zkml_oracle.chain", "zkml_oracle.oracle", "zkml_oracle.relayer.watcher"]
+CHAIN = [
+    "web3",
+    "ape",
+    "zkml_oracle.chain",
+    "zkml_oracle.chain.oracle",
+    "zkml_oracle.relayer.watcher",
+]
 
 
 def test_proving_imports_neither_web3_nor_ape() -> None:

@@ -24,15 +24,15 @@ from hypothesis import strategies as st
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
-from zkml_oracle import contracts, field
-from zkml_oracle import oracle as zo
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.deploy import calldata
-from zkml_oracle.oracle import ZERO_ADDRESS, ModelConfig, RequestStatus
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain import oracle as zo
+from zkml_oracle.chain.deploy import calldata
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, ModelConfig, RequestStatus
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
-from zkml_oracle.verifier import CompiledContract
 
 R = field.FIELD_MODULUS
 ZERO = ZERO_ADDRESS

@@ -39,9 +39,9 @@ from tests.test_oracle import (
     tx_reverts,
     web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.oracle import ZERO_ADDRESS, input_felts, proof_calldata
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, input_felts, proof_calldata
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
 

@@ -26,10 +26,9 @@ from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
     send,
     tx_reverts,
 )
-from zkml_oracle import contracts
-from zkml_oracle.chain import rpc
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.testing import committed
-from zkml_oracle.verifier import CompiledContract
 
 DAY = 24 * HOUR
 FEE = 10**15

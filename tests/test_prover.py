@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import write_json
 from zkml_oracle import field
+from zkml_oracle.circuit.model import Runner
+from zkml_oracle.circuit.model import load as load_model
 from zkml_oracle.exceptions import ArtifactError, InputError, SrsError
-from zkml_oracle.model import Runner
-from zkml_oracle.model import load as load_model
 from zkml_oracle.prover import prove, verify
 from zkml_oracle.types import BuildResult, ProofResult
 

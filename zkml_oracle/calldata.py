@@ -2,7 +2,7 @@
 configs and ids, proof calldata and output decoding.
 
 The prover workers (:mod:`zkml_oracle.prover`, :mod:`zkml_oracle.relayer.backend`, the Ray
-backend) use this module, never :mod:`zkml_oracle.oracle`: proving imports neither web3 nor
+backend) use this module, never :mod:`zkml_oracle.chain.oracle`: proving imports neither web3 nor
 Ape (``tests/test_layout.py`` checks it). Only eth-abi and eth-utils (pure encoding and
 keccak) are used, and only when called.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _ezkl, field
-from .commitment import Binding
+from .circuit.commitment import Binding
 from .exceptions import InputError
 from .types import Manifest
 
@@ -110,7 +110,8 @@ def input_felts(
 ) -> list[int]:
     """What a request commits to: the input felts, or one Poseidon hash per input tensor
     (the same hash the circuit exposes for a hashed input). A requester-bound model's
-    commitments also cover ``binding``'s salt and requester (:mod:`zkml_oracle.commitment`)."""
+    commitments also cover ``binding``'s salt and requester
+    (:mod:`zkml_oracle.circuit.commitment`)."""
     if manifest.requester_bound != (binding is not None):
         raise InputError(
             "this model binds each commitment to a salt and the requester: give a binding"
@@ -159,7 +160,7 @@ def proof_calldata(proof_path: Path) -> tuple[bytes, list[int]]:
 
 def proven_slots(manifest: Manifest, instances: list[int]) -> int:
     """How many slots of a batched proof hold distinct samples: trailing slots that repeat
-    the one before are padding (:func:`zkml_oracle.data.pack`)."""
+    the one before are padding (:func:`zkml_oracle.circuit.data.pack`)."""
     lay = manifest.layout
 
     def slot(i: int) -> list[int]:

@@ -15,21 +15,21 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from .calldata import CONFIG_TYPES as CONFIG_TYPES  # defined there, importable here too
-from .calldata import ModelConfig as ModelConfig
-from .calldata import input_felts as input_felts
-from .calldata import input_hash as input_hash
-from .calldata import outputs_to_floats as outputs_to_floats
-from .calldata import proof_calldata as proof_calldata
-from .calldata import proven_slots as proven_slots
-from .chain import Chain, ChainError
+from ..calldata import CONFIG_TYPES as CONFIG_TYPES  # defined there, importable here too
+from ..calldata import ModelConfig as ModelConfig
+from ..calldata import input_felts as input_felts
+from ..calldata import input_hash as input_hash
+from ..calldata import outputs_to_floats as outputs_to_floats
+from ..calldata import proof_calldata as proof_calldata
+from ..calldata import proven_slots as proven_slots
+from ..exceptions import InputError, ZkmlOracleError
+from ..exceptions import OracleRefused as OracleRefused  # defined there, importable here too
+from ..exceptions import VerifierMismatch as VerifierMismatch
+from ..prover import checked_manifest
+from ..types import Manifest
 from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
 from .deployments import DeploymentStore, FeedEntry, InputEntry, ModelEntry, OracleEntry
-from .exceptions import InputError, ZkmlOracleError
-from .exceptions import OracleRefused as OracleRefused  # defined there, importable here too
-from .exceptions import VerifierMismatch as VerifierMismatch
-from .prover import checked_manifest
-from .types import Manifest
+from .node import Chain, ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -218,7 +218,7 @@ def sign_credit_features(
 ) -> bytes:
     """:func:`credit_features_typed_data` signed by ``attestor``, an account the node at
     ``rpc_url`` holds unlocked (a dev chain's; a real data provider signs with its own key)."""
-    from .chain import rpc
+    from .node import rpc
 
     data = credit_features_typed_data(pool, chain_id, applicant, subject, felts, expiry)
     signature: str = rpc(rpc_url, "eth_signTypedData_v4", [attestor, data])
@@ -257,7 +257,7 @@ class Oracle:
         or a raw tuple is passed as given.
 
         Through Ape when the chain was connected through it (its accounts sign); on a plain
-        connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
+        connection (:func:`zkml_oracle.chain.node.connect_rpc`), the node's unlocked dev account."""
         if method in ("fulfill", "cancel") and args:
             args = (self._request_arg(args[0]), *args[1:])
         elif method == "fulfillBatch" and len(args) > 1:
@@ -268,7 +268,7 @@ class Oracle:
         from ape.exceptions import ApeException, ContractLogicError, CustomError
         from ethpm_types import ContractType
 
-        from ._ezkl import captured_fds
+        from .._ezkl import captured_fds
         from .reverts import from_ape
 
         instance = ContractInstance(
@@ -384,7 +384,7 @@ class Oracle:
 
     def decode_error(self, exc: Exception) -> str:
         """A custom error from revert data, readable and with its fix (web3 keeps only the raw
-        data; :mod:`zkml_oracle.reverts` presents it)."""
+        data; :mod:`zkml_oracle.chain.reverts` presents it)."""
         from .contracts import error_decoder, revert_data
 
         raw = revert_data(exc)
@@ -546,7 +546,7 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
     :class:`VerifierMismatch` when it is not."""
     from eth_utils.crypto import keccak
 
-    from .verifier import reproduce_runtime
+    from ..circuit.verifier import reproduce_runtime
 
     manifest = Manifest.load(Path(build_dir))
     try:
@@ -715,7 +715,7 @@ def deploy_and_register(
 def _check_deployed_code(chain: Chain, build_dir: Path, manifest: Manifest, address: str) -> None:
     """The code at ``address`` is the build's compiled verifier (a recorded address may hold
     other code after a chain reset or a replaced record): never register anything else."""
-    from .verifier import CompiledContract
+    from ..circuit.verifier import CompiledContract
 
     expected = CompiledContract.load(manifest.artifact("verifier", build_dir)).runtime
     if bytes(chain.web3.eth.get_code(address)) != expected:
