@@ -529,6 +529,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
 ) -> None:
     from types import SimpleNamespace
 
+    from zkml_oracle.relayer.phases import prove
     from zkml_oracle.relayer.service import Relayer, ServedModel
     from zkml_oracle.relayer.settings import RelayerSettings
     from zkml_oracle.relayer.signer import Signer
@@ -545,7 +546,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
             backend=None,  # type: ignore[arg-type]
             journal=j,
         )
-        relayer._dispatch()
+        prove.dispatch(relayer)
         entry = j.get(1)
     assert entry is not None and entry.state == J.IGNORED
 
