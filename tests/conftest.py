@@ -22,8 +22,20 @@ import pytest
 # set before anything imports ape.
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
+from tests.oracle_helpers import (
+    Env,
+    deploy,
+    deploy_build_verifier,
+    inputs_of,
+    model_config,
+    model_id,
+    outputs_of,
+    proof_data,
+    send,
+    web3_of,
+)
 from zkml_oracle.apps.examples import write_credit_mlp
-from zkml_oracle.chain import LocalNode
+from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.circuit import BuildOptions
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
@@ -234,3 +246,69 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def copy_build(result: BuildResult, dest: Path) -> Path:
     shutil.copytree(result.build_dir, dest)
     return dest
+
+
+# --- the oracle contracts on a real Anvil (helpers: tests/oracle_helpers.py) ---
+
+
+@pytest.fixture(scope="module")
+def oracle_env(
+    anvil: LocalNode,
+    built: BuildResult,
+    proof: ProofResult,
+    other_built: BuildResult,
+    other_proof: ProofResult,
+) -> Env:
+    """The oracle, a FieldEncoding harness, a test consumer and a mock verifier, with the
+    session's two credit-MLP circuits registered: deployed once per module that uses it
+    (tests/test_oracle.py, tests/test_oracle_hardening.py)."""
+    web3 = web3_of(anvil.url)
+    admin, requester, relayer, stranger = web3.eth.accounts[:4]
+    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
+    verifier = deploy_build_verifier(web3, built, admin)
+    other_verifier = deploy_build_verifier(web3, other_built, admin)
+    config = model_config(built, verifier)
+    other_config = model_config(other_built, other_verifier)
+    for c in (config, other_config):
+        send(web3, oracle.functions.registerModel(c), admin)
+    good = proof_data(built, proof.proof_path)
+    assert good.instances == proof.instances
+    e = Env(
+        url=anvil.url,
+        web3=web3,
+        admin=admin,
+        requester=requester,
+        relayer=relayer,
+        stranger=stranger,
+        oracle=oracle,
+        harness=deploy(web3, contracts.contract("FieldEncodingHarness"), admin),
+        consumer=deploy(web3, contracts.contract("TestConsumer"), admin, oracle.address),
+        mock_verifier=deploy(web3, contracts.contract("MockVerifier"), admin),
+        config=config,
+        model=model_id(config),
+        other_config=other_config,
+        other_model=model_id(other_config),
+        good=good,
+        other=proof_data(other_built, other_proof.proof_path),
+        outputs=outputs_of(built, good.instances),
+        inputs=inputs_of(built, good.instances),
+    )
+    return e
+
+
+@pytest.fixture(autouse=True)
+def _oracle_snapshot(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Chain state is restored after every test that touches ``oracle_env``."""
+    if "oracle_env" not in request.fixturenames:
+        yield
+        return
+    env: Env = request.getfixturevalue("oracle_env")
+    snap = rpc(env.url, "evm_snapshot")
+    yield
+    assert rpc(env.url, "evm_revert", [snap]) is True
+
+
+@pytest.fixture
+def env(oracle_env: Env) -> Env:
+    """``oracle_env`` under the name its tests use (a module may define its own ``env``)."""
+    return oracle_env

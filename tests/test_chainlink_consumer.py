@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import solcx
 
-from tests.test_feed_adapter import Feed, feed, to_answer  # noqa: F401 (feed: a fixture)
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     advance,
     call_reverts,
     deploy,
 )
+from tests.test_feed_adapter import Feed, feed, to_answer  # noqa: F401 (feed: a fixture)
 from zkml_oracle.chain import contracts, rpc
 from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.toolchain import ensure_solc

@@ -20,7 +20,7 @@ import pytest
 from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     HOUR,
     ProofData,
     advance,

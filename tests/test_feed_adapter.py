@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     UNBOUND,
     ProofData,
     advance,

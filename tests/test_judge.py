@@ -21,7 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from tests.conftest import run_cli
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     ProofData,
     advance,
     deploy,

@@ -19,7 +19,7 @@ from eth_abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from tests.conftest import BATCH, calibration_rows, prove_rows
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     CANCELLED,
     FULFILLED,
     HOUR,

@@ -267,7 +267,7 @@ def test_a_verifier_that_is_not_the_builds_is_reported(
     which regenerates ezkl's verifier from the build's verifying key, reports it."""
     import ape
 
-    from tests.test_oracle import model_config, model_id
+    from tests.oracle_helpers import model_config, model_id
 
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
         admin = ape.accounts.test_accounts[0]
