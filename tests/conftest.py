@@ -22,18 +22,6 @@ import pytest
 # set before anything imports ape.
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
-from tests.oracle_helpers import (
-    Env,
-    deploy,
-    deploy_build_verifier,
-    inputs_of,
-    model_config,
-    model_id,
-    outputs_of,
-    proof_data,
-    send,
-    web3_of,
-)
 from zkml_oracle.apps.examples import write_credit_mlp
 from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.circuit import BuildOptions
@@ -41,6 +29,7 @@ from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
 
 if TYPE_CHECKING:  # registered as a plugin below (importing it first skips assert rewriting)
+    from tests.oracle_helpers import Env  # imports zkml_oracle.testing: loaded in the fixture
     from zkml_oracle.testing import ModelFactory
 
 # The suite's circuits come from the plugin's model factory, as a user's would: one build per
@@ -262,6 +251,19 @@ def oracle_env(
     """The oracle, a FieldEncoding harness, a test consumer and a mock verifier, with the
     session's two credit-MLP circuits registered: deployed once per module that uses it
     (tests/test_oracle.py, tests/test_oracle_hardening.py)."""
+    from tests.oracle_helpers import (
+        Env,
+        deploy,
+        deploy_build_verifier,
+        inputs_of,
+        model_config,
+        model_id,
+        outputs_of,
+        proof_data,
+        send,
+        web3_of,
+    )
+
     web3 = web3_of(anvil.url)
     admin, requester, relayer, stranger = web3.eth.accounts[:4]
     oracle = deploy(web3, contracts.oracle(), admin, admin, False)
