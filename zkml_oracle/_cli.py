@@ -602,9 +602,9 @@ def request(
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
-        manifest = Manifest.load(Path(record["build_dir"]))
+        manifest = Manifest.load(Path(record.build_dir))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
-        circuit_check(Path(record["build_dir"]), sample)
+        circuit_check(Path(record.build_dir), sample)
         account = sender(chain, options.account)
         if manifest.requester_bound != (encrypt_to is not None):
             raise InputError(
@@ -777,7 +777,7 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     if latest is None:
         raise InputError(
             f"model {model_id} has no round yet: publish one with `zkml-oracle submit "
-            f"{record['build_dir']} PROOF_FILE` (a proof from `zkml-oracle prove`)"
+            f"{record.build_dir} PROOF_FILE` (a proof from `zkml-oracle prove`)"
         )
     payload = {
         "outputs": outputs_to_floats(list(latest.outputs), record),

@@ -9,9 +9,10 @@ keccak) are used, and only when called.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import _ezkl, field
 from .circuit.commitment import Binding
@@ -173,13 +174,23 @@ def proven_slots(manifest: Manifest, instances: list[int]) -> int:
     return used
 
 
-def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[float]]:
+class OutputLayout(Protocol):
+    """Where a model's outputs sit in its output felts (a deployment record's model entry)."""
+
+    @property
+    def output_scale(self) -> int: ...
+
+    @property
+    def output_sizes(self) -> Sequence[int]: ...
+
+
+def outputs_to_floats(outputs: list[int], record: OutputLayout) -> list[list[float]]:
     """Signed fixed-point outputs → one list of reals per output tensor (sizes from the record)."""
-    scale = int(record["output_scale"])
+    scale = record.output_scale
     values = [float(v) / (1 << scale) for v in outputs]
     grouped: list[list[float]] = []
     start = 0
-    for size in record["output_sizes"]:
+    for size in record.output_sizes:
         grouped.append(values[start : start + size])
         start += size
     return grouped

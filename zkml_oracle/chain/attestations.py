@@ -172,7 +172,7 @@ def register_evaluator(
     present); returns the registry, the evaluator id and the gas spent."""
     evaluator = Evaluator.open(Path(evaluator_dir))
     check_dev_srs(evaluator.manifest, chain, allow_dev_srs)
-    model = Manifest.load(Path(model_record(store, chain, model_id)["build_dir"]))
+    model = Manifest.load(Path(model_record(store, chain, model_id).build_dir))
     reg = registry(chain, account, store, allow_dev_srs=allow_dev_srs)
     verifier = deploy_verifier(
         chain, evaluator.build_dir, account, allow_dev_srs=allow_dev_srs, store=store

@@ -10,6 +10,7 @@ output shapes) is kept in the chain's deployment record next to the oracle's add
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
@@ -585,18 +586,16 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
     return check
 
 
-def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
-    return {k: v.model_dump() for k, v in store.load(chain).models.items()}
-
-
-def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> dict[str, Any]:
-    record = _record_models(store, chain).get(model_id.lower())
+def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> ModelEntry:
+    """The deployment record's entry of a registered model (its build directory, output
+    layout, verifier); one line with the fix when it has none."""
+    record = store.load(chain).models.get(model_id.lower())
     if record is None:
         raise InputError(
             f"model {model_id} is not recorded on {chain.describe()}: register it with "
             "`zkml-oracle deploy DIR` (same chain options, same --deployments)"
         )
-    return dict(record)
+    return record
 
 
 def check_build_serves(
@@ -604,23 +603,23 @@ def check_build_serves(
     store: DeploymentStore,
     build_dir: Path,
     manifest: Manifest,
-    record: dict[str, Any],
+    record: ModelEntry,
     what: str,
 ) -> None:
     """Refuse a build directory that is not the one of the model ``record`` names (one line
     naming both model ids), before a proof is sent for the wrong model."""
-    if manifest.artifact_digest == record["artifact_digest"]:
+    if manifest.artifact_digest == record.artifact_digest:
         return
     from .deploy import recorded_model_id
 
-    theirs = record["model_id"]
+    theirs = record.model_id
     try:
         mine = f"model {recorded_model_id(chain, manifest, store)}"
     except ZkmlOracleError:
         mine = f"a model not registered here (artifact {manifest.artifact_digest[:16]}…)"
     raise InputError(
         f"{what} is for model {theirs}, but {build_dir} builds {mine}: pass model {theirs}'s "
-        f"build directory ({record['build_dir']})"
+        f"build directory ({record.build_dir})"
     )
 
 
@@ -739,10 +738,10 @@ def deploy_feed(
     from .contracts import feed_adapter
 
     record = model_record(store, chain, model_id)
-    count = sum(record["output_sizes"])
+    count = sum(record.output_sizes)
     if not 0 <= output < count:
         raise InputError(f"--output {output} is out of range: the model has {count} outputs")
-    model_id = record["model_id"]
+    model_id = record.model_id
     for address, known in store.load(chain).feeds.items():
         same = (known.model_id, known.output, known.decimals) == (
             model_id,
@@ -751,7 +750,7 @@ def deploy_feed(
         )
         if same and chain.web3.eth.get_code(address):
             return {**known.model_dump(), "reused": True, "latest": read_feed(chain, address)}
-    description = f"zkml {Path(record['build_dir']).name} output {output}"
+    description = f"zkml {Path(record.build_dir).name} output {output}"
     address, tx, gas = deploy_contract(
         chain,
         account,
@@ -797,7 +796,9 @@ def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:
     }
 
 
-def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
+def status(
+    oracle: Oracle, request_id: int, record_of: Callable[[str], ModelEntry]
+) -> dict[str, Any]:
     """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled:
     the status from the oracle's one slot per request, the rest from its events."""
     state = oracle.request_status(request_id)
