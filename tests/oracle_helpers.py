@@ -222,3 +222,53 @@ class Env:
     ) -> tuple[str, tuple[Any, ...]]:
         fn = self.oracle.functions.fulfill(committed(self.oracle, request_id), proof, instances)
         return tx_reverts(fn, self.relayer)
+
+
+# --- a push feed and its Chainlink adapters (tests/test_feed_adapter.py) ---
+
+DECIMALS = 8
+
+
+def to_answer(q: int, scale: int, decimals: int = DECIMALS) -> int:
+    """The adapter's documented conversion: q * 10**decimals / 2**scale, toward zero."""
+    magnitude = abs(q) * 10**decimals // 2**scale
+    return -magnitude if q < 0 else magnitude
+
+
+@dataclass(repr=False)
+class Feed:
+    url: str
+    web3: Any
+    admin: str
+    oracle: Any
+    model: bytes
+    scale: int
+    feeds: list[Any]  # one adapter per output
+    rounds: list[ProofData]  # two proofs of the same model, on different inputs
+    outputs: list[list[int]]
+
+    def adapter(
+        self,
+        decimals: int,
+        description: str,
+        *,
+        model: bytes | None = None,
+        input_hash: bytes = UNBOUND,
+    ) -> Any:
+        """A further adapter over output 0 of ``model`` (the fixture's by default)."""
+        return deploy(
+            self.web3,
+            contracts.feed_adapter(),
+            self.admin,
+            self.oracle.address,
+            model or self.model,
+            0,
+            decimals,
+            description,
+            input_hash,
+        )
+
+    def submit(self, data: ProofData) -> int:
+        fn = self.oracle.functions.submitResult(self.model, data.proof, data.instances)
+        receipt = send(self.web3, fn, self.admin)
+        return int(self.web3.eth.get_block(receipt.blockNumber)["timestamp"])

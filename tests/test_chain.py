@@ -80,10 +80,10 @@ def test_a_tampered_proof_is_refused_onchain(
     tmp_path: Path,
     edit: str,
 ) -> None:
-    from tests.test_prover import _tampered
+    from tests.conftest import tampered
 
     _deployed(anvil, built, store)
-    bad = _tampered(proof.proof_path, tmp_path / "bad.json", edit)
+    bad = tampered(proof.proof_path, tmp_path / "bad.json", edit)
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
         result = verify_onchain(chain, built.build_dir, bad, store=store)
     assert not result.valid and result.gas is None and result.reason
@@ -105,7 +105,7 @@ def test_the_reusable_verifier_path(
     store: DeploymentStore,
     tmp_path: Path,
 ) -> None:
-    from tests.test_prover import _tampered
+    from tests.conftest import tampered
     from zkml_oracle.prover import prove
 
     deployed = _deployed(anvil, reusable_built, store)
@@ -117,7 +117,7 @@ def test_the_reusable_verifier_path(
         bad = verify_onchain(
             chain,
             reusable_built.build_dir,
-            _tampered(proof.proof_path, tmp_path / "b.json", "output"),
+            tampered(proof.proof_path, tmp_path / "b.json", "output"),
             store=store,
         )
     assert good.valid and good.gas is not None and good.calldata_bytes > 8000

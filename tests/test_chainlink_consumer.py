@@ -20,11 +20,13 @@ import pytest
 import solcx
 
 from tests.oracle_helpers import (
+    DECIMALS,
+    Feed,
     advance,
     call_reverts,
     deploy,
+    to_answer,
 )
-from tests.test_feed_adapter import Feed, feed, to_answer  # noqa: F401 (feed: a fixture)
 from zkml_oracle.chain import contracts, rpc
 from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.toolchain import ensure_solc
@@ -33,7 +35,6 @@ CHAINLINK = contracts.PROJECT_ROOT / "node_modules" / "@chainlink" / "contracts"
 CHAINLINK_VERSION = "1.2.0"
 FEED_CONSUMER = "src/v0.8/tests/FeedConsumer.sol"
 INTERFACE = "src/v0.8/shared/interfaces/AggregatorV2V3Interface.sol"
-DECIMALS = 8
 
 
 @functools.cache
@@ -92,7 +93,7 @@ class Setup(Feed):
 
 
 @pytest.fixture(scope="module")
-def setup(feed: Feed) -> Setup:  # noqa: F811 (the imported fixture)
+def setup(feed: Feed) -> Setup:
     """The feed adapter module's oracle, adapters and two verified rounds, each adapter read
     through its own FeedConsumer."""
     consumer = feed_consumer()
