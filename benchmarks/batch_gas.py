@@ -51,7 +51,7 @@ def request_and_settle(
 ) -> Settled:
     """One fee-paying request per row (no callback), then one ``fulfill`` (one row) or
     ``fulfillBatch`` settling all of them with the proof; checks every request was settled."""
-    from zkml_oracle.oracle import input_felts, proof_calldata
+    from zkml_oracle.chain.oracle import input_felts, proof_calldata
 
     now = int(oracle.chain.web3.eth.get_block("latest")["timestamp"])
     ids, request_gas = [], []
@@ -81,10 +81,10 @@ def measure(
     inputs: str, batch: int, files: dict[str, Path], work: Path, url: str
 ) -> dict[str, Any]:
     from zkml_oracle.chain import ChainOptions, connect, sender
+    from zkml_oracle.chain.deploy import verify_onchain
+    from zkml_oracle.chain.deployments import DeploymentStore
+    from zkml_oracle.chain.oracle import Oracle, deploy_and_register
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.deploy import verify_onchain
-    from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import Oracle, deploy_and_register
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Visibility
 
@@ -130,8 +130,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import LocalNode
-    from zkml_oracle.examples import write_credit_mlp
 
     work = Path(tempfile.mkdtemp(prefix="zkml-oracle-batch-gas-"))
     files = write_credit_mlp(work / "model", samples=40)

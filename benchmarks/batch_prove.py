@@ -27,8 +27,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.examples import write_credit_mlp
     from zkml_oracle.prover import prove
 
     work = Path(tempfile.mkdtemp(prefix="zkml-oracle-batch-prove-"))

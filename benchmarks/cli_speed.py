@@ -5,7 +5,7 @@ Goals (issue 12): `status`, `request`, `result` <= 1.5 s each; `--help` <= 0.5 s
 runs as a whole process (as a user runs it), alternately with its bare twin, median of
 ``--rounds``. The bare script imports web3, connects and makes one call with the oracle's ABI
 read from a file, so the ratio is the toolkit's overhead on top of the unavoidable. Also
-reported: loading the contracts' artifacts (``zkml_oracle.contracts.oracle()``) alone in a
+reported: loading the contracts' artifacts (``zkml_oracle.chain.contracts.oracle()``) alone in a
 fresh process, part of every chain command's time. Usage:
 
     .venv/bin/python benchmarks/cli_speed.py [--rounds 5] [--build DIR --input FILE --proof P]
@@ -46,7 +46,7 @@ elif what == "request":
     w3.eth.wait_for_transaction_receipt(tx)
 """
 BARE_HELP = "import click"
-ARTIFACTS = "from zkml_oracle.contracts import oracle; oracle()"
+ARTIFACTS = "from zkml_oracle.chain.contracts import oracle; oracle()"
 
 
 def _timed(cmd: list[str], cwd: Path) -> float:
@@ -73,7 +73,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from zkml_oracle.chain import free_port, rpc
-    from zkml_oracle.contracts import oracle as oracle_artifact
+    from zkml_oracle.chain.contracts import oracle as oracle_artifact
     from zkml_oracle.types import Manifest
 
     work = Path(tempfile.mkdtemp(prefix="zkml-cli-speed-"))
@@ -83,8 +83,8 @@ def main() -> int:
             parser.error("--build needs --input and --proof")
         build_dir, input_file, proof = (p.resolve() for p in (args.build, args.input, args.proof))
     else:
+        from zkml_oracle.apps.examples import write_credit_mlp
         from zkml_oracle.circuit import BuildOptions, build
-        from zkml_oracle.examples import write_credit_mlp
         from zkml_oracle.prover import prove
 
         files = write_credit_mlp(work / "model")

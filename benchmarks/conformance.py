@@ -28,7 +28,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from zkml_oracle.conformance import (
+from zkml_oracle.circuit.conformance import (
     DEFAULT_TIMEOUT,
     SUITES,
     VERDICTS,

@@ -44,7 +44,7 @@ def _child(args: list[str]) -> tuple[dict[str, Any], float, float]:
 
 
 def _step(argv: list[str]) -> None:
-    from zkml_oracle import evaluation as ev
+    from zkml_oracle.apps import evaluation as ev
 
     kind = argv[0]
     if kind == "build":
@@ -102,11 +102,11 @@ def _test_set(model: Path, m: int, path: Path, seed: int) -> None:
 
 def _gas(work: Path, model_build: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Deploy, publish each evaluated test set and attest it on a local Anvil."""
-    from zkml_oracle import attestations as att
-    from zkml_oracle import evaluation as ev
+    from zkml_oracle.apps import evaluation as ev
     from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
-    from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import deploy_and_register
+    from zkml_oracle.chain import attestations as att
+    from zkml_oracle.chain.deployments import DeploymentStore
+    from zkml_oracle.chain.oracle import deploy_and_register
 
     node = LocalNode.start()
     try:
@@ -154,7 +154,7 @@ def main() -> int:
         return 0
     sizes = [tuple(int(v) for v in s.split(":")) for s in args.sizes.split(",")]
 
-    from zkml_oracle.examples import write_credit_mlp
+    from zkml_oracle.apps.examples import write_credit_mlp
 
     work = Path(tempfile.mkdtemp(prefix="zkml-oracle-evaluation-"))
     print(f"work folder {work}", file=sys.stderr)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from zkml_oracle.verifier import CompiledContract
+    from zkml_oracle.circuit.verifier import CompiledContract
 
 FEE = 10**15
 ETHER = 10**18
@@ -40,7 +40,7 @@ def _send(web3: Any, fn: Any, sender: str, value: int = 0) -> Any:
 
 
 def _deploy(web3: Any, name: str | CompiledContract, sender: str, *args: Any) -> Any:
-    from zkml_oracle.contracts import contract
+    from zkml_oracle.chain.contracts import contract
 
     art = contract(name) if isinstance(name, str) else name
     factory = web3.eth.contract(abi=art.abi, bytecode=art.bytecode)
@@ -55,13 +55,13 @@ def measure(work: Path, url: str) -> dict[str, Any]:
     from web3.logs import DISCARD
 
     from zkml_oracle import field
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import rpc
+    from zkml_oracle.chain.oracle import CONFIG_TYPES, ModelConfig, proof_calldata
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.examples import write_credit_mlp
-    from zkml_oracle.oracle import CONFIG_TYPES, ModelConfig, proof_calldata
+    from zkml_oracle.circuit.verifier import CompiledContract
     from zkml_oracle.prover import prove
     from zkml_oracle.testing import committed
-    from zkml_oracle.verifier import CompiledContract
 
     files = write_credit_mlp(work / "model")
     built = build(files["model"], files["calibration"], work / "build", BuildOptions(dev_srs=True))

@@ -76,7 +76,7 @@ def write_sigmoid_model(folder: Path, *, samples: int, seed: int = 11) -> dict[s
 
 
 def _files(model: str, work: Path, samples: int) -> tuple[dict[str, Path], int]:
-    from zkml_oracle.examples import write_credit_mlp
+    from zkml_oracle.apps.examples import write_credit_mlp
 
     if model.startswith("credit"):
         return write_credit_mlp(work / "credit-src", samples=samples), 4
@@ -85,9 +85,9 @@ def _files(model: str, work: Path, samples: int) -> tuple[dict[str, Path], int]:
 
 def measure(model: str, batch: int, work: Path, url: str) -> dict[str, Any]:
     from zkml_oracle.chain import ChainOptions, connect, sender
+    from zkml_oracle.chain.deployments import DeploymentStore
+    from zkml_oracle.chain.oracle import Oracle, deploy_and_register
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import Oracle, deploy_and_register
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Visibility
 

@@ -60,12 +60,11 @@ def _mlp(folder: Path, sizes: tuple[int, ...], seed: int) -> dict[str, Path]:
 
 
 def measure(name: str, files: dict[str, Path], work: Path, url: str) -> dict[str, object]:
-    from zkml_oracle import data
     from zkml_oracle.chain import ChainOptions, connect, sender
-    from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.deploy import verify_onchain
-    from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.chain.deploy import verify_onchain
+    from zkml_oracle.chain.deployments import DeploymentStore
+    from zkml_oracle.chain.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.circuit import BuildOptions, build, data
     from zkml_oracle.prover import prove
 
     built = build(files["model"], files["calibration"], work / name, BuildOptions(dev_srs=True))

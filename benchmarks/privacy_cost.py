@@ -27,14 +27,13 @@ ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def measure(name: str, private: bool, work: Path, url: str, proofs: int) -> dict[str, Any]:
-    from zkml_oracle import data
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import ChainOptions, connect, sender
-    from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.commitment import Binding
-    from zkml_oracle.deploy import verify_onchain
-    from zkml_oracle.deployments import DeploymentStore
-    from zkml_oracle.examples import write_credit_mlp
-    from zkml_oracle.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.chain.deploy import verify_onchain
+    from zkml_oracle.chain.deployments import DeploymentStore
+    from zkml_oracle.chain.oracle import Oracle, deploy_and_register, input_felts, proof_calldata
+    from zkml_oracle.circuit import BuildOptions, build, data
+    from zkml_oracle.circuit.commitment import Binding
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Visibility
 

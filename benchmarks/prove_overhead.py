@@ -40,8 +40,8 @@ def main() -> int:
     parser.add_argument("--input", type=Path, help="input file for --build")
     args = parser.parse_args()
 
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.examples import write_credit_mlp
     from zkml_oracle.types import Manifest
 
     work = Path(tempfile.mkdtemp(prefix="zkml-bench-"))

@@ -1,6 +1,6 @@
 """The relayer's queue, simulated: arrivals, batching, max wait, provers → latency.
 
-A discrete-event simulation of the relayer's dispatch rule (``relayer/service.py``): requests
+A discrete-event simulation of the relayer's dispatch rule (``relayer/phases/prove.py``): requests
 arrive as a Poisson process; whenever a prover is free, the oldest waiting requests of the
 model start one proof once ``batch`` of them wait or the oldest has waited ``max_wait``
 seconds (at most ``batch`` per proof); a proof takes the measured proving time; a request is

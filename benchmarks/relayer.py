@@ -40,9 +40,9 @@ class Chain:
         from web3 import Web3
 
         from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
-        from zkml_oracle.contracts import oracle as oracle_artifact
-        from zkml_oracle.deployments import DeploymentStore
-        from zkml_oracle.oracle import deploy_and_register
+        from zkml_oracle.chain.contracts import oracle as oracle_artifact
+        from zkml_oracle.chain.deployments import DeploymentStore
+        from zkml_oracle.chain.oracle import deploy_and_register
 
         self.work = work
         self.build_dir = build_dir
@@ -216,9 +216,9 @@ def main() -> int:
 
     os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-bench-ape-"))
     from zkml_oracle import field
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.data import dump, split_samples
-    from zkml_oracle.examples import write_credit_mlp
+    from zkml_oracle.circuit.data import dump, split_samples
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Manifest
 

@@ -101,8 +101,8 @@ def main() -> int:
 
     os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-bench-ape-"))
     from zkml_oracle import field
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.examples import write_credit_mlp
     from zkml_oracle.types import Manifest
 
     work = Path(tempfile.mkdtemp(prefix="zkml-bench-scale-"))

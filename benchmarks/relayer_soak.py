@@ -2,7 +2,7 @@
 twice, memory flat.
 
 A real Anvil mining a block every second; ``zkml-oracle relay --batch-size 64
---confirmations 2`` behind the fault proxy (:mod:`zkml_oracle.testing_faults`) that fails
+--confirmations 2`` behind the fault proxy (:mod:`zkml_oracle.testing.faults`) that fails
 1 % of all JSON-RPC calls at random (HTTP 502, dropped connections, malformed bodies); a
 reorg of 1-2 blocks every 50 blocks (``evm_snapshot`` / ``evm_revert``; the requester's
 orphaned transactions are sent again, as a real chain's mempool would re-include them); one
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zkml_oracle.testing_faults import FaultProxy, rpc
+from zkml_oracle.testing.faults import FaultProxy, rpc
 
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 RELAYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -53,9 +53,9 @@ class Soak:
         from web3 import Web3
 
         from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
-        from zkml_oracle.contracts import oracle as oracle_artifact
-        from zkml_oracle.deployments import DeploymentStore
-        from zkml_oracle.oracle import deploy_and_register
+        from zkml_oracle.chain.contracts import oracle as oracle_artifact
+        from zkml_oracle.chain.deployments import DeploymentStore
+        from zkml_oracle.chain.oracle import deploy_and_register
 
         self.work = work
         self.build_dir = build_dir
@@ -167,8 +167,8 @@ def main() -> int:
 
     os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-soak-ape-"))
     from zkml_oracle import field
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.examples import write_credit_mlp
     from zkml_oracle.relayer.journal import Journal
     from zkml_oracle.types import Manifest
 

@@ -35,9 +35,9 @@ REFERENCE = {
 
 def measure(kind: str, work: Path, files: dict[str, Path], anvil_url: str) -> dict[str, int]:
     from zkml_oracle.chain import ChainOptions, connect, sender
+    from zkml_oracle.chain.deploy import deploy_verifier, verify_onchain
+    from zkml_oracle.chain.deployments import DeploymentStore
     from zkml_oracle.circuit import BuildOptions, build
-    from zkml_oracle.deploy import deploy_verifier, verify_onchain
-    from zkml_oracle.deployments import DeploymentStore
     from zkml_oracle.prover import prove
 
     built = build(
@@ -68,8 +68,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import LocalNode
-    from zkml_oracle.examples import write_credit_mlp
 
     work = Path(tempfile.mkdtemp(prefix="zkml-gas-"))
     files = write_credit_mlp(work / "model")

@@ -76,8 +76,7 @@ def main() -> int:
 
     from web3 import HTTPProvider, Web3
 
-    from zkml_oracle import contracts
-    from zkml_oracle.chain import LocalNode
+    from zkml_oracle.chain import LocalNode, contracts
 
     node = LocalNode.start()
     try:
@@ -141,10 +140,10 @@ def main() -> int:
 
 def _register_gas(web3: Any, admin: str, build_dir: Path) -> int:
     """registerModel's gas for the build's model, its genuine verifier deployed."""
-    from zkml_oracle import contracts
-    from zkml_oracle.oracle import ModelConfig
+    from zkml_oracle.chain import contracts
+    from zkml_oracle.chain.oracle import ModelConfig
+    from zkml_oracle.circuit.verifier import CompiledContract
     from zkml_oracle.types import Manifest
-    from zkml_oracle.verifier import CompiledContract
 
     manifest = Manifest.load(build_dir)
     addresses = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from zkml_oracle.contracts import ARTIFACTS, write_artifacts
+from zkml_oracle.chain.contracts import ARTIFACTS, write_artifacts
 from zkml_oracle.exceptions import ZkmlOracleError
 
 

@@ -1,7 +1,7 @@
 """`ape run deploy BUILD_DIR [--network CHOICE] [--account ALIAS]`: deploy a circuit's verifier.
 
-The same code as `zkml-oracle deploy` (zkml_oracle.deploy.deploy_verifier); Ape connects to the
-network it is given, and records land in ./deployments like the CLI's.
+The same code as `zkml-oracle deploy` (zkml_oracle.chain.deploy.deploy_verifier); Ape connects
+to the network it is given, and records land in ./deployments like the CLI's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 from ape.cli import ConnectedProviderCommand
 
 from zkml_oracle.chain import Chain, sender
-from zkml_oracle.deploy import check_dev_srs, deploy_verifier
+from zkml_oracle.chain.deploy import check_dev_srs, deploy_verifier
 from zkml_oracle.exceptions import ZkmlOracleError
 from zkml_oracle.types import Manifest
 

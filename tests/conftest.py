@@ -22,13 +22,15 @@ import pytest
 # set before anything imports ape.
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
-from zkml_oracle.chain import LocalNode
+from zkml_oracle import field
+from zkml_oracle.apps.examples import write_credit_mlp
+from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.circuit import BuildOptions
-from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
 
 if TYPE_CHECKING:  # registered as a plugin below (importing it first skips assert rewriting)
+    from tests.oracle_helpers import Env, Feed  # imports zkml_oracle.testing: in the fixtures
     from zkml_oracle.testing import ModelFactory
 
 # The suite's circuits come from the plugin's model factory, as a user's would: one build per
@@ -224,6 +226,23 @@ def write_json(path: Path, obj: object) -> Path:
     return path
 
 
+def tampered(proof_path: Path, dest: Path, edit: str) -> Path:
+    """A copy of an ezkl proof file with one edit: its proof ``bytes``, its last ``output``
+    instance, or its first ``input`` instance."""
+    p = json.loads(proof_path.read_text())
+    if edit == "bytes":
+        raw = bytearray(bytes.fromhex(p["hex_proof"][2:]))
+        raw[200] ^= 0x01
+        p["hex_proof"] = "0x" + raw.hex()
+        p["proof"] = list(raw)
+    elif edit == "output":
+        out = field.felt_from_ezkl_hex(p["instances"][0][-1])
+        p["instances"][0][-1] = field.felt_to_ezkl_hex((out + 1) % field.FIELD_MODULUS)
+    elif edit == "input":
+        p["instances"][0][0] = field.felt_to_ezkl_hex(field.encode(0.25, 13))
+    return write_json(dest, p)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file below ``folder`` with its bytes, to assert nothing was touched."""
     return {
@@ -234,3 +253,135 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def copy_build(result: BuildResult, dest: Path) -> Path:
     shutil.copytree(result.build_dir, dest)
     return dest
+
+
+# --- the oracle contracts on a real Anvil (helpers: tests/oracle_helpers.py) ---
+
+
+@pytest.fixture(scope="module")
+def oracle_env(
+    anvil: LocalNode,
+    built: BuildResult,
+    proof: ProofResult,
+    other_built: BuildResult,
+    other_proof: ProofResult,
+) -> Env:
+    """The oracle, a FieldEncoding harness, a test consumer and a mock verifier, with the
+    session's two credit-MLP circuits registered: deployed once per module that uses it
+    (tests/test_oracle.py, tests/test_oracle_hardening.py)."""
+    from tests.oracle_helpers import (
+        Env,
+        deploy,
+        deploy_build_verifier,
+        inputs_of,
+        model_config,
+        model_id,
+        outputs_of,
+        proof_data,
+        send,
+        web3_of,
+    )
+
+    web3 = web3_of(anvil.url)
+    admin, requester, relayer, stranger = web3.eth.accounts[:4]
+    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
+    verifier = deploy_build_verifier(web3, built, admin)
+    other_verifier = deploy_build_verifier(web3, other_built, admin)
+    config = model_config(built, verifier)
+    other_config = model_config(other_built, other_verifier)
+    for c in (config, other_config):
+        send(web3, oracle.functions.registerModel(c), admin)
+    good = proof_data(built, proof.proof_path)
+    assert good.instances == proof.instances
+    e = Env(
+        url=anvil.url,
+        web3=web3,
+        admin=admin,
+        requester=requester,
+        relayer=relayer,
+        stranger=stranger,
+        oracle=oracle,
+        harness=deploy(web3, contracts.contract("FieldEncodingHarness"), admin),
+        consumer=deploy(web3, contracts.contract("TestConsumer"), admin, oracle.address),
+        mock_verifier=deploy(web3, contracts.contract("MockVerifier"), admin),
+        config=config,
+        model=model_id(config),
+        other_config=other_config,
+        other_model=model_id(other_config),
+        good=good,
+        other=proof_data(other_built, other_proof.proof_path),
+        outputs=outputs_of(built, good.instances),
+        inputs=inputs_of(built, good.instances),
+    )
+    return e
+
+
+@pytest.fixture(autouse=True)
+def _oracle_snapshot(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Chain state is restored after every test that touches ``oracle_env``."""
+    if "oracle_env" not in request.fixturenames:
+        yield
+        return
+    env: Env = request.getfixturevalue("oracle_env")
+    snap = rpc(env.url, "evm_snapshot")
+    yield
+    assert rpc(env.url, "evm_revert", [snap]) is True
+
+
+@pytest.fixture
+def env(oracle_env: Env) -> Env:
+    """``oracle_env`` under the name its tests use (a module may define its own ``env``)."""
+    return oracle_env
+
+
+@pytest.fixture(scope="module")
+def feed(
+    anvil: LocalNode,
+    built: BuildResult,
+    proof: ProofResult,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Feed:
+    """An oracle with the session's credit MLP registered, one ZkmlFeedAdapter per output and
+    two verified rounds of different inputs (not yet submitted): once per module using it."""
+    from tests.oracle_helpers import (
+        DECIMALS,
+        UNBOUND,
+        Feed,
+        deploy,
+        deploy_build_verifier,
+        model_config,
+        model_id,
+        outputs_of,
+        proof_data,
+        send,
+        web3_of,
+    )
+
+    folder = tmp_path_factory.mktemp("feed")
+    second_input = folder / "input.json"
+    second_input.write_text(json.dumps({"input_data": [[0.8, -0.3, 1.2, -1.1]]}))
+    second = prove(built.build_dir, second_input, folder / "proof.json")
+    rounds = [proof_data(built, proof.proof_path), proof_data(built, second.proof_path)]
+    web3 = web3_of(anvil.url)
+    admin = web3.eth.accounts[0]
+    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
+    config = model_config(built, deploy_build_verifier(web3, built, admin))
+    send(web3, oracle.functions.registerModel(config), admin)
+    model = model_id(config)
+    feeds = [
+        deploy(
+            web3,
+            contracts.feed_adapter(),
+            admin,
+            oracle.address,
+            model,
+            i,
+            DECIMALS,
+            f"out{i}",
+            UNBOUND,
+        )
+        for i in range(config[6])
+    ]
+    outputs = [outputs_of(built, r.instances) for r in rounds]
+    assert outputs[0] != outputs[1]
+    return Feed(anvil.url, web3, admin, oracle, model, config[7], feeds, rounds, outputs)

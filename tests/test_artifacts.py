@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from zkml_oracle import contracts
+from zkml_oracle.chain import contracts
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.exceptions import ArtifactError
-from zkml_oracle.verifier import CompiledContract
 
 REPO = Path(__file__).resolve().parent.parent
 

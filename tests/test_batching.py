@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import BATCH, calibration_rows, prove_rows, run_cli, write_json
 from zkml_oracle import field
+from zkml_oracle.chain.oracle import ModelConfig, input_felts
 from zkml_oracle.exceptions import InputError
-from zkml_oracle.oracle import ModelConfig, input_felts
 from zkml_oracle.prover import verify
 from zkml_oracle.types import BuildResult, Manifest, ProofResult
 

@@ -109,7 +109,7 @@ def test_a_rebuild_gives_the_same_settings_keys_digests_and_model_id(
         b.artifact_digest,
     )
     # The model id is keccak(config), and the config holds the artifact digest.
-    from zkml_oracle.oracle import ModelConfig
+    from zkml_oracle.chain.oracle import ModelConfig
 
     verifier = "0x" + "11" * 20
     assert (
@@ -137,7 +137,7 @@ def test_an_input_beyond_the_calibrated_range_is_refused_before_proving(
 def test_a_request_for_an_input_no_one_can_prove_is_refused(
     sigmoid: dict[str, Path], sigmoid_built: BuildResult
 ) -> None:
-    from zkml_oracle import data
+    from zkml_oracle.circuit import data
     from zkml_oracle.prover import check_request_input
 
     m = sigmoid_built.manifest

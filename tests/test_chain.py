@@ -24,8 +24,8 @@ from zkml_oracle.chain import (
     rpc,
     sender,
 )
-from zkml_oracle.deploy import DevSrsError, deploy_verifier, verify_onchain
-from zkml_oracle.deployments import DeploymentStore
+from zkml_oracle.chain.deploy import DevSrsError, deploy_verifier, verify_onchain
+from zkml_oracle.chain.deployments import DeploymentStore
 from zkml_oracle.exceptions import InputError
 from zkml_oracle.types import BuildResult, ProofResult
 
@@ -80,10 +80,10 @@ def test_a_tampered_proof_is_refused_onchain(
     tmp_path: Path,
     edit: str,
 ) -> None:
-    from tests.test_prover import _tampered
+    from tests.conftest import tampered
 
     _deployed(anvil, built, store)
-    bad = _tampered(proof.proof_path, tmp_path / "bad.json", edit)
+    bad = tampered(proof.proof_path, tmp_path / "bad.json", edit)
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
         result = verify_onchain(chain, built.build_dir, bad, store=store)
     assert not result.valid and result.gas is None and result.reason
@@ -105,7 +105,7 @@ def test_the_reusable_verifier_path(
     store: DeploymentStore,
     tmp_path: Path,
 ) -> None:
-    from tests.test_prover import _tampered
+    from tests.conftest import tampered
     from zkml_oracle.prover import prove
 
     deployed = _deployed(anvil, reusable_built, store)
@@ -117,7 +117,7 @@ def test_the_reusable_verifier_path(
         bad = verify_onchain(
             chain,
             reusable_built.build_dir,
-            _tampered(proof.proof_path, tmp_path / "b.json", "output"),
+            tampered(proof.proof_path, tmp_path / "b.json", "output"),
             store=store,
         )
     assert good.valid and good.gas is not None and good.calldata_bytes > 8000
@@ -365,7 +365,7 @@ def test_a_round_after_evm_increase_time_is_checked_against_the_next_block(
     """On a plain Anvil, a second `submit` after evm_increaseTime goes through: the gas
     estimate runs against the block the transaction lands in, not the latest (whose timestamp
     is the first round's, so it answered ZkmlOracleRoundTooSoon until a block was mined)."""
-    from zkml_oracle.oracle import Oracle, deploy_and_register, proof_calldata
+    from zkml_oracle.chain.oracle import Oracle, deploy_and_register, proof_calldata
 
     store = DeploymentStore(tmp_path / "d")
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
@@ -385,8 +385,8 @@ def test_custom_errors_read_as_hex_and_enum_names_with_the_fix() -> None:
     from eth_abi import encode  # type: ignore[attr-defined]
     from eth_utils.crypto import keccak
 
-    from zkml_oracle.contracts import error_decoder
-    from zkml_oracle.reverts import ContractError
+    from zkml_oracle.chain.contracts import error_decoder
+    from zkml_oracle.chain.reverts import ContractError
 
     decoder = error_decoder()
     selector = keccak(b"ZkmlOracleRequestNotPending(uint256,uint8)")[:4]

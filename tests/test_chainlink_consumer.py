@@ -19,22 +19,22 @@ from typing import Any
 import pytest
 import solcx
 
-from tests.test_feed_adapter import Feed, feed, to_answer  # noqa: F401 (feed: a fixture)
-from tests.test_oracle import (
+from tests.oracle_helpers import (
+    DECIMALS,
+    Feed,
     advance,
     call_reverts,
     deploy,
+    to_answer,
 )
-from zkml_oracle import contracts
-from zkml_oracle.chain import rpc
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.toolchain import ensure_solc
-from zkml_oracle.verifier import CompiledContract
 
 CHAINLINK = contracts.PROJECT_ROOT / "node_modules" / "@chainlink" / "contracts"
 CHAINLINK_VERSION = "1.2.0"
 FEED_CONSUMER = "src/v0.8/tests/FeedConsumer.sol"
 INTERFACE = "src/v0.8/shared/interfaces/AggregatorV2V3Interface.sol"
-DECIMALS = 8
 
 
 @functools.cache
@@ -93,7 +93,7 @@ class Setup(Feed):
 
 
 @pytest.fixture(scope="module")
-def setup(feed: Feed) -> Setup:  # noqa: F811 (the imported fixture)
+def setup(feed: Feed) -> Setup:
     """The feed adapter module's oracle, adapters and two verified rounds, each adapter read
     through its own FeedConsumer."""
     consumer = feed_consumer()

@@ -14,17 +14,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.conftest import snapshot, write_json
-from zkml_oracle import srs
 from zkml_oracle._fs import sha256_file
-from zkml_oracle.circuit import BuildOptions, build
+from zkml_oracle.circuit import BuildOptions, build, srs
+from zkml_oracle.circuit.model import Runner
+from zkml_oracle.circuit.model import load as load_model
 from zkml_oracle.exceptions import (
     FidelityError,
     InputError,
     SrsError,
     UnsupportedModelError,
 )
-from zkml_oracle.model import Runner
-from zkml_oracle.model import load as load_model
 from zkml_oracle.types import BuildResult, Manifest, Visibility
 
 

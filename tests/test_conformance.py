@@ -1,4 +1,4 @@
-"""The conformance runner (zkml_oracle.conformance) on a small, fast part of the onnx suite.
+"""The conformance runner (zkml_oracle.circuit.conformance) on a small, fast part of the onnx suite.
 
 The whole suite is benchmarks/conformance.py; here a few cases pin each verdict path: proven
 accurately, refused by the preflight, refused by ezkl itself, refused by the fidelity check,
@@ -13,8 +13,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from zkml_oracle import conformance, support
-from zkml_oracle.conformance import Case, CaseResult
+from zkml_oracle.circuit import conformance, support
+from zkml_oracle.circuit.conformance import Case, CaseResult
 
 # Small circuits (logrows 15) that build, prove and verify in 5-10 s each on 2 cores.
 ACCURATE = ("test_Conv1d", "test_Conv2d_depthwise", "test_LeakyReLU")
@@ -140,7 +140,7 @@ def test_fidelity_check_refuses_what_ezkl_would_prove_wrong(
     build's fidelity check must still refuse it."""
     import shutil
 
-    from zkml_oracle import circuit
+    from zkml_oracle.circuit import builder as circuit
 
     monkeypatch.setattr(circuit, "rewrite", lambda src, dst: shutil.copy(src, dst) and [])
     monkeypatch.setattr(support, "check", lambda path: [])

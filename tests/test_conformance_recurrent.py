@@ -18,14 +18,14 @@ import pytest
 
 from tests.conftest import REPO
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
+from zkml_oracle.chain.deploy import deploy_verifier, verify_onchain
+from zkml_oracle.chain.deployments import DeploymentStore
 from zkml_oracle.circuit import BuildOptions, build
-from zkml_oracle.deploy import deploy_verifier, verify_onchain
-from zkml_oracle.deployments import DeploymentStore
-from zkml_oracle.model import Runner
-from zkml_oracle.model import load as load_model
+from zkml_oracle.circuit.model import Runner
+from zkml_oracle.circuit.model import load as load_model
+from zkml_oracle.circuit.verifier import EIP170_LIMIT
 from zkml_oracle.prover import prove, verify
 from zkml_oracle.types import BuildResult, ProofResult
-from zkml_oracle.verifier import EIP170_LIMIT
 
 FIXTURES = REPO / "tests" / "fixtures"
 SHAPE = (1, 6, 4)  # batch, sequence, features (scripts/export_recurrent.py)

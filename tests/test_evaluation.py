@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from zkml_oracle import attestations as att
-from zkml_oracle import evaluation as ev
+from zkml_oracle.apps import evaluation as ev
+from zkml_oracle.chain import attestations as att
+from zkml_oracle.chain.oracle import input_hash, proof_calldata
 from zkml_oracle.exceptions import FidelityError, InputError
-from zkml_oracle.oracle import input_hash, proof_calldata
 from zkml_oracle.testing import AttestationHarness, OracleDeployer, OracleHarness
 from zkml_oracle.types import BuildResult, Manifest
 

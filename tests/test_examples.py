@@ -20,7 +20,7 @@ import pytest
 from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     HOUR,
     ProofData,
     advance,
@@ -38,10 +38,10 @@ from tests.test_oracle import (
     tx_reverts,
     web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.commitment import Binding
-from zkml_oracle.oracle import input_felts, proof_calldata, sign_credit_features
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain.oracle import input_felts, proof_calldata, sign_credit_features
+from zkml_oracle.circuit.commitment import Binding
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult

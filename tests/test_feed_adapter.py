@@ -2,121 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_oracle import (
+from tests.oracle_helpers import (
+    DECIMALS,
     UNBOUND,
-    ProofData,
+    Feed,
     advance,
     call_reverts,
     deploy,
-    deploy_build_verifier,
     input_hash,
     inputs_of,
-    model_config,
     model_id,
-    outputs_of,
-    proof_data,
     send,
+    to_answer,
     tx_reverts,
-    web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.prover import prove
-from zkml_oracle.types import BuildResult, ProofResult
-
-DECIMALS = 8
-
-
-def to_answer(q: int, scale: int, decimals: int = DECIMALS) -> int:
-    """The adapter's documented conversion: q * 10**decimals / 2**scale, toward zero."""
-    magnitude = abs(q) * 10**decimals // 2**scale
-    return -magnitude if q < 0 else magnitude
-
-
-@dataclass(repr=False)
-class Feed:
-    url: str
-    web3: Any
-    admin: str
-    oracle: Any
-    model: bytes
-    scale: int
-    feeds: list[Any]  # one adapter per output
-    rounds: list[ProofData]  # two proofs of the same model, on different inputs
-    outputs: list[list[int]]
-
-    def adapter(
-        self,
-        decimals: int,
-        description: str,
-        *,
-        model: bytes | None = None,
-        input_hash: bytes = UNBOUND,
-    ) -> Any:
-        """A further adapter over output 0 of ``model`` (the fixture's by default)."""
-        return deploy(
-            self.web3,
-            contracts.feed_adapter(),
-            self.admin,
-            self.oracle.address,
-            model or self.model,
-            0,
-            decimals,
-            description,
-            input_hash,
-        )
-
-    def submit(self, data: ProofData) -> int:
-        fn = self.oracle.functions.submitResult(self.model, data.proof, data.instances)
-        receipt = send(self.web3, fn, self.admin)
-        return int(self.web3.eth.get_block(receipt.blockNumber)["timestamp"])
-
-
-@pytest.fixture(scope="module")
-def feed(
-    anvil: LocalNode,
-    built: BuildResult,
-    proof: ProofResult,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Feed:
-    folder = tmp_path_factory.mktemp("feed")
-    second_input = folder / "input.json"
-    second_input.write_text(json.dumps({"input_data": [[0.8, -0.3, 1.2, -1.1]]}))
-    second = prove(built.build_dir, second_input, folder / "proof.json")
-    rounds = [proof_data(built, proof.proof_path), proof_data(built, second.proof_path)]
-    web3 = web3_of(anvil.url)
-    admin = web3.eth.accounts[0]
-    oracle = deploy(web3, contracts.oracle(), admin, admin, False)
-    config = model_config(built, deploy_build_verifier(web3, built, admin))
-    send(web3, oracle.functions.registerModel(config), admin)
-    model = model_id(config)
-    feeds = [
-        deploy(
-            web3,
-            contracts.feed_adapter(),
-            admin,
-            oracle.address,
-            model,
-            i,
-            DECIMALS,
-            f"out{i}",
-            UNBOUND,
-        )
-        for i in range(config[6])
-    ]
-    outputs = [outputs_of(built, r.instances) for r in rounds]
-    assert outputs[0] != outputs[1]
-    return Feed(anvil.url, web3, admin, oracle, model, config[7], feeds, rounds, outputs)
+from zkml_oracle import field
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.types import BuildResult
 
 
 @pytest.fixture(autouse=True)

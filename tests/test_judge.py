@@ -21,7 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from tests.conftest import run_cli
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     ProofData,
     advance,
     deploy,
@@ -34,10 +34,10 @@ from tests.test_oracle import (
     tx_reverts,
     web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.judge import read_case
-from zkml_oracle.oracle import ZERO_ADDRESS, Request
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain.judge import read_case
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, Request
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import pkgutil
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def test_an_existing_deployment_record_loads_and_is_written_back_unchanged(
 ) -> None:
     from types import SimpleNamespace
 
-    from zkml_oracle.deployments import ContractEntry, DeploymentStore
+    from zkml_oracle.chain.deployments import ContractEntry, DeploymentStore
 
     chain: Any = SimpleNamespace(chain_id=31337, genesis_hash="0x" + "11" * 32)
     digest, address = "ab" * 32, "0x" + "22" * 20
@@ -113,16 +114,29 @@ def test_an_existing_deployment_record_loads_and_is_written_back_unchanged(
         store.load(chain)
 
 
-#: The proving side: what a prover worker (local pool or Ray) imports and runs.
+#: The proving side: what a prover worker (local pool or Ray) imports and runs, and every module
+#: of circuit/ (building a circuit needs no chain either).
 PROVING = [
     "zkml_oracle.prover",
-    "zkml_oracle.circuit",
     "zkml_oracle.calldata",
+    *(f"zkml_oracle.circuit.{m.name}" for m in pkgutil.iter_modules([str(PACKAGE / "circuit")])),
     "zkml_oracle.relayer.backend",
     "zkml_oracle.relayer.ray_backend",  # importing it starts no Ray (ray itself is lazy)
 ]
-#: The chain stack, and this package's chain client.
-CHAIN = ["web3", "ape", "zkml_oracle.chain", "zkml_oracle.oracle", "zkml_oracle.relayer.watcher"]
+#: The chain stack, and this package's chain side (prefixes: any module under them).
+CHAIN = ["web3", "ape", "zkml_oracle.chain", "zkml_oracle.relayer.watcher"]
+#: The small core beside the subpackages: it imports nothing from them but circuit/.
+CORE = [
+    "types",
+    "field",
+    "calldata",
+    "prover",
+    "exceptions",
+    "settings",
+    "_ezkl",
+    "_fs",
+    "_progress",
+]
 
 
 def test_proving_imports_neither_web3_nor_ape() -> None:
@@ -134,13 +148,47 @@ import importlib, json, sys
 for name in {PROVING!r}:
     importlib.import_module(name)
 from zkml_oracle.calldata import ModelConfig, input_hash
+from zkml_oracle.circuit import BuildOptions, build
 from zkml_oracle.types import Manifest
 m = Manifest.model_validate_json(open({str(fixture)!r}).read())
 assert ModelConfig.from_manifest(m, "0x" + "00" * 20).model_id.startswith("0x")
 assert len(input_hash([1, 2, 3])) == 66
-print(json.dumps([name for name in {CHAIN!r} if name in sys.modules]))
+print(json.dumps([n for n in sys.modules if n.startswith(tuple({CHAIN!r}))]))
 """
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == []
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (lazy imports in functions too), absolute;
+    ``from x import y`` counts as both ``x`` and ``x.y`` (y may be a module)."""
+    package = ["zkml_oracle", *path.relative_to(PACKAGE).parent.parts]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            parts = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*parts, *([node.module] if node.module else [])])
+            found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_the_core_and_circuits_import_nothing_from_the_chain_side() -> None:
+    # Read as source, so a lazy import inside a function counts as well.
+    paths = [PACKAGE / f"{name}.py" for name in CORE] + sorted((PACKAGE / "circuit").glob("*.py"))
+    outside = (
+        "zkml_oracle.chain",
+        "zkml_oracle.relayer",
+        "zkml_oracle.apps",
+        "zkml_oracle.testing",
+    )
+    crossing = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in paths
+        for name in _imports(path)
+        if name.split(".")[0] in {"web3", "ape", "eth_account"} or name.startswith(outside)
+    }
+    assert crossing == set()

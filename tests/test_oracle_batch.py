@@ -19,7 +19,7 @@ from eth_abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from tests.conftest import BATCH, calibration_rows, prove_rows
-from tests.test_oracle import (
+from tests.oracle_helpers import (
     CANCELLED,
     FULFILLED,
     HOUR,
@@ -39,9 +39,9 @@ from tests.test_oracle import (
     tx_reverts,
     web3_of,
 )
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import LocalNode, rpc
-from zkml_oracle.oracle import ZERO_ADDRESS, input_felts, proof_calldata
+from zkml_oracle import field
+from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, input_felts, proof_calldata
 from zkml_oracle.testing import committed
 from zkml_oracle.types import BuildResult, ProofResult
 

@@ -1,4 +1,4 @@
-"""The oracle from the command line (zkml_oracle.oracle via `zkml-oracle ...`), on the
+"""The oracle from the command line (zkml_oracle.chain.oracle via `zkml-oracle ...`), on the
 toolkit's managed local Anvil, with real proofs."""
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import calibration_rows, prove_rows, run_cli, write_json
-from zkml_oracle import data, field
+from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect
-from zkml_oracle.contracts import contract
-from zkml_oracle.contracts import oracle as oracle_artifact
-from zkml_oracle.deploy import deploy_contract
-from zkml_oracle.exceptions import InputError
-from zkml_oracle.oracle import (
+from zkml_oracle.chain.contracts import contract
+from zkml_oracle.chain.contracts import oracle as oracle_artifact
+from zkml_oracle.chain.deploy import deploy_contract
+from zkml_oracle.chain.oracle import (
     ModelConfig,
     Oracle,
     OracleRefused,
@@ -28,6 +27,8 @@ from zkml_oracle.oracle import (
     set_settings,
     settings,
 )
+from zkml_oracle.circuit import data
+from zkml_oracle.exceptions import InputError
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult
 
@@ -266,7 +267,7 @@ def test_a_verifier_that_is_not_the_builds_is_reported(
     which regenerates ezkl's verifier from the build's verifying key, reports it."""
     import ape
 
-    from tests.test_oracle import model_config, model_id
+    from tests.oracle_helpers import model_config, model_id
 
     with connect(ChainOptions(rpc_url=anvil.url)) as chain:
         admin = ape.accounts.test_accounts[0]

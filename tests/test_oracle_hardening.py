@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the `env` fixture, imported, is each test's argument)
 """Issue 14, oracle hardening: each attack of the review, replayed on a real Anvil with real
 ezkl proofs (a stand-in verifier only where no proof is needed), refused by the oracle.
 
@@ -12,24 +11,21 @@ import json
 
 from eth_utils.crypto import keccak
 
-from tests.test_oracle import (  # noqa: F401 (fixtures: env, autouse _isolated)
+from tests.oracle_helpers import (
     CANCELLED,
     HOUR,
     Env,
-    _isolated,
     advance,
     decode_error,
     deploy,
-    env,
     events,
     latest_time,
     send,
     tx_reverts,
 )
-from zkml_oracle import contracts
-from zkml_oracle.chain import rpc
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.circuit.verifier import CompiledContract
 from zkml_oracle.testing import committed
-from zkml_oracle.verifier import CompiledContract
 
 DAY = 24 * HOUR
 FEE = 10**15

@@ -13,20 +13,20 @@ import pytest
 
 from tests.conftest import PRIVACY_BATCH, calibration_rows, run_cli, write_json
 from zkml_oracle import field
+from zkml_oracle.apps.examples import write_credit_mlp
 from zkml_oracle.chain import Chain, sender
-from zkml_oracle.commitment import ADDRESS_LIMBS, Binding, limbs
-from zkml_oracle.deployments import DeploymentStore
-from zkml_oracle.examples import write_credit_mlp
-from zkml_oracle.exceptions import ArtifactError, InputError
-from zkml_oracle.oracle import (
+from zkml_oracle.chain.deployments import DeploymentStore
+from zkml_oracle.chain.oracle import (
     ZERO_ADDRESS,
     ModelConfig,
     deploy_and_register,
     input_felts,
     proof_calldata,
 )
+from zkml_oracle.circuit.commitment import ADDRESS_LIMBS, Binding, limbs
+from zkml_oracle.circuit.publish import check_public, publish
+from zkml_oracle.exceptions import ArtifactError, InputError
 from zkml_oracle.prover import prove, verify
-from zkml_oracle.publish import check_public, publish
 from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness, committed
 from zkml_oracle.types import BuildResult, Visibility
 

@@ -20,9 +20,9 @@ from tests.conftest import calibration_rows, run_cli, write_json
 from tests.test_relayer import EXE, _deploy, _finish, _wait_for
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, free_port
-from zkml_oracle.commitment import EXTRA, Binding
-from zkml_oracle.oracle import input_felts
-from zkml_oracle.private_inputs import PrivateInputError, RelayerKey, seal, unseal
+from zkml_oracle.chain.oracle import input_felts
+from zkml_oracle.circuit.commitment import EXTRA, Binding
+from zkml_oracle.circuit.private_inputs import PrivateInputError, RelayerKey, seal, unseal
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.journal import Journal
 from zkml_oracle.types import BuildResult
@@ -76,7 +76,7 @@ def test_the_relayer_serves_sealed_private_inputs(
 ) -> None:
     from web3 import Web3
 
-    from zkml_oracle.contracts import oracle as oracle_artifact
+    from zkml_oracle.chain.contracts import oracle as oracle_artifact
 
     node = LocalNode.start(port=free_port())
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_json
+from tests.conftest import tampered, write_json
 from zkml_oracle import field
+from zkml_oracle.circuit.model import Runner
+from zkml_oracle.circuit.model import load as load_model
 from zkml_oracle.exceptions import ArtifactError, InputError, SrsError
-from zkml_oracle.model import Runner
-from zkml_oracle.model import load as load_model
 from zkml_oracle.prover import prove, verify
 from zkml_oracle.types import BuildResult, ProofResult
 
@@ -45,26 +45,11 @@ def test_a_genuine_proof_verifies(proof: ProofResult, built: BuildResult) -> Non
     assert result.valid and result.reason is None
 
 
-def _tampered(proof_path: Path, dest: Path, edit: str) -> Path:
-    p = json.loads(proof_path.read_text())
-    if edit == "bytes":
-        raw = bytearray(bytes.fromhex(p["hex_proof"][2:]))
-        raw[200] ^= 0x01
-        p["hex_proof"] = "0x" + raw.hex()
-        p["proof"] = list(raw)
-    elif edit == "output":
-        out = field.felt_from_ezkl_hex(p["instances"][0][-1])
-        p["instances"][0][-1] = field.felt_to_ezkl_hex((out + 1) % field.FIELD_MODULUS)
-    elif edit == "input":
-        p["instances"][0][0] = field.felt_to_ezkl_hex(field.encode(0.25, 13))
-    return write_json(dest, p)
-
-
 @pytest.mark.parametrize("edit", ["bytes", "output", "input"])
 def test_a_tampered_proof_is_refused(
     proof: ProofResult, built: BuildResult, tmp_path: Path, edit: str
 ) -> None:
-    bad = _tampered(proof.proof_path, tmp_path / "bad.json", edit)
+    bad = tampered(proof.proof_path, tmp_path / "bad.json", edit)
     result = verify(built.build_dir, bad)
     assert not result.valid and result.reason
 

@@ -25,9 +25,9 @@ import pytest
 from tests.conftest import BATCH, calibration_rows, prove_rows
 from zkml_oracle import field
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
-from zkml_oracle.deployments import DeploymentStore
+from zkml_oracle.chain.deployments import DeploymentStore
+from zkml_oracle.chain.oracle import RequestStatus
 from zkml_oracle.exceptions import IllegalTransition
-from zkml_oracle.oracle import RequestStatus
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
 from zkml_oracle.relayer.journal import Journal, JournalError, RequestEvent
@@ -269,7 +269,7 @@ class Env:
 
 
 def _deploy(url: str, build_dir: Path, work: Path) -> tuple[str, str]:
-    from zkml_oracle.oracle import deploy_and_register
+    from zkml_oracle.chain.oracle import deploy_and_register
 
     store = DeploymentStore(work / "deployments")
     with connect(ChainOptions(rpc_url=url)) as chain:
@@ -280,7 +280,7 @@ def _deploy(url: str, build_dir: Path, work: Path) -> tuple[str, str]:
 def _env(node: LocalNode, port: int, built: BuildResult, work: Path) -> Env:
     from web3 import Web3
 
-    from zkml_oracle.contracts import oracle as oracle_artifact
+    from zkml_oracle.chain.contracts import oracle as oracle_artifact
 
     oracle, model_id = _deploy(node.url, built.build_dir, work)
     web3 = Web3(Web3.HTTPProvider(node.url))
@@ -529,6 +529,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
 ) -> None:
     from types import SimpleNamespace
 
+    from zkml_oracle.relayer.phases import prove
     from zkml_oracle.relayer.service import Relayer, ServedModel
     from zkml_oracle.relayer.settings import RelayerSettings
     from zkml_oracle.relayer.signer import Signer
@@ -545,7 +546,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
             backend=None,  # type: ignore[arg-type]
             journal=j,
         )
-        relayer._dispatch()
+        prove.dispatch(relayer)
         entry = j.get(1)
     assert entry is not None and entry.state == J.IGNORED
 
@@ -612,7 +613,7 @@ class Rows:
 def rows(
     batch_built: BuildResult, example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Rows:
-    from zkml_oracle.oracle import proof_calldata
+    from zkml_oracle.chain.oracle import proof_calldata
 
     m = batch_built.manifest
     values = calibration_rows(example)[:BATCH]

@@ -1,5 +1,5 @@
 """The relayer on an operator's bad day (issue 15): each test is one row of the issue's table,
-on a real Anvil, behind the fault proxy (:mod:`zkml_oracle.testing_faults`) where it needs one,
+on a real Anvil, behind the fault proxy (:mod:`zkml_oracle.testing.faults`) where it needs one,
 and asserts what was made, fulfilled on-chain, duplicated and lost: lost 0 and duplicated 0 in
 every row (a reorg deeper than --confirmations is reported, and what it orphaned is sent again).
 """
@@ -40,11 +40,10 @@ from tests.test_relayer import (  # noqa: F401  (fixtures)
     good,
     rows,
 )
-from zkml_oracle import contracts
-from zkml_oracle.chain import LocalNode, free_port
+from zkml_oracle.chain import LocalNode, contracts, free_port
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.journal import Journal
-from zkml_oracle.testing_faults import Fault, FaultProxy, rpc
+from zkml_oracle.testing.faults import Fault, FaultProxy, rpc
 from zkml_oracle.types import BuildResult
 
 Good = tuple[list[int], list[int]]

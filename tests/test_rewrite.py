@@ -1,4 +1,4 @@
-"""Graph rewrites (zkml_oracle.rewrite): equal to the original under onnxruntime on random
+"""Graph rewrites (zkml_oracle.circuit.rewrite): equal to the original under onnxruntime on random
 inputs and random operator attributes (hypothesis), and proven by ezkl (one model each).
 
 The property tests run onnxruntime only (milliseconds an example); the proofs are the onnx
@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from zkml_oracle import conformance, support
-from zkml_oracle.conformance import CaseResult
+from zkml_oracle.circuit import conformance, support
+from zkml_oracle.circuit.conformance import CaseResult
+from zkml_oracle.circuit.rewrite import pool_window_index, rewrite
 from zkml_oracle.exceptions import UnsupportedModelError
-from zkml_oracle.rewrite import pool_window_index, rewrite
 
 PROPERTY = settings(
     max_examples=int(os.environ.get("ZKML_HYPOTHESIS_EXAMPLES", "30")),

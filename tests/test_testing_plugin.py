@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from zkml_oracle.apps.examples import write_credit_mlp
 from zkml_oracle.chain import Chain, LocalNode, rpc
-from zkml_oracle.examples import write_credit_mlp
 from zkml_oracle.types import BuildResult
 
 if TYPE_CHECKING:  # imported by pytest as a plugin below (importing it first skips rewriting)

@@ -1,11 +1,11 @@
-"""The Solidity verifier a build generates and compiles (zkml_oracle.verifier)."""
+"""The Solidity verifier a build generates and compiles (zkml_oracle.circuit.verifier)."""
 
 from __future__ import annotations
 
 import json
 
+from zkml_oracle.circuit.verifier import EIP170_LIMIT, CompiledContract, VerifierInfo, read_vka
 from zkml_oracle.types import BuildResult
-from zkml_oracle.verifier import EIP170_LIMIT, CompiledContract, VerifierInfo, read_vka
 
 
 def test_build_generates_and_compiles_a_standalone_verifier(built: BuildResult) -> None:

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from zkml_oracle import contracts
-from zkml_oracle.chain import free_port, rpc
+from zkml_oracle.chain import contracts, free_port, rpc
 from zkml_oracle.toolchain import find_anvil
 from zkml_oracle.types import BuildResult, ProofResult
 

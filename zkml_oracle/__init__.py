@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .circuit import BuildOptions, build
+    from .circuit.builder import BuildOptions, build
     from .exceptions import ZkmlOracleError
     from .prover import Circuit, prove, verify
     from .toolchain import doctor

@@ -67,8 +67,8 @@ def chain_options(fn: F) -> F:
 
 def _chain_setup(kw: dict[str, Any]) -> tuple[Any, Any]:
     """ChainOptions and DeploymentStore from the shared chain options."""
-    from .chain import ChainOptions
-    from .deployments import DeploymentStore
+    from .chain.deployments import DeploymentStore
+    from .chain.node import ChainOptions
     from .settings import settings
 
     env = settings()  # ZKML_RPC_URL, ZKML_NETWORK...: a flag wins over the environment
@@ -281,8 +281,8 @@ def build(
     as_json: bool,
 ) -> None:
     """Turn MODEL (ONNX) into a circuit, keys, a Solidity verifier and a manifest in --out."""
-    from .circuit import BuildOptions
-    from .circuit import build as run
+    from .circuit.builder import BuildOptions
+    from .circuit.builder import build as run
     from .types import Visibility
 
     options = BuildOptions(
@@ -385,8 +385,8 @@ def verify(
 ) -> None:
     """Verify PROOF_FILE against the circuit in BUILD_DIR: exit 0 if valid, 1 if not."""
     if onchain:
-        from .chain import connect
-        from .deploy import verify_onchain
+        from .chain.deploy import verify_onchain
+        from .chain.node import connect
 
         options, store = _chain_setup(chain_kw)
         with connect(options) as chain:
@@ -433,9 +433,9 @@ def deploy(
     Everything already deployed and still on-chain is reused; records go to deployments/.
     """
     from ._progress import Steps
-    from .chain import connect, sender
-    from .deploy import deploy_verifier
-    from .oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
+    from .chain.deploy import deploy_verifier
+    from .chain.node import connect, sender
+    from .chain.oracle import ZERO_ADDRESS, ModelConfig, deploy_and_register
     from .prover import checked_manifest
 
     options, store = _chain_setup(chain_kw)
@@ -517,7 +517,7 @@ def deploy(
 def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
     """Write BUILD_DIR's public part to --out: enough to verify, deploy and register the model,
     and no weight (checked). The weights, compiled circuit and proving key stay in BUILD_DIR."""
-    from .publish import publish as run
+    from .circuit.publish import publish as run
 
     folder = run(build_dir, out, force=force)
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
@@ -532,8 +532,8 @@ def publish(build_dir: Path, out: Path, force: bool, as_json: bool) -> None:
 def _oracle_session(options: Any, store: Any, plain: bool = False) -> Iterator[tuple[Any, Any]]:
     """The connected chain and the oracle recorded on it; ``plain``: a web3 connection
     without Ape where it serves (reads, the local dev account signing): seconds faster."""
-    from .chain import connect, connect_rpc
-    from .oracle import Oracle, oracle_address
+    from .chain.node import connect, connect_rpc
+    from .chain.oracle import Oracle, oracle_address
 
     with (connect_rpc if plain else connect)(options) as chain:
         yield chain, Oracle(chain, oracle_address(store, chain))
@@ -583,12 +583,12 @@ def request(
 ) -> None:
     """Ask the oracle for MODEL_ID's output on INPUT_FILE (a hashed model commits to it only;
     a requester-bound one takes --encrypt-to, so that a relayer can prove it)."""
-    from . import data
-    from .chain import sender
-    from .commitment import Binding
+    from .chain.node import sender
+    from .chain.oracle import ZERO_ADDRESS, input_felts, model_record
+    from .circuit import data
+    from .circuit.commitment import Binding
+    from .circuit.private_inputs import seal
     from .field import felt_to_hex
-    from .oracle import ZERO_ADDRESS, input_felts, model_record
-    from .private_inputs import seal
     from .prover import check_request_input as circuit_check
     from .types import Manifest
 
@@ -602,9 +602,9 @@ def request(
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store, plain=True) as (chain, oracle):
         record = model_record(store, chain, model_id)
-        manifest = Manifest.load(Path(record["build_dir"]))
+        manifest = Manifest.load(Path(record.build_dir))
         sample = data.single_sample(data.load(input_file), manifest.inputs, input_file)
-        circuit_check(Path(record["build_dir"]), sample)
+        circuit_check(Path(record.build_dir), sample)
         account = sender(chain, options.account)
         if manifest.requester_bound != (encrypt_to is not None):
             raise InputError(
@@ -656,9 +656,9 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
     """Answer REQUEST_ID with PROOF_FILE (made by `prove` with BUILD_DIR); several ids settle a
     batch (slot i answers the i-th id) with one verification: requests meanwhile fulfilled,
     cancelled or expired are skipped, a mismatching slot refuses the whole batch."""
-    from .chain import sender
-    from .oracle import check_build_serves, model_record, outputs_to_floats, proof_calldata
-    from .reverts import enum_name
+    from .chain.node import sender
+    from .chain.oracle import check_build_serves, model_record, outputs_to_floats, proof_calldata
+    from .chain.reverts import enum_name
     from .types import Manifest
 
     if len(args) < 3:
@@ -725,9 +725,9 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
 def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) -> None:
     """Publish PROOF_FILE's verified result as the next round of the model's push feed (a
     batched proof: one round, the last sample; every sample indexed by its input)."""
-    from .chain import sender
-    from .deploy import recorded_model_id
-    from .oracle import (
+    from .chain.deploy import recorded_model_id
+    from .chain.node import sender
+    from .chain.oracle import (
         model_record,
         outputs_to_floats,
         proof_calldata,
@@ -768,7 +768,7 @@ def submit(build_dir: Path, proof_file: Path, as_json: bool, **chain_kw: Any) ->
 @handle_errors
 def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     """The latest verified result of MODEL_ID's push feed."""
-    from .oracle import model_record, outputs_to_floats
+    from .chain.oracle import model_record, outputs_to_floats
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store, plain=True) as (chain, oracle):
@@ -777,7 +777,7 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     if latest is None:
         raise InputError(
             f"model {model_id} has no round yet: publish one with `zkml-oracle submit "
-            f"{record['build_dir']} PROOF_FILE` (a proof from `zkml-oracle prove`)"
+            f"{record.build_dir} PROOF_FILE` (a proof from `zkml-oracle prove`)"
         )
     payload = {
         "outputs": outputs_to_floats(list(latest.outputs), record),
@@ -815,8 +815,8 @@ def result(model_id: str, as_json: bool, **chain_kw: Any) -> None:
 def feed(model_id: str, output_index: int, decimals: int, as_json: bool, **chain_kw: Any) -> None:
     """A Chainlink-compatible feed (AggregatorV2V3Interface) over one model output: deployed
     on first use (recorded), then reused; prints its latestRoundData."""
-    from .chain import sender
-    from .oracle import deploy_feed
+    from .chain.node import sender
+    from .chain.oracle import deploy_feed
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store) as (chain, _oracle):
@@ -854,7 +854,7 @@ def check_verifier(model_id: str, build_dir: Path, as_json: bool, **chain_kw: An
     model can run; exits 1 when it is not."""
     from dataclasses import asdict
 
-    from .oracle import check_verifier as run
+    from .chain.oracle import check_verifier as run
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store) as (_, oracle):
@@ -895,8 +895,8 @@ def admin_settings(
     """Show the oracle's settings; with options, replace those given (the others are kept)."""
     from dataclasses import asdict
 
-    from .chain import sender
-    from .oracle import set_settings, settings
+    from .chain.node import sender
+    from .chain.oracle import set_settings, settings
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store) as (chain, oracle):
@@ -922,8 +922,8 @@ def admin_settings(
 @handle_errors
 def admin_fulfiller(address: str, revoke: bool, as_json: bool, **chain_kw: Any) -> None:
     """Grant ADDRESS FULFILLER_ROLE (it fulfils during the grace period), or --revoke it."""
-    from .chain import sender
-    from .oracle import checksum_address, set_fulfiller
+    from .chain.node import sender
+    from .chain.oracle import checksum_address, set_fulfiller
 
     address = checksum_address(address)
     options, store = _chain_setup(chain_kw)
@@ -947,8 +947,8 @@ def admin_publisher(
     model_id: str, address: str, revoke: bool, as_json: bool, **chain_kw: Any
 ) -> None:
     """Let ADDRESS publish MODEL_ID's feed rounds (`submit`), or --revoke it."""
-    from .chain import sender
-    from .oracle import checksum_address, set_feed_publisher
+    from .chain.node import sender
+    from .chain.oracle import checksum_address, set_feed_publisher
 
     address = checksum_address(address)
     options, store = _chain_setup(chain_kw)
@@ -972,8 +972,8 @@ def admin_publisher(
 @handle_errors
 def admin_open_feed(model_id: str, close: bool, as_json: bool, **chain_kw: Any) -> None:
     """Open MODEL_ID's feed to anyone with a valid proof, or --close it."""
-    from .chain import sender
-    from .oracle import set_feed_open
+    from .chain.node import sender
+    from .chain.oracle import set_feed_open
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store) as (chain, oracle):
@@ -992,8 +992,8 @@ def admin_open_feed(model_id: str, close: bool, as_json: bool, **chain_kw: Any) 
 @handle_errors
 def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
     """pending | fulfilled | cancelled | expired, with the outputs once fulfilled."""
-    from .oracle import model_record
-    from .oracle import status as run
+    from .chain.oracle import model_record
+    from .chain.oracle import status as run
 
     options, store = _chain_setup(chain_kw)
     with _oracle_session(options, store, plain=True) as (chain, oracle):
@@ -1012,8 +1012,8 @@ def status(request_id: int, as_json: bool, **chain_kw: Any) -> None:
 @handle_errors
 def case(case_id: int, judge_address: str, as_json: bool, **chain_kw: Any) -> None:
     """A ZkmlJudge case: its state, each panel's seats, requests and outputs, its ruling."""
-    from .chain import connect_rpc
-    from .judge import read_case
+    from .chain.judge import read_case
+    from .chain.node import connect_rpc
 
     options, _ = _chain_setup(chain_kw)
     with connect_rpc(options) as chain:  # a read: no Ape
@@ -1034,7 +1034,7 @@ def case(case_id: int, judge_address: str, as_json: bool, **chain_kw: Any) -> No
 @handle_errors
 def node(port: int, chain_id: int | None, state_file: Path | None) -> None:
     """Run a local Anvil in the foreground; chain commands given no network use it."""
-    from .chain import DEFAULT_STATE_DIR, run_node
+    from .chain.node import DEFAULT_STATE_DIR, run_node
 
     click.echo(f"anvil on http://127.0.0.1:{port} (Ctrl-C stops it)", err=True)
     sys.exit(run_node(port, chain_id, DEFAULT_STATE_DIR, state_file))
@@ -1057,8 +1057,8 @@ def demo(workdir: Path, as_json: bool) -> None:
     DAO's grant pool are deployed; a relayer proves the pool's score request; the pool grants
     on the verified score. Nothing is left running.
     """
-    from .demo import GRANT_WEI, THRESHOLD
-    from .demo import run as run_demo
+    from .apps.demo import GRANT_WEI, THRESHOLD
+    from .apps.demo import run as run_demo
 
     result = run_demo(workdir, report=_reporter(as_json))
     payload = {
@@ -1226,7 +1226,7 @@ def relay(
     **chain_kw: Any,
 ) -> None:
     """Prove and fulfil the oracle's requests for the served models (logs: JSON on stderr)."""
-    from .chain import connect
+    from .chain.node import connect
     from .relayer.app import check_backend
     from .relayer.app import relay as run
     from .relayer.settings import RelayerSettings
@@ -1267,7 +1267,7 @@ def relay(
 def relay_key(key_file: Path, as_json: bool) -> None:
     """Print the public key of a relayer's encryption key KEY_FILE (created when missing):
     what requesters seal their private inputs to (`request --encrypt-to`)."""
-    from .private_inputs import RelayerKey
+    from .circuit.private_inputs import RelayerKey
 
     key = RelayerKey.load_or_create(key_file)
     _emit(as_json, {"public_key": key.public_key}, key.public_key)
@@ -1373,8 +1373,8 @@ def build_evaluator(
 ) -> None:
     """Build the evaluation circuit of MODEL: CHUNK samples in, (commitment, correct, samples)
     out."""
-    from .evaluation import EvaluatorOptions
-    from .evaluation import build_evaluator as run
+    from .apps.evaluation import EvaluatorOptions
+    from .apps.evaluation import build_evaluator as run
 
     if metric == "within" and tolerance is None:
         raise InputError("--metric within needs --tolerance (the allowed absolute error)")
@@ -1431,16 +1431,16 @@ def commit_testset(
 ) -> None:
     """Salt TEST_SET ({"features": [[...]], "labels": [...]}), split it into the evaluator's
     chunks and commit to each; print the public commitment."""
-    from .evaluation import commit_testset as run
-    from .evaluation import write_opening
+    from .apps.evaluation import commit_testset as run
+    from .apps.evaluation import write_opening
 
     opening = run(evaluator_dir, test_set)
     write_opening(opening, out)
     c = opening.commitment
     payload: dict[str, Any] = {"opening": str(out), "commitment": c.to_dict(), "published": None}
     if publish:
-        from .attestations import publish_testset
-        from .chain import connect, sender
+        from .chain.attestations import publish_testset
+        from .chain.node import connect, sender
 
         options, store = _chain_setup(chain_kw)
         with connect(options) as chain:
@@ -1468,7 +1468,7 @@ def commit_testset(
 @handle_errors
 def evaluate(evaluator_dir: Path, opening: Path, out: Path, as_json: bool) -> None:
     """Prove how many samples of the committed test set the model gets right."""
-    from .evaluation import evaluate as run
+    from .apps.evaluation import evaluate as run
 
     r = run(evaluator_dir, opening, out)
     lines = [
@@ -1493,9 +1493,9 @@ def attest(
     model_id: str, evaluation: Path, allow_dev_srs: bool, as_json: bool, **chain_kw: Any
 ) -> None:
     """Record EVALUATION (the evaluation.json of `evaluate`) for MODEL_ID on-chain."""
-    from .attestations import attest as run
-    from .chain import connect, sender
-    from .evaluation import EVALUATION_NAME, Evaluation
+    from .apps.evaluation import EVALUATION_NAME, Evaluation
+    from .chain.attestations import attest as run
+    from .chain.node import connect, sender
 
     path = evaluation / EVALUATION_NAME if evaluation.is_dir() else evaluation
     options, store = _chain_setup(chain_kw)
@@ -1527,8 +1527,8 @@ def attest(
 @handle_errors
 def card(model_id: str, as_json: bool, **chain_kw: Any) -> None:
     """Every recorded evaluation of MODEL_ID."""
-    from .attestations import card as run
-    from .chain import connect
+    from .chain.attestations import card as run
+    from .chain.node import connect
 
     options, store = _chain_setup(chain_kw)
     with connect(options) as chain:

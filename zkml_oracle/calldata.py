@@ -2,19 +2,20 @@
 configs and ids, proof calldata and output decoding.
 
 The prover workers (:mod:`zkml_oracle.prover`, :mod:`zkml_oracle.relayer.backend`, the Ray
-backend) use this module, never :mod:`zkml_oracle.oracle`: proving imports neither web3 nor
+backend) use this module, never :mod:`zkml_oracle.chain.oracle`: proving imports neither web3 nor
 Ape (``tests/test_layout.py`` checks it). Only eth-abi and eth-utils (pure encoding and
 keccak) are used, and only when called.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import _ezkl, field
-from .commitment import Binding
+from .circuit.commitment import Binding
 from .exceptions import InputError
 from .types import Manifest
 
@@ -110,7 +111,8 @@ def input_felts(
 ) -> list[int]:
     """What a request commits to: the input felts, or one Poseidon hash per input tensor
     (the same hash the circuit exposes for a hashed input). A requester-bound model's
-    commitments also cover ``binding``'s salt and requester (:mod:`zkml_oracle.commitment`)."""
+    commitments also cover ``binding``'s salt and requester
+    (:mod:`zkml_oracle.circuit.commitment`)."""
     if manifest.requester_bound != (binding is not None):
         raise InputError(
             "this model binds each commitment to a salt and the requester: give a binding"
@@ -159,7 +161,7 @@ def proof_calldata(proof_path: Path) -> tuple[bytes, list[int]]:
 
 def proven_slots(manifest: Manifest, instances: list[int]) -> int:
     """How many slots of a batched proof hold distinct samples: trailing slots that repeat
-    the one before are padding (:func:`zkml_oracle.data.pack`)."""
+    the one before are padding (:func:`zkml_oracle.circuit.data.pack`)."""
     lay = manifest.layout
 
     def slot(i: int) -> list[int]:
@@ -172,13 +174,23 @@ def proven_slots(manifest: Manifest, instances: list[int]) -> int:
     return used
 
 
-def outputs_to_floats(outputs: list[int], record: dict[str, Any]) -> list[list[float]]:
+class OutputLayout(Protocol):
+    """Where a model's outputs sit in its output felts (a deployment record's model entry)."""
+
+    @property
+    def output_scale(self) -> int: ...
+
+    @property
+    def output_sizes(self) -> Sequence[int]: ...
+
+
+def outputs_to_floats(outputs: list[int], record: OutputLayout) -> list[list[float]]:
     """Signed fixed-point outputs → one list of reals per output tensor (sizes from the record)."""
-    scale = int(record["output_scale"])
+    scale = record.output_scale
     values = [float(v) / (1 << scale) for v in outputs]
     grouped: list[list[float]] = []
     start = 0
-    for size in record["output_sizes"]:
+    for size in record.output_sizes:
         grouped.append(values[start : start + size])
         start += size
     return grouped

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, commitment, data, field, srs
+from . import _ezkl, field
 from ._fs import check_output_file, sha256_file, temp_path_beside
-from .commitment import Binding
-from .data import Sample
+from .circuit import commitment, data, srs
+from .circuit.commitment import Binding
+from .circuit.data import Sample
 from .exceptions import ArtifactError, InputError, InvalidProofError, ProvingError
 from .types import Manifest, ProofResult, VerifyResult
 
@@ -77,11 +78,13 @@ class Circuit:
         cls, build_dir: Path, needs: tuple[str, ...] = ("compiled", "settings", "pk", "vk")
     ) -> Circuit:
         """``needs``: the artifacts to check for (verifying needs only settings and vk, which
-        a published public part holds; see :mod:`zkml_oracle.publish`)."""
+        a published public part holds; see :mod:`zkml_oracle.circuit.publish`)."""
         build_dir = Path(build_dir)
         manifest = Manifest.load(build_dir)
         for name in needs:
-            if name not in manifest.artifacts:  # a published public part (zkml_oracle.publish)
+            if (
+                name not in manifest.artifacts
+            ):  # a published public part (zkml_oracle.circuit.publish)
                 raise ArtifactError(
                     f"{build_dir} is incomplete: it holds no {name} artifact (a published public "
                     "part verifies but cannot prove): prove in the build directory"
@@ -193,7 +196,7 @@ def prove(
 
     A batched circuit (``build --batch N``) takes 1..N samples back to back in the input file
     (as a calibration file holds them); slot ``i`` proves sample ``i`` and unused slots repeat
-    the last sample (see :func:`zkml_oracle.data.pack`). A requester-bound circuit takes one
+    the last sample (see :func:`zkml_oracle.circuit.data.pack`). A requester-bound circuit takes one
     binding (salt and requester) per sample: ``bindings``, or else the input file's
     ``"binding"`` (one sample) or ``"bindings"`` list."""
     out = Path(out)

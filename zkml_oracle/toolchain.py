@@ -235,7 +235,7 @@ def find_ezkl() -> Tool:
 def find_contracts() -> Tool:
     """The oracle's compiled contracts: shipped in the package, or (in a checkout whose
     ``contracts/`` changed since ``make artifacts``) compiled from source, which needs solc."""
-    from .contracts import ARTIFACTS, INDEX, REGENERATE, checkout, stale_sources
+    from .chain.contracts import ARTIFACTS, INDEX, REGENERATE, checkout, stale_sources
 
     index = ARTIFACTS / INDEX
     if not index.is_file():

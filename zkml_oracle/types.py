@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from .circuit.verifier import VerifierInfo
 from .exceptions import ArtifactError
-from .verifier import VerifierInfo
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -85,7 +85,7 @@ class InstanceLayout:
     A batched circuit (``batch`` > 1) proves ``batch`` inferences at once: ``inputs`` and
     ``outputs`` are then slot 0's segments, and slot ``i``'s lie ``i * count`` further on.
     ``requester`` (requester-bound inputs only) is slot 0's requester limbs (see
-    :mod:`zkml_oracle.commitment`); slot ``i``'s lie ``i * count`` further on."""
+    :mod:`zkml_oracle.circuit.commitment`); slot ``i``'s lie ``i * count`` further on."""
 
     inputs: Segment
     params: Segment

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from zkml_oracle import field
+from zkml_oracle.chain.oracle import input_felts
 from zkml_oracle.circuit import BuildOptions
-from zkml_oracle.commitment import Binding
-from zkml_oracle.oracle import input_felts
-from zkml_oracle.private_inputs import RelayerKey, seal
+from zkml_oracle.circuit.commitment import Binding
+from zkml_oracle.circuit.private_inputs import RelayerKey, seal
 from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness
 from zkml_oracle.types import Visibility
 

@@ -21,9 +21,9 @@ import rlp  # type: ignore[import-untyped]
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from zkml_oracle import contracts, field
-from zkml_oracle.chain import rpc
-from zkml_oracle.oracle import ZERO_ADDRESS, RequestStatus
+from zkml_oracle import field
+from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, RequestStatus
 from zkml_oracle.testing import ModelFactory, OracleDeployer, OracleHarness
 
 from .model import write_model

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from zkml_oracle import field
+from zkml_oracle.chain.oracle import input_felts, proof_calldata
 from zkml_oracle.circuit import BuildOptions
-from zkml_oracle.commitment import Binding
-from zkml_oracle.oracle import input_felts, proof_calldata
+from zkml_oracle.circuit.commitment import Binding
 from zkml_oracle.prover import prove
 from zkml_oracle.testing import HOUR, ModelFactory, OracleDeployer, OracleHarness, committed
 from zkml_oracle.types import Visibility

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..chain import Chain
-from ..deployments import DeploymentStore
+from ..chain.deployments import DeploymentStore
+from ..chain.node import Chain
 from ..exceptions import InputError
 from .backend import LocalPoolBackend, ProverBackend
 from .journal import Journal
@@ -55,7 +55,7 @@ def served_models(
     chain: Chain, store: DeploymentStore, build_dirs: tuple[Path, ...]
 ) -> dict[str, ServedModel]:
     """Each build's model id, from the verifier recorded for it on this chain."""
-    from ..deploy import recorded_model_id
+    from ..chain.deploy import recorded_model_id
     from ..types import Manifest
 
     if not build_dirs:
@@ -70,7 +70,7 @@ def served_models(
 
 def relay(chain: Chain, store: DeploymentStore, options: RelayerSettings) -> dict[str, Any]:
     """Run a relayer until it stops; returns the journal's summary."""
-    from ..oracle import oracle_address
+    from ..chain.oracle import oracle_address
     from .watcher import OracleClient, connect_web3
 
     setup_logging()
@@ -109,7 +109,7 @@ def relay(chain: Chain, store: DeploymentStore, options: RelayerSettings) -> dic
     signer = load_signer(options.key, chain.chain_id)
     inputs = None
     if options.encryption_key is not None:
-        from ..private_inputs import RelayerKey
+        from ..circuit.private_inputs import RelayerKey
         from .private_inputs import SealedInputs
 
         key = RelayerKey.load_or_create(options.encryption_key)

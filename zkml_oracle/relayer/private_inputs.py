@@ -1,4 +1,4 @@
-"""The relayer's side of the encrypted input channel (:mod:`zkml_oracle.private_inputs`).
+"""The relayer's side of the encrypted input channel (:mod:`zkml_oracle.circuit.private_inputs`).
 
 :class:`SealedInputs` turns a journalled request into the sample to prove: public inputs from
 the request's felts as before, and for a requester-bound model the ciphertext posted with the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ..private_inputs import PrivateInputError, RelayerKey, unseal
+from ..circuit.private_inputs import PrivateInputError, RelayerKey, unseal
 from ..types import Manifest
 from .inputs import Rejected, Sample, sample_from_felts
 from .journal import Entry

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..chain import DEV_CHAIN_IDS
+from ..chain.node import DEV_CHAIN_IDS
 from ..exceptions import InputError
 
 #: Anvil's well-known dev keys (public; valid only on a local dev chain).

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..chain import Chain
-from ..contracts import ErrorDecoder, revert_data
+from ..chain.contracts import ErrorDecoder, revert_data
+from ..chain.node import Chain
+from ..chain.oracle import Fulfilment, OnChainRequest, Oracle, Request, RequestStatus
 from ..exceptions import RelayerFault as RelayerFault  # defined there, importable here too
 from ..exceptions import Revert as Revert
-from ..oracle import Fulfilment, OnChainRequest, Oracle, Request, RequestStatus
 from .journal import RequestEvent
 
 __all__ = ["Fulfilment", "OnChainRequest", "OracleClient", "RequestStatus", "Revert"]
@@ -85,7 +85,7 @@ def connect_web3(url: str, timeout: float = 10.0) -> Any:
 
 
 class OracleClient(Oracle):
-    """:class:`~zkml_oracle.oracle.Oracle` on the relayer's own web3 (no retries of web3's
+    """:class:`~zkml_oracle.chain.oracle.Oracle` on the relayer's own web3 (no retries of web3's
     own: the service retries), plus what the relayer does itself: scanning logs, building
     the transactions it signs, reading receipts and nonces."""
 
@@ -94,7 +94,7 @@ class OracleClient(Oracle):
     def __init__(self, web3: Any, address: str) -> None:
         from eth_utils.address import to_checksum_address
 
-        from ..contracts import oracle
+        from ..chain.contracts import oracle
 
         compiled = oracle()
         chain = Chain.from_web3(web3)

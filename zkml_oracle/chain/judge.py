@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .exceptions import InputError
+from ..exceptions import InputError
 
 STATES = ("none", "deliberating", "ruled", "appealed", "final", "void")
 RULINGS = ("none", "favourable", "unfavourable")

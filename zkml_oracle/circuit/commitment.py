@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import field
-from ._fs import atomic_write_bytes
-from .exceptions import InputError, UnsupportedModelError
+from .. import field
+from .._fs import atomic_write_bytes
+from ..exceptions import InputError, UnsupportedModelError
 
 #: Bits per appended element: ezkl's forward pass keeps input elements exact up to 2**24.
 LIMB_BITS = 24
@@ -112,7 +112,7 @@ def bind(src: Path, dst: Path, shapes: Sequence[tuple[int, ...]], batch: int) ->
     elements, and each slot's requester element copied out as the last outputs (slot order).
 
     ``shapes``: one slot's input shapes (symbolic dimensions fixed); ``src`` holds ``batch``
-    slots of ``len(shapes)`` inputs each (see :mod:`zkml_oracle.batching`)."""
+    slots of ``len(shapes)`` inputs each (see :mod:`zkml_oracle.circuit.batching`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

@@ -14,14 +14,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from . import _ezkl, batching, commitment, data, field, srs, support, verifier
-from ._fs import atomic_write_bytes, atomic_write_json, sha256_file, staged_dir
-from ._progress import Reporter, Steps
-from .exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
-from .model import OnnxModel, Runner
-from .model import load as load_model
-from .rewrite import rewrite
-from .types import (
+from .. import _ezkl, field
+from .._fs import atomic_write_bytes, atomic_write_json, sha256_file, staged_dir
+from .._progress import Reporter, Steps
+from ..exceptions import FidelityError, InputError, ProvingError, UnsupportedModelError
+from ..types import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
     BuildResult,
@@ -33,6 +30,10 @@ from .types import (
     TensorSpec,
     Visibility,
 )
+from . import batching, commitment, data, srs, support, verifier
+from .model import OnnxModel, Runner
+from .model import load as load_model
+from .rewrite import rewrite
 
 ARTIFACTS = {
     "model": "model.onnx",
@@ -58,10 +59,10 @@ class BuildOptions:
     max_logrows: int | None = None
     force: bool = False
     reusable: bool = False
-    batch: int = 1  # inferences per proof (see zkml_oracle.batching)
+    batch: int = 1  # inferences per proof (see zkml_oracle.circuit.batching)
     freivalds: bool | None = None  # ezkl's Freivalds matmul check; None: off
     solidity: bool = True  # generate and compile the Solidity verifier (off: local proofs only)
-    #: Extend each input with a salt and the requester's address (see zkml_oracle.commitment).
+    #: Extend each input with a salt and the requester's address (see circuit.commitment).
     bind_requester: bool = False
 
 
@@ -346,7 +347,7 @@ def _read_layout(
     commitments (hashed params)."""
     import ezkl
 
-    from .prover import instances_of
+    from ..prover import instances_of
 
     p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
     sample_path, witness_path, proof_path = (

@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_bytes
-from .exceptions import InputError, UnsupportedModelError
+from .._fs import atomic_write_bytes
+from ..exceptions import InputError, UnsupportedModelError
 
 #: Largest batch accepted: the verifier's calldata and the oracle's loop grow with N.
 MAX_BATCH = 256

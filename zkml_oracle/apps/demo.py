@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._progress import Reporter, Steps
-from .exceptions import ZkmlOracleError
+from .._progress import Reporter, Steps
+from ..exceptions import ZkmlOracleError
 
 FEATURES = ("income", "debt_ratio", "account_age", "late_payments")
 GRANT_WEI = 10**18
@@ -68,13 +68,13 @@ def train_credit_model(folder: Path, *, seed: int = 11) -> dict[str, Path]:
 def run(workdir: Path, report: Reporter | None = None) -> DemoResult:
     from eth_utils.crypto import keccak
 
-    from . import data
-    from .chain import ChainOptions, LocalNode, connect, sender
-    from .circuit import BuildOptions, build
-    from .contracts import contract
-    from .deploy import deploy_contract
-    from .deployments import DeploymentStore
-    from .oracle import Oracle, deploy_and_register, input_felts, sign_credit_features
+    from ..chain.contracts import contract
+    from ..chain.deploy import deploy_contract
+    from ..chain.deployments import DeploymentStore
+    from ..chain.node import ChainOptions, LocalNode, connect, sender
+    from ..chain.oracle import Oracle, deploy_and_register, input_felts, sign_credit_features
+    from ..circuit import data
+    from ..circuit.builder import BuildOptions, build
 
     steps = Steps(report)
     workdir = workdir.resolve()

@@ -13,15 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from . import _ezkl
-from ._fs import temp_path_beside
-from .chain import Chain, ChainError
+from .. import _ezkl
+from .._fs import temp_path_beside
+from ..circuit.verifier import CompiledContract, read_vka
+from ..exceptions import DevSrsError as DevSrsError  # defined there, importable here too
+from ..exceptions import InputError
+from ..prover import checked_manifest, read_proof
+from ..types import Manifest
 from .deployments import ContractEntry, DeploymentStore, VerifierEntry
-from .exceptions import DevSrsError as DevSrsError  # defined there, importable here too
-from .exceptions import InputError
-from .prover import checked_manifest, read_proof
-from .types import Manifest
-from .verifier import CompiledContract, read_vka
+from .node import Chain, ChainError
 
 
 class VerifierDeployment(BaseModel):
@@ -243,7 +243,7 @@ def recorded_verifier(chain: Chain, manifest: Manifest, store: DeploymentStore) 
 def recorded_model_id(chain: Chain, manifest: Manifest, store: DeploymentStore) -> str:
     """The model id (lower-case hex) a build has on this chain: its config with the verifier
     recorded for it. The one place a build's model id is derived from the chain record."""
-    from .calldata import ModelConfig
+    from ..calldata import ModelConfig
 
     verifier = recorded_verifier(chain, manifest, store).address
     return ModelConfig.from_manifest(manifest, verifier).model_id.lower()

@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
-from ._fs import atomic_write_json, file_lock
-from .chain import Chain
-from .exceptions import ArtifactError
-from .settings import settings
+from .._fs import atomic_write_json, file_lock
+from ..exceptions import ArtifactError
+from ..settings import settings
+from .node import Chain
 
 
 def default_root() -> Path:
@@ -42,7 +42,7 @@ class ContractEntry(Entry):
 
 
 class VerifierEntry(ContractEntry):
-    """A circuit's verifier, under the circuit's key (:func:`zkml_oracle.deploy.record_key`)."""
+    """A circuit's verifier, under the circuit's key (:func:`.deploy.record_key`)."""
 
     chain_id: int
     genesis_hash: str

@@ -13,11 +13,11 @@ import os
 import struct
 from pathlib import Path
 
-from . import _ezkl
-from ._fs import sha256_file, temp_path_beside
-from .exceptions import SrsError
-from .settings import settings
-from .types import SrsInfo
+from .. import _ezkl
+from .._fs import sha256_file, temp_path_beside
+from ..exceptions import SrsError
+from ..settings import settings
+from ..types import SrsInfo
 
 
 def cache_dir() -> Path:

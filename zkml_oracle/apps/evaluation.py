@@ -17,7 +17,7 @@ Metrics (how a sample counts as correct):
 
 A test set larger than one chunk is split into chunks, each committed and proven on its own;
 the test set's id is ``keccak256`` of its chunk hashes in order, and the counts add up.
-:mod:`zkml_oracle.attestations` records the result on-chain.
+:mod:`zkml_oracle.chain.attestations` records the result on-chain.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _ezkl
-from . import field as felts
-from ._fs import atomic_write_json
-from ._progress import Reporter
-from .circuit import BuildOptions, build
-from .exceptions import (
+from .. import _ezkl
+from .. import field as felts
+from .._fs import atomic_write_json
+from .._progress import Reporter
+from ..circuit.builder import BuildOptions, build
+from ..exceptions import (
     ArtifactError,
     FidelityError,
     InputError,
     UnsupportedModelError,
 )
-from .types import Manifest, Visibility
+from ..types import Manifest, Visibility
 
 Metric = Literal["argmax", "threshold", "within"]
 METRICS: tuple[str, ...] = ("argmax", "threshold", "within")
@@ -360,9 +360,9 @@ def build_evaluator(
     the circuit and through onnxruntime and refuses any difference in the counts."""
     import numpy as np
 
-    from . import data
-    from ._fs import sha256_file
-    from .model import load as load_model
+    from .._fs import sha256_file
+    from ..circuit import data
+    from ..circuit.model import load as load_model
 
     model = load_model(Path(model_path))
     if len(model.inputs) != 1:
@@ -466,8 +466,8 @@ def _reference_outputs(model_path: Path, samples: Any) -> Any:
     """The model's outputs on ``samples`` (one row each), by onnxruntime, one row per sample."""
     import numpy as np
 
-    from .model import Runner
-    from .model import load as load_model
+    from ..circuit.model import Runner
+    from ..circuit.model import load as load_model
 
     runner = Runner(load_model(model_path))
     return np.array([np.asarray(runner.run([list(row)])[0]).reshape(-1) for row in samples])
@@ -780,7 +780,7 @@ def evaluate(evaluator_dir: Path, opening_path: Path, out: Path) -> Evaluation:
     onnxruntime's on the same samples."""
     import time
 
-    from .prover import prove
+    from ..prover import prove
 
     ev = Evaluator.open(Path(evaluator_dir))
     spec = ev.spec

@@ -9,9 +9,9 @@ circuits built with a dev SRS, real proofs and the circuit's generated Solidity 
 
 Session-scoped fixtures:
 
-- ``zkml_anvil`` (:class:`~zkml_oracle.chain.LocalNode`): a local Anvil (chain id 31337) on
+- ``zkml_anvil`` (:class:`~zkml_oracle.chain.node.LocalNode`): a local Anvil (chain id 31337) on
   a free port, stopped when the session ends.
-- ``zkml_chain`` (:class:`~zkml_oracle.chain.Chain`): that node, connected through Ape
+- ``zkml_chain`` (:class:`~zkml_oracle.chain.node.Chain`): that node, connected through Ape
   (``ChainOptions(rpc_url=...)``), as the toolkit's deployment code needs it.
 - ``zkml_model_factory`` (:class:`ModelFactory`): ``zkml_model_factory(onnx, calibration,
   visibility=...)`` builds a circuit (dev SRS) once per session and per distinct model,
@@ -19,8 +19,8 @@ Session-scoped fixtures:
   :class:`~zkml_oracle.types.BuildResult`.
 - ``zkml_oracle_deployment`` (:class:`OracleDeployer`): ``zkml_oracle_deployment(built)``
   deploys the circuit's verifier, the oracle (once per session) and registers the model with
-  :func:`zkml_oracle.oracle.deploy_and_register` (records in a session temporary
-  :class:`~zkml_oracle.deployments.DeploymentStore`), and returns an :class:`OracleHarness`.
+  :func:`zkml_oracle.chain.oracle.deploy_and_register` (records in a session temporary
+  :class:`~zkml_oracle.chain.deployments.DeploymentStore`), and returns an :class:`OracleHarness`.
 
 :class:`OracleHarness` is what a consumer test talks to, through web3.py on the node (whose
 dev accounts are unlocked)::
@@ -64,16 +64,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import field as felts
-from .chain import Chain, ChainOptions, LocalNode, connect, rpc, sender
-from .circuit import BuildOptions, build
-from .contracts import ErrorDecoder, contract
-from .data import load, split_samples
-from .deployments import DeploymentStore
-from .exceptions import (
-    TransactionReverted as TransactionReverted,  # defined there, importable here too
-)
-from .oracle import (
+from .. import field as felts
+from ..chain.contracts import ErrorDecoder, contract
+from ..chain.deployments import DeploymentStore
+from ..chain.node import Chain, ChainOptions, LocalNode, connect, rpc, sender
+from ..chain.oracle import (
     ZERO_ADDRESS,
     OnChainRequest,
     Oracle,
@@ -84,13 +79,18 @@ from .oracle import (
     input_felts,
     proof_calldata,
 )
-from .prover import prove
-from .types import BuildResult, Visibility
-from .verifier import CompiledContract
+from ..circuit.builder import BuildOptions, build
+from ..circuit.data import load, split_samples
+from ..circuit.verifier import CompiledContract
+from ..exceptions import (
+    TransactionReverted as TransactionReverted,  # defined there, importable here too
+)
+from ..prover import prove
+from ..types import BuildResult, Visibility
 
 if TYPE_CHECKING:
-    from .attestations import Attestation
-    from .evaluation import Commitment, Evaluation
+    from ..apps.evaluation import Commitment, Evaluation
+    from ..chain.attestations import Attestation
 
 __all__ = [
     "HOUR",
@@ -492,7 +492,7 @@ class OracleHarness:
         defaults to one per applicant."""
         from eth_utils.crypto import keccak
 
-        from .oracle import sign_credit_features
+        from ..chain.oracle import sign_credit_features
 
         felts = self.input_felts(input_file)
         subject = subject or keccak(text=applicant)
@@ -611,7 +611,7 @@ class AttestationHarness:
     @property
     def registry(self) -> Any:
         """The registry's web3 contract (deployed on first use, over the session's oracle)."""
-        from .attestations import registry
+        from ..chain.attestations import registry
 
         if self._registry is None:
             d = self._deployer
@@ -629,7 +629,7 @@ class AttestationHarness:
 
     def register(self, zkml: OracleHarness, evaluator_dir: Path) -> bytes:
         """Register the evaluator for ``zkml``'s model (once); its evaluator id."""
-        from .attestations import register_evaluator
+        from ..chain.attestations import register_evaluator
 
         d = self._deployer
         _, eid, _ = register_evaluator(
@@ -642,7 +642,7 @@ class AttestationHarness:
     ) -> Attestation:
         """Register ``evaluation``'s evaluator for ``zkml``'s model and submit every chunk's
         proof (as ``sender``, default the last dev account); the recorded attestation."""
-        from .attestations import Attestation
+        from ..chain.attestations import Attestation
 
         eid = self.register(zkml, evaluation.evaluator_dir)
         tsid = bytes.fromhex(evaluation.commitment.test_set_id.removeprefix("0x"))

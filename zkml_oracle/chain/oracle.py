@@ -10,26 +10,27 @@ output shapes) is kept in the chain's deployment record next to the oracle's add
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from .calldata import CONFIG_TYPES as CONFIG_TYPES  # defined there, importable here too
-from .calldata import ModelConfig as ModelConfig
-from .calldata import input_felts as input_felts
-from .calldata import input_hash as input_hash
-from .calldata import outputs_to_floats as outputs_to_floats
-from .calldata import proof_calldata as proof_calldata
-from .calldata import proven_slots as proven_slots
-from .chain import Chain, ChainError
+from ..calldata import CONFIG_TYPES as CONFIG_TYPES  # defined there, importable here too
+from ..calldata import ModelConfig as ModelConfig
+from ..calldata import input_felts as input_felts
+from ..calldata import input_hash as input_hash
+from ..calldata import outputs_to_floats as outputs_to_floats
+from ..calldata import proof_calldata as proof_calldata
+from ..calldata import proven_slots as proven_slots
+from ..exceptions import InputError, ZkmlOracleError
+from ..exceptions import OracleRefused as OracleRefused  # defined there, importable here too
+from ..exceptions import VerifierMismatch as VerifierMismatch
+from ..prover import checked_manifest
+from ..types import Manifest
 from .deploy import _deploy_verifier, check_dev_srs, deploy_contract
 from .deployments import DeploymentStore, FeedEntry, InputEntry, ModelEntry, OracleEntry
-from .exceptions import InputError, ZkmlOracleError
-from .exceptions import OracleRefused as OracleRefused  # defined there, importable here too
-from .exceptions import VerifierMismatch as VerifierMismatch
-from .prover import checked_manifest
-from .types import Manifest
+from .node import Chain, ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -218,7 +219,7 @@ def sign_credit_features(
 ) -> bytes:
     """:func:`credit_features_typed_data` signed by ``attestor``, an account the node at
     ``rpc_url`` holds unlocked (a dev chain's; a real data provider signs with its own key)."""
-    from .chain import rpc
+    from .node import rpc
 
     data = credit_features_typed_data(pool, chain_id, applicant, subject, felts, expiry)
     signature: str = rpc(rpc_url, "eth_signTypedData_v4", [attestor, data])
@@ -257,7 +258,7 @@ class Oracle:
         or a raw tuple is passed as given.
 
         Through Ape when the chain was connected through it (its accounts sign); on a plain
-        connection (:func:`zkml_oracle.chain.connect_rpc`), the node's unlocked dev account."""
+        connection (:func:`zkml_oracle.chain.node.connect_rpc`), the node's unlocked dev account."""
         if method in ("fulfill", "cancel") and args:
             args = (self._request_arg(args[0]), *args[1:])
         elif method == "fulfillBatch" and len(args) > 1:
@@ -268,7 +269,7 @@ class Oracle:
         from ape.exceptions import ApeException, ContractLogicError, CustomError
         from ethpm_types import ContractType
 
-        from ._ezkl import captured_fds
+        from .._ezkl import captured_fds
         from .reverts import from_ape
 
         instance = ContractInstance(
@@ -384,7 +385,7 @@ class Oracle:
 
     def decode_error(self, exc: Exception) -> str:
         """A custom error from revert data, readable and with its fix (web3 keeps only the raw
-        data; :mod:`zkml_oracle.reverts` presents it)."""
+        data; :mod:`zkml_oracle.chain.reverts` presents it)."""
         from .contracts import error_decoder, revert_data
 
         raw = revert_data(exc)
@@ -546,7 +547,7 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
     :class:`VerifierMismatch` when it is not."""
     from eth_utils.crypto import keccak
 
-    from .verifier import reproduce_runtime
+    from ..circuit.verifier import reproduce_runtime
 
     manifest = Manifest.load(Path(build_dir))
     try:
@@ -585,18 +586,16 @@ def check_verifier(oracle: Oracle, model_id: str, build_dir: Path) -> VerifierCh
     return check
 
 
-def _record_models(store: DeploymentStore, chain: Chain) -> dict[str, Any]:
-    return {k: v.model_dump() for k, v in store.load(chain).models.items()}
-
-
-def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> dict[str, Any]:
-    record = _record_models(store, chain).get(model_id.lower())
+def model_record(store: DeploymentStore, chain: Chain, model_id: str) -> ModelEntry:
+    """The deployment record's entry of a registered model (its build directory, output
+    layout, verifier); one line with the fix when it has none."""
+    record = store.load(chain).models.get(model_id.lower())
     if record is None:
         raise InputError(
             f"model {model_id} is not recorded on {chain.describe()}: register it with "
             "`zkml-oracle deploy DIR` (same chain options, same --deployments)"
         )
-    return dict(record)
+    return record
 
 
 def check_build_serves(
@@ -604,23 +603,23 @@ def check_build_serves(
     store: DeploymentStore,
     build_dir: Path,
     manifest: Manifest,
-    record: dict[str, Any],
+    record: ModelEntry,
     what: str,
 ) -> None:
     """Refuse a build directory that is not the one of the model ``record`` names (one line
     naming both model ids), before a proof is sent for the wrong model."""
-    if manifest.artifact_digest == record["artifact_digest"]:
+    if manifest.artifact_digest == record.artifact_digest:
         return
     from .deploy import recorded_model_id
 
-    theirs = record["model_id"]
+    theirs = record.model_id
     try:
         mine = f"model {recorded_model_id(chain, manifest, store)}"
     except ZkmlOracleError:
         mine = f"a model not registered here (artifact {manifest.artifact_digest[:16]}…)"
     raise InputError(
         f"{what} is for model {theirs}, but {build_dir} builds {mine}: pass model {theirs}'s "
-        f"build directory ({record['build_dir']})"
+        f"build directory ({record.build_dir})"
     )
 
 
@@ -715,7 +714,7 @@ def deploy_and_register(
 def _check_deployed_code(chain: Chain, build_dir: Path, manifest: Manifest, address: str) -> None:
     """The code at ``address`` is the build's compiled verifier (a recorded address may hold
     other code after a chain reset or a replaced record): never register anything else."""
-    from .verifier import CompiledContract
+    from ..circuit.verifier import CompiledContract
 
     expected = CompiledContract.load(manifest.artifact("verifier", build_dir)).runtime
     if bytes(chain.web3.eth.get_code(address)) != expected:
@@ -739,10 +738,10 @@ def deploy_feed(
     from .contracts import feed_adapter
 
     record = model_record(store, chain, model_id)
-    count = sum(record["output_sizes"])
+    count = sum(record.output_sizes)
     if not 0 <= output < count:
         raise InputError(f"--output {output} is out of range: the model has {count} outputs")
-    model_id = record["model_id"]
+    model_id = record.model_id
     for address, known in store.load(chain).feeds.items():
         same = (known.model_id, known.output, known.decimals) == (
             model_id,
@@ -751,7 +750,7 @@ def deploy_feed(
         )
         if same and chain.web3.eth.get_code(address):
             return {**known.model_dump(), "reused": True, "latest": read_feed(chain, address)}
-    description = f"zkml {Path(record['build_dir']).name} output {output}"
+    description = f"zkml {Path(record.build_dir).name} output {output}"
     address, tx, gas = deploy_contract(
         chain,
         account,
@@ -797,7 +796,9 @@ def read_feed(chain: Chain, address: str) -> dict[str, Any] | None:
     }
 
 
-def status(oracle: Oracle, request_id: int, record_of: Any) -> dict[str, Any]:
+def status(
+    oracle: Oracle, request_id: int, record_of: Callable[[str], ModelEntry]
+) -> dict[str, Any]:
     """pending | fulfilled | cancelled | expired, with outputs and fulfiller once fulfilled:
     the status from the oracle's one slot per request, the rest from its events."""
     state = oracle.request_status(request_id)

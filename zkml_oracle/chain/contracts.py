@@ -17,7 +17,7 @@ dependency on ``node_modules/@openzeppelin/contracts`` (nothing is downloaded), 
 (never from Ape's incremental ``.build/`` cache); within a process, once.
 
 Generated verifiers are not here: each circuit's build directory holds its own, compiled at
-build time (``verifier/Verifier.json``, see :mod:`zkml_oracle.verifier`).
+build time (``verifier/Verifier.json``, see :mod:`zkml_oracle.circuit.verifier`).
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_bytes
-from .exceptions import ContractsError as ContractsError  # defined there, importable here too
-from .exceptions import ToolchainError
+from .._fs import atomic_write_bytes
+from ..circuit.verifier import CompiledContract
+from ..exceptions import ContractsError as ContractsError  # defined there, importable here too
+from ..exceptions import ToolchainError
 from .reverts import ContractError, describe
-from .verifier import CompiledContract
 
 #: The checkout this package is installed from (editable installs): it holds ``contracts/``.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The compiled contracts shipped inside the package.
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 #: The digest of every source the artifacts were compiled from.
 INDEX = "sources.json"
 #: Sources under this folder are test doubles: compiled from source, never shipped.
@@ -162,7 +162,7 @@ def _compile(root: Path) -> Compiled:
     from ape.exceptions import ApeException
     from ape.managers.project import LocalProject
 
-    from .toolchain import ensure_solc
+    from ..toolchain import ensure_solc
 
     ensure_solc()  # py-solc-x (and so ape-solidity) would otherwise try to download solc
     try:
@@ -277,7 +277,7 @@ def _governor_input(root: Path) -> dict[str, Any]:
 
 @functools.cache
 def _compile_governor(root: Path) -> dict[str, CompiledContract]:
-    from .toolchain import find_node
+    from ..toolchain import find_node
 
     standard_json = _governor_input(root)
     solcjs = root / "node_modules" / f"solc-{GOVERNOR_SOLC}"
@@ -291,7 +291,7 @@ def _compile_governor(root: Path) -> dict[str, CompiledContract]:
         output = json.loads(cache.read_text())
     else:
         node = find_node().require()
-        front = Path(__file__).resolve().parent / "_solc_front.cjs"
+        front = Path(__file__).resolve().parents[1] / "_solc_front.cjs"
         proc = subprocess.run(
             [
                 *(str(node), str(front), "--standard-json"),
@@ -435,7 +435,7 @@ class ErrorDecoder:
         return error.name, error.values
 
     def describe(self, data: bytes) -> ContractError:
-        """A revert payload as a readable :class:`~zkml_oracle.reverts.ContractError`."""
+        """A revert payload as a readable :class:`~zkml_oracle.chain.reverts.ContractError`."""
         from eth_abi import decode  # type: ignore[attr-defined]
         from eth_utils.address import to_checksum_address
 

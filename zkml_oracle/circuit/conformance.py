@@ -33,8 +33,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .circuit import BuildOptions, default_tolerance
-from .exceptions import ZkmlOracleError
+from ..exceptions import ZkmlOracleError
+from .builder import BuildOptions, default_tolerance
 
 if TYPE_CHECKING:
     import numpy as np
@@ -378,8 +378,8 @@ def evaluate(
 
     Only :class:`ZkmlOracleError` becomes a verdict (``refused``); anything else propagates.
     """
-    from .circuit import build
-    from .prover import prove, verify
+    from ..prover import prove, verify
+    from .builder import build
 
     start = time.monotonic()
     clock = _SrsClock(progress)

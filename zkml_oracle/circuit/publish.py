@@ -17,10 +17,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import field
-from ._fs import atomic_write_json, staged_dir
-from .exceptions import ArtifactError
-from .types import MANIFEST_NAME, Manifest
+from .. import field
+from .._fs import atomic_write_json, staged_dir
+from ..exceptions import ArtifactError
+from ..types import MANIFEST_NAME, Manifest
 
 #: What the public part holds (manifest artifact names); everything else stays private.
 PUBLIC = ("settings", "vk", "verifier", "verifier_source", "vka")

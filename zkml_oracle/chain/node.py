@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_json, file_lock
-from .exceptions import ChainError as ChainError  # defined there, importable here too
-from .exceptions import InputError
+from .._fs import atomic_write_json, file_lock
+from ..exceptions import ChainError as ChainError  # defined there, importable here too
+from ..exceptions import InputError
 
 DEV_CHAIN_IDS = frozenset({31337, 1337})
 DEFAULT_STATE_DIR = Path(".zkml-oracle")
@@ -152,7 +152,7 @@ class LocalNode:
         foreground: bool = False,
         timeout: float = 30.0,
     ) -> LocalNode:
-        from .toolchain import find_anvil
+        from ..toolchain import find_anvil
 
         anvil = find_anvil().require()
         port = port or free_port()
@@ -307,7 +307,7 @@ def run_node(port: int, chain_id: int | None, state_dir: Path, state_file: Path 
 
 def _anvil_on_path() -> None:
     """ape-foundry looks for anvil on PATH; ours may live in node_modules."""
-    from .toolchain import find_anvil
+    from ..toolchain import find_anvil
 
     tool = find_anvil()
     if tool.path is not None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._fs import sha256_file
-from .exceptions import InputError, UnsupportedModelError
+from .._fs import sha256_file
+from ..exceptions import InputError, UnsupportedModelError
 
 if TYPE_CHECKING:
     import numpy as np

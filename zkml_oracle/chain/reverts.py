@@ -7,7 +7,7 @@ checksummed; then the way out where the toolkit knows one::
 
     ZkmlOracleRequestNotPending(requestId=3, status=Fulfilled): it is settled already ...
 
-Decoding the raw revert data by selector is :class:`zkml_oracle.contracts.ErrorDecoder`'s job;
+Decoding the raw revert data by selector is :class:`zkml_oracle.chain.contracts.ErrorDecoder`'s job;
 this module only presents what it (or Ape) decoded. Nothing here imports web3 or Ape.
 """
 
@@ -54,7 +54,7 @@ FIXES: Mapping[str, str] = {
     ),
     "ZkmlOracleRequestMismatch": (
         "pass the request's fields exactly as its InferenceRequested log has them "
-        "(zkml_oracle.oracle.Oracle.request reads them)"
+        "(zkml_oracle.chain.oracle.Oracle.request reads them)"
     ),
     "ZkmlOracleZeroRefundAddress": "give a non-zero refund address (`request --refund-to`)",
     "ZkmlOracleBadDeadline": "give a deadline in the future (`request --deadline SECONDS`)",

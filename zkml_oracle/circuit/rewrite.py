@@ -67,7 +67,7 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .exceptions import UnsupportedModelError
+from ..exceptions import UnsupportedModelError
 from .support import RANDOM, UNIMPLEMENTED
 
 if TYPE_CHECKING:

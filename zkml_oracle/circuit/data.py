@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .exceptions import InputError
-from .types import TensorSpec
+from ..exceptions import InputError
+from ..types import TensorSpec
 
 Sample = list[list[float]]  # one flat list per model input
 

@@ -12,13 +12,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .chain import Chain
+from ..apps.evaluation import METRIC_CODES, METRICS, Commitment, Evaluation, Evaluator
+from ..exceptions import InputError
+from ..types import Manifest
 from .deploy import check_dev_srs, deploy_contract, deploy_verifier
 from .deployments import DeploymentStore, EvaluatorEntry, RegistryEntry
-from .evaluation import METRIC_CODES, METRICS, Commitment, Evaluation, Evaluator
-from .exceptions import InputError
+from .node import Chain
 from .oracle import Oracle, OracleRefused, model_record, oracle_address, proof_calldata
-from .types import Manifest
 
 REGISTRY = "ZkmlAttestations"
 EVALUATOR_CONFIG_TYPES = "(address,bytes32,bytes32,bytes32,bytes32,uint32,uint8,int64,bool)"
@@ -172,7 +172,7 @@ def register_evaluator(
     present); returns the registry, the evaluator id and the gas spent."""
     evaluator = Evaluator.open(Path(evaluator_dir))
     check_dev_srs(evaluator.manifest, chain, allow_dev_srs)
-    model = Manifest.load(Path(model_record(store, chain, model_id)["build_dir"]))
+    model = Manifest.load(Path(model_record(store, chain, model_id).build_dir))
     reg = registry(chain, account, store, allow_dev_srs=allow_dev_srs)
     verifier = deploy_verifier(
         chain, evaluator.build_dir, account, allow_dev_srs=allow_dev_srs, store=store

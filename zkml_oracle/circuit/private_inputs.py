@@ -1,7 +1,7 @@
 """The encrypted input channel: a private input travels to a relayer sealed to its key.
 
 A requester-bound model's request carries only a salted commitment (see
-:mod:`zkml_oracle.commitment`), so whoever proves needs the input itself. The requester seals
+:mod:`.commitment`), so whoever proves needs the input itself. The requester seals
 ``{input_data, salt, requester}`` to a relayer's secp256k1 public key with ECIES (eciespy:
 ephemeral secp256k1 key, HKDF-SHA256, AES-256-GCM) and the ciphertext goes on-chain only as
 event data (``requestPrivateInference`` → ``EncryptedInput``). The relayer decrypts it,
@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import field
+from .. import field
+from ..exceptions import InputError
+from ..exceptions import (
+    PrivateInputError as PrivateInputError,  # defined there, importable here too
+)
+from ..types import Manifest
 from .commitment import Binding, extend
-from .exceptions import InputError
-from .exceptions import PrivateInputError as PrivateInputError  # defined there, importable here too
-from .types import Manifest
 
 
 @dataclass(frozen=True, repr=False)
@@ -92,7 +94,7 @@ def unseal(
     reads them) for a request's ciphertext, checked against its commitment and requester."""
     import ecies
 
-    from .calldata import input_felts
+    from ..calldata import input_felts
 
     try:
         plain = ecies.decrypt(key.secret, bytes(ciphertext))

@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from . import _ezkl
-from ._fs import atomic_write_json
-from ._progress import Steps
-from .exceptions import ArtifactError, ToolchainError
-from .exceptions import VerifierError as VerifierError  # defined there, importable here too
+from .. import _ezkl
+from .._fs import atomic_write_json
+from .._progress import Steps
+from ..exceptions import ArtifactError, ToolchainError
+from ..exceptions import VerifierError as VerifierError  # defined there, importable here too
 
 #: EIP-170: the most runtime code a contract may have on Ethereum and most EVM chains.
 EIP170_LIMIT = 24_576
@@ -110,7 +110,7 @@ def generate(
     """Write and compile the verifier in ``stage/verifier/``; return its manifest entries."""
     import ezkl
 
-    from .toolchain import ensure_solc
+    from ..toolchain import ensure_solc
 
     folder = stage / FOLDER
     folder.mkdir()
@@ -173,7 +173,7 @@ def compile_source(sol: Path) -> tuple[CompiledContract, str]:
     import solcx
     from solcx.exceptions import SolcError
 
-    from .toolchain import ensure_solc
+    from ..toolchain import ensure_solc
 
     solc = ensure_solc()
     request = {
@@ -220,7 +220,7 @@ def reproduce_runtime(*, settings: Path, vk: Path, srs: Path) -> bytes:
     byte, to be the build's (solc's metadata hash included: the source is the same)."""
     import tempfile
 
-    from ._progress import Steps
+    from .._progress import Steps
 
     with tempfile.TemporaryDirectory(prefix="zkml-verifier-") as tmp:
         generate(Path(tmp), settings=settings, vk=vk, srs=srs, reusable=False, steps=Steps())

@@ -13,12 +13,12 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from .exceptions import UnsupportedModelError
+from ..exceptions import UnsupportedModelError
 
 #: ONNX operators ezkl 23.0.5's model reader (tract) has no translation for: settings
 #: generation fails on them with "Unimplemented(<op>)" (measured on the onnx node tests,
 #: one single-operator model each, benchmarks/conformance.py --suite node). Operators that
-#: zkml_oracle.rewrite expands into provable ones before this check are not here.
+#: zkml_oracle.circuit.rewrite expands into provable ones before this check are not here.
 UNIMPLEMENTED = frozenset(
     {
         "Attention",
@@ -132,7 +132,7 @@ def check(path: Path) -> list[str]:
     """Raise UnsupportedModelError naming the first node ezkl cannot prove faithfully, and
     the way out; return warnings about constructs it proves faithfully only on some inputs.
 
-    ``path`` is the model as :func:`zkml_oracle.rewrite.rewrite` left it: what the rewrites
+    ``path`` is the model as :func:`zkml_oracle.circuit.rewrite.rewrite` left it: what the rewrites
     turn into provable forms (dilations, transposed convolutions, per-channel PRelu, reflect
     and edge padding, padded MaxPool) is gone by then; what is left here, they could not.
     """

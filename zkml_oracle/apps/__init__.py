@@ -1,0 +1,1 @@
+"""Applications on the toolkit: the demo, the bundled example model, verifiable evaluation."""
