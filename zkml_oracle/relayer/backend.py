@@ -31,7 +31,7 @@ from .log import emit
 class ProofJob:
     """Prove ``samples`` (one per request, in slot order) with one proof of the circuit in
     ``build_dir`` (the model ``model_id``): slot ``i`` answers ``request_ids[i]``; a batched
-    circuit's unused slots repeat the last sample (:func:`zkml_oracle.data.pack`)."""
+    circuit's unused slots repeat the last sample (:func:`zkml_oracle.circuit.data.pack`)."""
 
     request_ids: tuple[int, ...]
     model_id: str
