@@ -299,9 +299,10 @@ def test_a_conv_without_strides_gets_them_written_out(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_path: Path) -> None:
-    """One proof for the seven rewrites of refused layers (reflect and edge padding, a dilated
-    Conv, per-channel PRelu, non-zero constant padding, ConvTranspose, padded MaxPool), in one
-    graph: seven circuits cost the suite four times as long. The PyTorch exports of each
+    """One proof for the nine rewrites of refused layers (reflect and edge padding, a dilated
+    Conv, per-channel PRelu, training-mode BatchNormalization, non-zero constant padding,
+    ConvTranspose, padded AveragePool, padded MaxPool), in one graph: nine circuits cost the
+    suite several times as long. The PyTorch exports of each
     (test_ConvTranspose2d, test_MaxPool3d_stride_padding, ...) run in the conformance
     benchmark. The pooled corners hold one element each, negative on this input: a MaxPool
     padded with 0 (ezkl's) would prove 0 there."""
@@ -312,6 +313,10 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
         "slope": np.array([[[0.25]], [[-0.5]]], dtype=np.float32),
         "fill": np.array(0.5, dtype=np.float32),
         "transposed": (rng.normal(size=(2, 2, 2, 2)) * 0.5).astype(np.float32),
+        "bn_scale": np.array([1.5, -0.5], dtype=np.float32),
+        "bn_bias": np.array([0.25, 1.0], dtype=np.float32),
+        "bn_mean": np.zeros(2, dtype=np.float32),
+        "bn_var": np.ones(2, dtype=np.float32),
     }
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect"),
@@ -319,10 +324,17 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
             "Conv", ["a", "dilated"], ["b"], dilations=[2, 2], kernel_shape=[3, 3],
             strides=[1, 1], pads=[0, 0, 0, 0],
         ),
-        helper.make_node("PRelu", ["b", "slope"], ["c"]),
+        helper.make_node("PRelu", ["b", "slope"], ["p"]),
+        helper.make_node(
+            "BatchNormalization", ["p", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+            ["c", "running_mean", "running_var"], training_mode=1,
+        ),
         helper.make_node("Pad", ["c", "pads"], ["d"], mode="edge"),
         helper.make_node("Pad", ["d", "pads", "fill"], ["e"], mode="constant"),
-        helper.make_node("ConvTranspose", ["e", "transposed"], ["f"], strides=[1, 1]),
+        helper.make_node("ConvTranspose", ["e", "transposed"], ["t"], strides=[1, 1]),
+        helper.make_node(  # count_include_pad 0: ezkl's own would divide the border by 9
+            "AveragePool", ["t"], ["f"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]
+        ),
         helper.make_node(
             "MaxPool", ["f"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
         ),
@@ -331,7 +343,8 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
     onnx.save(model, str(tmp_path / "m.onnx"))
     notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
     assert [n.split(" ")[0] for n in notes] == [
-        "Pad", "Conv", "PRelu", "Pad", "Pad", "ConvTranspose", "MaxPool"
+        "Pad", "Conv", "PRelu", "BatchNormalization", "Pad", "Pad", "ConvTranspose",
+        "AveragePool", "MaxPool",
     ], notes  # fmt: skip
     x = np.random.default_rng(6).normal(size=[1, 2, 6, 6]).astype(np.float32)
     corners = _run(model, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
@@ -384,6 +397,53 @@ def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
     x = rng.normal(size=shape).astype(np.float32)
     model = _model(node, shape, opset=15, fed=fed)
     _assert_rewrite_is_exact(tmp_path, model, x, "BatchNormalization", fed)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_training_mode_batch_norm_equals_its_formula_with_the_running_statistics(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    c = data.draw(st.integers(1, 4))
+    shape = [data.draw(st.integers(1, 3)), c, *data.draw(st.lists(st.integers(1, 4), max_size=2))]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    params = {
+        "scale": rng.normal(size=c).astype(np.float32),
+        "bias": rng.normal(size=c).astype(np.float32),
+        "mean": rng.normal(size=c).astype(np.float32),
+        "var": rng.uniform(0.1, 3, size=c).astype(np.float32),
+    }
+    outputs = ["y", "running_mean", "running_var"]  # onnxruntime wants all three
+    node = helper.make_node(
+        "BatchNormalization",
+        ["x", *params],
+        outputs,
+        training_mode=1,
+        epsilon=data.draw(st.sampled_from([1e-5, 1e-2])),
+        momentum=data.draw(st.sampled_from([0.9, 0.5])),
+    )
+    graph = helper.make_graph(
+        [node],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        [numpy_helper.from_array(v, k) for k, v in params.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    assert rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    x = rng.normal(size=shape).astype(np.float32)
+    runs = [
+        ort.InferenceSession(str(tmp_path / f), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )
+        for f in ("m.onnx", "r.onnx")
+    ]
+    ops = {n.op_type for n in onnx.load(tmp_path / "r.onnx").graph.node}
+    assert "BatchNormalization" not in ops, ops
+    for expected, got in zip(*runs, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -548,6 +608,36 @@ def test_lp_pool_equals_depthwise_sum_of_powers(
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = rng.normal(size=[1, 2, *size]).astype(np.float32)
     _assert_rewrite_is_exact(tmp_path, _model(node, [1, 2, *size], opset=22), x, "LpPool")
+
+
+@PROPERTY
+@given(data=st.data(), dims=spatial_dims)
+def test_padded_average_pool_equals_window_sums_times_each_divisor(
+    tmp_path: Path, data: st.DataObject, dims: int
+) -> None:
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    strides = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    dil = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    size = [_span(k, d) + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dil, strict=True)]
+    attrs: dict[str, Any] = {
+        "kernel_shape": kernel,
+        "strides": strides,
+        "count_include_pad": data.draw(st.integers(0, 1)),
+    }
+    padding = data.draw(st.sampled_from(["pads", "SAME_UPPER", "SAME_LOWER"]))
+    if padding == "pads":
+        attrs["pads"] = [data.draw(st.integers(0, kernel[a % dims] - 1)) for a in range(2 * dims)]
+        attrs["ceil_mode"] = data.draw(st.integers(0, 1))
+        attrs["dilations"] = dil
+    else:
+        attrs["auto_pad"] = padding
+        assume(all(s <= k for s, k in zip(strides, kernel, strict=True)))
+    assume(any(attrs.get("pads", [1])) or attrs.get("ceil_mode") or any(d > 1 for d in dil))
+    node = helper.make_node("AveragePool", ["x"], ["y"], **attrs)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=[1, 2, *size]).astype(np.float32)
+    model = _model(node, [1, 2, *size], opset=22)
+    _assert_exact_or_refused_where_onnxruntime_is_off(tmp_path, model, x, "AveragePool")
 
 
 @PROPERTY

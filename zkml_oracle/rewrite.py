@@ -28,6 +28,11 @@ Conv/pool with    the defaults written out (``strides``, ``pads``, ``dilations``
 implicit attrs    which ezkl needs explicitly.
 BatchNorm, run-   ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``.
 time statistics
+BatchNorm,        the same over the batch's own mean and (biased) variance; the running
+training mode     statistics ``input * momentum + batch * (1 - momentum)``.
+AveragePool,      the window sums (a depthwise Conv of ones) times a constant factor per output
+padded/ceil/      position, 1 / that window's divisor (ezkl divides every window by the kernel's
+dilated           size, wrong where ``count_include_pad`` is 0 or a ceil-mode window runs past).
 Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix (linear, cubic),
 constant scales   read off onnxruntime running the node, checked against it before use.
 an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
@@ -54,9 +59,9 @@ Shape, Size,      integer computations on constants and static shapes (a functio
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
 
-Resize, DFT, GridSample and DeformConv are read off onnxruntime (which the fidelity check
-trusts) and refused where the ONNX reference implementation disagrees with it (Resize's
-align_corners downsampling).
+Resize, DFT, GridSample, DeformConv and AveragePool's divisors are read off onnxruntime
+(which the fidelity check trusts) and refused where the ONNX reference implementation
+disagrees with it (Resize's align_corners downsampling).
 """
 
 from __future__ import annotations
@@ -636,8 +641,10 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
     only constant ones): ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``."""
     import numpy as np
 
+    if int(_attr(node, "training_mode", 0)) and g.opset >= 14:
+        return _batch_norm_training(node, g, k)
     if (len(node.output) > 1 and any(node.output[1:])) or int(_attr(node, "training_mode", 0)):
-        return False  # training mode: the running statistics are outputs, left to ezkl
+        return False  # the old forms' statistics outputs: left to ezkl
     params = list(node.input[1:5])
     if len(params) != 4 or all(g.constant(p) is not None for p in params) or g.opset < 7:
         return False
@@ -656,6 +663,41 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
     normed = g.node("Mul", [centred, inverse], f"{tag}_normed")
     g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
     g.notes.append(f"{where}: statistics fed at run time → (x - mean) / sqrt(var + eps) form")
+    return True
+
+
+def _batch_norm_training(node: Any, g: _Graph, k: int) -> bool:
+    """Training-mode BatchNormalization (opset 14+): normalised by the batch's own statistics,
+    ``mean`` and the biased ``var`` over every axis but the channel; the optional outputs are
+    the running statistics ``input * momentum + batch * (1 - momentum)``."""
+    import numpy as np
+
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    axes = [a for a in range(rank) if a != 1]
+    tag = f"zkml_bntrain{k}"
+    x, scale, bias, mean_in, var_in = node.input[:5]
+    shape = g.add_constant(f"{tag}_shape", np.array([-1] + [1] * (rank - 2), dtype=np.int64))
+    mean = _reduce(g, "ReduceMean", x, axes, f"{tag}_mean")
+    centred = g.node("Sub", [x, mean], f"{tag}_centred")
+    var = _reduce(
+        g, "ReduceMean", g.node("Mul", [centred, centred], f"{tag}_sq"), axes, f"{tag}_var"
+    )
+    eps = _scalar(g, float(_attr(node, "epsilon", 1e-5)), f"{tag}_eps")
+    root = g.node("Sqrt", [g.node("Add", [var, eps], f"{tag}_vareps")], f"{tag}_std")
+    normed = g.node("Div", [centred, root], f"{tag}_normed")
+    scaled = g.node("Mul", [normed, g.node("Reshape", [scale, shape], f"{tag}_s")], f"{tag}_sc")
+    g.node("Add", [scaled, g.node("Reshape", [bias, shape], f"{tag}_b")], node.output[0])
+    momentum = float(_attr(node, "momentum", 0.9))
+    flat = g.add_constant(f"{tag}_flat", np.array([-1], dtype=np.int64))
+    for i, (batch, running) in enumerate(((mean, mean_in), (var, var_in)), start=1):
+        if len(node.output) <= i or not node.output[i]:
+            continue
+        kept = g.node("Mul", [running, _scalar(g, momentum, f"{tag}_m{i}")], f"{tag}_kept{i}")
+        fresh = g.node("Reshape", [batch, flat], f"{tag}_batch{i}")
+        new = g.node("Mul", [fresh, _scalar(g, 1.0 - momentum, f"{tag}_n{i}")], f"{tag}_new{i}")
+        g.node("Add", [kept, new], node.output[i])
+    g.notes.append(f"{where}: training mode → normalised by the batch's mean and variance")
     return True
 
 
@@ -742,6 +784,7 @@ _DISAGREE_FIX = {
     "DFT": "compute the transform with a MatMul by its constant matrix in the model",
     "GridSample": "use another mode or padding_mode",
     "DeformConv": "use a plain Conv, or sample the input with a GridSample first",
+    "AveragePool": "export it with explicit pads and ceil_mode 0",
 }
 
 
@@ -884,17 +927,23 @@ def _same_pads(
     return begin
 
 
-def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
-    """``(sum over the window of |x| ** p) ** (1 / p)``: the window sums are a depthwise Conv
-    with a kernel of ones (zero-dilated for dilations; padding adds zeros, as in LpPool)."""
-    import numpy as np
+class _Windows(NamedTuple):
+    """Where a pool's windows sit: per spatial axis the output size and the leading padding."""
 
+    kernel: list[int]
+    strides: list[int]
+    dilations: list[int]
+    out: list[int]
+    begin: list[int]
+
+
+def _windows(node: Any, g: _Graph) -> _Windows | None:
+    """The windows of a pool node as onnxruntime places them; None where they are not the
+    spec's (SAME auto_pad with windows that skip input: onnxruntime then reads elsewhere)."""
     where = _where(node)
     kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
-    p = _attr(node, "p", 2)
-    if not kernel or float(p) != int(p) or int(p) < 1:
-        return False
-    p = int(p)
+    if not kernel:
+        return None
     spatial = len(kernel)
     x_shape = g.shape(node.input[0], where)
     strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
@@ -903,43 +952,124 @@ def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
     auto_pad = _attr(node, "auto_pad", b"NOTSET")
     ceil = int(_attr(node, "ceil_mode", 0))
     out = _pool_out(x_shape[2:], kernel, strides, dilations, pads, ceil, auto_pad)
-    y_shape = (*x_shape[:2], *out)
     if auto_pad == b"VALID":
         begin = [0] * spatial
     elif auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
         spans = [(t - 1) * d + 1 for t, d in zip(kernel, dilations, strict=True)]
         if any((out[a] - 1) * strides[a] + spans[a] < x_shape[2 + a] for a in range(spatial)):
-            return False  # windows that skip input: onnxruntime's LpPool then reads elsewhere
+            return None
+        y_shape = (*x_shape[:2], *out)
         begin = _same_pads(x_shape, y_shape, kernel, strides, dilations, auto_pad)
     else:
         begin = pads[:spatial]
+    return _Windows(kernel, strides, dilations, out, begin)
+
+
+def _window_sums(g: _Graph, x: str, x_shape: tuple[int, ...], w: _Windows, tag: str) -> str:
+    """Per channel, the sum of each window of ``x``: a depthwise Conv with a kernel of ones
+    (zero-dilated for dilations; padding adds zeros)."""
+    import numpy as np
+
+    spatial = len(w.kernel)
     # End pads that give exactly ``out`` windows (ceil mode: the last one runs into zeros).
     end = [
         max(
             0,
-            (out[a] - 1) * strides[a]
-            + (kernel[a] - 1) * dilations[a]
+            (w.out[a] - 1) * w.strides[a]
+            + (w.kernel[a] - 1) * w.dilations[a]
             + 1
             - x_shape[2 + a]
-            - begin[a],
+            - w.begin[a],
         )
         for a in range(spatial)
     ]
     channels = x_shape[1]
-    ones = zero_dilate(np.ones([channels, 1, *kernel], dtype=np.float32), dilations)
-    tag = f"zkml_lppool{k}"
-    sums = g.node(
+    ones = zero_dilate(np.ones([channels, 1, *w.kernel], dtype=np.float32), w.dilations)
+    return g.node(
         "Conv",
-        [_power(g, node.input[0], p, tag), g.add_constant(f"{tag}_ones", ones)],
+        [x, g.add_constant(f"{tag}_ones", ones)],
         f"{tag}_sum",
         kernel_shape=list(ones.shape[2:]),
-        strides=strides,
+        strides=w.strides,
         dilations=[1] * spatial,
-        pads=begin + end,
+        pads=w.begin + end,
         group=channels,
     )
+
+
+def window_members(length: int, w: _Windows, a: int) -> np.ndarray[Any, Any]:
+    """[length, out] 0/1: input position i is a tap of output o's window along axis ``a``."""
+    import numpy as np
+
+    members = np.zeros((length, w.out[a]), dtype=np.float32)
+    for o in range(w.out[a]):
+        taps = o * w.strides[a] - w.begin[a] + np.arange(w.kernel[a]) * w.dilations[a]
+        members[taps[(taps >= 0) & (taps < length)], o] = 1.0
+    return members
+
+
+def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
+    """``(sum over the window of |x| ** p) ** (1 / p)``: the window sums are a depthwise Conv
+    with a kernel of ones (zero-dilated for dilations; padding adds zeros, as in LpPool)."""
+    where = _where(node)
+    p = _attr(node, "p", 2)
+    w = _windows(node, g)
+    if w is None or float(p) != int(p) or int(p) < 1:
+        return False
+    p = int(p)
+    tag = f"zkml_lppool{k}"
+    x_shape = g.shape(node.input[0], where)
+    sums = _window_sums(g, _power(g, node.input[0], p, tag), x_shape, w, tag)
     _root(g, sums, p, node.output[0], tag)
     g.notes.append(f"{where}: p {p} → depthwise Conv of ones over |x|^{p}, then the p-th root")
+    return True
+
+
+def _average_pool(node: Any, g: _Graph, k: int) -> bool:
+    """A padded, ceil-mode, dilated or auto-padded AveragePool: the window sums (a depthwise
+    Conv of ones) times a constant per-position factor, 1 / the window's divisor. ezkl divides
+    every window by the kernel's size, which is wrong wherever a window reads padding with
+    ``count_include_pad`` 0 (the default) or runs past the padding in ceil mode. The divisor
+    is read off onnxruntime (its average of ones over the count of real taps) and the whole
+    form checked against it on a random probe."""
+    import numpy as np
+
+    where = _where(node)
+    kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
+    spatial = len(kernel)
+    plain = (
+        not any(int(q) for q in _attr(node, "pads", []))
+        and all(int(d) == 1 for d in _attr(node, "dilations", [1] * spatial))
+        and not int(_attr(node, "ceil_mode", 0))
+        and _attr(node, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID")
+    )
+    if plain:
+        return False  # every window full: ezkl's average is the right one
+    w = _windows(node, g)
+    x_shape = g.shape(node.input[0], where)
+    run = _node_runner(node, g, x_shape)
+    if w is None or run is None:
+        return False
+    members = [window_members(x_shape[2 + a], w, a) for a in range(spatial)]
+    counts = np.ones([1, 1], dtype=np.float32)
+    for m in members:  # taps inside the input, per output position (an outer product)
+        counts = np.multiply.outer(counts, m.sum(axis=0))
+    counts = counts.reshape(1, 1, *w.out)
+    averages = run(np.ones(x_shape, dtype=np.float32))[:1, :1]
+    if averages.shape != counts.shape or not np.all(np.isfinite(averages)):
+        return False  # a window of padding only (0 / 0): left to ezkl and the fidelity check
+    factor = np.where(counts > 0, averages / np.maximum(counts, 1), 0).astype(np.float32)
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    sums = probe
+    for a, m in enumerate(members):
+        sums = np.moveaxis(np.moveaxis(sums, 2 + a, -1) @ m, -1, 2 + a)
+    if not np.allclose(sums * factor, run(probe), atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, run, "AveragePool")
+    tag = f"zkml_avgpool{k}"
+    total = _window_sums(g, node.input[0], x_shape, w, tag)
+    g.node("Mul", [total, g.add_constant(f"{tag}_factor", factor)], node.output[0])
+    g.notes.append(f"{where}: window sums by a depthwise Conv of ones × 1 / each window's divisor")
     return True
 
 
@@ -1571,6 +1701,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GridSample": _grid_sample,
     "DeformConv": _deform_conv,
     "Mod": _mod,
+    "AveragePool": _average_pool,
 }
 
 
