@@ -678,6 +678,36 @@ def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: P
     assert [n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node] == ["ReduceMean"]
 
 
+def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:
+    """Attention's body reshapes K to a shape it computes, then takes that value's Shape.
+    Shape inference alone names such dims ``unk__N``; read as 1 they folded to [1, 1], and
+    the Reshape below could not run (every expanded Attention case was refused)."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["cols"]),
+        helper.make_node("Gather", ["s", "zero"], ["rows"]),
+        helper.make_node("Concat", ["cols", "rows"], ["swapped"], axis=0),
+        helper.make_node("Reshape", ["x", "swapped"], ["r"]),
+        helper.make_node("Shape", ["r"], ["r_shape"]),
+        helper.make_node("Transpose", ["x"], ["t"]),
+        helper.make_node("Reshape", ["t", "r_shape"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6, 2])],
+        [
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    x = np.random.default_rng(5).normal(size=[2, 6]).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
+
+
 @PROPERTY
 @given(data=st.data())
 def test_pow_with_a_constant_exponent_tensor_equals_masked_scalar_powers(

@@ -1602,19 +1602,33 @@ def channel_slopes(model: Any) -> None:
 
 
 def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """Static shapes by ONNX shape inference (with data propagation, so a Reshape to a
+    computed shape is known). A graph input's symbolic dim (a batch) is 1, the shape the
+    circuit is built for; any other unknown dim is -1, including the ``unk__N`` symbols
+    inference makes up for values it cannot size (taking those for 1 folded wrong shapes)."""
     import onnx
 
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:
-        inferred = model
+    fixed: set[str] = {
+        d.dim_param
+        for vi in model.graph.input
+        if vi.type.HasField("tensor_type")
+        for d in vi.type.tensor_type.shape.dim
+        if d.dim_param
+    }
+    inferred = model
+    for data_prop in (True, False):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
+            break
+        except Exception:
+            continue
     shapes: dict[str, tuple[int, ...]] = {}
     graph = inferred.graph
     for vi in itertools.chain(graph.input, graph.value_info, graph.output):
         tt = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and tt.HasField("shape"):
             shapes[vi.name] = tuple(
-                d.dim_value if d.HasField("dim_value") else (1 if d.dim_param else -1)
+                d.dim_value if d.HasField("dim_value") else (1 if d.dim_param in fixed else -1)
                 for d in tt.shape.dim
             )
     for t in graph.initializer:
