@@ -678,6 +678,34 @@ def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: P
     assert [n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node] == ["ReduceMean"]
 
 
+def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix(
+    tmp_path: Path,
+) -> None:
+    """Attention's causal mask, ``Where(tri, 0, -inf)`` added to the scores: no fixed-point
+    scale holds -inf (ezkl said "significant bit truncation", naming neither node nor fix).
+    The same -inf compared with a constant only (folded by tract) is not refused."""
+    tri = np.tril(np.ones((3, 3), dtype=bool))
+    nodes = [
+        helper.make_node("Where", ["tri", "zero", "neg_inf"], ["bias"]),
+        helper.make_node("Equal", ["neg_inf", "zero"], ["never"]),
+        helper.make_node("Where", ["never", "zero", "x"], ["kept"]),
+        helper.make_node("Add", ["kept", "bias"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["y"], axis=-1),
+    ]
+    inits = {
+        "tri": tri,
+        "zero": np.array(0.0, dtype=np.float32),
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+    }
+    model = _chain_model(nodes, inits, [1, 3, 3], opset=18, ir_version=8)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError) as refused:
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    message = str(refused.value)
+    assert "Add node 'scores'" in message and "'bias' holds -inf" in message, message
+    assert "mask with a finite value" in message and "\n" not in message
+
+
 def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:
     """Attention's body reshapes K to a shape it computes, then takes that value's Shape.
     Shape inference alone names such dims ``unk__N``; read as 1 they folded to [1, 1], and

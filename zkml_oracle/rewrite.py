@@ -1719,6 +1719,62 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
 }
 
 
+def _refuse_infinite_constants(g: _Graph) -> None:
+    """Refuse, naming the node, a run-time computation fed an infinite value computed from
+    constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
+    scores): no fixed-point scale holds it (ezkl: "significant bit truncation")."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    def infinite(tensor: Any) -> bool:
+        value = numpy_helper.to_array(tensor)
+        return value.dtype.kind == "f" and not np.all(np.isfinite(value))
+
+    if not any(infinite(t) for t in g.constants.values()):
+        return
+    derived = set(g.constants)  # values computed from constants only
+    fed: list[tuple[Any, str]] = []  # (run-time node, constant-derived input)
+    producers = []
+    for node in g.nodes:
+        # CastLike reads only the type of its second input.
+        inputs = [i for i in node.input[: 1 if node.op_type == "CastLike" else None] if i]
+        if node.op_type in RANDOM or any(a.type in (5, 10) for a in node.attribute):
+            continue
+        if all(i in derived for i in inputs):
+            derived.update(o for o in node.output if o)
+            producers.append(
+                helper.make_node("Identity", inputs, list(node.output))
+                if node.op_type == "CastLike"
+                else node
+            )
+        else:
+            fed.extend((node, i) for i in inputs if i in derived)
+    wanted = list(dict.fromkeys(name for _, name in fed))
+    graph = helper.make_graph(
+        producers,
+        "constants",
+        [],
+        [helper.make_value_info(name, onnx.TypeProto()) for name in wanted],
+        list(g.model.graph.initializer),
+    )
+    try:
+        model = helper.make_model(graph, opset_imports=g.model.opset_import)
+        values = dict(zip(wanted, ReferenceEvaluator(model).run(None, {}), strict=True))
+    except Exception:
+        return  # not evaluable here: ezkl's own message stands
+    for node, name in fed:
+        value = np.asarray(values[name])
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise UnsupportedModelError(
+                f"{_where(node)}: its input {name!r} holds -inf (computed from constants, as "
+                "a causal or boolean attention mask is), which no fixed-point circuit holds; "
+                "mask with a finite value instead (e.g. a float mask of 0 and -100: exp(-100) "
+                "is 0 at any fixed-point scale)"
+            )
+
+
 def rewrite(source: Path, target: Path) -> list[str]:
     """Write ``source`` to ``target`` with the rewrites applied; return what was rewritten."""
     import onnx
@@ -1775,6 +1831,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _pool(node, g, k)
         if not done:
             g.nodes.append(node)
+    _refuse_infinite_constants(g)
     if folded:
         plural = "s" if folded != 1 else ""
         g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
