@@ -706,6 +706,37 @@ def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix
     assert "mask with a finite value" in message and "\n" not in message
 
 
+def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:
+    """LinearAttention's body runs a Scan whose body reads the enclosing graph's constants;
+    pruning them as unused left an invalid model (tract panicked on it)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
+            helper.make_node("Add", ["state", "scaled"], ["state_out"]),
+            helper.make_node("Identity", ["state_out"], ["y_t"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [2]),
+        ],
+    )
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.float32(2.0))),
+        helper.make_node("Shape", ["x"], ["s"]),  # folded: the pass that prunes runs
+        helper.make_node("Reshape", ["x", "s"], ["x2"]),
+        helper.make_node("Scan", ["zeros", "x2"], ["final", "y"], num_scan_inputs=1, body=body),
+    ]
+    inits = {"zeros": np.zeros(2, dtype=np.float32)}
+    model = _chain_model(nodes, inits, [3, 2], opset=18, ir_version=8)
+    x = np.random.default_rng(5).normal(size=[3, 2]).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
+
+
 def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:
     """Attention's body reshapes K to a shape it computes, then takes that value's Shape.
     Shape inference alone names such dims ``unk__N``; read as 1 they folded to [1, 1], and

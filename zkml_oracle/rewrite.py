@@ -1719,6 +1719,18 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
 }
 
 
+def _inputs_read(nodes: list[Any]) -> set[str]:
+    """The names ``nodes`` read, with those a subgraph (Scan's, Loop's, If's body) reads
+    from the enclosing graph: pruning those made the model invalid (LinearAttention's body)."""
+    read: set[str] = set()
+    for node in nodes:
+        read.update(node.input)
+        for attribute in node.attribute:
+            for graph in [*([attribute.g] if attribute.type == 5 else []), *attribute.graphs]:
+                read |= _inputs_read(list(graph.node))
+    return read
+
+
 def _refuse_infinite_constants(g: _Graph) -> None:
     """Refuse, naming the node, a run-time computation fed an infinite value computed from
     constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
@@ -1835,7 +1847,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
     if folded:
         plural = "s" if folded != 1 else ""
         g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
-    used = {name for n in g.nodes for name in n.input} | outputs
+    used = _inputs_read(g.nodes) | outputs
     if folded:  # Constant nodes that fed only folded nodes
         g.nodes = [n for n in g.nodes if n.op_type != "Constant" or set(n.output) & used]
     del graph.node[:]
