@@ -400,6 +400,30 @@ def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
 
 
 @PROPERTY
+@given(data=st.data(), dims=spatial_dims)
+def test_a_conv_bias_fed_at_run_time_is_added_after_the_conv(
+    tmp_path: Path, data: st.DataObject, dims: int
+) -> None:
+    """ezkl panics on a Conv whose bias is not a constant (CausalConvWithState with a bias)."""
+    groups = data.draw(st.integers(1, 2))
+    c_in, c_out = groups * data.draw(st.integers(1, 2)), groups * data.draw(st.integers(1, 2))
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    size = [k + data.draw(st.integers(0, 2)) for k in kernel]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    fed = {
+        "w": rng.normal(size=[c_out, c_in // groups, *kernel]).astype(np.float32),
+        "b": rng.normal(size=c_out).astype(np.float32),
+    }
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=groups)
+    x = rng.normal(size=[1, c_in, *size]).astype(np.float32)
+    model = _model(node, [1, c_in, *size], opset=13, fed=fed)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, None, fed)
+    assert any("bias fed at run time" in n for n in notes), notes
+    conv = next(n for n in onnx.load(str(tmp_path / "r.onnx")).graph.node if n.op_type == "Conv")
+    assert list(conv.input) == ["x", "w"]
+
+
+@PROPERTY
 @given(data=st.data())
 def test_training_mode_batch_norm_equals_its_formula_with_the_running_statistics(
     tmp_path: Path, data: st.DataObject

@@ -15,6 +15,8 @@ Pad, c != 0       ``Pad(x - c, 0) + c``: inside ``x - c + c = x``, on the border
 Pad reflect/edge  one Gather per padded axis with the reflected / clamped / wrapped source index.
 /wrap
 Conv, dilated     the same Conv with a zero-dilated kernel (taps ``d`` apart, zeros between).
+Conv, run-time    the Conv without it, then ``+ Reshape(bias, [1, C, 1, ...])`` (ezkl panics on a
+bias              bias that is not a constant).
 ConvTranspose     a Conv of the flipped, transposed kernel over the input interleaved with
                   ``stride - 1`` zeros and padded by ``dilation * (k - 1) - pad``
                   (Gather, then a 0/1 mask).
@@ -332,6 +334,29 @@ def zero_dilate(weight: np.ndarray[Any, Any], dilations: list[int]) -> np.ndarra
     return dilated
 
 
+def _append_conv(conv: Any, g: _Graph, k: int) -> None:
+    """Emit ``conv``; a bias fed at run time is added after it instead (ezkl panics on a Conv
+    whose bias is not a constant: an assertion in its ``poly.rs``)."""
+    import numpy as np
+
+    if len(conv.input) < 3 or not conv.input[2] or g.constant(conv.input[2]) is not None:
+        g.nodes.append(conv)
+        return
+    kernel = g.shapes.get(conv.input[1]) or g.infer_shape(conv.input[1])  # x's rank
+    if kernel is None:
+        g.nodes.append(conv)
+        return
+    where, rank = _where(conv), len(kernel)
+    tag = f"zkml_convbias{k}"
+    bias, output = conv.input[2], conv.output[0]
+    del conv.input[2:]
+    conv.output[0] = f"{tag}_conv"
+    g.nodes.append(conv)
+    shape = g.add_constant(f"{tag}_shape", np.array([1, -1] + [1] * (rank - 2), dtype=np.int64))
+    g.node("Add", [conv.output[0], g.node("Reshape", [bias, shape], f"{tag}_b")], output)
+    g.notes.append(f"{where}: bias fed at run time → added after the Conv")
+
+
 def _conv(node: Any, g: _Graph, k: int) -> bool:
 
     weight = g.constant(node.input[1]) if len(node.input) > 1 else None
@@ -341,7 +366,7 @@ def _conv(node: Any, g: _Graph, k: int) -> bool:
         if w_shape is None or any(d <= 0 for d in w_shape):
             return False
         _explicit_attrs(new, g, list(w_shape[2:]))
-        g.nodes.append(new)
+        _append_conv(new, g, k)
         return True
     _explicit_attrs(new, g, list(weight.shape[2:]))
     dilations = [int(d) for d in _attr(new, "dilations", [])]
@@ -351,7 +376,7 @@ def _conv(node: Any, g: _Graph, k: int) -> bool:
         _set_attr(new, "dilations", [1] * len(dilations))
         _set_attr(new, "kernel_shape", list(dilated.shape[2:]))
         g.notes.append(f"{_where(node)}: dilations {dilations} → zero-dilated kernel")
-    g.nodes.append(new)
+    _append_conv(new, g, k)
     return True
 
 
