@@ -730,6 +730,43 @@ def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix
     assert "mask with a finite value" in message and "\n" not in message
 
 
+@PROPERTY
+@given(data=st.data())
+def test_a_run_time_value_compared_with_minus_infinity_is_false(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention's body with a float mask fed at run time: ``Equal(ReduceMax(mask), -inf)``
+    ("row all masked"). A finite value never equals -inf: the Equal becomes False."""
+    shape = [1, data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4))]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    fed = {"mask": (rng.normal(size=shape) * 3).astype(np.float32)}
+    nodes = [
+        helper.make_node("ReduceMax", ["mask"], ["row_max"], axes=[-1], keepdims=1),
+        helper.make_node("Equal", ["row_max", "neg_inf"], ["all_masked"]),
+        helper.make_node("Add", ["x", "mask"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [
+            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    x = rng.normal(size=shape).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
+    assert notes == ["Equal node 'all_masked': a finite value == -inf → False"], notes
+
+
 def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:
     """LinearAttention's body runs a Scan whose body reads the enclosing graph's constants;
     pruning them as unused left an invalid model (tract panicked on it)."""

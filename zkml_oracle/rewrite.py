@@ -57,6 +57,8 @@ constant grid     sample, read off onnxruntime on one-hot inputs (every mode is 
 DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
 constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
+x at run time     Attention's "row all masked" test of a float mask fed at run time.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
@@ -1759,7 +1761,8 @@ def _inputs_read(nodes: list[Any]) -> set[str]:
 def _refuse_infinite_constants(g: _Graph) -> None:
     """Refuse, naming the node, a run-time computation fed an infinite value computed from
     constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
-    scores): no fixed-point scale holds it (ezkl: "significant bit truncation")."""
+    scores): no fixed-point scale holds it (ezkl: "significant bit truncation"). The one
+    exact way out taken: a finite run-time value compared with -inf is False."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -1801,9 +1804,33 @@ def _refuse_infinite_constants(g: _Graph) -> None:
         values = dict(zip(wanted, ReferenceEvaluator(model).run(None, {}), strict=True))
     except Exception:
         return  # not evaluable here: ezkl's own message stands
-    for node, name in fed:
+
+    def finite(name: str) -> bool:
         value = np.asarray(values[name])
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        return value.dtype.kind != "f" or bool(np.all(np.isfinite(value)))
+
+    # Run-time values an infinite constant may reach (through any node, conservatively).
+    tainted: set[str] = set()
+    for node in g.nodes:
+        if any(i in tainted or (i in values and not finite(i)) for i in node.input):
+            tainted.update(node.output)
+    for node, name in fed:
+        if finite(name):
+            continue
+        other = [i for i in node.input if i and i != name]
+        if node.op_type == "Equal" and len(other) == 1 and other[0] not in derived | tainted:
+            # A run-time value no infinite constant reaches is finite (inputs are checked
+            # finite): comparing it with +-inf is False everywhere (the Attention body's
+            # "row all masked" test of a float mask fed at run time).
+            x_shape = g.shapes.get(other[0]) or g.infer_shape(other[0])
+            inf = np.asarray(values[name])
+            if x_shape is not None and all(d > 0 for d in x_shape) and np.all(np.isinf(inf)):
+                g.nodes.remove(node)
+                false = np.zeros(np.broadcast_shapes(x_shape, inf.shape), dtype=bool)
+                g.add_constant(node.output[0], false)
+                g.notes.append(f"{_where(node)}: a finite value == -inf → False")
+                continue
+        if not finite(name):
             raise UnsupportedModelError(
                 f"{_where(node)}: its input {name!r} holds -inf (computed from constants, as "
                 "a causal or boolean attention mask is), which no fixed-point circuit holds; "
