@@ -75,21 +75,21 @@ def _totals(s: Summary) -> str:
 def by_operator(
     results: list[CaseResult], ops: dict[str, str], totals: dict[str, int] | None = None
 ) -> str:
-    """A markdown table: per operator, how many cases ended in each verdict (and, given
-    ``totals``, how many cases the operator has: "3 of 6" when only some ran)."""
+    """A markdown table: per operator, how many cases ended in each verdict and, given
+    ``totals`` (every operator's number of cases), how many were not run; an operator none
+    of whose cases ran still gets its row."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
     for r in results:
         rows[ops.get(r.model, "?")][r.verdict] += 1
-    head = "| operator | cases | accurate | refused | inaccurate | timed out | error |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
-    for op in sorted(rows):
+    head = "| operator | cases | accurate | refused | inaccurate | timed out | error | not run |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for op in sorted(set(rows) | set(totals or {})):
         c = rows[op]
         ran = sum(c.values())
-        total = (totals or {}).get(op, ran)
-        cases = str(ran) if ran >= total else f"{ran} of {total}"
+        total = max((totals or {}).get(op, ran), ran)
         lines.append(
-            f"| {op} | {cases} | {c['accurate']} | {c['refused']} | "
-            f"{c['inaccurate']} | {c['timeout']} | {c['error']} |"
+            f"| {op} | {total} | {c['accurate']} | {c['refused']} | "
+            f"{c['inaccurate']} | {c['timeout']} | {c['error']} | {total - ran} |"
         )
     return "\n".join(lines)
 
@@ -257,8 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(_totals(summary))
         if ops:
+            frozen = " (parameters constant)"
+            selected = {  # the operators asked for, whole: what did not run shows as such
+                op: n
+                for op, n in totals.items()
+                if (op.removesuffix(frozen) in args.operator if args.operator else True)
+                and op.endswith(frozen) == args.constant_parameters
+            }
+            print(f"not run     {max(0, sum(selected.values()) - len(results))}")
             print()
-            print(by_operator(results, ops, totals))
+            print(by_operator(results, ops, selected))
     if interrupted:
         return 130
     return 1 if summary.counts["inaccurate"] or summary.counts["error"] else 0
