@@ -705,16 +705,17 @@ def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: P
 def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix(
     tmp_path: Path,
 ) -> None:
-    """Attention's causal mask, ``Where(tri, 0, -inf)`` added to the scores: no fixed-point
-    scale holds -inf (ezkl said "significant bit truncation", naming neither node nor fix).
-    The same -inf compared with a constant only (folded by tract) is not refused."""
+    """An additive ``Where(tri, 0, -inf)`` mask that does not feed a softmax (where the
+    rewrite below removes it): no fixed-point scale holds -inf (ezkl said "significant bit
+    truncation", naming neither node nor fix). The same -inf compared with a constant only
+    (folded by tract) is not refused."""
     tri = np.tril(np.ones((3, 3), dtype=bool))
     nodes = [
         helper.make_node("Where", ["tri", "zero", "neg_inf"], ["bias"]),
         helper.make_node("Equal", ["neg_inf", "zero"], ["never"]),
         helper.make_node("Where", ["never", "zero", "x"], ["kept"]),
         helper.make_node("Add", ["kept", "bias"], ["scores"]),
-        helper.make_node("Softmax", ["scores"], ["y"], axis=-1),
+        helper.make_node("Relu", ["scores"], ["y"]),
     ]
     inits = {
         "tri": tri,
@@ -765,6 +766,45 @@ def test_a_run_time_value_compared_with_minus_infinity_is_false(
     x = rng.normal(size=shape).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
     assert notes == ["Equal node 'all_masked': a finite value == -inf → False"], notes
+
+
+@PROPERTY
+@given(data=st.data())
+def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_entries(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``: a softmax over the
+    kept entries, with no -inf left in the circuit."""
+    rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    keep = rng.random((rows, cols)) < 0.6
+    keep[:, 0] = False  # a masked entry
+    keep[np.arange(rows), rng.integers(1, cols, size=rows)] = True  # a kept entry per row
+    inits = {
+        "keep": keep,
+        "zero": np.array(0.0, dtype=np.float32),
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+    }
+    nodes = [
+        helper.make_node("Where", ["keep", "zero", "neg_inf"], ["bias"]),
+        helper.make_node("Add", ["x", "bias"], ["scores"]),
+        helper.make_node("Cast", ["scores"], ["cast"], to=TensorProto.FLOAT),
+        helper.make_node("Softmax", ["cast"], ["y"], axis=-1),
+    ]
+    model = _chain_model(nodes, inits, [2, rows, cols], opset=18, ir_version=8)
+    x = (rng.normal(size=[2, rows, cols]) * 4).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Softmax")
+    assert notes == [
+        "Softmax node 'y': over x + a constant -inf mask → a softmax over the kept entries"
+    ]
+    rewritten = onnx.load(str(tmp_path / "r.onnx"))
+    read = {i for n in rewritten.graph.node for i in n.input}
+    infinite = {
+        t.name
+        for t in rewritten.graph.initializer
+        if not np.isfinite(numpy_helper.to_array(t)).all()
+    }
+    assert not read & infinite, read & infinite
 
 
 def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:

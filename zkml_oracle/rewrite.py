@@ -57,6 +57,8 @@ constant grid     sample, read off onnxruntime on one-hot inputs (every mode is 
 DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
 constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
+-inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``).
 Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
 x at run time     Attention's "row all masked" test of a float mask fed at run time.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
@@ -1758,6 +1760,79 @@ def _inputs_read(nodes: list[Any]) -> set[str]:
     return read
 
 
+def _drop_unused(g: _Graph, name: str) -> None:
+    """Remove the nodes that computed ``name`` (and what fed only them) once nothing reads it."""
+    outputs = {o.name for o in g.model.graph.output}
+    pending = [name]
+    while pending:
+        value = pending.pop()
+        if value in outputs or value in _inputs_read(g.nodes):
+            continue
+        for n in [n for n in g.nodes if value in n.output]:
+            if not set(n.output) & (_inputs_read(g.nodes) | outputs):
+                g.nodes.remove(n)
+                pending.extend(i for i in n.input if i)
+
+
+def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> bool:
+    """``Softmax(x + mask)`` over the last axis, ``mask`` a constant of finite values and -inf
+    (a causal mask), the Add reaching the Softmax through float Casts only: the Add keeps the
+    finite part and the Softmax becomes one over the kept entries alone, which is what -inf
+    does: ``e = Exp(s' - ReduceMax(s')) * keep``, ``e / ReduceSum(e)``, where ``s'`` puts
+    the row's minimum in place of each masked entry (so the max is a kept entry's). Exact; a
+    row with every entry masked is left to the refusal (its softmax is 0 / 0)."""
+    import numpy as np
+
+    bias = np.asarray(values[mask])
+    if bias.dtype.kind != "f" or np.any(np.isnan(bias)) or np.any(bias == np.inf):
+        return False
+    keep = np.isfinite(bias)
+    if keep.ndim == 0 or np.any(~keep.any(axis=-1)):
+        return False
+    consumers: dict[str, list[Any]] = {}
+    for n in g.nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    node, outputs = add, {o.name for o in g.model.graph.output}
+    while True:
+        after = consumers.get(node.output[0], [])
+        if len(after) != 1 or node.output[0] in outputs:
+            return False
+        node = after[0]
+        if node.op_type == "Cast" and int(_attr(node, "to", 0)) == 1:  # float to float
+            continue
+        break
+    rank = len(g.shapes.get(node.input[0]) or g.infer_shape(node.input[0]) or ())
+    axis = int(_attr(node, "axis", -1 if g.opset >= 13 else 1))
+    if node.op_type != "Softmax" or rank == 0 or axis not in (-1, rank - 1):
+        return False
+    tag = f"zkml_maskedsoftmax{g.nodes.index(node)}"
+    add.input[list(add.input).index(mask)] = g.add_constant(
+        f"{tag}_finite", np.where(keep, bias, 0).astype(np.float32)
+    )
+    _drop_unused(g, mask)  # the -inf mask's own computation, if nothing else reads it
+    at = g.nodes.index(node)
+    emitted, g.nodes = g.nodes[at + 1 :], g.nodes[:at]
+    s, y, last = node.input[0], node.output[0], [rank - 1]
+    kept = g.add_constant(f"{tag}_keep", keep.astype(np.float32))
+    dropped = g.add_constant(f"{tag}_drop", (~keep).astype(np.float32))
+    low = _reduce(g, "ReduceMin", s, last, f"{tag}_low")
+    filled = g.node(
+        "Add",
+        [g.node("Mul", [s, kept], f"{tag}_kept"), g.node("Mul", [low, dropped], f"{tag}_fill")],
+        f"{tag}_filled",
+    )
+    top = _reduce(g, "ReduceMax", filled, last, f"{tag}_top")
+    shifted = g.node("Sub", [filled, top], f"{tag}_shifted")
+    e = g.node("Mul", [g.node("Exp", [shifted], f"{tag}_exp"), kept], f"{tag}_e")
+    g.node("Div", [e, _reduce(g, "ReduceSum", e, last, f"{tag}_sum")], y)
+    g.nodes.extend(emitted)
+    g.notes.append(
+        f"{_where(node)}: over x + a constant -inf mask → a softmax over the kept entries"
+    )
+    return True
+
+
 def _refuse_infinite_constants(g: _Graph) -> None:
     """Refuse, naming the node, a run-time computation fed an infinite value computed from
     constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
@@ -1830,6 +1905,8 @@ def _refuse_infinite_constants(g: _Graph) -> None:
                 g.add_constant(node.output[0], false)
                 g.notes.append(f"{_where(node)}: a finite value == -inf → False")
                 continue
+        if node.op_type == "Add" and len(other) == 1 and _masked_softmax(node, name, values, g):
+            continue
         if not finite(name):
             raise UnsupportedModelError(
                 f"{_where(node)}: its input {name!r} holds -inf (computed from constants, as "
