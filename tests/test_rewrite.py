@@ -299,10 +299,10 @@ def test_a_conv_without_strides_gets_them_written_out(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_path: Path) -> None:
-    """One proof for the nine rewrites of refused layers (reflect and edge padding, a dilated
+    """One proof for the ten rewrites of refused layers (reflect and edge padding, a dilated
     Conv, per-channel PRelu, training-mode BatchNormalization, non-zero constant padding,
-    ConvTranspose, padded AveragePool, padded MaxPool), in one graph: nine circuits cost the
-    suite several times as long. The PyTorch exports of each
+    ConvTranspose, padded AveragePool, padded MaxPool, a softmax over a causal -inf mask), in
+    one graph: ten circuits cost the suite several times as long. The PyTorch exports of each
     (test_ConvTranspose2d, test_MaxPool3d_stride_padding, ...) run in the conformance
     benchmark. The pooled corners hold one element each, negative on this input: a MaxPool
     padded with 0 (ezkl's) would prove 0 there."""
@@ -317,6 +317,7 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
         "bn_bias": np.array([0.25, 1.0], dtype=np.float32),
         "bn_mean": np.zeros(2, dtype=np.float32),
         "bn_var": np.ones(2, dtype=np.float32),
+        "causal": np.where(np.tril(np.ones((5, 5), dtype=bool)), 0, -np.inf).astype(np.float32),
     }
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect"),
@@ -336,18 +337,23 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
             "AveragePool", ["t"], ["f"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]
         ),
         helper.make_node(
-            "MaxPool", ["f"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
+            "MaxPool", ["f"], ["g"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
         ),
+        helper.make_node("Add", ["g", "causal"], ["scores"]),  # a causal -inf mask
+        helper.make_node("Softmax", ["scores"], ["y"], axis=-1),
     ]  # fmt: skip
     model = _chain_model(nodes, inits, [1, 2, 6, 6], opset=18, ir_version=8)
     onnx.save(model, str(tmp_path / "m.onnx"))
     notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
     assert [n.split(" ")[0] for n in notes] == [
         "Pad", "Conv", "PRelu", "BatchNormalization", "Pad", "Pad", "ConvTranspose",
-        "AveragePool", "MaxPool",
+        "AveragePool", "MaxPool", "Softmax",
     ], notes  # fmt: skip
     x = np.random.default_rng(6).normal(size=[1, 2, 6, 6]).astype(np.float32)
-    corners = _run(model, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    pooled = onnx.load(str(tmp_path / "m.onnx"))
+    pooled.graph.output[0].name = "g"
+    del pooled.graph.node[-2:]
+    corners = _run(pooled, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners < 0).any()
     result = _proven(tmp_path / "proof", model, x)
     assert result.verdict == "accurate", result
@@ -836,6 +842,13 @@ def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None
     model = _chain_model(nodes, inits, [3, 2], opset=18, ir_version=8)
     x = np.random.default_rng(5).normal(size=[3, 2]).astype(np.float32)
     _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
+    # LinearAttention's body declares its inputs untyped: tract panics naming nothing.
+    for value in body.input:
+        value.type.tensor_type.elem_type = TensorProto.UNDEFINED
+    model.graph.node[-1].attribute[0].g.CopyFrom(body)
+    onnx.save(model, str(tmp_path / "untyped.onnx"))
+    with pytest.raises(UnsupportedModelError, match=r"Scan node 'final': its body's inputs"):
+        rewrite(tmp_path / "untyped.onnx", tmp_path / "r.onnx")
 
 
 def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:

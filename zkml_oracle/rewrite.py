@@ -1748,6 +1748,23 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
 }
 
 
+def _refuse_untyped_loop_bodies(g: _Graph) -> None:
+    """A Scan or Loop whose body declares inputs without a type (LinearAttention's function
+    body does): ezkl's reader (tract) panics on it ("called `Option::unwrap()` on a `None`
+    value", naming nothing). Refuse naming the node and the way out instead."""
+    for node in g.nodes:
+        for attribute in node.attribute:
+            if node.op_type not in ("Scan", "Loop") or attribute.type != 5:
+                continue
+            untyped = [i.name for i in attribute.g.input if not i.type.tensor_type.elem_type]
+            if untyped:
+                raise UnsupportedModelError(
+                    f"{_where(node)}: its body's inputs {untyped[:3]} have no types, which "
+                    "ezkl's ONNX reader cannot parse; export the recurrence unrolled over the "
+                    "fixed sequence length (or with typed body inputs)"
+                )
+
+
 def _inputs_read(nodes: list[Any]) -> set[str]:
     """The names ``nodes`` read, with those a subgraph (Scan's, Loop's, If's body) reads
     from the enclosing graph: pruning those made the model invalid (LinearAttention's body)."""
@@ -1973,6 +1990,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
         if not done:
             g.nodes.append(node)
     _refuse_infinite_constants(g)
+    _refuse_untyped_loop_bodies(g)
     if folded:
         plural = "s" if folded != 1 else ""
         g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
