@@ -1026,7 +1026,7 @@ def _window_sums(g: _Graph, x: str, x_shape: tuple[int, ...], w: _Windows, tag: 
     )
 
 
-def window_members(length: int, w: _Windows, a: int) -> np.ndarray[Any, Any]:
+def _window_members(length: int, w: _Windows, a: int) -> np.ndarray[Any, Any]:
     """[length, out] 0/1: input position i is a tap of output o's window along axis ``a``."""
     import numpy as np
 
@@ -1079,7 +1079,7 @@ def _average_pool(node: Any, g: _Graph, k: int) -> bool:
     run = _node_runner(node, g, x_shape)
     if w is None or run is None:
         return False
-    members = [window_members(x_shape[2 + a], w, a) for a in range(spatial)]
+    members = [_window_members(x_shape[2 + a], w, a) for a in range(spatial)]
     counts = np.ones([1, 1], dtype=np.float32)
     for m in members:  # taps inside the input, per output position (an outer product)
         counts = np.multiply.outer(counts, m.sum(axis=0))
@@ -1761,7 +1761,7 @@ def _refuse_untyped_loop_bodies(g: _Graph) -> None:
                 raise UnsupportedModelError(
                     f"{_where(node)}: its body's inputs {untyped[:3]} have no types, which "
                     "ezkl's ONNX reader cannot parse; export the recurrence unrolled over the "
-                    "fixed sequence length (or with typed body inputs)"
+                    "fixed sequence length"
                 )
 
 
