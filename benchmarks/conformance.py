@@ -8,9 +8,10 @@
     .venv/bin/python benchmarks/conformance.py --suite node --operator LpPool --operator Pow
     .venv/bin/python benchmarks/conformance.py --suite node --operator Resize \
         --constant-parameters --results resize.jsonl  # scales as constants, as exported
+    .venv/bin/python benchmarks/conformance.py --suite node --name test_attention_3d_causal
 
 ``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
-table per operator (accurate / refused / inaccurate / timed out / error); ``--results``
+table per operator (accurate / refused / inaccurate / timed out / error / not run); ``--results``
 appends each case's result as a JSON line as it finishes, and ``--resume`` skips the cases
 already in that file, so a long run survives an interruption.
 
@@ -75,21 +76,21 @@ def _totals(s: Summary) -> str:
 def by_operator(
     results: list[CaseResult], ops: dict[str, str], totals: dict[str, int] | None = None
 ) -> str:
-    """A markdown table: per operator, how many cases ended in each verdict (and, given
-    ``totals``, how many cases the operator has: "3 of 6" when only some ran)."""
+    """A markdown table: per operator, how many cases ended in each verdict and, given
+    ``totals`` (each operator's number of cases asked for), how many were not run; an
+    operator none of whose cases ran still gets its row."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
     for r in results:
         rows[ops.get(r.model, "?")][r.verdict] += 1
-    head = "| operator | cases | accurate | refused | inaccurate | timed out | error |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
-    for op in sorted(rows):
+    head = "| operator | cases | accurate | refused | inaccurate | timed out | error | not run |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for op in sorted(set(rows) | set(totals or {})):
         c = rows[op]
         ran = sum(c.values())
-        total = (totals or {}).get(op, ran)
-        cases = str(ran) if ran >= total else f"{ran} of {total}"
+        total = max((totals or {}).get(op, ran), ran)
         lines.append(
-            f"| {op} | {cases} | {c['accurate']} | {c['refused']} | "
-            f"{c['inaccurate']} | {c['timeout']} | {c['error']} |"
+            f"| {op} | {total} | {c['accurate']} | {c['refused']} | "
+            f"{c['inaccurate']} | {c['timeout']} | {c['error']} | {total - ran} |"
         )
     return "\n".join(lines)
 
@@ -120,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=DEFAULT_TIMEOUT,
         help=f"seconds per case before it is killed (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the case named NAME exactly (repeatable; --only matches substrings)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     parser.add_argument(
@@ -188,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = discover(only=args.only, suite=args.suite)
     ops = {c.name: operator(c) for c in cases} if args.suite == "node" else {}
-    totals = Counter(ops.values())
     if args.operator:
         cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
     frozen_root = None
@@ -199,12 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         for c, f in frozen:
             if f is not None:
                 ops[f.name] = f"{ops[c.name]} (parameters constant)"
-                totals[ops[f.name]] += 1
+    if args.name:
+        cases = [c for c in cases if c.name in set(args.name)]
     cases = _cap(cases, ops, args.per_operator)
     if args.from_name is not None:
         cases = [c for c in cases if c.name >= args.from_name]
     if args.before_name is not None:
         cases = [c for c in cases if c.name < args.before_name]
+    asked = Counter(ops[c.name] for c in cases if c.name in ops)  # per operator, to run
     earlier: list[CaseResult] = []
     if args.resume and args.results is not None and args.results.is_file():
         earlier = [
@@ -257,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(_totals(summary))
         if ops:
+            print(f"not run     {max(0, sum(asked.values()) - len(results))}")
             print()
-            print(by_operator(results, ops, totals))
+            print(by_operator(results, ops, asked))
     if interrupted:
         return 130
     return 1 if summary.counts["inaccurate"] or summary.counts["error"] else 0

@@ -299,9 +299,10 @@ def test_a_conv_without_strides_gets_them_written_out(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_path: Path) -> None:
-    """One proof for the seven rewrites of refused layers (reflect and edge padding, a dilated
-    Conv, per-channel PRelu, non-zero constant padding, ConvTranspose, padded MaxPool), in one
-    graph: seven circuits cost the suite four times as long. The PyTorch exports of each
+    """One proof for the ten rewrites of refused layers (reflect and edge padding, a dilated
+    Conv, per-channel PRelu, training-mode BatchNormalization, non-zero constant padding,
+    ConvTranspose, padded AveragePool, padded MaxPool, a softmax over a causal -inf mask), in
+    one graph: ten circuits cost the suite several times as long. The PyTorch exports of each
     (test_ConvTranspose2d, test_MaxPool3d_stride_padding, ...) run in the conformance
     benchmark. The pooled corners hold one element each, negative on this input: a MaxPool
     padded with 0 (ezkl's) would prove 0 there."""
@@ -312,6 +313,11 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
         "slope": np.array([[[0.25]], [[-0.5]]], dtype=np.float32),
         "fill": np.array(0.5, dtype=np.float32),
         "transposed": (rng.normal(size=(2, 2, 2, 2)) * 0.5).astype(np.float32),
+        "bn_scale": np.array([1.5, -0.5], dtype=np.float32),
+        "bn_bias": np.array([0.25, 1.0], dtype=np.float32),
+        "bn_mean": np.zeros(2, dtype=np.float32),
+        "bn_var": np.ones(2, dtype=np.float32),
+        "causal": np.where(np.tril(np.ones((5, 5), dtype=bool)), 0, -np.inf).astype(np.float32),
     }
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect"),
@@ -319,22 +325,35 @@ def test_a_model_that_needs_the_structural_rewrites_is_proven_accurately(tmp_pat
             "Conv", ["a", "dilated"], ["b"], dilations=[2, 2], kernel_shape=[3, 3],
             strides=[1, 1], pads=[0, 0, 0, 0],
         ),
-        helper.make_node("PRelu", ["b", "slope"], ["c"]),
+        helper.make_node("PRelu", ["b", "slope"], ["p"]),
+        helper.make_node(
+            "BatchNormalization", ["p", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+            ["c", "running_mean", "running_var"], training_mode=1,
+        ),
         helper.make_node("Pad", ["c", "pads"], ["d"], mode="edge"),
         helper.make_node("Pad", ["d", "pads", "fill"], ["e"], mode="constant"),
-        helper.make_node("ConvTranspose", ["e", "transposed"], ["f"], strides=[1, 1]),
-        helper.make_node(
-            "MaxPool", ["f"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
+        helper.make_node("ConvTranspose", ["e", "transposed"], ["t"], strides=[1, 1]),
+        helper.make_node(  # count_include_pad 0: ezkl's own would divide the border by 9
+            "AveragePool", ["t"], ["f"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]
         ),
+        helper.make_node(
+            "MaxPool", ["f"], ["g"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1]
+        ),
+        helper.make_node("Add", ["g", "causal"], ["scores"]),  # a causal -inf mask
+        helper.make_node("Softmax", ["scores"], ["y"], axis=-1),
     ]  # fmt: skip
     model = _chain_model(nodes, inits, [1, 2, 6, 6], opset=18, ir_version=8)
     onnx.save(model, str(tmp_path / "m.onnx"))
     notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
     assert [n.split(" ")[0] for n in notes] == [
-        "Pad", "Conv", "PRelu", "Pad", "Pad", "ConvTranspose", "MaxPool"
+        "Pad", "Conv", "PRelu", "BatchNormalization", "Pad", "Pad", "ConvTranspose",
+        "AveragePool", "MaxPool", "Softmax",
     ], notes  # fmt: skip
     x = np.random.default_rng(6).normal(size=[1, 2, 6, 6]).astype(np.float32)
-    corners = _run(model, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    pooled = onnx.load(str(tmp_path / "m.onnx"))
+    pooled.graph.output[0].name = "g"
+    del pooled.graph.node[-2:]
+    corners = _run(pooled, x)[0][:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners < 0).any()
     result = _proven(tmp_path / "proof", model, x)
     assert result.verdict == "accurate", result
@@ -384,6 +403,77 @@ def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
     x = rng.normal(size=shape).astype(np.float32)
     model = _model(node, shape, opset=15, fed=fed)
     _assert_rewrite_is_exact(tmp_path, model, x, "BatchNormalization", fed)
+
+
+@PROPERTY
+@given(data=st.data(), dims=spatial_dims)
+def test_a_conv_bias_fed_at_run_time_is_added_after_the_conv(
+    tmp_path: Path, data: st.DataObject, dims: int
+) -> None:
+    """ezkl panics on a Conv whose bias is not a constant (CausalConvWithState with a bias)."""
+    groups = data.draw(st.integers(1, 2))
+    c_in, c_out = groups * data.draw(st.integers(1, 2)), groups * data.draw(st.integers(1, 2))
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    size = [k + data.draw(st.integers(0, 2)) for k in kernel]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    fed = {
+        "w": rng.normal(size=[c_out, c_in // groups, *kernel]).astype(np.float32),
+        "b": rng.normal(size=c_out).astype(np.float32),
+    }
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=groups)
+    x = rng.normal(size=[1, c_in, *size]).astype(np.float32)
+    model = _model(node, [1, c_in, *size], opset=13, fed=fed)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, None, fed)
+    assert any("bias fed at run time" in n for n in notes), notes
+    conv = next(n for n in onnx.load(str(tmp_path / "r.onnx")).graph.node if n.op_type == "Conv")
+    assert list(conv.input) == ["x", "w"]
+
+
+@PROPERTY
+@given(data=st.data())
+def test_training_mode_batch_norm_equals_its_formula_with_the_running_statistics(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    c = data.draw(st.integers(1, 4))
+    shape = [data.draw(st.integers(1, 3)), c, *data.draw(st.lists(st.integers(1, 4), max_size=2))]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    params = {
+        "scale": rng.normal(size=c).astype(np.float32),
+        "bias": rng.normal(size=c).astype(np.float32),
+        "mean": rng.normal(size=c).astype(np.float32),
+        "var": rng.uniform(0.1, 3, size=c).astype(np.float32),
+    }
+    outputs = ["y", "running_mean", "running_var"]  # onnxruntime wants all three
+    node = helper.make_node(
+        "BatchNormalization",
+        ["x", *params],
+        outputs,
+        training_mode=1,
+        epsilon=data.draw(st.sampled_from([1e-5, 1e-2])),
+        momentum=data.draw(st.sampled_from([0.9, 0.5])),
+    )
+    graph = helper.make_graph(
+        [node],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        [numpy_helper.from_array(v, k) for k, v in params.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    assert rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    x = rng.normal(size=shape).astype(np.float32)
+    runs = [
+        ort.InferenceSession(str(tmp_path / f), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )
+        for f in ("m.onnx", "r.onnx")
+    ]
+    ops = {n.op_type for n in onnx.load(tmp_path / "r.onnx").graph.node}
+    assert "BatchNormalization" not in ops, ops
+    for expected, got in zip(*runs, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -551,6 +641,36 @@ def test_lp_pool_equals_depthwise_sum_of_powers(
 
 
 @PROPERTY
+@given(data=st.data(), dims=spatial_dims)
+def test_padded_average_pool_equals_window_sums_times_each_divisor(
+    tmp_path: Path, data: st.DataObject, dims: int
+) -> None:
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    strides = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    dil = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    size = [_span(k, d) + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dil, strict=True)]
+    attrs: dict[str, Any] = {
+        "kernel_shape": kernel,
+        "strides": strides,
+        "count_include_pad": data.draw(st.integers(0, 1)),
+    }
+    padding = data.draw(st.sampled_from(["pads", "SAME_UPPER", "SAME_LOWER"]))
+    if padding == "pads":
+        attrs["pads"] = [data.draw(st.integers(0, kernel[a % dims] - 1)) for a in range(2 * dims)]
+        attrs["ceil_mode"] = data.draw(st.integers(0, 1))
+        attrs["dilations"] = dil
+    else:
+        attrs["auto_pad"] = padding
+        assume(all(s <= k for s, k in zip(strides, kernel, strict=True)))
+    assume(any(attrs.get("pads", [1])) or attrs.get("ceil_mode") or any(d > 1 for d in dil))
+    node = helper.make_node("AveragePool", ["x"], ["y"], **attrs)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=[1, 2, *size]).astype(np.float32)
+    model = _model(node, [1, 2, *size], opset=22)
+    _assert_exact_or_refused_where_onnxruntime_is_off(tmp_path, model, x, "AveragePool")
+
+
+@PROPERTY
 @given(data=st.data())
 def test_rms_normalization_equals_its_formula(tmp_path: Path, data: st.DataObject) -> None:
     shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
@@ -586,6 +706,179 @@ def test_axes_computed_from_a_static_shape_are_folded_into_constants(tmp_path: P
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Range")
     assert notes == ["3 constant-valued nodes (shapes, axes) made initializers"]
     assert [n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node] == ["ReduceMean"]
+
+
+def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix(
+    tmp_path: Path,
+) -> None:
+    """An additive ``Where(tri, 0, -inf)`` mask that does not feed a softmax (where the
+    rewrite below removes it): no fixed-point scale holds -inf (ezkl said "significant bit
+    truncation", naming neither node nor fix). The same -inf compared with a constant only
+    (folded by tract) is not refused."""
+    tri = np.tril(np.ones((3, 3), dtype=bool))
+    nodes = [
+        helper.make_node("Where", ["tri", "zero", "neg_inf"], ["bias"]),
+        helper.make_node("Equal", ["neg_inf", "zero"], ["never"]),
+        helper.make_node("Where", ["never", "zero", "x"], ["kept"]),
+        helper.make_node("Add", ["kept", "bias"], ["scores"]),
+        helper.make_node("Relu", ["scores"], ["y"]),
+    ]
+    inits = {
+        "tri": tri,
+        "zero": np.array(0.0, dtype=np.float32),
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+    }
+    model = _chain_model(nodes, inits, [1, 3, 3], opset=18, ir_version=8)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError) as refused:
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    message = str(refused.value)
+    assert "Add node 'scores'" in message and "'bias' holds -inf" in message, message
+    assert "mask with a finite value" in message and "\n" not in message
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_run_time_value_compared_with_minus_infinity_is_false(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention's body with a float mask fed at run time: ``Equal(ReduceMax(mask), -inf)``
+    ("row all masked"). A finite value never equals -inf: the Equal becomes False."""
+    shape = [1, data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4))]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    fed = {"mask": (rng.normal(size=shape) * 3).astype(np.float32)}
+    nodes = [
+        helper.make_node("ReduceMax", ["mask"], ["row_max"], axes=[-1], keepdims=1),
+        helper.make_node("Equal", ["row_max", "neg_inf"], ["all_masked"]),
+        helper.make_node("Add", ["x", "mask"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [
+            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    x = rng.normal(size=shape).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
+    assert notes == ["Equal node 'all_masked': a finite value == -inf → False"], notes
+
+
+@PROPERTY
+@given(data=st.data())
+def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_entries(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``: a softmax over the
+    kept entries, with no -inf left in the circuit."""
+    rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    keep = rng.random((rows, cols)) < 0.6
+    keep[:, 0] = False  # a masked entry
+    keep[np.arange(rows), rng.integers(1, cols, size=rows)] = True  # a kept entry per row
+    inits = {
+        "keep": keep,
+        "zero": np.array(0.0, dtype=np.float32),
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+    }
+    nodes = [
+        helper.make_node("Where", ["keep", "zero", "neg_inf"], ["bias"]),
+        helper.make_node("Add", ["x", "bias"], ["scores"]),
+        helper.make_node("Cast", ["scores"], ["cast"], to=TensorProto.FLOAT),
+        helper.make_node("Softmax", ["cast"], ["y"], axis=-1),
+    ]
+    model = _chain_model(nodes, inits, [2, rows, cols], opset=18, ir_version=8)
+    x = (rng.normal(size=[2, rows, cols]) * 4).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Softmax")
+    assert notes == [
+        "Softmax node 'y': over x + a constant -inf mask → a softmax over the kept entries"
+    ]
+    rewritten = onnx.load(str(tmp_path / "r.onnx"))
+    read = {i for n in rewritten.graph.node for i in n.input}
+    infinite = {
+        t.name
+        for t in rewritten.graph.initializer
+        if not np.isfinite(numpy_helper.to_array(t)).all()
+    }
+    assert not read & infinite, read & infinite
+
+
+def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:
+    """LinearAttention's body runs a Scan whose body reads the enclosing graph's constants;
+    pruning them as unused left an invalid model (tract panicked on it)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
+            helper.make_node("Add", ["state", "scaled"], ["state_out"]),
+            helper.make_node("Identity", ["state_out"], ["y_t"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [2]),
+        ],
+    )
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.float32(2.0))),
+        helper.make_node("Shape", ["x"], ["s"]),  # folded: the pass that prunes runs
+        helper.make_node("Reshape", ["x", "s"], ["x2"]),
+        helper.make_node("Scan", ["zeros", "x2"], ["final", "y"], num_scan_inputs=1, body=body),
+    ]
+    inits = {"zeros": np.zeros(2, dtype=np.float32)}
+    model = _chain_model(nodes, inits, [3, 2], opset=18, ir_version=8)
+    x = np.random.default_rng(5).normal(size=[3, 2]).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
+    # LinearAttention's body declares its inputs untyped: tract panics naming nothing.
+    for value in body.input:
+        value.type.tensor_type.elem_type = TensorProto.UNDEFINED
+    model.graph.node[-1].attribute[0].g.CopyFrom(body)
+    onnx.save(model, str(tmp_path / "untyped.onnx"))
+    with pytest.raises(UnsupportedModelError, match=r"Scan node 'final': its body's inputs"):
+        rewrite(tmp_path / "untyped.onnx", tmp_path / "r.onnx")
+
+
+def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:
+    """Attention's body reshapes K to a shape it computes, then takes that value's Shape.
+    Shape inference alone names such dims ``unk__N``; read as 1 they folded to [1, 1], and
+    the Reshape below could not run (every expanded Attention case was refused)."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["cols"]),
+        helper.make_node("Gather", ["s", "zero"], ["rows"]),
+        helper.make_node("Concat", ["cols", "rows"], ["swapped"], axis=0),
+        helper.make_node("Reshape", ["x", "swapped"], ["r"]),
+        helper.make_node("Shape", ["r"], ["r_shape"]),
+        helper.make_node("Transpose", ["x"], ["t"]),
+        helper.make_node("Reshape", ["t", "r_shape"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6, 2])],
+        [
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    x = np.random.default_rng(5).normal(size=[2, 6]).astype(np.float32)
+    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
 
 
 @PROPERTY

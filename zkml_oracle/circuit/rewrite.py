@@ -15,6 +15,8 @@ Pad, c != 0       ``Pad(x - c, 0) + c``: inside ``x - c + c = x``, on the border
 Pad reflect/edge  one Gather per padded axis with the reflected / clamped / wrapped source index.
 /wrap
 Conv, dilated     the same Conv with a zero-dilated kernel (taps ``d`` apart, zeros between).
+Conv, run-time    the Conv without it, then ``+ Reshape(bias, [1, C, 1, ...])`` (ezkl panics on a
+bias              bias that is not a constant).
 ConvTranspose     a Conv of the flipped, transposed kernel over the input interleaved with
                   ``stride - 1`` zeros and padded by ``dilation * (k - 1) - pad``
                   (Gather, then a 0/1 mask).
@@ -28,6 +30,11 @@ Conv/pool with    the defaults written out (``strides``, ``pads``, ``dilations``
 implicit attrs    which ezkl needs explicitly.
 BatchNorm, run-   ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``.
 time statistics
+BatchNorm,        the same over the batch's own mean and (biased) variance; the running
+training mode     statistics ``input * momentum + batch * (1 - momentum)``.
+AveragePool,      the window sums (a depthwise Conv of ones) times a constant factor per output
+padded/ceil/      position, 1 / that window's divisor (ezkl divides every window by the kernel's
+dilated           size, wrong where ``count_include_pad`` is 0 or a ceil-mode window runs past).
 Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix (linear, cubic),
 constant scales   read off onnxruntime running the node, checked against it before use.
 an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
@@ -50,13 +57,17 @@ constant grid     sample, read off onnxruntime on one-hot inputs (every mode is 
 DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
 constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
+-inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``).
+Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
+x at run time     Attention's "row all masked" test of a float mask fed at run time.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
 
-Resize, DFT, GridSample and DeformConv are read off onnxruntime (which the fidelity check
-trusts) and refused where the ONNX reference implementation disagrees with it (Resize's
-align_corners downsampling).
+Resize, DFT, GridSample, DeformConv and AveragePool's divisors are read off onnxruntime
+(which the fidelity check trusts) and refused where the ONNX reference implementation
+disagrees with it (Resize's align_corners downsampling).
 """
 
 from __future__ import annotations
@@ -327,6 +338,29 @@ def zero_dilate(weight: np.ndarray[Any, Any], dilations: list[int]) -> np.ndarra
     return dilated
 
 
+def _append_conv(conv: Any, g: _Graph, k: int) -> None:
+    """Emit ``conv``; a bias fed at run time is added after it instead (ezkl panics on a Conv
+    whose bias is not a constant: an assertion in its ``poly.rs``)."""
+    import numpy as np
+
+    if len(conv.input) < 3 or not conv.input[2] or g.constant(conv.input[2]) is not None:
+        g.nodes.append(conv)
+        return
+    kernel = g.shapes.get(conv.input[1]) or g.infer_shape(conv.input[1])  # x's rank
+    if kernel is None:
+        g.nodes.append(conv)
+        return
+    where, rank = _where(conv), len(kernel)
+    tag = f"zkml_convbias{k}"
+    bias, output = conv.input[2], conv.output[0]
+    del conv.input[2:]
+    conv.output[0] = f"{tag}_conv"
+    g.nodes.append(conv)
+    shape = g.add_constant(f"{tag}_shape", np.array([1, -1] + [1] * (rank - 2), dtype=np.int64))
+    g.node("Add", [conv.output[0], g.node("Reshape", [bias, shape], f"{tag}_b")], output)
+    g.notes.append(f"{where}: bias fed at run time → added after the Conv")
+
+
 def _conv(node: Any, g: _Graph, k: int) -> bool:
 
     weight = g.constant(node.input[1]) if len(node.input) > 1 else None
@@ -336,7 +370,7 @@ def _conv(node: Any, g: _Graph, k: int) -> bool:
         if w_shape is None or any(d <= 0 for d in w_shape):
             return False
         _explicit_attrs(new, g, list(w_shape[2:]))
-        g.nodes.append(new)
+        _append_conv(new, g, k)
         return True
     _explicit_attrs(new, g, list(weight.shape[2:]))
     dilations = [int(d) for d in _attr(new, "dilations", [])]
@@ -346,7 +380,7 @@ def _conv(node: Any, g: _Graph, k: int) -> bool:
         _set_attr(new, "dilations", [1] * len(dilations))
         _set_attr(new, "kernel_shape", list(dilated.shape[2:]))
         g.notes.append(f"{_where(node)}: dilations {dilations} → zero-dilated kernel")
-    g.nodes.append(new)
+    _append_conv(new, g, k)
     return True
 
 
@@ -636,8 +670,10 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
     only constant ones): ``(x - mean) * reciprocal(sqrt(var + eps)) * scale + bias``."""
     import numpy as np
 
+    if int(_attr(node, "training_mode", 0)) and g.opset >= 14:
+        return _batch_norm_training(node, g, k)
     if (len(node.output) > 1 and any(node.output[1:])) or int(_attr(node, "training_mode", 0)):
-        return False  # training mode: the running statistics are outputs, left to ezkl
+        return False  # the old forms' statistics outputs: left to ezkl
     params = list(node.input[1:5])
     if len(params) != 4 or all(g.constant(p) is not None for p in params) or g.opset < 7:
         return False
@@ -656,6 +692,41 @@ def _batch_norm(node: Any, g: _Graph, k: int) -> bool:
     normed = g.node("Mul", [centred, inverse], f"{tag}_normed")
     g.node("Add", [g.node("Mul", [normed, scale], f"{tag}_scaled"), bias], node.output[0])
     g.notes.append(f"{where}: statistics fed at run time → (x - mean) / sqrt(var + eps) form")
+    return True
+
+
+def _batch_norm_training(node: Any, g: _Graph, k: int) -> bool:
+    """Training-mode BatchNormalization (opset 14+): normalised by the batch's own statistics,
+    ``mean`` and the biased ``var`` over every axis but the channel; the optional outputs are
+    the running statistics ``input * momentum + batch * (1 - momentum)``."""
+    import numpy as np
+
+    where = _where(node)
+    rank = len(g.shape(node.input[0], where))
+    axes = [a for a in range(rank) if a != 1]
+    tag = f"zkml_bntrain{k}"
+    x, scale, bias, mean_in, var_in = node.input[:5]
+    shape = g.add_constant(f"{tag}_shape", np.array([-1] + [1] * (rank - 2), dtype=np.int64))
+    mean = _reduce(g, "ReduceMean", x, axes, f"{tag}_mean")
+    centred = g.node("Sub", [x, mean], f"{tag}_centred")
+    var = _reduce(
+        g, "ReduceMean", g.node("Mul", [centred, centred], f"{tag}_sq"), axes, f"{tag}_var"
+    )
+    eps = _scalar(g, float(_attr(node, "epsilon", 1e-5)), f"{tag}_eps")
+    root = g.node("Sqrt", [g.node("Add", [var, eps], f"{tag}_vareps")], f"{tag}_std")
+    normed = g.node("Div", [centred, root], f"{tag}_normed")
+    scaled = g.node("Mul", [normed, g.node("Reshape", [scale, shape], f"{tag}_s")], f"{tag}_sc")
+    g.node("Add", [scaled, g.node("Reshape", [bias, shape], f"{tag}_b")], node.output[0])
+    momentum = float(_attr(node, "momentum", 0.9))
+    flat = g.add_constant(f"{tag}_flat", np.array([-1], dtype=np.int64))
+    for i, (batch, running) in enumerate(((mean, mean_in), (var, var_in)), start=1):
+        if len(node.output) <= i or not node.output[i]:
+            continue
+        kept = g.node("Mul", [running, _scalar(g, momentum, f"{tag}_m{i}")], f"{tag}_kept{i}")
+        fresh = g.node("Reshape", [batch, flat], f"{tag}_batch{i}")
+        new = g.node("Mul", [fresh, _scalar(g, 1.0 - momentum, f"{tag}_n{i}")], f"{tag}_new{i}")
+        g.node("Add", [kept, new], node.output[i])
+    g.notes.append(f"{where}: training mode → normalised by the batch's mean and variance")
     return True
 
 
@@ -742,6 +813,7 @@ _DISAGREE_FIX = {
     "DFT": "compute the transform with a MatMul by its constant matrix in the model",
     "GridSample": "use another mode or padding_mode",
     "DeformConv": "use a plain Conv, or sample the input with a GridSample first",
+    "AveragePool": "export it with explicit pads and ceil_mode 0",
 }
 
 
@@ -884,17 +956,23 @@ def _same_pads(
     return begin
 
 
-def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
-    """``(sum over the window of |x| ** p) ** (1 / p)``: the window sums are a depthwise Conv
-    with a kernel of ones (zero-dilated for dilations; padding adds zeros, as in LpPool)."""
-    import numpy as np
+class _Windows(NamedTuple):
+    """Where a pool's windows sit: per spatial axis the output size and the leading padding."""
 
+    kernel: list[int]
+    strides: list[int]
+    dilations: list[int]
+    out: list[int]
+    begin: list[int]
+
+
+def _windows(node: Any, g: _Graph) -> _Windows | None:
+    """The windows of a pool node as onnxruntime places them; None where they are not the
+    spec's (SAME auto_pad with windows that skip input: onnxruntime then reads elsewhere)."""
     where = _where(node)
     kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
-    p = _attr(node, "p", 2)
-    if not kernel or float(p) != int(p) or int(p) < 1:
-        return False
-    p = int(p)
+    if not kernel:
+        return None
     spatial = len(kernel)
     x_shape = g.shape(node.input[0], where)
     strides = [int(s) for s in _attr(node, "strides", [1] * spatial)]
@@ -903,43 +981,124 @@ def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
     auto_pad = _attr(node, "auto_pad", b"NOTSET")
     ceil = int(_attr(node, "ceil_mode", 0))
     out = _pool_out(x_shape[2:], kernel, strides, dilations, pads, ceil, auto_pad)
-    y_shape = (*x_shape[:2], *out)
     if auto_pad == b"VALID":
         begin = [0] * spatial
     elif auto_pad in (b"SAME_UPPER", b"SAME_LOWER"):
         spans = [(t - 1) * d + 1 for t, d in zip(kernel, dilations, strict=True)]
         if any((out[a] - 1) * strides[a] + spans[a] < x_shape[2 + a] for a in range(spatial)):
-            return False  # windows that skip input: onnxruntime's LpPool then reads elsewhere
+            return None
+        y_shape = (*x_shape[:2], *out)
         begin = _same_pads(x_shape, y_shape, kernel, strides, dilations, auto_pad)
     else:
         begin = pads[:spatial]
+    return _Windows(kernel, strides, dilations, out, begin)
+
+
+def _window_sums(g: _Graph, x: str, x_shape: tuple[int, ...], w: _Windows, tag: str) -> str:
+    """Per channel, the sum of each window of ``x``: a depthwise Conv with a kernel of ones
+    (zero-dilated for dilations; padding adds zeros)."""
+    import numpy as np
+
+    spatial = len(w.kernel)
     # End pads that give exactly ``out`` windows (ceil mode: the last one runs into zeros).
     end = [
         max(
             0,
-            (out[a] - 1) * strides[a]
-            + (kernel[a] - 1) * dilations[a]
+            (w.out[a] - 1) * w.strides[a]
+            + (w.kernel[a] - 1) * w.dilations[a]
             + 1
             - x_shape[2 + a]
-            - begin[a],
+            - w.begin[a],
         )
         for a in range(spatial)
     ]
     channels = x_shape[1]
-    ones = zero_dilate(np.ones([channels, 1, *kernel], dtype=np.float32), dilations)
-    tag = f"zkml_lppool{k}"
-    sums = g.node(
+    ones = zero_dilate(np.ones([channels, 1, *w.kernel], dtype=np.float32), w.dilations)
+    return g.node(
         "Conv",
-        [_power(g, node.input[0], p, tag), g.add_constant(f"{tag}_ones", ones)],
+        [x, g.add_constant(f"{tag}_ones", ones)],
         f"{tag}_sum",
         kernel_shape=list(ones.shape[2:]),
-        strides=strides,
+        strides=w.strides,
         dilations=[1] * spatial,
-        pads=begin + end,
+        pads=w.begin + end,
         group=channels,
     )
+
+
+def _window_members(length: int, w: _Windows, a: int) -> np.ndarray[Any, Any]:
+    """[length, out] 0/1: input position i is a tap of output o's window along axis ``a``."""
+    import numpy as np
+
+    members = np.zeros((length, w.out[a]), dtype=np.float32)
+    for o in range(w.out[a]):
+        taps = o * w.strides[a] - w.begin[a] + np.arange(w.kernel[a]) * w.dilations[a]
+        members[taps[(taps >= 0) & (taps < length)], o] = 1.0
+    return members
+
+
+def _lp_pool(node: Any, g: _Graph, k: int) -> bool:
+    """``(sum over the window of |x| ** p) ** (1 / p)``: the window sums are a depthwise Conv
+    with a kernel of ones (zero-dilated for dilations; padding adds zeros, as in LpPool)."""
+    where = _where(node)
+    p = _attr(node, "p", 2)
+    w = _windows(node, g)
+    if w is None or float(p) != int(p) or int(p) < 1:
+        return False
+    p = int(p)
+    tag = f"zkml_lppool{k}"
+    x_shape = g.shape(node.input[0], where)
+    sums = _window_sums(g, _power(g, node.input[0], p, tag), x_shape, w, tag)
     _root(g, sums, p, node.output[0], tag)
     g.notes.append(f"{where}: p {p} → depthwise Conv of ones over |x|^{p}, then the p-th root")
+    return True
+
+
+def _average_pool(node: Any, g: _Graph, k: int) -> bool:
+    """A padded, ceil-mode, dilated or auto-padded AveragePool: the window sums (a depthwise
+    Conv of ones) times a constant per-position factor, 1 / the window's divisor. ezkl divides
+    every window by the kernel's size, which is wrong wherever a window reads padding with
+    ``count_include_pad`` 0 (the default) or runs past the padding in ceil mode. The divisor
+    is read off onnxruntime (its average of ones over the count of real taps) and the whole
+    form checked against it on a random probe."""
+    import numpy as np
+
+    where = _where(node)
+    kernel = [int(t) for t in _attr(node, "kernel_shape", [])]
+    spatial = len(kernel)
+    plain = (
+        not any(int(q) for q in _attr(node, "pads", []))
+        and all(int(d) == 1 for d in _attr(node, "dilations", [1] * spatial))
+        and not int(_attr(node, "ceil_mode", 0))
+        and _attr(node, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID")
+    )
+    if plain:
+        return False  # every window full: ezkl's average is the right one
+    w = _windows(node, g)
+    x_shape = g.shape(node.input[0], where)
+    run = _node_runner(node, g, x_shape)
+    if w is None or run is None:
+        return False
+    members = [_window_members(x_shape[2 + a], w, a) for a in range(spatial)]
+    counts = np.ones([1, 1], dtype=np.float32)
+    for m in members:  # taps inside the input, per output position (an outer product)
+        counts = np.multiply.outer(counts, m.sum(axis=0))
+    counts = counts.reshape(1, 1, *w.out)
+    averages = run(np.ones(x_shape, dtype=np.float32))[:1, :1]
+    if averages.shape != counts.shape or not np.all(np.isfinite(averages)):
+        return False  # a window of padding only (0 / 0): left to ezkl and the fidelity check
+    factor = np.where(counts > 0, averages / np.maximum(counts, 1), 0).astype(np.float32)
+    probe = np.random.default_rng(0).normal(size=x_shape).astype(np.float32)
+    sums = probe
+    for a, m in enumerate(members):
+        sums = np.moveaxis(np.moveaxis(sums, 2 + a, -1) @ m, -1, 2 + a)
+    if not np.allclose(sums * factor, run(probe), atol=1e-4):
+        return False
+    _check_reference(node, g, x_shape, run, "AveragePool")
+    tag = f"zkml_avgpool{k}"
+    total = _window_sums(g, node.input[0], x_shape, w, tag)
+    g.node("Mul", [total, g.add_constant(f"{tag}_factor", factor)], node.output[0])
+    g.notes.append(f"{where}: window sums by a depthwise Conv of ones × 1 / each window's divisor")
     return True
 
 
@@ -1472,19 +1631,33 @@ def channel_slopes(model: Any) -> None:
 
 
 def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """Static shapes by ONNX shape inference (with data propagation, so a Reshape to a
+    computed shape is known). A graph input's symbolic dim (a batch) is 1, the shape the
+    circuit is built for; any other unknown dim is -1, including the ``unk__N`` symbols
+    inference makes up for values it cannot size (taking those for 1 folded wrong shapes)."""
     import onnx
 
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:
-        inferred = model
+    fixed: set[str] = {
+        d.dim_param
+        for vi in model.graph.input
+        if vi.type.HasField("tensor_type")
+        for d in vi.type.tensor_type.shape.dim
+        if d.dim_param
+    }
+    inferred = model
+    for data_prop in (True, False):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
+            break
+        except Exception:
+            continue
     shapes: dict[str, tuple[int, ...]] = {}
     graph = inferred.graph
     for vi in itertools.chain(graph.input, graph.value_info, graph.output):
         tt = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and tt.HasField("shape"):
             shapes[vi.name] = tuple(
-                d.dim_value if d.HasField("dim_value") else (1 if d.dim_param else -1)
+                d.dim_value if d.HasField("dim_value") else (1 if d.dim_param in fixed else -1)
                 for d in tt.shape.dim
             )
     for t in graph.initializer:
@@ -1571,7 +1744,193 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GridSample": _grid_sample,
     "DeformConv": _deform_conv,
     "Mod": _mod,
+    "AveragePool": _average_pool,
 }
+
+
+def _refuse_untyped_loop_bodies(g: _Graph) -> None:
+    """A Scan or Loop whose body declares inputs without a type (LinearAttention's function
+    body does): ezkl's reader (tract) panics on it ("called `Option::unwrap()` on a `None`
+    value", naming nothing). Refuse naming the node and the way out instead."""
+    for node in g.nodes:
+        for attribute in node.attribute:
+            if node.op_type not in ("Scan", "Loop") or attribute.type != 5:
+                continue
+            untyped = [i.name for i in attribute.g.input if not i.type.tensor_type.elem_type]
+            if untyped:
+                raise UnsupportedModelError(
+                    f"{_where(node)}: its body's inputs {untyped[:3]} have no types, which "
+                    "ezkl's ONNX reader cannot parse; export the recurrence unrolled over the "
+                    "fixed sequence length"
+                )
+
+
+def _inputs_read(nodes: list[Any]) -> set[str]:
+    """The names ``nodes`` read, with those a subgraph (Scan's, Loop's, If's body) reads
+    from the enclosing graph: pruning those made the model invalid (LinearAttention's body)."""
+    read: set[str] = set()
+    for node in nodes:
+        read.update(node.input)
+        for attribute in node.attribute:
+            for graph in [*([attribute.g] if attribute.type == 5 else []), *attribute.graphs]:
+                read |= _inputs_read(list(graph.node))
+    return read
+
+
+def _drop_unused(g: _Graph, name: str) -> None:
+    """Remove the nodes that computed ``name`` (and what fed only them) once nothing reads it."""
+    outputs = {o.name for o in g.model.graph.output}
+    pending = [name]
+    while pending:
+        value = pending.pop()
+        if value in outputs or value in _inputs_read(g.nodes):
+            continue
+        for n in [n for n in g.nodes if value in n.output]:
+            if not set(n.output) & (_inputs_read(g.nodes) | outputs):
+                g.nodes.remove(n)
+                pending.extend(i for i in n.input if i)
+
+
+def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> bool:
+    """``Softmax(x + mask)`` over the last axis, ``mask`` a constant of finite values and -inf
+    (a causal mask), the Add reaching the Softmax through float Casts only: the Add keeps the
+    finite part and the Softmax becomes one over the kept entries alone, which is what -inf
+    does: ``e = Exp(s' - ReduceMax(s')) * keep``, ``e / ReduceSum(e)``, where ``s'`` puts
+    the row's minimum in place of each masked entry (so the max is a kept entry's). Exact; a
+    row with every entry masked is left to the refusal (its softmax is 0 / 0)."""
+    import numpy as np
+
+    bias = np.asarray(values[mask])
+    if bias.dtype.kind != "f" or np.any(np.isnan(bias)) or np.any(bias == np.inf):
+        return False
+    keep = np.isfinite(bias)
+    if keep.ndim == 0 or np.any(~keep.any(axis=-1)):
+        return False
+    consumers: dict[str, list[Any]] = {}
+    for n in g.nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    node, outputs = add, {o.name for o in g.model.graph.output}
+    while True:
+        after = consumers.get(node.output[0], [])
+        if len(after) != 1 or node.output[0] in outputs:
+            return False
+        node = after[0]
+        if node.op_type == "Cast" and int(_attr(node, "to", 0)) == 1:  # float to float
+            continue
+        break
+    rank = len(g.shapes.get(node.input[0]) or g.infer_shape(node.input[0]) or ())
+    axis = int(_attr(node, "axis", -1 if g.opset >= 13 else 1))
+    if node.op_type != "Softmax" or rank == 0 or axis not in (-1, rank - 1):
+        return False
+    tag = f"zkml_maskedsoftmax{g.nodes.index(node)}"
+    add.input[list(add.input).index(mask)] = g.add_constant(
+        f"{tag}_finite", np.where(keep, bias, 0).astype(np.float32)
+    )
+    _drop_unused(g, mask)  # the -inf mask's own computation, if nothing else reads it
+    at = g.nodes.index(node)
+    emitted, g.nodes = g.nodes[at + 1 :], g.nodes[:at]
+    s, y, last = node.input[0], node.output[0], [rank - 1]
+    kept = g.add_constant(f"{tag}_keep", keep.astype(np.float32))
+    dropped = g.add_constant(f"{tag}_drop", (~keep).astype(np.float32))
+    low = _reduce(g, "ReduceMin", s, last, f"{tag}_low")
+    filled = g.node(
+        "Add",
+        [g.node("Mul", [s, kept], f"{tag}_kept"), g.node("Mul", [low, dropped], f"{tag}_fill")],
+        f"{tag}_filled",
+    )
+    top = _reduce(g, "ReduceMax", filled, last, f"{tag}_top")
+    shifted = g.node("Sub", [filled, top], f"{tag}_shifted")
+    e = g.node("Mul", [g.node("Exp", [shifted], f"{tag}_exp"), kept], f"{tag}_e")
+    g.node("Div", [e, _reduce(g, "ReduceSum", e, last, f"{tag}_sum")], y)
+    g.nodes.extend(emitted)
+    g.notes.append(
+        f"{_where(node)}: over x + a constant -inf mask → a softmax over the kept entries"
+    )
+    return True
+
+
+def _refuse_infinite_constants(g: _Graph) -> None:
+    """Refuse, naming the node, a run-time computation fed an infinite value computed from
+    constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
+    scores): no fixed-point scale holds it (ezkl: "significant bit truncation"). The one
+    exact way out taken: a finite run-time value compared with -inf is False."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    def infinite(tensor: Any) -> bool:
+        value = numpy_helper.to_array(tensor)
+        return value.dtype.kind == "f" and not np.all(np.isfinite(value))
+
+    if not any(infinite(t) for t in g.constants.values()):
+        return
+    derived = set(g.constants)  # values computed from constants only
+    fed: list[tuple[Any, str]] = []  # (run-time node, constant-derived input)
+    producers = []
+    for node in g.nodes:
+        # CastLike reads only the type of its second input.
+        inputs = [i for i in node.input[: 1 if node.op_type == "CastLike" else None] if i]
+        if node.op_type in RANDOM or any(a.type in (5, 10) for a in node.attribute):
+            continue
+        if all(i in derived for i in inputs):
+            derived.update(o for o in node.output if o)
+            producers.append(
+                helper.make_node("Identity", inputs, list(node.output))
+                if node.op_type == "CastLike"
+                else node
+            )
+        else:
+            fed.extend((node, i) for i in inputs if i in derived)
+    wanted = list(dict.fromkeys(name for _, name in fed))
+    graph = helper.make_graph(
+        producers,
+        "constants",
+        [],
+        [helper.make_value_info(name, onnx.TypeProto()) for name in wanted],
+        list(g.model.graph.initializer),
+    )
+    try:
+        model = helper.make_model(graph, opset_imports=g.model.opset_import)
+        values = dict(zip(wanted, ReferenceEvaluator(model).run(None, {}), strict=True))
+    except Exception:
+        return  # not evaluable here: ezkl's own message stands
+
+    def finite(name: str) -> bool:
+        value = np.asarray(values[name])
+        return value.dtype.kind != "f" or bool(np.all(np.isfinite(value)))
+
+    # Run-time values an infinite constant may reach (through any node, conservatively).
+    tainted: set[str] = set()
+    for node in g.nodes:
+        if any(i in tainted or (i in values and not finite(i)) for i in node.input):
+            tainted.update(node.output)
+    for node, name in fed:
+        if finite(name):
+            continue
+        other = [i for i in node.input if i and i != name]
+        if node.op_type == "Equal" and len(other) == 1 and other[0] not in derived | tainted:
+            # A run-time value no infinite constant reaches is finite (inputs are checked
+            # finite): comparing it with +-inf is False everywhere (the Attention body's
+            # "row all masked" test of a float mask fed at run time).
+            x_shape = g.shapes.get(other[0]) or g.infer_shape(other[0])
+            inf = np.asarray(values[name])
+            if x_shape is not None and all(d > 0 for d in x_shape) and np.all(np.isinf(inf)):
+                g.nodes.remove(node)
+                false = np.zeros(np.broadcast_shapes(x_shape, inf.shape), dtype=bool)
+                g.add_constant(node.output[0], false)
+                g.notes.append(f"{_where(node)}: a finite value == -inf → False")
+                continue
+        if node.op_type == "Add" and len(other) == 1 and _masked_softmax(node, name, values, g):
+            continue
+        if not finite(name):
+            raise UnsupportedModelError(
+                f"{_where(node)}: its input {name!r} holds -inf (computed from constants, as "
+                "a causal or boolean attention mask is), which no fixed-point circuit holds; "
+                "mask with a finite value instead (e.g. a float mask of 0 and -100: exp(-100) "
+                "is 0 at any fixed-point scale)"
+            )
 
 
 def rewrite(source: Path, target: Path) -> list[str]:
@@ -1630,10 +1989,12 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _pool(node, g, k)
         if not done:
             g.nodes.append(node)
+    _refuse_infinite_constants(g)
+    _refuse_untyped_loop_bodies(g)
     if folded:
         plural = "s" if folded != 1 else ""
         g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
-    used = {name for n in g.nodes for name in n.input} | outputs
+    used = _inputs_read(g.nodes) | outputs
     if folded:  # Constant nodes that fed only folded nodes
         g.nodes = [n for n in g.nodes if n.op_type != "Constant" or set(n.output) & used]
     del graph.node[:]
