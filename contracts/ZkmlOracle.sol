@@ -345,10 +345,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         uint64 deadline,
         address refundTo
     ) private returns (uint256 requestId) {
-        _checkRequestable(modelId, inputFelts);
         Config memory config = _config;
         // `notEntered`, on the slot read here anyway: no request from inside a callback.
         if (config.entered) revert ReentrancyGuardReentrantCall();
+        _checkRequestable(modelId, inputFelts);
         if (deadline <= block.timestamp || deadline - block.timestamp > config.maxRequestTtl) {
             revert ZkmlOracleBadDeadline(deadline);
         }
