@@ -89,7 +89,7 @@ def measure(model: str, batch: int, work: Path, url: str) -> dict[str, Any]:
     from zkml_oracle.chain.oracle import Oracle, deploy_and_register
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.prover import prove
-    from zkml_oracle.types import Visibility
+    from zkml_oracle.types import Manifest, Visibility
 
     inputs = "hashed" if model.endswith("hashed") else "public"
     files, width = _files(model, work, max(batch, 20))
@@ -97,34 +97,39 @@ def measure(model: str, batch: int, work: Path, url: str) -> dict[str, Any]:
     options = BuildOptions(
         visibility=Visibility(inputs, "fixed", "public"), dev_srs=True, batch=batch
     )
-    built = build(files["model"], files["calibration"], work / name, options)
     flat = json.loads(files["calibration"].read_text())["input_data"][0]
     rows = [flat[width * i : width * (i + 1)] for i in range(batch)]
-    (work / f"{name}.in.json").write_text(json.dumps({"input_data": [flat[: width * batch]]}))
-    start = time.perf_counter()
-    proof = prove(built.build_dir, work / f"{name}.in.json", work / f"{name}.proof.json")
-    prove_s = time.perf_counter() - start
-    store = DeploymentStore(work / "deployments")
+    build_dir, proof_path = work / name, work / f"{name}.proof.json"
+    timing = work / f"{name}.prove_s"  # the proving time, kept for a gas-only rerun
+    if proof_path.is_file():  # --work with this build and proof: measure gas only
+        manifest = Manifest.load(build_dir)
+    else:
+        manifest = build(files["model"], files["calibration"], build_dir, options).manifest
+        (work / f"{name}.in.json").write_text(json.dumps({"input_data": [flat[: width * batch]]}))
+        start = time.perf_counter()
+        prove(build_dir, work / f"{name}.in.json", proof_path)
+        timing.write_text(f"{time.perf_counter() - start:.3f}")
+    prove_s = float(timing.read_text()) if timing.is_file() else None
+    store = DeploymentStore(Path(tempfile.mkdtemp(prefix="deployments-", dir=work)))
     with connect(ChainOptions(rpc_url=url)) as chain:
         account = sender(chain, None)
-        deployed = deploy_and_register(chain, built.build_dir, account, store=store)
+        deployed = deploy_and_register(chain, build_dir, account, store=store)
         settled = request_and_settle(
-            Oracle(chain, deployed.oracle), deployed.model_id, built.manifest, rows,
-            proof.proof_path, account,
-        )  # fmt: skip
+            Oracle(chain, deployed.oracle), deployed.model_id, manifest, rows, proof_path, account
+        )
     request = max(settled.request_gas)
     share = settled.fulfil_gas // batch
     return {
         "model": model,
         "batch": batch,
-        "logrows": built.manifest.logrows,
-        "instances": built.manifest.layout.total,
+        "logrows": manifest.logrows,
+        "instances": manifest.layout.total,
         "request_gas": request,
         "fulfil_gas": settled.fulfil_gas,
         "share_per_request": share,
         "whole_life": request + share,
-        "prove_s": round(prove_s, 2),
-        "prove_s_per_inference": round(prove_s / batch, 3),
+        "prove_s": None if prove_s is None else round(prove_s, 2),
+        "prove_s_per_inference": None if prove_s is None else round(prove_s / batch, 3),
     }
 
 
@@ -151,6 +156,12 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--out", type=Path, default=None, help="JSON lines, one per row")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="folder of an earlier run: its builds and proofs are reused (gas only, no proving)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     models = args.models.split(",")
@@ -161,7 +172,7 @@ def main() -> int:
 
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-lifecycle-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="zkml-oracle-lifecycle-"))
     node = LocalNode.start()
     rows: list[dict[str, Any]] = []
     try:
@@ -169,7 +180,7 @@ def main() -> int:
             for batch in sizes:
                 row = measure(model, batch, work, node.url)
                 single = next((r for r in rows if r["model"] == model and r["batch"] == 1), None)
-                if single is not None:
+                if single is not None and single["prove_s"] and row["prove_s"]:
                     row["prove_vs_single"] = round(row["prove_s"] / single["prove_s"], 2)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
@@ -189,8 +200,8 @@ def main() -> int:
         for r in rows:
             print(
                 f"{r['model']:<16}{r['batch']:>4}{r['logrows']:>8}{r['request_gas']:>9,}"
-                f"{r['share_per_request']:>9,}{r['whole_life']:>12,}{r['prove_s']:>9}"
-                f"{r['prove_s_per_inference']:>12}{r.get('prove_vs_single', 1.0):>8}"
+                f"{r['share_per_request']:>9,}{r['whole_life']:>12,}{r['prove_s']!s:>9}"
+                f"{r['prove_s_per_inference']!s:>12}{r.get('prove_vs_single', 1.0):>8}"
             )
         print("missed: " + ("; ".join(missed) if missed else "none"))
     return 0 if not missed else 1

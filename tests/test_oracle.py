@@ -521,8 +521,11 @@ def test_the_callback_gets_its_whole_gas_limit_or_fulfil_reverts(env: Env) -> No
     assert env.oracle.functions.requestStatus(rid).call() == PENDING
 
 
-def test_a_consumer_that_reenters_fulfil_is_refused(env: Env) -> None:
-    send(env.web3, env.consumer.functions.setMode(4), env.admin)
+@pytest.mark.parametrize("mode", [4, 5, 6], ids=["fulfill", "requestInference", "cancel"])
+def test_a_consumer_that_reenters_the_oracle_is_refused(env: Env, mode: int) -> None:
+    """Whether the entry point calls out (fulfil: it takes the lock) or not (a request,
+    cancel: they only check it), a callback cannot enter it."""
+    send(env.web3, env.consumer.functions.setMode(mode), env.admin)
     rid = env.consumer_request()
     receipt = env.fulfill(rid)
     reason = _callback_failed(env, receipt, rid)

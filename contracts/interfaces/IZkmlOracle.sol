@@ -147,6 +147,9 @@ interface IZkmlOracle {
     event EncryptedInput(uint256 indexed requestId, bytes ciphertext);
 
     // --- errors ---
+    /// @notice A consumer's callback (or any call made while the oracle is calling out) tried
+    /// to enter the oracle again (protocol guarantee 5; OpenZeppelin's name for it).
+    error ReentrancyGuardReentrantCall();
     error ZkmlOracleUnknownModel(bytes32 modelId);
     error ZkmlOracleModelExists(bytes32 modelId);
     error ZkmlOracleModelInactive(bytes32 modelId);

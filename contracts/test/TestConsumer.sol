@@ -6,14 +6,16 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 
 /// @title TestConsumer
 /// @notice Test-only consumer: records what it receives, or misbehaves on purpose (reverts,
-/// burns all its gas, re-enters the oracle's `fulfill`).
+/// burns all its gas, re-enters the oracle's `fulfill`, `requestInference` or `cancel`).
 contract TestConsumer is ZkmlConsumer {
     enum Mode {
         Record,
         Revert,
         RevertLong,
         BurnGas,
-        Reenter
+        Reenter,
+        ReenterRequest,
+        ReenterCancel
     }
 
     /// @notice What {Mode-Revert} reverts with.
@@ -61,6 +63,15 @@ contract TestConsumer is ZkmlConsumer {
             IZkmlOracle.Request memory request;
             request.id = requestId;
             oracle().fulfill(request, "", new uint256[](0));
+        }
+        if (mode == Mode.ReenterRequest) {
+            // No input: only the reentrancy check, made first, refuses this as re-entry.
+            oracle().requestInference(modelId, new uint256[](0), address(0), 0, uint64(block.timestamp + 1));
+        }
+        if (mode == Mode.ReenterCancel) {
+            IZkmlOracle.Request memory request;
+            request.id = requestId;
+            oracle().cancel(request);
         }
         _calls += 1;
         _lastRequestId = requestId;
