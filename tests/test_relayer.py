@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,16 @@ class Env:
     contract: Any
     #: Where the relayer connects (a fault proxy in front of the node), if not the node.
     rpc_url: str | None = None
+    #: Every relayer started here: :meth:`stop` kills those a failed test left running.
+    relayers: list[subprocess.Popen[bytes]] = dc_field(default_factory=list)
+
+    def stop(self) -> None:
+        """The relayers still running (a test that failed before it stopped them) and the node."""
+        for proc in self.relayers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.node.stop()
 
     def relay(
         self,
@@ -176,7 +187,7 @@ class Env:
         log: str = "relay.log",
     ) -> subprocess.Popen[bytes]:
         out = open(self.work / log, "ab")  # noqa: SIM115
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [
                 str(EXE),
                 "relay",
@@ -198,6 +209,8 @@ class Env:
             stdout=out,
             stderr=out,
         )
+        self.relayers.append(proc)
+        return proc
 
     def request(self, felts: list[int]) -> int:
         from eth_account import Account
@@ -292,8 +305,9 @@ def _env(node: LocalNode, port: int, built: BuildResult, work: Path) -> Env:
 def env(built: BuildResult, tmp_path: Path) -> Iterator[Env]:
     port = free_port()
     node = LocalNode.start(port=port)
-    yield _env(node, port, built, tmp_path)
-    node.stop()
+    env = _env(node, port, built, tmp_path)
+    yield env
+    env.stop()
 
 
 @pytest.fixture(scope="module")
@@ -633,8 +647,9 @@ def benv(batch_built: BuildResult, tmp_path: Path) -> Iterator[Env]:
     """A fresh Anvil with the oracle and the batched (BATCH slots) model."""
     port = free_port()
     node = LocalNode.start(port=port)
-    yield _env(node, port, batch_built, tmp_path)
-    node.stop()
+    env = _env(node, port, batch_built, tmp_path)
+    yield env
+    env.stop()
 
 
 def _assert_answered(

@@ -327,6 +327,7 @@ def _small_blocks(built: BuildResult, tmp_path: Path, callback_cap: int) -> Iter
     callbacks of up to ``callback_cap`` gas (the oracle caps it below any block: issue 14)."""
     port = free_port()
     node = LocalNode.start(port=port, extra_args=("--gas-limit", str(SMALL_BLOCK)))
+    env = None
     try:
         env = _env(node, port, built, tmp_path)
         settings = env.contract.functions.settings().call()
@@ -337,7 +338,10 @@ def _small_blocks(built: BuildResult, tmp_path: Path, callback_cap: int) -> Iter
         assert receipt["status"] == 1
         yield env
     finally:
-        node.stop()
+        if env is not None:
+            env.stop()
+        else:
+            node.stop()
 
 
 def _all(env: Env) -> list[J.Entry]:
