@@ -384,20 +384,30 @@ def test_an_operator_ezkl_lacks_becomes_its_onnx_function_body(
     assert all("made initializers" in n for n in notes[1:]), notes
 
 
-@PROPERTY
-@given(data=st.data())
-def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
-    tmp_path: Path, data: st.DataObject
-) -> None:
+def _batch_norm_case(
+    data: st.DataObject, *, max_batch: int
+) -> tuple[list[int], np.random.Generator, dict[str, np.ndarray]]:
+    """A BatchNormalization input shape (N, C, up to two spatial dims), a seeded generator, and
+    the per-channel scale, bias, mean and (positive) variance."""
     c = data.draw(st.integers(1, 4))
-    shape = [data.draw(st.integers(1, 2)), c, *data.draw(st.lists(st.integers(1, 4), max_size=2))]
+    shape = [data.draw(st.integers(1, max_batch)), c]
+    shape += data.draw(st.lists(st.integers(1, 4), max_size=2))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    fed = {
+    stats = {
         "scale": rng.normal(size=c).astype(np.float32),
         "bias": rng.normal(size=c).astype(np.float32),
         "mean": rng.normal(size=c).astype(np.float32),
         "var": rng.uniform(0.1, 3, size=c).astype(np.float32),
     }
+    return shape, rng, stats
+
+
+@PROPERTY
+@given(data=st.data())
+def test_batch_norm_with_statistics_fed_at_run_time_equals_its_formula(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    shape, rng, fed = _batch_norm_case(data, max_batch=2)
     eps = data.draw(st.sampled_from([1e-5, 1e-2]))
     node = helper.make_node("BatchNormalization", ["x", *fed], ["y"], epsilon=eps)
     x = rng.normal(size=shape).astype(np.float32)
@@ -434,15 +444,7 @@ def test_a_conv_bias_fed_at_run_time_is_added_after_the_conv(
 def test_training_mode_batch_norm_equals_its_formula_with_the_running_statistics(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    c = data.draw(st.integers(1, 4))
-    shape = [data.draw(st.integers(1, 3)), c, *data.draw(st.lists(st.integers(1, 4), max_size=2))]
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    params = {
-        "scale": rng.normal(size=c).astype(np.float32),
-        "bias": rng.normal(size=c).astype(np.float32),
-        "mean": rng.normal(size=c).astype(np.float32),
-        "var": rng.uniform(0.1, 3, size=c).astype(np.float32),
-    }
+    shape, rng, params = _batch_norm_case(data, max_batch=3)
     outputs = ["y", "running_mean", "running_var"]  # onnxruntime wants all three
     node = helper.make_node(
         "BatchNormalization",
