@@ -158,7 +158,14 @@ class StallClock:
         return span >= self.seconds and cpu - start_cpu < STALL_CPU_SHARE * span
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def stall_message(name: str, seconds: float) -> str:
+    """What a call stopped by a watchdog (:class:`StallClock`) reports."""
+    return (
+        f"ezkl's {name} stopped making progress (almost no CPU for {seconds:.0f} s) and was stopped"
+    )
+
+
+def cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system, all threads) of a process, from /proc; None if unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -273,12 +280,9 @@ def isolated(
             except subprocess.TimeoutExpired:
                 pass
             now = time.monotonic()
-            used = _cpu_seconds(proc.pid)
+            used = cpu_seconds(proc.pid)
             if used is not None and clock.stalled(now, used):
-                raise error(
-                    f"ezkl's {name} stopped making progress (almost no CPU for {stall:.0f} s) "
-                    "and was stopped"
-                )
+                raise error(stall_message(name, stall))
             if timeout is not None and now - start > timeout:
                 raise error(f"ezkl's {name} took longer than {timeout:.0f} s and was stopped")
         child.out.seek(0)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._ezkl import StallClock, cpu_seconds, stall_message
 from ..exceptions import InputError, ProvingError, ZkmlOracleError
 from .log import emit
 
@@ -321,11 +322,7 @@ class LocalPoolBackend:
                 outcome = inner.result()
                 self._proofs += 1
             elif seq in self._stalled:
-                outcome = ProofOutcome(
-                    ids,
-                    error=f"ezkl's prove stopped making progress (almost no CPU for "
-                    f"{self._stall:.0f} s) and its prover process was stopped",
-                )
+                outcome = ProofOutcome(ids, error=stall_message("prove", self._stall))
             elif pending.reruns < MAX_RERUNS:
                 pending.reruns += 1
                 if pool is self._pool:
@@ -349,8 +346,6 @@ class LocalPoolBackend:
         emit("prover.pool_replaced", workers=self.workers)
 
     def _watch(self) -> None:
-        from .._ezkl import StallClock, _cpu_seconds
-
         clocks: dict[int, StallClock] = {}
         while not self._closed.wait(0.5):
             with self._lock:
@@ -362,7 +357,7 @@ class LocalPoolBackend:
                 del clocks[seq]
             now = time.monotonic()
             for seq, pid in proving.items():
-                used = _cpu_seconds(pid)
+                used = cpu_seconds(pid)
                 clock = clocks.setdefault(seq, StallClock(self._stall))
                 if used is None or not clock.stalled(now, used):
                     continue
