@@ -350,9 +350,7 @@ class LocalPoolBackend:
         while not self._closed.wait(0.5):
             with self._lock:
                 slots = self._slots
-            with slots.get_lock():
-                values = list(slots)
-            proving = {values[i + 1]: values[i] for i in range(0, len(values), 2) if values[i + 1]}
+            proving = {seq: pid for pid, seq in _read_slots(slots) if seq}
             for seq in clocks.keys() - proving.keys():
                 del clocks[seq]
             now = time.monotonic()
@@ -375,9 +373,8 @@ class LocalPoolBackend:
         """The pool's processes, each proving or idle; the proofs the pool made (a job goes to
         whichever process is free: they are the pool's, shown on its first line)."""
         with self._lock:
-            values = list(self._slots)
+            workers = _read_slots(self._slots)
             done = self._proofs
-        workers = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
         return [
             WorkerStatus(
                 f"process-{i + 1}",
@@ -406,6 +403,13 @@ class LocalPoolBackend:
             self._jobs.clear()
         for pending in left:
             pending.future.cancel()
+
+
+def _read_slots(slots: Any) -> list[tuple[int, int]]:
+    """Each pool worker's slot: its pid (0: not started) and the job it proves (0: none)."""
+    with slots.get_lock():
+        values = list(slots)
+    return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
