@@ -308,6 +308,9 @@ def test_a_second_build_into_the_same_new_out_is_refused(tmp_path: Path) -> None
         ("build", "/proc/x", "cannot write /proc/x"),
         ("prove", "/proc/x", "cannot write /proc/x"),
         ("prove", "DIR", "is a directory: give a file path as --out"),
+        # A read-only folder: a read-only tmpfs, since root (as the suite runs) ignores modes.
+        ("build", "READ_ONLY", "(Read-only file system): choose another --out"),
+        ("prove", "READ_ONLY", "(Read-only file system): choose another --out"),
     ],
 )
 def test_an_impossible_out_is_refused_before_any_work(
@@ -318,14 +321,22 @@ def test_an_impossible_out_is_refused_before_any_work(
     built: BuildResult,
     tmp_path: Path,
 ) -> None:
-    target = str(tmp_path) if out == "DIR" else out
+    target = {"DIR": str(tmp_path), "READ_ONLY": str(tmp_path / "ro" / "out")}.get(out, out)
+    if out == "READ_ONLY":
+        (tmp_path / "ro").mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(tmp_path / "ro")]
+        subprocess.run(mount, check=True)
     args: tuple[object, ...] = (
         ("build", example["model"], "--calibration", example["calibration"], "--dev-srs")
         if command == "build"
         else ("prove", built.build_dir, example["input"])
     )
     start = time.monotonic()
-    done = run_cli(*args, "--out", target)
+    try:
+        done = run_cli(*args, "--out", target)
+    finally:
+        if out == "READ_ONLY":
+            subprocess.run(["umount", "-l", str(tmp_path / "ro")], check=False)
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
     assert expect in line and "Traceback" not in done.stderr
