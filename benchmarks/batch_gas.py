@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scratch import scratch
 
 GOALS = {("public", 8): 100_000, ("public", 32): 50_000}
 CONFIGS = [
@@ -133,7 +134,7 @@ def main() -> int:
     from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-batch-gas-"))
+    work = scratch("zkml-oracle-batch-gas-")
     files = write_credit_mlp(work / "model", samples=40)
     node = LocalNode.start()
     try:

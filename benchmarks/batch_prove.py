@@ -13,9 +13,9 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
+
+from scratch import scratch
 
 GOAL = 1.5
 
@@ -31,7 +31,7 @@ def main() -> int:
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.prover import prove
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-batch-prove-"))
+    work = scratch("zkml-oracle-batch-prove-")
     files = write_credit_mlp(work / "model", samples=max(args.batch, 20))
     rows = json.loads(files["calibration"].read_text())["input_data"][0]
     builds, inputs, seconds = {}, {}, {}

@@ -20,9 +20,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from scratch import scratch
 
 GOALS = {"status": 1.5, "request": 1.5, "result": 1.5, "--help": 0.5}
 
@@ -76,7 +77,7 @@ def main() -> int:
     from zkml_oracle.chain.contracts import oracle as oracle_artifact
     from zkml_oracle.types import Manifest
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-cli-speed-"))
+    work = scratch("zkml-cli-speed-")
     exe = str(Path(sys.executable).parent / "zkml-oracle")
     if args.build:
         if not (args.input and args.proof):

@@ -29,6 +29,8 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from scratch import scratch
+
 from zkml_oracle.circuit.conformance import (
     DEFAULT_TIMEOUT,
     SUITES,
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if ops.get(c.name) in set(args.operator)]
     frozen_root = None
     if args.constant_parameters:
-        frozen_root = Path(tempfile.mkdtemp(prefix="zkml-constant-parameters-"))
+        frozen_root = scratch("zkml-constant-parameters-")
         frozen = [(c, with_constant_parameters(c, frozen_root)) for c in cases]
         cases = [f for _, f in frozen if f is not None]
         for c, f in frozen:

@@ -19,10 +19,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from scratch import scratch
 
 GOAL_SECONDS_256 = 300
 GOAL_GAS = 1_000_000
@@ -156,8 +157,7 @@ def main() -> int:
 
     from zkml_oracle.apps.examples import write_credit_mlp
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-evaluation-"))
-    print(f"work folder {work}", file=sys.stderr)
+    work = scratch("zkml-oracle-evaluation-")
     os.environ.setdefault("ZKML_ORACLE_CACHE", str(work / "cache"))
     files = write_credit_mlp(work / "model", samples=64)
     baseline, _, _ = _child(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from scratch import scratch
 
 if TYPE_CHECKING:
     from zkml_oracle.circuit.verifier import CompiledContract
@@ -157,7 +158,7 @@ def main() -> int:
 
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-judge-gas-"))
+    work = scratch("zkml-judge-gas-")
     node = LocalNode.start()
     try:
         result = measure(work, node.url)

@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_gas import request_and_settle  # a sibling script
+from scratch import scratch  # a sibling script
 
 REQUEST_GOAL = 60_000
 SHARE_GOALS = {8: 100_000, 32: 25_000}
@@ -160,7 +161,10 @@ def main() -> int:
         "--work",
         type=Path,
         default=None,
-        help="folder of an earlier run: its builds and proofs are reused (gas only, no proving)",
+        help=(
+            "a folder for the builds and proofs, kept after the run; given again, its builds "
+            "and proofs are reused (gas only, no proving)"
+        ),
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -172,7 +176,7 @@ def main() -> int:
 
     from zkml_oracle.chain import LocalNode
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="zkml-oracle-lifecycle-"))
+    work = args.work or scratch("zkml-oracle-lifecycle-")
     node = LocalNode.start()
     rows: list[dict[str, Any]] = []
     try:

@@ -14,8 +14,9 @@ import argparse
 import itertools
 import json
 import sys
-import tempfile
 from pathlib import Path
+
+from scratch import scratch
 
 GOAL = 1.20
 
@@ -112,7 +113,7 @@ def main() -> int:
 
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-gas-"))
+    work = scratch("zkml-oracle-gas-")
     models = {"mlp-4-8-2": (4, 8, 2), "mlp-16-32-16-4": (16, 32, 16, 4)}
     node = LocalNode.start()
     try:

@@ -18,10 +18,11 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from scratch import scratch
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -96,7 +97,7 @@ def main() -> int:
 
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-oracle-privacy-"))
+    work = scratch("zkml-oracle-privacy-")
     node = LocalNode.start()
     try:
         base = measure("fixed params, public inputs", False, work, node.url, args.proofs)

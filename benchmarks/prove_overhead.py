@@ -13,9 +13,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from scratch import scratch
 
 GOAL = 1.15
 
@@ -44,7 +45,7 @@ def main() -> int:
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.types import Manifest
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-bench-"))
+    work = scratch("zkml-bench-")
     if args.build:
         build_dir, input_file = args.build, args.input
     else:

@@ -24,10 +24,11 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from scratch import KEEP_HINT, scratch
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +80,7 @@ def run(build_dir: Path, work: Path, felts: list[int], queue: int, name: str) ->
                 end = time.perf_counter()
                 left -= set(found)
             if time.monotonic() > deadline:
-                raise SystemExit(f"{name}: timed out, {len(left)} left (see {work})")
+                raise SystemExit(f"{name}: timed out, {len(left)} left ({KEEP_HINT})")
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -99,13 +100,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
 
-    os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-bench-ape-"))
+    os.environ.setdefault("APE_DATA_FOLDER", str(scratch("zkml-bench-ape-")))
     from zkml_oracle import field
     from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.types import Manifest
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-bench-scale-"))
+    work = scratch("zkml-bench-scale-")
     files = write_credit_mlp(work / "model")
     build_dir = build(
         files["model"], files["calibration"], work / "build", BuildOptions(dev_srs=True)

@@ -24,10 +24,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from scratch import scratch
 
 from zkml_oracle.testing.faults import FaultProxy, rpc
 
@@ -165,14 +166,14 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-soak-ape-"))
+    os.environ.setdefault("APE_DATA_FOLDER", str(scratch("zkml-soak-ape-")))
     from zkml_oracle import field
     from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
     from zkml_oracle.relayer.journal import Journal
     from zkml_oracle.types import Manifest
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-soak-"))
+    work = scratch("zkml-soak-")
     files = write_credit_mlp(work / "model")
     build_dir = (
         args.build

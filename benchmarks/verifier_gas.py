@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
+
+from scratch import scratch
 
 # Raw ezkl 23.0.5 + solc 0.8.20 (optimizer on, runs 1) on Anvil 1.7.1, same circuit shape.
 REFERENCE = {
@@ -71,7 +72,7 @@ def main() -> int:
     from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.chain import LocalNode
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-gas-"))
+    work = scratch("zkml-gas-")
     files = write_credit_mlp(work / "model")
     node = LocalNode.start()
     try:
