@@ -23,10 +23,11 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from scratch import KEEP_HINT, scratch
 
 GOAL_SLACK = 2.0
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
@@ -110,6 +111,31 @@ class Chain:
         )
 
 
+def ezkl_prover(build_dir: Path, input_file: Path, work: Path) -> Any:
+    """A timer of ezkl's own ``prove`` in this process on one fixed witness: the floor under
+    any relayer's latency (no witness, no check, no process hand-over, no transaction)."""
+    import ezkl
+
+    from zkml_oracle.prover import Circuit
+
+    circuit = Circuit.open(build_dir)
+    witness = work / "ezkl-witness.json"
+    ezkl.gen_witness(str(input_file), circuit.path("compiled"), str(witness))
+
+    def once() -> float:
+        start = time.perf_counter()
+        ezkl.prove(
+            str(witness),
+            circuit.path("compiled"),
+            circuit.path("pk"),
+            str(work / "ezkl-proof.json"),
+            srs_path=str(circuit.srs_path),
+        )
+        return time.perf_counter() - start
+
+    return once
+
+
 def _wait(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -163,7 +189,7 @@ def batched_latency(
                 if rid in mined:
                     done.setdefault(rid, seen)
             if time.monotonic() > deadline:
-                raise SystemExit(f"timed out: {len(done)} of {count} fulfilled (see {work})")
+                raise SystemExit(f"timed out: {len(done)} of {count} fulfilled ({KEEP_HINT})")
             time.sleep(0.05)
     finally:
         relayer.terminate()
@@ -214,7 +240,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    os.environ.setdefault("APE_DATA_FOLDER", tempfile.mkdtemp(prefix="zkml-bench-ape-"))
+    os.environ.setdefault("APE_DATA_FOLDER", str(scratch("zkml-bench-ape-")))
     from zkml_oracle import field
     from zkml_oracle.apps.examples import write_credit_mlp
     from zkml_oracle.circuit import BuildOptions, build
@@ -222,7 +248,7 @@ def main() -> int:
     from zkml_oracle.prover import prove
     from zkml_oracle.types import Manifest
 
-    work = Path(tempfile.mkdtemp(prefix="zkml-bench-relayer-"))
+    work = scratch("zkml-bench-relayer-")
     if args.build:
         build_dir, input_file = args.build.resolve(), args.input
     else:
@@ -242,7 +268,9 @@ def main() -> int:
     # Latency: one request at a time to a running relayer.
     latencies: list[float] = []
     bare: list[float] = []
+    floor: list[float] = []
     if args.rounds:
+        ezkl_prove = ezkl_prover(build_dir, Path(input_file), work)
         chain = Chain(build_dir, work / "latency")
         relayer = chain.relay("--workers", "1", db="latency.sqlite")
         try:
@@ -254,6 +282,7 @@ def main() -> int:
                 start = time.perf_counter()
                 prove(build_dir, input_file, work / f"bare-{i}.json")
                 bare.append(time.perf_counter() - start)
+                floor.append(ezkl_prove())
                 rid, mined = chain.request(felts)
                 _wait(lambda rid=rid: chain.fulfilled(rid), 300, f"request {rid}")
                 latencies.append(time.perf_counter() - mined)
@@ -270,7 +299,7 @@ def main() -> int:
         start = time.perf_counter()
         proc = chain.relay("--once", "--workers", str(workers), db=f"queue-{workers}.sqlite")
         if proc.wait(1800) != 0:
-            raise SystemExit(f"relay --once --workers {workers} failed: see {chain.work}")
+            raise SystemExit(f"relay --once --workers {workers} failed ({KEEP_HINT})")
         seconds = time.perf_counter() - start
         assert all(chain.fulfilled(r) for r in rids)
         chain.node.stop()
@@ -350,6 +379,10 @@ def main() -> int:
         "model": str(build_dir),
         "cores": os.cpu_count(),
         "prove_seconds": {"median": prove_median, "samples": bare},
+        "ezkl_prove_seconds": {
+            "median": statistics.median(floor) if floor else None,
+            "samples": floor,
+        },
         "latency_seconds": {"median": latency_median, "samples": latencies},
         "goal_latency": prove_median + GOAL_SLACK if prove_median is not None else None,
         "goal_met": single_met,
@@ -363,6 +396,7 @@ def main() -> int:
     else:
         if prove_median is not None and latency_median is not None:
             print(f"prove (bare)   median {prove_median:.2f} s over {len(bare)}")
+            print(f"ezkl.prove     median {statistics.median(floor):.2f} s (in this process)")
             print(
                 f"latency        median {latency_median:.2f} s over {len(latencies)} "
                 f"(goal <= {prove_median + GOAL_SLACK:.2f} s: "
