@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_relayer import RELAYER_0, REQUESTER_KEY, Env, _finish, _wait_for, env, good  # noqa: F401
+from tests.relayer.helpers import (
+    RELAYER_0,
+    REQUESTER_KEY,
+    Env,
+    finish,
+    wait_for,
+)
 from zkml_oracle import field
 from zkml_oracle.chain import free_port
 from zkml_oracle.relayer import journal as J
@@ -25,7 +31,7 @@ from zkml_oracle.relayer.journal import Journal, RequestEvent
 from zkml_oracle.relayer.status_page import StatusSource, latency, render
 from zkml_oracle.types import BuildResult
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "browser" / "status_page.cjs"
 MODEL = "0x" + "ab" * 32
 
@@ -115,8 +121,8 @@ def _journal(on: Env) -> list[J.Entry]:
 
 @pytest.mark.slow
 def test_status_page_in_a_real_browser_matches_the_journal(
-    env: Env,  # noqa: F811 (the fixtures of tests/test_relayer.py)
-    good: tuple[list[int], list[int]],  # noqa: F811
+    env: Env,
+    good: tuple[list[int], list[int]],
     built: BuildResult,
     tmp_path: Path,
 ) -> None:
@@ -126,7 +132,7 @@ def test_status_page_in_a_real_browser_matches_the_journal(
     proc = env.relay("--status-port", str(port))
     fees = [10**15, 2 * 10**15, 3 * 10**15, 4 * 10**15]
     try:
-        _wait_for("the status page", lambda: _up(url), 120)
+        wait_for("the status page", lambda: _up(url), 120)
         scale = built.manifest.inputs[0].scale
         bad = _request(env, [field.encode(1e7, scale), *felts[1:]], 0)  # beyond calibration
         rids = [_request(env, felts, fees[0]), _request(env, felts, fees[1])]
@@ -143,7 +149,7 @@ def test_status_page_in_a_real_browser_matches_the_journal(
         assert fulfilled <= sum(e.state == J.FULFILLED for e in after)
         rids += [_request(env, felts, fees[2]), _request(env, felts, fees[3])]
 
-        _wait_for(
+        wait_for(
             "every request settled",
             lambda: {e.state for e in _journal(env)} <= {J.FULFILLED, J.REJECTED},
             300,
@@ -152,7 +158,7 @@ def test_status_page_in_a_real_browser_matches_the_journal(
         shown = _browse(url, shot)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
-        _finish(proc, 60)
+        finish(proc, 60)
 
     # Settled: the page says exactly what the journal and the chain say.
     entries = _journal(env)

@@ -22,7 +22,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_relayer import Env, _finish, _log, _wait_for, env, good  # noqa: F401
+from tests.relayer.helpers import (
+    Env,
+    finish,
+    relay_log,
+    wait_for,
+)
 from zkml_oracle.chain import free_port
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.types import BuildResult
@@ -71,7 +76,9 @@ class RayCluster:
 
 def _events(on: Env, name: str, rid: int | None = None) -> list[dict[str, Any]]:
     return [
-        r for r in _log(on) if r["event"] == name and (rid is None or rid in r.get("requests", []))
+        r
+        for r in relay_log(on)
+        if r["event"] == name and (rid is None or rid in r.get("requests", []))
     ]
 
 
@@ -97,8 +104,8 @@ def test_ray_address_without_the_ray_backend_is_one_clear_line(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
-    env: Env,  # noqa: F811 (the fixtures of tests/test_relayer.py)
-    good: tuple[list[int], list[int]],  # noqa: F811
+    env: Env,
+    good: tuple[list[int], list[int]],
     built: BuildResult,
 ) -> None:
     from zkml_oracle.relayer.ray_backend import prover_memory
@@ -122,7 +129,7 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
 
         # Proves and fulfils on the cluster.
         r1 = env.request(felts)
-        _wait_for(f"request {r1} fulfilled", lambda: _fulfilled(env, r1), 180)
+        wait_for(f"request {r1} fulfilled", lambda: _fulfilled(env, r1), 180)
         [done] = _events(env, "ray.proof_done", r1)
         assert done["node"].startswith(first.node_id[:8])
         workers = _status(status_port)["workers"]
@@ -130,23 +137,23 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
 
         # A node added while running: it gets a prover, and new proofs go to it.
         second = ray.add_worker()
-        _wait_for(
+        wait_for(
             "a prover on the new node",
             lambda: [w["state"] for w in _status(status_port)["workers"]] == ["idle", "idle"],
             120,
         )
         r2, r3 = env.request(felts), env.request(felts)
-        _wait_for("both fulfilled", lambda: _fulfilled(env, r2, r3), 180)
+        wait_for("both fulfilled", lambda: _fulfilled(env, r2, r3), 180)
         nodes = {_events(env, "ray.proof_done", rid)[0]["node"][:8] for rid in (r2, r3)}
         assert nodes == {first.node_id[:8], second.node_id[:8]}
 
         # A worker node killed mid-proof: proven on the other node, fulfilled once.
         r4 = env.request(felts)
-        started = _wait_for("r4 started", lambda: _events(env, "ray.proof_started", r4), 60)
+        started = wait_for("r4 started", lambda: _events(env, "ray.proof_started", r4), 60)
         victim = first if started[0]["node"].startswith(first.node_id[:8]) else second
         survivor = second if victim is first else first
         ray.kill(victim)
-        _wait_for(f"request {r4} fulfilled", lambda: _fulfilled(env, r4), 180)
+        wait_for(f"request {r4} fulfilled", lambda: _fulfilled(env, r4), 180)
         assert _events(env, "ray.prover_lost", r4)
         [done4] = _events(env, "ray.proof_done", r4)
         assert done4["node"].startswith(survivor.node_id[:8])
@@ -155,13 +162,13 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
         # a cluster answers at the same address again.
         ray.shutdown()
         r5 = env.request(felts)
-        _wait_for("ray.unavailable logged", lambda: _events(env, "ray.unavailable"), 90)
+        wait_for("ray.unavailable logged", lambda: _events(env, "ray.unavailable"), 90)
         time.sleep(5)  # several reconnection attempts
         assert env.states()[r5] in (J.SEEN, J.PROVING)
         assert proc.poll() is None
         ray.start()
         back = ray.add_worker()
-        _wait_for(f"request {r5} fulfilled", lambda: _fulfilled(env, r5), 240)
+        wait_for(f"request {r5} fulfilled", lambda: _fulfilled(env, r5), 240)
         assert _events(env, "ray.proof_done", r5)[0]["node"].startswith(back.node_id[:8])
         assert len(_events(env, "ray.connected")) >= 2
 
@@ -169,7 +176,7 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
         env.assert_exactly_once(rids, outputs)
         assert env.states() == {rid: J.FULFILLED for rid in rids}
         os.kill(proc.pid, signal.SIGTERM)
-        assert _finish(proc, 60) == 0
+        assert finish(proc, 60) == 0
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()

@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import calibration_rows, run_cli, write_json
-from tests.test_relayer import EXE, _deploy, _finish, _wait_for
+from tests.relayer.helpers import (
+    EXE,
+    deploy_oracle,
+    finish,
+    wait_for,
+)
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, free_port
 from zkml_oracle.chain.oracle import input_felts
@@ -80,7 +85,7 @@ def test_the_relayer_serves_sealed_private_inputs(
 
     node = LocalNode.start(port=free_port())
     try:
-        oracle, model_id = _deploy(node.url, bound_built.build_dir, tmp_path)
+        oracle, model_id = deploy_oracle(node.url, bound_built.build_dir, tmp_path)
         web3 = Web3(Web3.HTTPProvider(node.url))
         contract = web3.eth.contract(address=oracle, abi=oracle_artifact().abi)
         m = bound_built.manifest
@@ -151,12 +156,12 @@ def test_the_relayer_serves_sealed_private_inputs(
                 except Exception:
                     return {}
 
-            _wait_for("every request settled or rejected", lambda: states() == wanted, 300)
+            wait_for("every request settled or rejected", lambda: states() == wanted, 300)
             url = f"http://127.0.0.1:{port}/metrics"
             metrics = urllib.request.urlopen(url, timeout=10).read().decode()
         finally:
             proc.send_signal(signal.SIGTERM)
-            _finish(proc)
+            finish(proc)
         with Journal(tmp_path / "j.sqlite", readonly=True) as j:
             tampered_entry, mismatch_entry = j.get(tampered), j.get(mismatch)
             assert tampered_entry is not None and mismatch_entry is not None

@@ -12,60 +12,47 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import BATCH, calibration_rows, prove_rows
+from tests.conftest import BATCH, calibration_rows
+from tests.relayer.helpers import (
+    EXE,
+    RELAYER_0,
+    RELAYER_1,
+    Env,
+    Rows,
+    finish,
+    processes_in,
+    relay_log,
+    request_event,
+    start_env,
+    wait_for,
+)
 from zkml_oracle import field
-from zkml_oracle.chain import ChainOptions, LocalNode, connect, free_port, sender
-from zkml_oracle.chain.deployments import DeploymentStore
+from zkml_oracle.chain import LocalNode, free_port
 from zkml_oracle.chain.oracle import RequestStatus
 from zkml_oracle.exceptions import IllegalTransition
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
-from zkml_oracle.relayer.journal import Journal, JournalError, RequestEvent
+from zkml_oracle.relayer.journal import Journal, JournalError
 from zkml_oracle.relayer.signer import ANVIL_DEV_KEYS, NonceManager
 from zkml_oracle.testing import committed
-from zkml_oracle.types import BuildResult, ProofResult, Visibility
-
-EXE = Path(sys.executable).parent / "zkml-oracle"
-#: Anvil's dev key #2 makes the requests, so the relayer's account (dev key #0) is its own.
-REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
-RELAYER_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-RELAYER_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-
-
-def _wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-
+from zkml_oracle.types import BuildResult, Visibility
 
 # --- the journal, alone ---
-
-
-def _event(rid: int, block: int = 1) -> RequestEvent:
-    return RequestEvent(rid, "0x" + "ab" * 32, (1, 2, 3, 4), 10**10, 0, block, rid)
 
 
 def test_the_journal_records_once_and_keeps_the_cursor(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite") as j:
         assert j.cursor() is None
-        assert j.record([_event(1), _event(2)], 5) == 2
-        assert j.record([_event(2), _event(3, block=6)], 6) == 1  # a known request stays as is
+        assert j.record([request_event(1), request_event(2)], 5) == 2
+        assert (
+            j.record([request_event(2), request_event(3, block=6)], 6) == 1
+        )  # a known request stays as is
         assert j.cursor() == 6
         assert [e.request_id for e in j.in_state(J.SEEN)] == [1, 2, 3]
         j.transition(1, J.PROVING, attempts=1)
@@ -89,7 +76,7 @@ def test_every_state_change_goes_through_transition_and_only_an_allowed_one(
     tmp_path: Path,
 ) -> None:
     with Journal(tmp_path / "j.sqlite") as j:
-        j.record([_event(1), _event(2)], 1)
+        j.record([request_event(1), request_event(2)], 1)
         with pytest.raises(ValueError, match="through Journal.transition"):
             j.update(1, state=J.PROVED)
         for state in (J.PROVING, J.PROVED, J.SIGNED, J.SENT, J.FULFILLED):  # the happy path
@@ -153,205 +140,6 @@ def test_nonces_count_up_and_resync_from_the_chain() -> None:
     assert nonces.take() == 9
 
 
-# --- on a real Anvil ---
-
-
-@dataclass
-class Env:
-    node: LocalNode
-    port: int
-    work: Path
-    build_dir: Path
-    model_id: str
-    oracle: str
-    web3: Any
-    contract: Any
-    #: Where the relayer connects (a fault proxy in front of the node), if not the node.
-    rpc_url: str | None = None
-    #: Every relayer started here: :meth:`stop` kills those a failed test left running.
-    relayers: list[subprocess.Popen[bytes]] = dc_field(default_factory=list)
-
-    def stop(self) -> None:
-        """The relayers still running (a test that failed before it stopped them) and the node."""
-        for proc in self.relayers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        self.node.stop()
-
-    def relay(
-        self,
-        *args: str,
-        db: str = "j.sqlite",
-        env: dict[str, str] | None = None,
-        log: str = "relay.log",
-    ) -> subprocess.Popen[bytes]:
-        out = open(self.work / log, "ab")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                str(EXE),
-                "relay",
-                "--model",
-                str(self.build_dir),
-                "--rpc-url",
-                self.rpc_url or self.node.url,
-                "--deployments",
-                str(self.work / "deployments"),
-                "--db",
-                str(self.work / db),
-                "--poll-interval",
-                "0.2",
-                *args,
-            ],
-            cwd=self.work,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-        )
-        self.relayers.append(proc)
-        return proc
-
-    def request(self, felts: list[int]) -> int:
-        from eth_account import Account
-
-        account = Account.from_key(REQUESTER_KEY)
-        now = int(self.web3.eth.get_block("latest")["timestamp"])
-        fn = self.contract.functions.requestInference(
-            self.model_id, felts, "0x" + "00" * 20, 0, now + 3600
-        )
-        tx = fn.build_transaction(
-            {
-                "from": account.address,
-                "nonce": self.web3.eth.get_transaction_count(account.address, "pending"),
-            }
-        )
-        raw = account.sign_transaction(tx).raw_transaction
-        receipt = self.web3.eth.wait_for_transaction_receipt(
-            self.web3.eth.send_raw_transaction(raw)
-        )
-        assert receipt["status"] == 1
-        logs = self.contract.events.InferenceRequested().process_receipt(receipt)
-        return int(logs[0]["args"]["requestId"])
-
-    def states(self, db: str = "j.sqlite") -> dict[int, str]:
-        path = self.work / db
-        if not path.is_file():
-            return {}
-        try:
-            with Journal(path, readonly=True) as j:
-                return {e.request_id: e.state for e in j.all()}
-        except Exception:
-            return {}
-
-    def fulfil_calls(self) -> list[tuple[str, str, list[int], int]]:
-        """Every mined fulfill/fulfillBatch transaction to the oracle (reverted too): sender,
-        hash, request ids, receipt status."""
-        calls = []
-        for n in range(self.web3.eth.block_number + 1):
-            for tx in self.web3.eth.get_block(n, full_transactions=True)["transactions"]:
-                if tx["to"] and tx["to"].lower() == self.oracle.lower():
-                    fn, args = self.contract.decode_function_input(tx["input"])
-                    if fn.fn_name in ("fulfill", "fulfillBatch"):
-                        batch = fn.fn_name == "fulfillBatch"
-                        ids = [r["id"] for r in (args["requests"] if batch else [args["request"]])]
-                        status = self.web3.eth.get_transaction_receipt(tx["hash"])["status"]
-                        calls.append(
-                            (tx["from"], "0x" + tx["hash"].hex().removeprefix("0x"), ids, status)
-                        )
-        return calls
-
-    def fulfil_txs(self, by_hand: frozenset[str] = frozenset()) -> dict[str, list[int]]:
-        """Every mined fulfil transaction to the oracle but those ``by_hand`` (hashes): sender
-        → request ids (reverted too)."""
-        sent: dict[str, list[int]] = {}
-        for who, tx_hash, ids, _ in self.fulfil_calls():
-            if tx_hash not in by_hand:
-                sent.setdefault(who, []).extend(int(i) for i in ids)
-        return sent
-
-    def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
-        event = self.contract.events.RequestFulfilled()
-        for rid in rids:
-            logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
-            assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
-            assert list(logs[0]["args"]["outputs"]) == outputs
-            assert self.contract.functions.requestStatus(rid).call() == 2  # Fulfilled
-        for who, ids in self.fulfil_txs().items():
-            assert len(ids) == len(set(ids)), f"{who} sent fulfill twice for a request: {ids}"
-
-
-def _deploy(url: str, build_dir: Path, work: Path) -> tuple[str, str]:
-    from zkml_oracle.chain.oracle import deploy_and_register
-
-    store = DeploymentStore(work / "deployments")
-    with connect(ChainOptions(rpc_url=url)) as chain:
-        deployed = deploy_and_register(chain, build_dir, sender(chain, None), store=store)
-    return deployed.oracle, deployed.model_id
-
-
-def _env(node: LocalNode, port: int, built: BuildResult, work: Path) -> Env:
-    from web3 import Web3
-
-    from zkml_oracle.chain.contracts import oracle as oracle_artifact
-
-    oracle, model_id = _deploy(node.url, built.build_dir, work)
-    web3 = Web3(Web3.HTTPProvider(node.url))
-    contract = web3.eth.contract(address=oracle, abi=oracle_artifact().abi)
-    return Env(node, port, work, built.build_dir, model_id, oracle, web3, contract)
-
-
-@pytest.fixture
-def env(built: BuildResult, tmp_path: Path) -> Iterator[Env]:
-    port = free_port()
-    node = LocalNode.start(port=port)
-    env = _env(node, port, built, tmp_path)
-    yield env
-    env.stop()
-
-
-@pytest.fixture(scope="module")
-def good(
-    built: BuildResult, proof: ProofResult, example: dict[str, Path]
-) -> tuple[list[int], list[int]]:
-    """The example input's felts and the signed outputs its genuine proof carries."""
-    m = built.manifest
-    values = json.loads(example["input"].read_text())["input_data"][0]
-    felts = [field.encode(v, m.inputs[0].scale) for v in values]
-    lay = m.layout
-    outputs = [field.felt_to_int(f) for f in proof.instances[lay.outputs.offset : lay.outputs.end]]
-    return felts, outputs
-
-
-def _finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> int:
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-
-
-def _processes_in(folder: Path) -> list[int]:
-    """Processes whose working directory is ``folder`` (a relayer's, its workers')."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
-def _log(env: Env, name: str = "relay.log") -> list[dict[str, Any]]:
-    return [
-        json.loads(line)
-        for line in (env.work / name).read_text().splitlines()
-        if line.startswith("{")
-    ]
-
-
 def test_once_fulfils_exactly_once_rejects_malformed_and_resumes(
     env: Env, good: tuple[list[int], list[int]], built: BuildResult
 ) -> None:
@@ -362,7 +150,7 @@ def test_once_fulfils_exactly_once_rejects_malformed_and_resumes(
     inexact = env.request([2**200 + 1, *felts[1:]])  # a felt no real value at scale encodes to
     second = env.request(felts)
 
-    assert _finish(env.relay("--once")) == 0, (env.work / "relay.log").read_text()
+    assert finish(env.relay("--once")) == 0, (env.work / "relay.log").read_text()
     states = env.states()
     assert states == {
         first: J.FULFILLED,
@@ -384,7 +172,7 @@ def test_once_fulfils_exactly_once_rejects_malformed_and_resumes(
 
     # A second run finds nothing to do and sends nothing.
     third = env.request(felts)
-    assert _finish(env.relay("--once")) == 0
+    assert finish(env.relay("--once")) == 0
     assert env.states()[third] == J.FULFILLED
     env.assert_exactly_once([first, second, third], outputs)
     assert sorted(env.fulfil_txs()[RELAYER_0]) == [first, second, third]
@@ -408,15 +196,15 @@ def test_kill9_during_a_proof_loses_nothing(env: Env, good: tuple[list[int], lis
     felts, outputs = good
     rids = [env.request(felts), env.request(felts)]
     proc = env.relay()
-    _wait_for("a proof in a worker", lambda: J.PROVING in env.states().values())
+    wait_for("a proof in a worker", lambda: J.PROVING in env.states().values())
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
     assert not set(env.states().values()) & {J.FULFILLED}  # killed before any fulfilment
 
-    assert _finish(env.relay("--once")) == 0
+    assert finish(env.relay("--once")) == 0
     assert env.states() == {rid: J.FULFILLED for rid in rids}
     env.assert_exactly_once(rids, outputs)
-    assert any(r["event"] == "relayer.start" and r["requeued"] == 1 for r in _log(env))
+    assert any(r["event"] == "relayer.start" and r["requeued"] == 1 for r in relay_log(env))
 
 
 @pytest.mark.slow
@@ -426,14 +214,14 @@ def test_kill9_after_sending_before_journaling_sends_nothing_twice(
     felts, outputs = good
     rid = env.request(felts)
     crashed = env.relay("--once", env={"ZKML_RELAYER_TEST_CRASH": "after-broadcast"})
-    assert _finish(crashed) == -signal.SIGKILL
+    assert finish(crashed) == -signal.SIGKILL
     with Journal(env.work / "j.sqlite", readonly=True) as j:
         entry = j.get(rid)
     # The journal holds the signed transaction but not that it was sent; the chain has it.
     assert entry is not None and entry.state == J.SIGNED and entry.tx_hash
     assert env.web3.eth.get_transaction_receipt(entry.tx_hash)["status"] == 1
 
-    assert _finish(env.relay("--once")) == 0
+    assert finish(env.relay("--once")) == 0
     with Journal(env.work / "j.sqlite", readonly=True) as j:
         after = j.get(rid)
     assert after is not None and after.state == J.FULFILLED and after.tx_hash == entry.tx_hash
@@ -462,7 +250,7 @@ def test_two_relayers_racing_fulfil_each_request_once(
         log="b.log",
         env={"ZKML_RELAYER_PASSPHRASE": "pw"},
     )
-    assert _finish(a) == 0 and _finish(b) == 0
+    assert finish(a) == 0 and finish(b) == 0
     env.assert_exactly_once(rids, outputs)
     mine = {J.FULFILLED, J.FULFILLED_BY_OTHER}
     sa, sb = env.states("a.sqlite"), env.states("b.sqlite")
@@ -481,27 +269,28 @@ def test_the_rpc_down_for_20_seconds_delays_but_loses_nothing(
     port = free_port()
     state = tmp_path / "anvil-state.json"
     node = LocalNode.start(port=port, extra_args=("--dump-state", str(state)))
-    env = _env(node, port, built, tmp_path)
+    env = start_env(node, port, built, tmp_path)
     proc = None
     try:
         first = env.request(felts)
         proc = env.relay()
-        _wait_for("a proof in a worker", lambda: J.PROVING in env.states().values())
+        wait_for("a proof in a worker", lambda: J.PROVING in env.states().values())
         node.stop()  # Anvil dumps its state on SIGTERM
         down = time.monotonic()
-        _wait_for(
-            "the relayer to notice", lambda: any(r["event"] == "rpc.unavailable" for r in _log(env))
+        wait_for(
+            "the relayer to notice",
+            lambda: any(r["event"] == "rpc.unavailable" for r in relay_log(env)),
         )
         assert proc.poll() is None
         time.sleep(max(0.0, 20 - (time.monotonic() - down)))  # the outage itself, not a poll
         node = env.node = LocalNode.start(port=port, extra_args=("--load-state", str(state)))
         second = env.request(felts)
-        _wait_for(
+        wait_for(
             "both fulfilled",
             lambda: env.states() == {first: J.FULFILLED, second: J.FULFILLED},
             timeout=90,
         )
-        assert any(r["event"] == "rpc.recovered" for r in _log(env))
+        assert any(r["event"] == "rpc.recovered" for r in relay_log(env))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         env.assert_exactly_once([first, second], outputs)
@@ -527,7 +316,7 @@ def test_sigterm_drains_in_flight_work_and_serves_metrics(
         except OSError:
             return ""
 
-    _wait_for("a proof in a worker", lambda: env.states().get(rid) == J.PROVING)
+    wait_for("a proof in a worker", lambda: env.states().get(rid) == J.PROVING)
     assert "zkml_relayer_requests_seen_total 1.0" in scrape()
     proc.send_signal(signal.SIGTERM)
     start = time.monotonic()
@@ -535,7 +324,7 @@ def test_sigterm_drains_in_flight_work_and_serves_metrics(
     assert time.monotonic() - start < 20
     assert env.states() == {rid: J.FULFILLED}  # the in-flight proof was finished and sent
     env.assert_exactly_once([rid], outputs)
-    assert any(r["event"] == "relayer.draining" for r in _log(env))
+    assert any(r["event"] == "relayer.draining" for r in relay_log(env))
 
 
 def test_a_request_for_a_model_no_longer_served_is_ignored(
@@ -551,7 +340,7 @@ def test_a_request_for_a_model_no_longer_served_is_ignored(
     served = "0x" + "cd" * 32
     oracle = SimpleNamespace(web3=SimpleNamespace(eth=SimpleNamespace(chain_id=31337)))
     with Journal(tmp_path / "j.sqlite") as j:
-        j.record([_event(1)], 1)  # journaled by an earlier run that served model 0xabab…
+        j.record([request_event(1)], 1)  # journaled by an earlier run that served model 0xabab…
         relayer = Relayer(
             config=RelayerSettings(),
             oracle=oracle,  # type: ignore[arg-type]
@@ -595,7 +384,7 @@ def test_an_older_journal_gains_the_batch_columns(tmp_path: Path) -> None:
         assert entry is not None and entry.state == J.PROVED and entry.batch is None
         with j.atomic():  # a batch's rows change together
             j.update(7, batch="k", slot=0)
-            j.record([_event(8)], 2)
+            j.record([request_event(8)], 2)
             j.transition(8, J.PROVED, batch="k", slot=1)
         assert [e.request_id for e in j.members("k")] == [7, 8]
         with pytest.raises(RuntimeError), j.atomic():
@@ -611,45 +400,6 @@ def test_a_batch_size_beyond_the_circuit_is_refused(built: BuildResult) -> None:
     check_batch_size(models, 1)
     with pytest.raises(RelayerError, match="--batch-size 2: model 0x01 .* proves 1 request"):
         check_batch_size(models, 2)
-
-
-@dataclass(frozen=True)
-class Rows:
-    """BATCH calibration rows: their felts, and the outputs a reference proof gives each."""
-
-    felts: list[list[int]]
-    outputs: list[list[int]]
-    proof: bytes
-    instances: list[int]
-
-
-@pytest.fixture(scope="module")
-def rows(
-    batch_built: BuildResult, example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Rows:
-    from zkml_oracle.chain.oracle import proof_calldata
-
-    m = batch_built.manifest
-    values = calibration_rows(example)[:BATCH]
-    ref = prove_rows(batch_built, values, tmp_path_factory.mktemp("batch-ref") / "ref.json")
-    felts = [[field.encode(v, m.inputs[0].scale) for v in row] for row in values]
-    outputs = []
-    for i in range(BATCH):
-        seg = m.layout.output_slot(i)
-        outputs.append([field.felt_to_int(f) for f in ref.instances[seg.offset : seg.end]])
-    assert len({tuple(o) for o in outputs}) == BATCH  # four different answers
-    proof, instances = proof_calldata(ref.proof_path)
-    return Rows(felts, outputs, proof, instances)
-
-
-@pytest.fixture
-def benv(batch_built: BuildResult, tmp_path: Path) -> Iterator[Env]:
-    """A fresh Anvil with the oracle and the batched (BATCH slots) model."""
-    port = free_port()
-    node = LocalNode.start(port=port)
-    env = _env(node, port, batch_built, tmp_path)
-    yield env
-    env.stop()
 
 
 def _assert_answered(
@@ -674,7 +424,7 @@ def _entries(env: Env) -> dict[int, J.Entry]:
 
 def test_a_full_batch_is_settled_by_one_fulfill_batch(benv: Env, rows: Rows) -> None:
     rids = [benv.request(f) for f in rows.felts]
-    assert _finish(benv.relay("--once", "--batch-size", str(BATCH))) == 0, (
+    assert finish(benv.relay("--once", "--batch-size", str(BATCH))) == 0, (
         benv.work / "relay.log"
     ).read_text()
     entries = _entries(benv)
@@ -699,7 +449,7 @@ def test_a_batch_not_filled_in_max_wait_is_proved_as_it_is(benv: Env, rows: Rows
     proc = benv.relay("--batch-size", str(BATCH), "--max-wait", "2")
     try:
         rids = [benv.request(f) for f in rows.felts[:2]]
-        _wait_for(
+        wait_for(
             "both fulfilled",
             lambda: benv.states() == {rid: J.FULFILLED for rid in rids},
             timeout=90,
@@ -712,7 +462,7 @@ def test_a_batch_not_filled_in_max_wait_is_proved_as_it_is(benv: Env, rows: Rows
     entries = _entries(benv)
     [(_, tx_hash, ids, _)] = benv.fulfil_calls()
     assert ids == rids and {e.tx_hash for e in entries.values()} == {tx_hash}
-    [started] = [r for r in _log(benv) if r["event"] == "proof.started"]
+    [started] = [r for r in relay_log(benv) if r["event"] == "proof.started"]
     assert started["requests"] == rids
     waited = started["ts"] - min(e.seen_at for e in entries.values())
     assert 1.8 <= waited < 10, waited  # proved once the oldest had waited max-wait, not before
@@ -724,13 +474,13 @@ def test_kill9_between_proof_and_send_sends_the_journaled_proof_once(benv: Env, 
     crashed = benv.relay(
         "--once", "--batch-size", str(BATCH), env={"ZKML_RELAYER_TEST_CRASH": "after-proof"}
     )
-    assert _finish(crashed) == -signal.SIGKILL
+    assert finish(crashed) == -signal.SIGKILL
     proved = _entries(benv)
     assert {e.state for e in proved.values()} == {J.PROVED} and not benv.fulfil_calls()
-    _wait_for("the killed relayer's workers to exit", lambda: not _processes_in(benv.work), 10)
+    wait_for("the killed relayer's workers to exit", lambda: not processes_in(benv.work), 10)
 
-    assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
-    assert not any(r["event"] == "proof.started" for r in _log(benv, "restart.log"))
+    assert finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
+    assert not any(r["event"] == "proof.started" for r in relay_log(benv, "restart.log"))
     entries = _entries(benv)
     assert {rid: e.state for rid, e in entries.items()} == {rid: J.FULFILLED for rid in rids}
     [(who, tx_hash, ids, status)] = benv.fulfil_calls()
@@ -747,7 +497,7 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     crashed = benv.relay(
         "--once", "--batch-size", str(BATCH), env={"ZKML_RELAYER_TEST_CRASH": "after-proof"}
     )
-    assert _finish(crashed) == -signal.SIGKILL
+    assert finish(crashed) == -signal.SIGKILL
     proved = _entries(benv)
     assert {e.state for e in proved.values()} == {J.PROVED}
     assert len({e.batch for e in proved.values()}) == 1 and not benv.fulfil_calls()
@@ -760,8 +510,8 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     ).transact({"from": RELAYER_0})
     assert benv.web3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
-    assert _finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
-    assert not any(r["event"] == "proof.started" for r in _log(benv, "restart.log"))
+    assert finish(benv.relay("--once", "--batch-size", str(BATCH), log="restart.log")) == 0
+    assert not any(r["event"] == "proof.started" for r in relay_log(benv, "restart.log"))
     entries = _entries(benv)
     assert entries[lost].state == J.FULFILLED_BY_OTHER and entries[lost].fulfiller == RELAYER_0
     assert all(entries[r].state == J.FULFILLED for r in rids[1:])
@@ -782,14 +532,14 @@ def test_batch_size_is_checked_against_the_circuit_and_1_serves_a_batched_one(
     benv: Env, rows: Rows
 ) -> None:
     refused = benv.relay("--once", "--batch-size", str(BATCH + 1), log="refused.log")
-    assert _finish(refused) != 0
+    assert finish(refused) != 0
     message = (benv.work / "refused.log").read_text()
     assert f"--batch-size {BATCH + 1}: model {benv.model_id}" in message
     assert f"proves {BATCH} request(s) per proof" in message and "Traceback" not in message
     assert not benv.states()
 
     rid = benv.request(rows.felts[2])  # batch size 1 on a batched circuit: slot 0, padded
-    assert _finish(benv.relay("--once")) == 0
+    assert finish(benv.relay("--once")) == 0
     [(who, _, ids, status)] = benv.fulfil_calls()
     assert (who, ids, status) == (RELAYER_0, [rid], 1)
     tx = benv.web3.eth.get_transaction(benv.fulfil_calls()[0][1])
@@ -804,7 +554,7 @@ def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
     benv.web3.provider.make_request("evm_setAutomine", [False])  # transactions wait in the pool
     proc = benv.relay("--once", "--batch-size", str(BATCH))
     try:
-        _wait_for(
+        wait_for(
             "the batch transaction in the pool",
             lambda: set(benv.states().values()) == {J.SENT},
             timeout=90,
@@ -816,7 +566,7 @@ def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
         ).transact({"from": RELAYER_1, "maxPriorityFeePerGas": 10**11, "maxFeePerGas": 2 * 10**11})
         benv.web3.provider.make_request("evm_mine", [])
         benv.web3.provider.make_request("evm_setAutomine", [True])
-        assert _finish(proc) == 0, (benv.work / "relay.log").read_text()
+        assert finish(proc) == 0, (benv.work / "relay.log").read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -831,7 +581,7 @@ def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
     [done] = benv.contract.events.BatchFulfilled().process_receipt(receipt)
     assert (done["args"]["settled"], done["args"]["skipped"]) == (BATCH - 1, 1)
     _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
-    assert not any(r["event"] == "request.retry" for r in _log(benv))
+    assert not any(r["event"] == "request.retry" for r in relay_log(benv))
 
 
 def test_a_batch_with_an_input_the_circuit_cannot_run_names_that_request(

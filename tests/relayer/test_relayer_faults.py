@@ -4,10 +4,6 @@ and asserts what was made, fulfilled on-chain, duplicated and lost: lost 0 and d
 every row (a reorg deeper than --confirmations is reported, and what it orphaned is sent again).
 """
 
-# The fixtures of tests/test_relayer.py are imported here by name, so pytest finds them; their
-# names are the tests' parameters.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -24,21 +20,18 @@ from typing import Any
 
 import pytest
 
-from tests.test_relayer import (  # noqa: F401  (fixtures)
-    BATCH,
+from tests.conftest import BATCH
+from tests.relayer.helpers import (
     EXE,
     RELAYER_0,
     REQUESTER_KEY,
     Env,
     Rows,
-    _env,
-    _finish,
-    _log,
-    _wait_for,
-    benv,
-    env,
-    good,
-    rows,
+    finish,
+    relay_log,
+    request_event,
+    start_env,
+    wait_for,
 )
 from zkml_oracle.chain import LocalNode, contracts, free_port
 from zkml_oracle.relayer import journal as J
@@ -126,7 +119,7 @@ def _status(env: Env) -> dict[str, Any]:
 
 
 def _events(env: Env, name: str, log: str = "relay.log") -> list[dict[str, Any]]:
-    return [r for r in _log(env, log) if r["event"] == name]
+    return [r for r in relay_log(env, log) if r["event"] == name]
 
 
 @pytest.fixture
@@ -164,7 +157,7 @@ def test_a_502_after_the_gas_estimate_leaves_no_nonce_gap(
     made = [env.request(felts), env.request(felts)]
     # The first fee lookup after the first estimate fails with a 502.
     proxy.add(Fault("eth_getBlockByNumber", "http", status=502, after="eth_estimateGas"))
-    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
+    assert finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert proxy.injected["eth_getBlockByNumber:http"] == 1
     assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
@@ -187,7 +180,7 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
     proc = env.relay("--confirmations", str(confirmations))
     miner = None
     try:
-        _wait_for(
+        wait_for(
             "the fulfilment in the pool",
             lambda: set(env.states().values()) == {J.SENT} and len(env.states()) == 2,
             timeout=400,
@@ -195,9 +188,9 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
         snapshot = rpc(url, "evm_snapshot")
         rpc(url, "evm_mine")  # the fulfilment's block
         if confirmations == 0:  # final at once: the journal says fulfilled
-            _wait_for("fulfilled", lambda: set(env.states().values()) == {J.FULFILLED}, 90)
+            wait_for("fulfilled", lambda: set(env.states().values()) == {J.FULFILLED}, 90)
         else:
-            _wait_for("the transaction mined", lambda: _receipt_seen(env), 90)
+            wait_for("the transaction mined", lambda: _receipt_seen(env), 90)
             time.sleep(1)  # the relayer sees it mined, not yet final
         head_before = env.web3.eth.block_number
         rpc(url, "evm_revert", snapshot)  # the block is orphaned: a 1-block reorg
@@ -207,7 +200,7 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
         made.append(late)
         rpc(url, "evm_setAutomine", False)
         miner = Miner(url)
-        _wait_for(
+        wait_for(
             "all fulfilled",
             lambda: (
                 env.states() == {rid: J.FULFILLED for rid in made}
@@ -254,12 +247,12 @@ def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: G
     made = [env.request(felts), env.request(felts)]
     proc = env.relay()
     try:
-        _wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=300)
+        wait_for("a pause", lambda: _events(env, "relayer.paused"), timeout=300)
         time.sleep(8)  # the first relayer had spent every attempt (3, 0.5-2 s apart) by now
         assert set(env.states().values()) <= set(J.OPEN_STATES), env.states()
         assert _status(env)["alert"].startswith("sending paused")
         rpc(url, "anvil_setBalance", RELAYER_0, hex(balance))
-        _wait_for("both fulfilled", lambda: env.states() == dict.fromkeys(made, J.FULFILLED), 400)
+        wait_for("both fulfilled", lambda: env.states() == dict.fromkeys(made, J.FULFILLED), 400)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
@@ -278,10 +271,8 @@ def test_a_relayer_without_funds_pauses_and_keeps_its_attempts(env: Env, good: G
 
 
 def test_retry_failed_puts_failed_requests_back(tmp_path: Path) -> None:
-    from tests.test_relayer import _event
-
     with Journal(tmp_path / "j.sqlite") as j:
-        j.record([_event(1), _event(2)], 1)
+        j.record([request_event(1), request_event(2)], 1)
         j.transition(1, J.PROVING, attempts=3)
         j.transition(1, J.FAILED, error="gave up")
         with pytest.raises(J.JournalError, match="failed -> proved is not an allowed"):
@@ -312,7 +303,7 @@ def test_a_poison_request_in_a_batch_is_rejected_alone(small_benv: Env, rows: Ro
     poison = _request(benv, rows.felts[1], consumer=consumer, gas=SMALL_BLOCK - 1_000_000)
     healthy = [benv.request(rows.felts[i]) for i in (0, 2, 3)]
     done = benv.relay("--once", "--batch-size", str(BATCH))
-    assert _finish(done, timeout=400) == 0, (benv.work / "relay.log").read_text()
+    assert finish(done, timeout=400) == 0, (benv.work / "relay.log").read_text()
     entries = {e.request_id: e for e in _all(benv)}
     assert entries[poison].state == J.REJECTED
     assert "callback gas cannot fit a block" in str(entries[poison].error)
@@ -329,7 +320,7 @@ def _small_blocks(built: BuildResult, tmp_path: Path, callback_cap: int) -> Iter
     node = LocalNode.start(port=port, extra_args=("--gas-limit", str(SMALL_BLOCK)))
     env = None
     try:
-        env = _env(node, port, built, tmp_path)
+        env = start_env(node, port, built, tmp_path)
         settings = env.contract.functions.settings().call()
         fn = env.contract.functions.setSettings((callback_cap, settings[1], settings[2]))
         receipt = env.web3.eth.wait_for_transaction_receipt(
@@ -365,7 +356,7 @@ def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], go
         log = f"term{attempt}.log"
         proc = env.relay("--drain-timeout", "3", log=log)
         try:
-            _wait_for("the loop", lambda log=log: _events(env, "relayer.start", log), 120)
+            wait_for("the loop", lambda log=log: _events(env, "relayer.start", log), 120)
             time.sleep((attempt + jitter.random()) * 2.5 / 4)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
@@ -376,7 +367,7 @@ def test_sigterm_at_any_moment_exits_cleanly(proxied: tuple[Env, FaultProxy], go
         assert code == 0 and "Traceback" not in text, text[-3000:]
     assert all(e.attempts <= 1 for e in _all(env))  # a cancelled proof is not an attempt
     proxy.latency = 0.0
-    assert _finish(env.relay("--once", log="last.log"), timeout=400) == 0
+    assert finish(env.relay("--once", log="last.log"), timeout=400) == 0
     assert _tally(env, made) == {"made": 2, "fulfilled": 2, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
     assert all(e.attempts == 1 for e in _all(env))
@@ -415,7 +406,7 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
 
     def refused(db: str, match: str) -> None:
         done = env.relay("--once", db=db, log="refused.log")
-        assert _finish(done) == 2
+        assert finish(done) == 2
         text = (env.work / "refused.log").read_text()
         (env.work / "refused.log").unlink()
         assert "Traceback" not in text and f"error: the relayer journal {env.work / db}" in text
@@ -428,13 +419,13 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
     other.commit()
     other.close()
     done = env.relay("--once", db="other.sqlite", log="other.log")
-    assert _finish(done) == 2
+    assert finish(done) == 2
     assert "not a relayer journal" in (env.work / "other.log").read_text()
 
     # Read-only at start.
     db = small_disk / "j.sqlite"
     rel = os.path.relpath(db, env.work)
-    assert _finish(env.relay("--once", db=rel)) == 0  # an empty journal, bound to the oracle
+    assert finish(env.relay("--once", db=rel)) == 0  # an empty journal, bound to the oracle
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     refused(rel, "read-only")
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
@@ -443,7 +434,7 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
     made = [env.request(felts)]
     proc = env.relay(db=rel, log="full.log")
     try:
-        _wait_for("a proof in a worker", lambda: J.PROVING in env.states(rel).values(), 300)
+        wait_for("a proof in a worker", lambda: J.PROVING in env.states(rel).values(), 300)
         _fill(small_disk)
         code = proc.wait(120)
     finally:
@@ -454,14 +445,14 @@ def test_journal_faults_are_one_line_and_exit_2(env: Env, good: Good, small_disk
     assert "Traceback" not in text and "relayer.journal_failed" in text
     assert "free space on its disk" in text
     (small_disk / "filler").unlink()
-    assert _finish(env.relay("--once", db=rel, log="after.log"), timeout=400) == 0
+    assert finish(env.relay("--once", db=rel, log="after.log"), timeout=400) == 0
     assert _tally_db(env, made, rel) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
 
     # The journal vanishes while running.
     proc = env.relay(db=rel, log="vanish.log")
     try:
-        _wait_for("the loop", lambda: _events(env, "relayer.start", "vanish.log"), 120)
+        wait_for("the loop", lambda: _events(env, "relayer.start", "vanish.log"), 120)
         shutil.move(db, env.work / "moved.sqlite")
         code = proc.wait(60)
     finally:
@@ -489,7 +480,7 @@ def test_a_callback_needing_most_of_a_block_is_fulfilled(small_env: Env, good: G
     felts, outputs = good
     consumer = _consumer(env)
     made = [_request(env, felts, consumer=consumer, gas=9_500_000)]
-    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
+    assert finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
     assert consumer.functions.last().call()[0] == 1  # the callback ran
@@ -503,7 +494,7 @@ def test_unaffordable_requests_are_rejected_before_proving(small_env: Env, good:
     unpaid = _request(env, felts)
     paying = _request(env, felts, fee=10**15)
     done = env.relay("--once", "--min-fee", str(10**14))
-    assert _finish(done, timeout=400) == 0, (env.work / "relay.log").read_text()
+    assert finish(done, timeout=400) == 0, (env.work / "relay.log").read_text()
     entries = {e.request_id: e for e in _all(env)}
     assert entries[greedy].state == J.REJECTED and entries[unpaid].state == J.REJECTED
     assert "callback gas cannot fit a block" in str(entries[greedy].error)
@@ -533,7 +524,7 @@ def test_a_transaction_mined_during_settlement_is_not_taken_as_replaced(
             after="eth_sendRawTransaction",
         )
     )
-    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
+    assert finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert proxy.injected["eth_getTransactionCount:hook"] == 1
     [entry] = _all(env)
     assert entry.state == J.FULFILLED and entry.attempts == 1 and entry.error is None
@@ -559,7 +550,7 @@ def test_requests_for_models_not_served_are_journalled_as_ignored(env: Env, good
     other_id = "0x" + bytes(other["args"]["modelId"]).hex()
     foreign = _request(env, felts, model_id=other_id)
     served = env.request(felts)
-    assert _finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
+    assert finish(env.relay("--once"), timeout=400) == 0, (env.work / "relay.log").read_text()
     assert env.states() == {foreign: J.IGNORED, served: J.FULFILLED}
     assert _status(env)["counts"]["ignored"] == 1
     env.assert_exactly_once([served], outputs)
@@ -582,7 +573,7 @@ def test_a_prover_that_stalls_is_stopped_and_its_pool_replaced(
     try:
         for rid in range(1, 6):  # until a job is frozen while it proves (a proof is short)
             frozen = backend.submit(job(rid))
-            worker = _wait_for(
+            worker = wait_for(
                 "a proof", lambda: next((w for w in backend.status() if w.state == "proving"), None)
             )
             assert worker.pid is not None
