@@ -24,7 +24,7 @@ os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
 from zkml_oracle import field
 from zkml_oracle.apps.examples import write_credit_mlp
-from zkml_oracle.chain import LocalNode, contracts, rpc
+from zkml_oracle.chain import LocalNode, contracts
 from zkml_oracle.circuit import BuildOptions
 from zkml_oracle.prover import prove
 from zkml_oracle.types import BuildResult, ProofResult, Visibility
@@ -323,9 +323,10 @@ def _oracle_snapshot(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     env: Env = request.getfixturevalue("oracle_env")
-    snap = rpc(env.url, "evm_snapshot")
-    yield
-    assert rpc(env.url, "evm_revert", [snap]) is True
+    from zkml_oracle.testing import chain_snapshot
+
+    with chain_snapshot(env.url):
+        yield
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ from tests.oracle_helpers import (
     deploy,
     to_answer,
 )
-from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.chain import contracts
 from zkml_oracle.circuit.verifier import CompiledContract
+from zkml_oracle.testing import chain_snapshot
 from zkml_oracle.toolchain import ensure_solc
 
 CHAINLINK = contracts.PROJECT_ROOT / "node_modules" / "@chainlink" / "contracts"
@@ -103,9 +104,8 @@ def setup(feed: Feed) -> Setup:
 
 @pytest.fixture(autouse=True)
 def _isolated(setup: Setup) -> Iterator[None]:
-    snap = rpc(setup.url, "evm_snapshot")
-    yield
-    assert rpc(setup.url, "evm_revert", [snap]) is True
+    with chain_snapshot(setup.url):
+        yield
 
 
 def test_the_consumer_is_chainlinks_and_points_at_the_adapter(setup: Setup) -> None:

@@ -43,7 +43,7 @@ from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.chain.oracle import input_felts, proof_calldata, sign_credit_features
 from zkml_oracle.circuit.commitment import Binding
 from zkml_oracle.prover import prove
-from zkml_oracle.testing import committed
+from zkml_oracle.testing import chain_snapshot, committed
 from zkml_oracle.types import BuildResult, ProofResult
 
 ETHER = 10**18
@@ -209,9 +209,8 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     e: Ex = request.getfixturevalue("ex")
     if "kyc" in request.fixturenames:
         request.getfixturevalue("kyc")
-    snap = rpc(e.url, "evm_snapshot")
-    yield
-    assert rpc(e.url, "evm_revert", [snap]) is True
+    with chain_snapshot(e.url):
+        yield
 
 
 # --- FraudGuard: each payment screened on its own features (issue 14, row 1) ---

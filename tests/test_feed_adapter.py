@@ -24,15 +24,15 @@ from tests.oracle_helpers import (
     tx_reverts,
 )
 from zkml_oracle import field
-from zkml_oracle.chain import contracts, rpc
+from zkml_oracle.chain import contracts
+from zkml_oracle.testing import chain_snapshot
 from zkml_oracle.types import BuildResult
 
 
 @pytest.fixture(autouse=True)
 def _isolated(feed: Feed) -> Iterator[None]:
-    snap = rpc(feed.url, "evm_snapshot")
-    yield
-    assert rpc(feed.url, "evm_revert", [snap]) is True
+    with chain_snapshot(feed.url):
+        yield
 
 
 def test_metadata(feed: Feed) -> None:

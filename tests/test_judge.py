@@ -39,7 +39,7 @@ from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.chain.judge import read_case
 from zkml_oracle.chain.oracle import ZERO_ADDRESS, Request
 from zkml_oracle.prover import prove
-from zkml_oracle.testing import committed
+from zkml_oracle.testing import chain_snapshot, committed
 from zkml_oracle.types import BuildResult
 
 HOUR = 3600
@@ -203,9 +203,8 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     env: J = request.getfixturevalue("j")
     if "dao" in request.fixturenames:
         request.getfixturevalue("dao")  # module deployments before the snapshot
-    snap = rpc(env.url, "evm_snapshot")
-    yield
-    assert rpc(env.url, "evm_revert", [snap]) is True
+    with chain_snapshot(env.url):
+        yield
 
 
 def ruled(receipt: Any, judge: Any) -> tuple[int, int, int]:

@@ -42,7 +42,7 @@ from tests.oracle_helpers import (
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, contracts, rpc
 from zkml_oracle.chain.oracle import ZERO_ADDRESS, input_felts, proof_calldata
-from zkml_oracle.testing import committed
+from zkml_oracle.testing import chain_snapshot, committed
 from zkml_oracle.types import BuildResult, ProofResult
 
 FEE = 10**15
@@ -188,9 +188,8 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     env: BEnv = request.getfixturevalue("benv")
-    snap = rpc(env.url, "evm_snapshot")
-    yield
-    assert rpc(env.url, "evm_revert", [snap]) is True
+    with chain_snapshot(env.url):
+        yield
 
 
 def requests_for(env: BEnv, data: Batch, fees: list[int] | None = None) -> list[int]:

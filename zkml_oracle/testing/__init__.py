@@ -12,6 +12,7 @@ from .plugin import OracleHarness as OracleHarness
 from .plugin import Proof as Proof
 from .plugin import SubmitResult as SubmitResult
 from .plugin import TransactionReverted as TransactionReverted
+from .plugin import chain_snapshot as chain_snapshot
 from .plugin import committed as committed
 
 # The fixtures and hooks live in the plugin module; pytest registers it from here.

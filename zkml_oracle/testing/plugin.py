@@ -120,6 +120,18 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- results ---
 
 
+@contextlib.contextmanager
+def chain_snapshot(url: str) -> Iterator[None]:
+    """Undoes every chain change made inside the block (Anvil's ``evm_snapshot`` and
+    ``evm_revert``): module-wide deployments, each test on a clean copy of them."""
+    snap = rpc(url, "evm_snapshot")
+    try:
+        yield
+    finally:
+        if rpc(url, "evm_revert", [snap]) is not True:
+            raise AssertionError(f"{url} refused to revert to snapshot {snap}")
+
+
 @dataclass(frozen=True)
 class Proof:
     """A proof of one input (of 1..N for a model built with ``--batch N``), as the oracle
@@ -365,14 +377,9 @@ class OracleHarness:
         rpc(self.url, "evm_increaseTime", [seconds])
         rpc(self.url, "evm_mine", [])
 
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
         """Undoes every chain change made inside the block."""
-        snap = rpc(self.url, "evm_snapshot")
-        try:
-            yield
-        finally:
-            rpc(self.url, "evm_revert", [snap])
+        return chain_snapshot(self.url)
 
     # -- the oracle --
 
