@@ -17,13 +17,17 @@ from zkml_oracle.chain import LocalNode, free_port
 from zkml_oracle.types import BuildResult, ProofResult
 
 
-@pytest.fixture
-def env(built: BuildResult, tmp_path: Path) -> Iterator[Env]:
+def _fresh_chain(built: BuildResult, work: Path) -> Iterator[Env]:
     port = free_port()
-    node = LocalNode.start(port=port)
-    env = start_env(node, port, built, tmp_path)
+    env = start_env(LocalNode.start(port=port), port, built, work)
     yield env
     env.stop()
+
+
+@pytest.fixture
+def env(built: BuildResult, tmp_path: Path) -> Iterator[Env]:
+    """A fresh Anvil with the oracle and the example model."""
+    yield from _fresh_chain(built, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +65,4 @@ def rows(
 @pytest.fixture
 def benv(batch_built: BuildResult, tmp_path: Path) -> Iterator[Env]:
     """A fresh Anvil with the oracle and the batched (BATCH slots) model."""
-    port = free_port()
-    node = LocalNode.start(port=port)
-    env = start_env(node, port, batch_built, tmp_path)
-    yield env
-    env.stop()
+    yield from _fresh_chain(batch_built, tmp_path)
