@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 # Ape keeps accounts and caches in APE_DATA_FOLDER (default ~/.ape): the suite gets its own,
-# set before anything imports ape.
+# set before anything imports ape (removed in pytest_unconfigure).
 os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-ape-")
 
 from zkml_oracle import field
@@ -38,6 +38,11 @@ if TYPE_CHECKING:  # registered as a plugin below (importing it first skips asse
 pytest_plugins = ["zkml_oracle.testing"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The suite's Ape folder goes with the run (each xdist worker has its own)."""
+    shutil.rmtree(os.environ["APE_DATA_FOLDER"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -56,6 +56,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ DEFAULT_CALLBACK_GAS = 200_000
 def pytest_configure(config: pytest.Config) -> None:
     """Give Ape a private data folder before anything imports it (unless the user set one)."""
     if "APE_DATA_FOLDER" not in os.environ:
-        os.environ["APE_DATA_FOLDER"] = tempfile.mkdtemp(prefix="zkml-testing-ape-")
+        folder = tempfile.mkdtemp(prefix="zkml-testing-ape-")
+        os.environ["APE_DATA_FOLDER"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 # --- results ---
