@@ -815,42 +815,109 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
     assert not read & infinite, read & infinite
 
 
-def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:
-    """LinearAttention's body runs a Scan whose body reads the enclosing graph's constants;
-    pruning them as unused left an invalid model (tract panicked on it)."""
-    body = helper.make_graph(
-        [
-            helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
-            helper.make_node("Add", ["state", "scaled"], ["state_out"]),
-            helper.make_node("Identity", ["state_out"], ["y_t"]),
-        ],
+def _scan_body(typed: bool, width: int, second: bool) -> onnx.GraphProto:
+    """A step of a recurrence: ``state += x_t * c`` (``c`` read from the enclosing graph), the
+    scan outputs ``state * x_t`` and (with a second scan input) ``x_t - x2_t``."""
+    nodes = [
+        helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
+        helper.make_node("Add", ["state", "scaled"], ["state_out"]),
+        helper.make_node("Mul", ["state_out", "x_t"], ["y_t"]),
+    ]
+    outputs = ["state_out", "y_t"]
+    if second:
+        nodes.append(helper.make_node("Sub", ["x_t", "x2_t"], ["d_t"]))
+        outputs.append("d_t")
+    return helper.make_graph(
+        nodes,
         "body",
         [
-            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2]),
-            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, [width])
+            if typed
+            else helper.make_value_info(n, onnx.TypeProto())
+            for n in ["state", "x_t", *(["x2_t"] if second else [])]
         ],
-        [
-            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2]),
-            helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [2]),
-        ],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [width]) for n in outputs],
     )
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_scan_over_a_static_length_equals_its_body_unrolled(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Scan's scan and output axes and directions, one or two scan inputs, the body reading a
+    constant of the enclosing graph (pruning it once left an invalid model), declared with or
+    without types (LinearAttention's function body declares none: ezkl's reader panicked)."""
+    steps, width = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    opset = data.draw(st.sampled_from([11, 13, 18]))
+    second = data.draw(st.booleans())
+    scans = 2 if second else 1
+    in_axes = data.draw(st.lists(st.sampled_from([0, 1, -1]), min_size=scans, max_size=scans))
+    outs = scans  # y_t, and d_t with a second scan input
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     nodes = [
-        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.float32(2.0))),
+        helper.make_node(
+            "Constant",
+            [],
+            ["c"],
+            value=numpy_helper.from_array(rng.normal(size=[width]).astype(np.float32)),
+        ),
         helper.make_node("Shape", ["x"], ["s"]),  # folded: the pass that prunes runs
-        helper.make_node("Reshape", ["x", "s"], ["x2"]),
-        helper.make_node("Scan", ["zeros", "x2"], ["final", "y"], num_scan_inputs=1, body=body),
+        helper.make_node("Reshape", ["x", "s"], ["x0"]),
+        helper.make_node("Transpose", ["x0"], ["xt"], perm=[1, 0]),
+        helper.make_node("Neg", ["x"], ["n"]),
+        helper.make_node("Transpose", ["n"], ["nt"], perm=[1, 0]),
     ]
-    inits = {"zeros": np.zeros(2, dtype=np.float32)}
-    model = _chain_model(nodes, inits, [3, 2], opset=18, ir_version=8)
-    x = np.random.default_rng(5).normal(size=[3, 2]).astype(np.float32)
-    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
-    # LinearAttention's body declares its inputs untyped: tract panics naming nothing.
-    for value in body.input:
-        value.type.tensor_type.elem_type = TensorProto.UNDEFINED
-    model.graph.node[-1].attribute[0].g.CopyFrom(body)
-    onnx.save(model, str(tmp_path / "untyped.onnx"))
-    with pytest.raises(UnsupportedModelError, match=r"Scan node 'final': its body's inputs"):
-        rewrite(tmp_path / "untyped.onnx", tmp_path / "r.onnx")
+    feeds = [("x0" if a == 0 else "xt") for a in in_axes[:1]]
+    if second:
+        feeds.append("n" if in_axes[1] == 0 else "nt")
+    scan = helper.make_node(
+        "Scan",
+        ["s0", *feeds],
+        ["final", *[f"stacked{j}" for j in range(outs)]],
+        num_scan_inputs=scans,
+        scan_input_axes=in_axes,
+        scan_input_directions=data.draw(
+            st.lists(st.sampled_from([0, 1]), min_size=scans, max_size=scans)
+        ),
+        scan_output_axes=data.draw(
+            st.lists(st.sampled_from([0, 1, -1]), min_size=outs, max_size=outs)
+        ),
+        scan_output_directions=data.draw(
+            st.lists(st.sampled_from([0, 1]), min_size=outs, max_size=outs)
+        ),
+    )
+    flat = [helper.make_node("Reshape", [v, "flat"], [f"{v}_flat"]) for v in scan.output]
+    nodes += [scan, *flat, helper.make_node("Concat", [n.output[0] for n in flat], ["y"], axis=0)]
+    inits = {"s0": rng.normal(size=[width]).astype(np.float32), "flat": np.array([-1])}
+    scan.attribute.append(helper.make_attribute("body", _scan_body(True, width, second)))
+    model = _chain_model(nodes, inits, [steps, width], opset=opset, ir_version=8)
+    declared = _scan_body(data.draw(st.booleans()), width, second)
+    next(n for n in model.graph.node if n.op_type == "Scan").attribute[-1].g.CopyFrom(declared)
+    x = rng.normal(size=[steps, width]).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Scan")
+    assert f"Scan node 'final' → its body unrolled over the {steps} step" in notes[0]
+
+
+def test_a_loop_body_with_untyped_inputs_is_refused_naming_node_and_fix(tmp_path: Path) -> None:
+    """What is not unrolled and declares its body's inputs untyped: ezkl's reader panicked on
+    it naming nothing."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond"], ["cond_out"]),
+            helper.make_node("Add", ["v", "x"], ["v_out"]),
+        ],
+        "body",
+        [helper.make_value_info(n, onnx.TypeProto()) for n in ("i", "cond", "v")],
+        [helper.make_value_info(n, onnx.TypeProto()) for n in ("cond_out", "v_out")],
+    )
+    nodes = [helper.make_node("Loop", ["trips", "go", "x"], ["y"], body=body)]
+    inits = {"trips": np.array(3, dtype=np.int64), "go": np.array(True)}
+    model = _chain_model(nodes, inits, [2], opset=18, ir_version=8)
+    model.graph.node[0].attribute[0].g.CopyFrom(body)  # as declared, not as inferred
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError, match=r"Loop node 'y': its body's inputs"):
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
 
 
 def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:

@@ -61,6 +61,8 @@ Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``
 -inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``).
 Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
 x at run time     Attention's "row all masked" test of a float mask fed at run time.
+Scan, static      its body repeated once a step: slice ``t`` of each scan input (Gather, Reshape),
+length            the state the step before wrote; scan outputs stacked (Unsqueeze, Concat).
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
@@ -1748,6 +1750,108 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
 }
 
 
+def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
+    """A Scan (opset 9+) over a static sequence length ``T`` as ``T`` copies of its body: step
+    ``t`` reads slice ``t`` of each scan input (a Gather of one index, then a Reshape without
+    the scan axis; the last index first where the direction is reverse), the state the step
+    before wrote, and the enclosing graph's values as the body does; the scan outputs are the
+    steps' values stacked along their axis (Unsqueeze, Concat). The same computation in the
+    same order, so exact. ezkl's reader takes few Scans (none whose body declares untyped
+    inputs, as LinearAttention's does); the unrolled nodes are plain ones, rewritten again.
+    None (left as it is) where ``T`` is not static, the body holds a subgraph, or it is
+    Scan-8 (a batch axis and sequence lengths fed at run time)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    body = _attr(node, "body", None)
+    if g.opset < 9 or body is None:
+        return None
+    if any(a.type in (5, 10) for n in body.node for a in n.attribute):
+        return None
+    m = int(_attr(node, "num_scan_inputs", 0))
+    inputs = list(node.input)
+    n_state = len(inputs) - m
+    in_axes = list(_attr(node, "scan_input_axes", [0] * m))
+    in_dirs = list(_attr(node, "scan_input_directions", [0] * m))
+    n_out = len(body.output) - n_state
+    out_axes = list(_attr(node, "scan_output_axes", [0] * n_out))
+    out_dirs = list(_attr(node, "scan_output_directions", [0] * n_out))
+    if m < 1 or n_state < 0 or any(not name for name in inputs[n_state:]):
+        return None
+    shapes = []
+    for name in inputs[n_state:]:
+        shape = g.shapes.get(name) or g.infer_shape(name)
+        if shape is None or any(d <= 0 for d in shape):
+            return None
+        shapes.append(shape)
+    axes = [a % len(s) for a, s in zip(in_axes, shapes, strict=True)]
+    lengths = {s[a] for a, s in zip(axes, shapes, strict=True)}
+    if len(lengths) != 1:
+        return None
+    (steps,) = lengths
+    tag = f"zkml{k}_scan"
+    nodes: list[Any] = []
+    outer: dict[str, str] = {}  # the body's initializers, once for every step
+    for t_init in body.initializer:
+        outer[t_init.name] = g.add_constant(f"{tag}_{t_init.name}", numpy_helper.to_array(t_init))
+    state = [inputs[i] for i in range(n_state)]
+    stacked: list[list[str]] = [[] for _ in range(n_out)]
+    for t in range(steps):
+        names = dict(outer)
+        for i, value in enumerate(body.input[:n_state]):
+            names[value.name] = state[i]
+        for j, (value, shape, axis) in enumerate(
+            zip(body.input[n_state:], shapes, axes, strict=True)
+        ):
+            at = steps - 1 - t if in_dirs[j] else t
+            step = f"{tag}{t}_in{j}"
+            index = g.add_constant(f"{step}_idx", np.array([at], dtype=np.int64))
+            rest = g.add_constant(
+                f"{step}_shape", np.array(shape[:axis] + shape[axis + 1 :], dtype=np.int64)
+            )
+            nodes.append(
+                helper.make_node("Gather", [inputs[n_state + j], index], [f"{step}_g"], axis=axis)
+            )
+            nodes.append(helper.make_node("Reshape", [f"{step}_g", rest], [step]))
+            names[value.name] = step
+        for body_node in body.node:
+            copy = _copy(body_node)
+            for position, name in enumerate(copy.input):
+                copy.input[position] = names.get(name, name)
+            for position, name in enumerate(copy.output):
+                if name:
+                    names[name] = copy.output[position] = f"{tag}{t}_{name}"
+            if copy.name:
+                copy.name = f"{tag}{t}_{copy.name}"
+            nodes.append(copy)
+        produced = [names.get(o.name, o.name) for o in body.output]
+        state = produced[:n_state]
+        for j in range(n_out):
+            stacked[j].append(produced[n_state + j])
+    for i, name in enumerate(node.output[:n_state]):
+        if name:
+            nodes.append(helper.make_node("Identity", [state[i]], [name]))
+    for j, name in enumerate(node.output[n_state:]):
+        if not name:
+            continue
+        parts = stacked[j][::-1] if out_dirs[j] else stacked[j]
+        axis = int(out_axes[j])
+        grown = []
+        for t, part in enumerate(parts):
+            out = f"{tag}_out{j}_{t}"
+            if g.opset >= 13:
+                where = g.add_constant(f"{out}_axis", np.array([axis], dtype=np.int64))
+                nodes.append(helper.make_node("Unsqueeze", [part, where], [out]))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [part], [out], axes=[axis]))
+            grown.append(out)
+        nodes.append(helper.make_node("Concat", grown, [name], axis=axis))
+    g.notes.append(
+        f"{_where(node)} → its body unrolled over the {steps} step{'s' if steps != 1 else ''}"
+    )
+    return nodes
+
+
 def _refuse_untyped_loop_bodies(g: _Graph) -> None:
     """A Scan or Loop whose body declares inputs without a type (LinearAttention's function
     body does): ezkl's reader (tract) panics on it ("called `Option::unwrap()` on a `None`
@@ -1963,6 +2067,10 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 continue
             special = _EXACT.get(op)
             if special is not None and special(node, g, k):
+                continue
+            unrolled = _unrolled_scan(node, g, k) if op == "Scan" else None
+            if unrolled is not None:
+                pending[:0] = unrolled
                 continue
             if op in UNIMPLEMENTED and op not in RANDOM:
                 expanded = _function_body(node, model, types, k)
