@@ -38,7 +38,7 @@ dilated           size, wrong where ``count_include_pad`` is 0 or a ceil-mode wi
 Resize/Upsample,  per axis a Gather (nearest) or a MatMul with a constant matrix (linear, cubic),
 constant scales   read off onnxruntime running the node, checked against it before use.
 an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, GroupNorm, ...),
-lacks             itself rewritten again.
+lacks or misreads itself rewritten again; SpaceToDepth in ``CRD`` mode (ezkl proves ``DCR``).
 LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
                   divides by 1 (onnxruntime returns 0 there).
 LpPool            ``|x| ** p`` summed per window by a depthwise Conv with a kernel of ones (pads,
@@ -1609,6 +1609,13 @@ def _function_body(node: Any, model: Any, types: dict[str, Any], k: int) -> list
     return None if best is None else best[1]
 
 
+def _misread(node: Any) -> bool:
+    """An operator ezkl reads but proves with an attribute ignored, so its function body goes
+    in its place: SpaceToDepth's ``CRD`` mode (opset 28), proven as the default ``DCR`` (the
+    node test came out off by 27, refused by the fidelity check)."""
+    return bool(node.op_type == "SpaceToDepth" and _attr(node, "mode", b"DCR") == b"CRD")
+
+
 def channel_slopes(model: Any) -> None:
     """Give a PRelu-6 per-channel slope ([C]) the shape [C, 1, ..] that PRelu-7 broadcasts the
     same way; onnx's version converter keeps [C], which then broadcasts against the last axis.
@@ -2072,7 +2079,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
             if unrolled is not None:
                 pending[:0] = unrolled
                 continue
-            if op in UNIMPLEMENTED and op not in RANDOM:
+            if (op in UNIMPLEMENTED and op not in RANDOM) or _misread(node):
                 expanded = _function_body(node, model, types, k)
                 if expanded is not None:
                     pending[:0] = expanded  # their own nodes may need rewriting too
