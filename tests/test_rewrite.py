@@ -955,6 +955,28 @@ def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_pat
 
 @PROPERTY
 @given(data=st.data())
+def test_a_matmul_of_stacks_broadcast_both_ways_equals_one_of_repeated_stacks(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    batch = data.draw(st.lists(st.integers(2, 3), min_size=1, max_size=2))
+    ones = [
+        data.draw(st.lists(st.booleans(), min_size=len(batch), max_size=len(batch))) for _ in "ab"
+    ]
+    assume(ones[0] != ones[1])  # batch dims that differ
+    m, n, inner = (data.draw(st.integers(1, 3)) for _ in "mnk")
+    a_shape = [1 if o else d for o, d in zip(ones[0], batch, strict=True)] + [m, inner]
+    b_shape = [1 if o else d for o, d in zip(ones[1], batch, strict=True)] + [inner, n]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    b = rng.normal(size=b_shape).astype(np.float32)
+    node = helper.make_node("MatMul", ["x", "b"], ["y"])
+    x = rng.normal(size=a_shape).astype(np.float32)
+    model = _model(node, a_shape, opset=13, fed={"b": b})
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, None, {"b": b})
+    assert notes[0].startswith("MatMul node 'y': batch dims"), notes
+
+
+@PROPERTY
+@given(data=st.data())
 def test_pow_with_a_constant_exponent_tensor_equals_masked_scalar_powers(
     tmp_path: Path, data: st.DataObject
 ) -> None:

@@ -56,6 +56,8 @@ GridSample,       one MatMul with a constant [input positions, output positions]
 constant grid     sample, read off onnxruntime on one-hot inputs (every mode is linear in x).
 DeformConv,       one MatMul with a constant matrix per sample plus the bias, read off onnxruntime
 constant params   on one-hot inputs (constant weights, offsets and mask make it affine in x).
+MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) to the broadcast
+of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
 Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
 -inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``).
@@ -1444,6 +1446,32 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
 # --- MaxPool --------------------------------------------------------------------------------
 
 
+def _matmul_broadcast(node: Any, g: _Graph, k: int) -> bool:
+    """A MatMul of two stacks (rank >= 3 each) whose batch dims differ: each operand's size-1
+    batch axes repeated to the broadcast size first (a Gather of index 0, a copy), so the
+    MatMul multiplies equal stacks, which is what broadcasting does. ezkl failed on
+    [3, 1, 3, 4] @ [1, 2, 4, 2] ("General synthesis error"); it proves equal stacks."""
+    import numpy as np
+
+    shapes = [g.shapes.get(name) or g.infer_shape(name) for name in node.input]
+    if any(s is None or len(s) < 3 or any(d <= 0 for d in s) for s in shapes):
+        return False
+    a, b = (tuple(s) for s in shapes if s is not None)
+    if a[:-2] == b[:-2] or len(a) != len(b):
+        return False
+    batch = np.broadcast_shapes(a[:-2], b[:-2])
+    inputs = list(node.input)
+    for position, shape in enumerate((a, b)):
+        for axis, (have, want) in enumerate(zip(shape[:-2], batch, strict=True)):
+            if have != want:
+                inputs[position] = g.gather(
+                    inputs[position], axis, np.zeros(want), f"zkml{k}_bcast{position}_{axis}"
+                )
+    g.node("MatMul", inputs, node.output[0])
+    g.notes.append(f"{_where(node)}: batch dims {a[:-2]} and {b[:-2]} repeated to {batch}")
+    return True
+
+
 def pool_window_index(
     length: int, out: int, kernel: int, stride: int, dilation: int, pad: int
 ) -> np.ndarray[Any, Any]:
@@ -1753,6 +1781,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GridSample": _grid_sample,
     "DeformConv": _deform_conv,
     "Mod": _mod,
+    "MatMul": _matmul_broadcast,
     "AveragePool": _average_pool,
 }
 
