@@ -850,54 +850,61 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
 ) -> None:
     """Scan's scan and output axes and directions, one or two scan inputs, the body reading a
     constant of the enclosing graph (pruning it once left an invalid model), declared with or
-    without types (LinearAttention's function body declares none: ezkl's reader panicked)."""
+    without types (LinearAttention's function body declares none: ezkl's reader panicked);
+    and Scan-8, whose states and scan inputs carry a batch axis first."""
     steps, width = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
-    opset = data.draw(st.sampled_from([11, 13, 18]))
+    batch = data.draw(st.sampled_from([0, 1, 2]))  # 0: Scan-9 and later; else Scan-8's batch
+    opset = data.draw(st.sampled_from([11, 13, 18])) if not batch else 8
     second = data.draw(st.booleans())
-    scans = 2 if second else 1
+    scans = outs = 2 if second else 1  # y_t, and d_t with a second scan input
     in_axes = data.draw(st.lists(st.sampled_from([0, 1, -1]), min_size=scans, max_size=scans))
-    outs = scans  # y_t, and d_t with a second scan input
+    directions = data.draw(st.lists(st.sampled_from([0, 1]), min_size=scans, max_size=scans))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    constant = numpy_helper.from_array(rng.normal(size=[width]).astype(np.float32))
     nodes = [
-        helper.make_node(
-            "Constant",
-            [],
-            ["c"],
-            value=numpy_helper.from_array(rng.normal(size=[width]).astype(np.float32)),
-        ),
+        helper.make_node("Constant", [], ["c"], value=constant),
         helper.make_node("Shape", ["x"], ["s"]),  # folded: the pass that prunes runs
         helper.make_node("Reshape", ["x", "s"], ["x0"]),
-        helper.make_node("Transpose", ["x0"], ["xt"], perm=[1, 0]),
         helper.make_node("Neg", ["x"], ["n"]),
-        helper.make_node("Transpose", ["n"], ["nt"], perm=[1, 0]),
     ]
-    feeds = [("x0" if a == 0 else "xt") for a in in_axes[:1]]
-    if second:
-        feeds.append("n" if in_axes[1] == 0 else "nt")
-    scan = helper.make_node(
-        "Scan",
-        ["s0", *feeds],
-        ["final", *[f"stacked{j}" for j in range(outs)]],
-        num_scan_inputs=scans,
-        scan_input_axes=in_axes,
-        scan_input_directions=data.draw(
-            st.lists(st.sampled_from([0, 1]), min_size=scans, max_size=scans)
-        ),
-        scan_output_axes=data.draw(
-            st.lists(st.sampled_from([0, 1, -1]), min_size=outs, max_size=outs)
-        ),
-        scan_output_directions=data.draw(
-            st.lists(st.sampled_from([0, 1]), min_size=outs, max_size=outs)
-        ),
-    )
+    if batch:
+        feeds = ["x0", "n"][:scans]
+        scan = helper.make_node(
+            "Scan",
+            ["", "s0", *feeds],
+            ["final", *[f"stacked{j}" for j in range(outs)]],
+            num_scan_inputs=scans,
+            directions=directions,
+        )
+    else:
+        nodes += [
+            helper.make_node("Transpose", ["x0"], ["xt"], perm=[1, 0]),
+            helper.make_node("Transpose", ["n"], ["nt"], perm=[1, 0]),
+        ]
+        feeds = [("x0", "n")[j] if a == 0 else ("xt", "nt")[j] for j, a in enumerate(in_axes)]
+        scan = helper.make_node(
+            "Scan",
+            ["s0", *feeds],
+            ["final", *[f"stacked{j}" for j in range(outs)]],
+            num_scan_inputs=scans,
+            scan_input_axes=in_axes,
+            scan_input_directions=directions,
+            scan_output_axes=data.draw(
+                st.lists(st.sampled_from([0, 1, -1]), min_size=outs, max_size=outs)
+            ),
+            scan_output_directions=data.draw(
+                st.lists(st.sampled_from([0, 1]), min_size=outs, max_size=outs)
+            ),
+        )
     flat = [helper.make_node("Reshape", [v, "flat"], [f"{v}_flat"]) for v in scan.output]
     nodes += [scan, *flat, helper.make_node("Concat", [n.output[0] for n in flat], ["y"], axis=0)]
-    inits = {"s0": rng.normal(size=[width]).astype(np.float32), "flat": np.array([-1])}
+    lead = [batch] if batch else []
+    inits = {"s0": rng.normal(size=[*lead, width]).astype(np.float32), "flat": np.array([-1])}
     scan.attribute.append(helper.make_attribute("body", _scan_body(True, width, second)))
-    model = _chain_model(nodes, inits, [steps, width], opset=opset, ir_version=8)
+    model = _chain_model(nodes, inits, [*lead, steps, width], opset=opset, ir_version=8)
     declared = _scan_body(data.draw(st.booleans()), width, second)
     next(n for n in model.graph.node if n.op_type == "Scan").attribute[-1].g.CopyFrom(declared)
-    x = rng.normal(size=[steps, width]).astype(np.float32)
+    x = rng.normal(size=[*lead, steps, width]).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Scan")
     assert f"Scan node 'final' → its body unrolled over the {steps} step" in notes[0]
 

@@ -64,7 +64,8 @@ Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``
 Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
 x at run time     Attention's "row all masked" test of a float mask fed at run time.
 Scan, static      its body repeated once a step: slice ``t`` of each scan input (Gather, Reshape),
-length            the state the step before wrote; scan outputs stacked (Unsqueeze, Concat).
+length            the state the step before wrote; scan outputs stacked (Unsqueeze, Concat);
+                  Scan-8: the same per entry of its batch axis, stacked.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
@@ -1786,70 +1787,69 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
 }
 
 
-def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
-    """A Scan (opset 9+) over a static sequence length ``T`` as ``T`` copies of its body: step
-    ``t`` reads slice ``t`` of each scan input (a Gather of one index, then a Reshape without
-    the scan axis; the last index first where the direction is reverse), the state the step
-    before wrote, and the enclosing graph's values as the body does; the scan outputs are the
-    steps' values stacked along their axis (Unsqueeze, Concat). The same computation in the
-    same order, so exact. ezkl's reader takes few Scans (none whose body declares untyped
-    inputs, as LinearAttention's does); the unrolled nodes are plain ones, rewritten again.
-    None (left as it is) where ``T`` is not static, the body holds a subgraph, or it is
-    Scan-8 (a batch axis and sequence lengths fed at run time)."""
+def _take(g: _Graph, nodes: list[Any], x: str, shape: tuple[int, ...], axis: int, at: int) -> str:
+    """Slice ``at`` of ``x`` along ``axis``, without that axis (a Gather of one index, then a
+    Reshape: a copy)."""
     import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
-    body = _attr(node, "body", None)
-    if g.opset < 9 or body is None:
-        return None
-    if any(a.type in (5, 10) for n in body.node for a in n.attribute):
-        return None
-    m = int(_attr(node, "num_scan_inputs", 0))
-    inputs = list(node.input)
-    n_state = len(inputs) - m
-    in_axes = list(_attr(node, "scan_input_axes", [0] * m))
-    in_dirs = list(_attr(node, "scan_input_directions", [0] * m))
-    n_out = len(body.output) - n_state
-    out_axes = list(_attr(node, "scan_output_axes", [0] * n_out))
-    out_dirs = list(_attr(node, "scan_output_directions", [0] * n_out))
-    if m < 1 or n_state < 0 or any(not name for name in inputs[n_state:]):
-        return None
-    shapes = []
-    for name in inputs[n_state:]:
-        shape = g.shapes.get(name) or g.infer_shape(name)
-        if shape is None or any(d <= 0 for d in shape):
-            return None
-        shapes.append(shape)
-    axes = [a % len(s) for a, s in zip(in_axes, shapes, strict=True)]
-    lengths = {s[a] for a, s in zip(axes, shapes, strict=True)}
-    if len(lengths) != 1:
-        return None
-    (steps,) = lengths
-    tag = f"zkml{k}_scan"
-    nodes: list[Any] = []
-    outer: dict[str, str] = {}  # the body's initializers, once for every step
-    for t_init in body.initializer:
-        outer[t_init.name] = g.add_constant(f"{tag}_{t_init.name}", numpy_helper.to_array(t_init))
-    state = [inputs[i] for i in range(n_state)]
-    stacked: list[list[str]] = [[] for _ in range(n_out)]
+    tag = f"{x}_zkml_at{axis}_{at}"
+    index = g.add_constant(f"{tag}_idx", np.array([at], dtype=np.int64))
+    rest = g.add_constant(f"{tag}_shape", np.array(shape[:axis] + shape[axis + 1 :], np.int64))
+    nodes.append(helper.make_node("Gather", [x, index], [f"{tag}_g"], axis=axis))
+    nodes.append(helper.make_node("Reshape", [f"{tag}_g", rest], [tag]))
+    return tag
+
+
+def _stack(g: _Graph, nodes: list[Any], parts: list[str], axis: int, output: str) -> None:
+    """``parts`` stacked along a new ``axis`` into ``output`` (Unsqueeze each, Concat)."""
+    import numpy as np
+    from onnx import helper
+
+    grown = []
+    for t, part in enumerate(parts):
+        out = f"{output}_zkml_part{t}"
+        if g.opset >= 13:
+            where = g.add_constant(f"{out}_axis", np.array([axis], dtype=np.int64))
+            nodes.append(helper.make_node("Unsqueeze", [part, where], [out]))
+        else:
+            nodes.append(helper.make_node("Unsqueeze", [part], [out], axes=[axis]))
+        grown.append(out)
+    nodes.append(helper.make_node("Concat", grown, [output], axis=axis))
+
+
+class _ScanInput(NamedTuple):
+    name: str
+    shape: tuple[int, ...]
+    axis: int
+    reverse: bool
+
+
+def _unroll(
+    g: _Graph,
+    nodes: list[Any],
+    body: Any,
+    state: list[str],
+    scans: list[_ScanInput],
+    steps: int,
+    tag: str,
+) -> tuple[list[str], list[list[str]]]:
+    """``body`` run ``steps`` times, appended to ``nodes``: the final states and, per scan
+    output, the steps' values in step order."""
+    from onnx import numpy_helper
+
+    outer = {  # the body's initializers, once for every step
+        t.name: g.add_constant(f"{tag}_{t.name}", numpy_helper.to_array(t))
+        for t in body.initializer
+    }
+    n_state = len(state)
+    stacked: list[list[str]] = [[] for _ in body.output[n_state:]]
     for t in range(steps):
         names = dict(outer)
-        for i, value in enumerate(body.input[:n_state]):
-            names[value.name] = state[i]
-        for j, (value, shape, axis) in enumerate(
-            zip(body.input[n_state:], shapes, axes, strict=True)
-        ):
-            at = steps - 1 - t if in_dirs[j] else t
-            step = f"{tag}{t}_in{j}"
-            index = g.add_constant(f"{step}_idx", np.array([at], dtype=np.int64))
-            rest = g.add_constant(
-                f"{step}_shape", np.array(shape[:axis] + shape[axis + 1 :], dtype=np.int64)
-            )
-            nodes.append(
-                helper.make_node("Gather", [inputs[n_state + j], index], [f"{step}_g"], axis=axis)
-            )
-            nodes.append(helper.make_node("Reshape", [f"{step}_g", rest], [step]))
-            names[value.name] = step
+        names.update((value.name, state[i]) for i, value in enumerate(body.input[:n_state]))
+        for value, scan in zip(body.input[n_state:], scans, strict=True):
+            at = steps - 1 - t if scan.reverse else t
+            names[value.name] = _take(g, nodes, scan.name, scan.shape, scan.axis, at)
         for body_node in body.node:
             copy = _copy(body_node)
             for position, name in enumerate(copy.input):
@@ -1862,28 +1862,92 @@ def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
             nodes.append(copy)
         produced = [names.get(o.name, o.name) for o in body.output]
         state = produced[:n_state]
-        for j in range(n_out):
-            stacked[j].append(produced[n_state + j])
-    for i, name in enumerate(node.output[:n_state]):
-        if name:
-            nodes.append(helper.make_node("Identity", [state[i]], [name]))
-    for j, name in enumerate(node.output[n_state:]):
-        if not name:
+        for j, value in enumerate(produced[n_state:]):
+            stacked[j].append(value)
+    return state, stacked
+
+
+def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
+    """A Scan over a static sequence length ``T`` as ``T`` copies of its body: step ``t``
+    reads slice ``t`` of each scan input (a Gather of one index, then a Reshape without the
+    scan axis; the last index first where the direction is reverse), the state the step
+    before wrote, and the enclosing graph's values as the body does; the scan outputs are the
+    steps' values stacked along their axis (Unsqueeze, Concat). Scan-8's batch axis: the same
+    per batch entry, stacked. The same computation in the same order, so exact. ezkl's reader
+    takes few Scans (none whose body declares untyped inputs, as LinearAttention's does); the
+    unrolled nodes are plain ones, rewritten again. None (left as it is) where a length is
+    not static, the body holds a subgraph, or Scan-8's sequence lengths are fed."""
+    from onnx import helper
+
+    body = _attr(node, "body", None)
+    if body is None or any(a.type in (5, 10) for n in body.node for a in n.attribute):
+        return None
+    m = int(_attr(node, "num_scan_inputs", 0))
+    batched = g.opset < 9  # Scan-8: [sequence_lens], states [B, ...], scan inputs [B, T, ...]
+    if batched and node.input[0]:
+        return None
+    inputs = list(node.input[1:] if batched else node.input)
+    n_state = len(inputs) - m
+    n_out = len(body.output) - n_state
+    if m < 1 or n_state < 0 or n_out < 0 or any(not name for name in inputs):
+        return None
+    shapes: list[tuple[int, ...]] = []
+    for position, name in enumerate(inputs):
+        if position < n_state and not batched:  # a state is read whole: its shape is not needed
+            shapes.append(())
             continue
-        parts = stacked[j][::-1] if out_dirs[j] else stacked[j]
-        axis = int(out_axes[j])
-        grown = []
-        for t, part in enumerate(parts):
-            out = f"{tag}_out{j}_{t}"
-            if g.opset >= 13:
-                where = g.add_constant(f"{out}_axis", np.array([axis], dtype=np.int64))
-                nodes.append(helper.make_node("Unsqueeze", [part, where], [out]))
-            else:
-                nodes.append(helper.make_node("Unsqueeze", [part], [out], axes=[axis]))
-            grown.append(out)
-        nodes.append(helper.make_node("Concat", grown, [name], axis=axis))
+        shape = g.shapes.get(name) or g.infer_shape(name)
+        if shape is None or any(d <= 0 for d in shape):
+            return None
+        shapes.append(tuple(shape))
+    if batched:
+        axes, reverse = [1] * m, list(_attr(node, "directions", [0] * m))
+        out_axes, out_reverse = [1] * n_out, [0] * n_out
+    else:
+        axes = [
+            a % len(s)
+            for a, s in zip(_attr(node, "scan_input_axes", [0] * m), shapes[n_state:], strict=True)
+        ]
+        reverse = list(_attr(node, "scan_input_directions", [0] * m))
+        out_axes = [int(a) for a in _attr(node, "scan_output_axes", [0] * n_out)]
+        out_reverse = list(_attr(node, "scan_output_directions", [0] * n_out))
+    lengths = {s[a] for a, s in zip(axes, shapes[n_state:], strict=True)}
+    batches = {s[0] if s else 0 for s in shapes} if batched else {1}
+    if len(lengths) != 1 or len(batches) != 1:
+        return None
+    (steps,), (batch,) = lengths, batches
+    tag = f"zkml{k}_scan"
+    nodes: list[Any] = []
+    finals: list[list[str]] = [[] for _ in range(n_state)]
+    outputs: list[list[str]] = [[] for _ in range(n_out)]
+    for b in range(batch):
+        names, dims = inputs, shapes
+        if batched:  # this batch entry: one axis less everywhere
+            names = [_take(g, nodes, x, s, 0, b) for x, s in zip(inputs, shapes, strict=True)]
+            dims = [s[1:] for s in shapes]
+        scans = [
+            _ScanInput(x, s, a - batched, bool(r))
+            for x, s, a, r in zip(names[n_state:], dims[n_state:], axes, reverse, strict=True)
+        ]
+        state, stacked = _unroll(g, nodes, body, names[:n_state], scans, steps, f"{tag}{b}_")
+        for i, value in enumerate(state):
+            finals[i].append(value)
+        for j, (parts, axis, rev) in enumerate(zip(stacked, out_axes, out_reverse, strict=True)):
+            name = node.output[n_state + j] if not batched else f"{tag}{b}_out{j}"
+            if name:
+                _stack(g, nodes, parts[::-1] if rev else parts, axis - batched, name)
+            outputs[j].append(name)
+    for i, name in enumerate(node.output[:n_state]):
+        if name and batched:
+            _stack(g, nodes, finals[i], 0, name)
+        elif name:
+            nodes.append(helper.make_node("Identity", [finals[i][0]], [name]))
+    for j, name in enumerate(node.output[n_state:]):
+        if name and batched:
+            _stack(g, nodes, outputs[j], 0, name)
     g.notes.append(
         f"{_where(node)} → its body unrolled over the {steps} step{'s' if steps != 1 else ''}"
+        + (f", for each of the batch's {batch} entries (Scan-8)" if batched else "")
     )
     return nodes
 
