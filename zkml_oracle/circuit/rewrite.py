@@ -1953,9 +1953,10 @@ def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
 
 
 def _refuse_untyped_loop_bodies(g: _Graph) -> None:
-    """A Scan or Loop whose body declares inputs without a type (LinearAttention's function
-    body does): ezkl's reader (tract) panics on it ("called `Option::unwrap()` on a `None`
-    value", naming nothing). Refuse naming the node and the way out instead."""
+    """A Loop, or a Scan not unrolled, whose body declares inputs without a type (as
+    LinearAttention's function body does): ezkl's reader (tract) panics on it ("called
+    `Option::unwrap()` on a `None` value", naming nothing). Refuse naming the node and the
+    way out instead."""
     for node in g.nodes:
         for attribute in node.attribute:
             if node.op_type not in ("Scan", "Loop") or attribute.type != 5:
