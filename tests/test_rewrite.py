@@ -984,6 +984,33 @@ def test_a_matmul_of_stacks_broadcast_both_ways_equals_one_of_repeated_stacks(
 
 @PROPERTY
 @given(data=st.data())
+def test_a_scalar_input_is_fed_as_one_element_and_reshaped(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Gemm's bias fed at run time as a scalar: ezkl feeds it as [1], which tract refused
+    against the scalar declaration."""
+    rows, inner, cols = (data.draw(st.integers(1, 4)) for _ in "rkc")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    b = rng.normal(size=[inner, cols]).astype(np.float32)
+    c = np.array(rng.normal(), dtype=np.float32)
+    beta = data.draw(st.sampled_from([1.0, 0.5]))
+    node = helper.make_node("Gemm", ["x", "b", "c"], ["y"], beta=beta)
+    model = _model(node, [rows, inner], {"b": b}, opset=13, fed={"c": c})
+    x = rng.normal(size=[rows, inner]).astype(np.float32)
+    expected = _run(model, x, {"c": c})
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    assert notes == ["input 'c': a scalar, fed as [1] and reshaped"]
+    rewritten = onnx.load(str(tmp_path / "r.onnx"))
+    onnx.checker.check_model(rewritten)
+    [declared] = [i for i in rewritten.graph.input if i.name == "c"]
+    assert [d.dim_value for d in declared.type.tensor_type.shape.dim] == [1]
+    got = _run(tmp_path / "r.onnx", x, {"c": c.reshape(1)})
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@PROPERTY
+@given(data=st.data())
 def test_pow_with_a_constant_exponent_tensor_equals_masked_scalar_powers(
     tmp_path: Path, data: st.DataObject
 ) -> None:

@@ -66,6 +66,7 @@ x at run time     Attention's "row all masked" test of a float mask fed at run t
 Scan, static      its body repeated once a step: slice ``t`` of each scan input (Gather, Reshape),
 length            the state the step before wrote; scan outputs stacked (Unsqueeze, Concat);
                   Scan-8: the same per entry of its batch axis, stacked.
+a scalar input    declared ``[1]`` (as ezkl feeds it), then a Reshape to a scalar.
 Shape, Size,      integer computations on constants and static shapes (a function body's axes)
 Range, ...        evaluated and kept as constants.
 ================  ==============================================================================
@@ -2138,6 +2139,31 @@ def _refuse_infinite_constants(g: _Graph) -> None:
             )
 
 
+def _scalar_inputs_as_vectors(g: _Graph) -> None:
+    """A rank-0 graph input declared ``[1]`` and reshaped to a scalar before its first use:
+    ezkl feeds every input as at least ``[1]``, which tract refused against a scalar
+    declaration ("Input at index 2 has incorrect dtype or shape (got 1,F32 3.14, expected to
+    match fact F32)": Gemm's scalar bias fed at run time). The same value, so exact."""
+    import numpy as np
+    from onnx import helper
+
+    initializers = {t.name for t in g.model.graph.initializer}
+    outputs = {o.name for o in g.model.graph.output}
+    for value in g.model.graph.input:
+        tt = value.type.tensor_type
+        if value.name in initializers or not value.type.HasField("tensor_type"):
+            continue
+        if not tt.HasField("shape") or len(tt.shape.dim) or value.name in outputs:
+            continue
+        scalar = f"{value.name}_zkml_scalar"
+        for node in g.nodes:
+            node.input[:] = [scalar if i == value.name else i for i in node.input]
+        shape = g.add_constant(f"{scalar}_shape", np.array([], dtype=np.int64))
+        g.nodes.insert(0, helper.make_node("Reshape", [value.name, shape], [scalar]))
+        tt.shape.dim.add().dim_value = 1
+        g.notes.append(f"input {value.name!r}: a scalar, fed as [1] and reshaped")
+
+
 def rewrite(source: Path, target: Path) -> list[str]:
     """Write ``source`` to ``target`` with the rewrites applied; return what was rewritten."""
     import onnx
@@ -2200,6 +2226,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
             g.nodes.append(node)
     _refuse_infinite_constants(g)
     _refuse_untyped_loop_bodies(g)
+    _scalar_inputs_as_vectors(g)
     if folded:
         plural = "s" if folded != 1 else ""
         g.notes.append(f"{folded} constant-valued node{plural} (shapes, axes) made initializers")
