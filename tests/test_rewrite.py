@@ -784,8 +784,9 @@ def test_a_run_time_value_compared_with_minus_infinity_is_false(
 def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_entries(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``: a softmax over the
-    kept entries, with no -inf left in the circuit."""
+    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``, or FlexAttention's,
+    ``Softmax(Where(tri, scores, -inf))``: a softmax over the kept entries, with no -inf left
+    in the circuit."""
     rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     keep = rng.random((rows, cols)) < 0.6
@@ -796,9 +797,14 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
         "zero": np.array(0.0, dtype=np.float32),
         "neg_inf": np.array(-np.inf, dtype=np.float32),
     }
-    nodes = [
+    masking = [  # FlexAttention's causal mask: Where(keep, x, -inf), the same for a finite x
         helper.make_node("Where", ["keep", "zero", "neg_inf"], ["bias"]),
         helper.make_node("Add", ["x", "bias"], ["scores"]),
+    ]
+    if data.draw(st.booleans()):
+        masking = [helper.make_node("Where", ["keep", "x", "neg_inf"], ["scores"])]
+    nodes = [
+        *masking,
         helper.make_node("Cast", ["scores"], ["cast"], to=TensorProto.FLOAT),
         helper.make_node("Softmax", ["cast"], ["y"], axis=-1),
     ]

@@ -60,7 +60,8 @@ MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) 
 of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
 Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
--inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``).
+-inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``);
+                  ``Where(c, x, -inf)``, c constant, as ``x + Where(c, 0, -inf)`` first.
 Equal(x, -inf),   False, where no infinite constant reaches x (inputs are checked finite):
 x at run time     Attention's "row all masked" test of a float mask fed at run time.
 Scan, static      its body repeated once a step: slice ``t`` of each scan input (Gather, Reshape),
@@ -2056,6 +2057,34 @@ def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> b
     return True
 
 
+def _where_as_masked_softmax(
+    node: Any, values: dict[str, Any], derived: set[str], g: _Graph
+) -> bool:
+    """``Where(c, x, -inf)`` (or ``Where(c, -inf, x)``), ``c`` a constant, ``x`` computed at
+    run time (FlexAttention's causal mask): ``x + Where(c, 0, -inf)``, the same value for a
+    finite x (inputs are checked finite), so the masked softmax above applies."""
+    import numpy as np
+    from onnx import helper
+
+    cond, *branches = node.input
+    fed = [i for i in branches if i not in derived]
+    if cond not in values or len(fed) != 1 or any(i not in values for i in branches if i != fed[0]):
+        return False
+    taken, other = (np.float32(0) if i == fed[0] else np.asarray(values[i]) for i in branches)
+    bias = np.where(np.asarray(values[cond]).astype(bool), taken, other).astype(np.float32)
+    name = f"{node.output[0]}_zkml_bias"
+    add = helper.make_node("Add", [fed[0], name], list(node.output))
+    at = g.nodes.index(node)
+    g.nodes[at] = add
+    if not _masked_softmax(add, name, {**values, name: bias}, g):
+        g.nodes[g.nodes.index(add)] = node
+        return False
+    for i in node.input:
+        if i != fed[0]:
+            _drop_unused(g, i)
+    return True
+
+
 def _refuse_infinite_constants(g: _Graph) -> None:
     """Refuse, naming the node, a run-time computation fed an infinite value computed from
     constants only (Attention's causal or boolean mask: ``Where(mask, -inf, 0)`` added to the
@@ -2128,6 +2157,8 @@ def _refuse_infinite_constants(g: _Graph) -> None:
                 g.add_constant(node.output[0], false)
                 g.notes.append(f"{_where(node)}: a finite value == -inf → False")
                 continue
+        if node.op_type == "Where" and _where_as_masked_softmax(node, values, derived, g):
+            continue
         if node.op_type == "Add" and len(other) == 1 and _masked_softmax(node, name, values, g):
             continue
         if not finite(name):
