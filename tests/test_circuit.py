@@ -249,6 +249,9 @@ def test_a_failed_forced_rebuild_leaves_the_old_build_intact(
 
 
 _SAME = {"inputs": [5, 6, 7, 8], "params": [], "outputs": [5, 6, 7, 8]}
+_TRAINING = helper.make_node(
+    "Constant", [], ["t"], value=helper.make_tensor("t", TensorProto.BOOL, [], [True])
+)
 
 
 @pytest.mark.parametrize(
@@ -258,6 +261,7 @@ _SAME = {"inputs": [5, 6, 7, 8], "params": [], "outputs": [5, 6, 7, 8]}
         ([helper.make_node("Flatten", ["x"], ["y"], axis=1)], 13, (7, 7), _SAME, True),
         ([helper.make_node("Concat", ["x", "z"], ["y"], axis=0)], 13, (7, 7), _SAME, True),
         ([helper.make_node("Dropout", ["x"], ["y"], ratio=0.2)], 11, (7, 7), _SAME, True),
+        ([_TRAINING, helper.make_node("Dropout", ["x", "", "t"], ["y"])], 13, (7, 7), _SAME, False),
         ([helper.make_node("Max", ["x"], ["y"])], 13, (7, 7), _SAME, True),
         # Moves values, but not each to its own place (equal only on a symmetric sample).
         ([helper.make_node("Transpose", ["x"], ["y"])], 13, (7, 7), _SAME, False),
@@ -279,6 +283,7 @@ _SAME = {"inputs": [5, 6, 7, 8], "params": [], "outputs": [5, 6, 7, 8]}
         "flatten",
         "concat-0",
         "dropout",
+        "dropout-training",
         "max-1",
         "transpose",
         "concat-1",
@@ -302,8 +307,8 @@ def test_a_layout_tie_is_broken_only_where_the_outputs_are_the_inputs_on_every_i
     the sample: a model that merely agrees with its input there stays refused."""
     from zkml_oracle.circuit.builder import _outputs_are_the_inputs
 
-    two = "z" in nodes[0].input
-    shape = [2, 2] if two or nodes[0].op_type == "Transpose" else [1, 4]
+    two = "z" in nodes[-1].input
+    shape = [2, 2] if two or nodes[-1].op_type == "Transpose" else [1, 4]
     inputs = [
         helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ["x", "z"][: 1 + two]
     ]

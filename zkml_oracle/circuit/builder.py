@@ -479,7 +479,7 @@ def _outputs_are_the_inputs(stage: Path, blocks: dict[str, list[int]]) -> bool:
         if node.op_type in ("Max", "Min", "Mean", "Sum") and len(node.input) != 1:
             return False
         training = {a.name: a.i for a in node.attribute}.get("is_test", 1) == 0
-        if node.op_type == "Dropout" and (operands[1:] or training):
+        if node.op_type == "Dropout" and (any(node.input[2:]) or training):
             return False  # a training_mode operand, or a pre-opset-7 Dropout not marked test
     model = load_model(path)
     sizes = [int(np.prod(i.shape)) for i in model.inputs]
