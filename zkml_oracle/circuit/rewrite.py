@@ -2186,13 +2186,13 @@ def _scalar_inputs_as_vectors(g: _Graph) -> None:
             continue
         if not tt.HasField("shape") or len(tt.shape.dim) or value.name in outputs:
             continue
-        scalar = f"{value.name}_zkml_scalar"
-        for node in g.nodes:
-            node.input[:] = [scalar if i == value.name else i for i in node.input]
-        shape = g.add_constant(f"{scalar}_shape", np.array([], dtype=np.int64))
-        g.nodes.insert(0, helper.make_node("Reshape", [value.name, shape], [scalar]))
+        # The graph input is renamed, not the scalar its nodes read: refusals name the user's.
+        name, vector = value.name, f"{value.name}_zkml_vector"
+        shape = g.add_constant(f"{vector}_shape", np.array([], dtype=np.int64))
+        g.nodes.insert(0, helper.make_node("Reshape", [vector, shape], [name]))
+        value.name = vector
         tt.shape.dim.add().dim_value = 1
-        g.notes.append(f"input {value.name!r}: a scalar, fed as [1] and reshaped")
+        g.notes.append(f"input {name!r}: a scalar, fed as [1] and reshaped")
 
 
 def rewrite(source: Path, target: Path) -> list[str]:
