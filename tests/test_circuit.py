@@ -248,6 +248,81 @@ def test_a_failed_forced_rebuild_leaves_the_old_build_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
+_SAME = {"inputs": [5, 6, 7, 8], "params": [], "outputs": [5, 6, 7, 8]}
+_TRAINING = helper.make_node(
+    "Constant", [], ["t"], value=helper.make_tensor("t", TensorProto.BOOL, [], [True])
+)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "opset", "scales", "blocks", "tie_broken"),
+    [
+        ([helper.make_node("Identity", ["x"], ["y"])], 13, (7, 7), _SAME, True),
+        ([helper.make_node("Flatten", ["x"], ["y"], axis=1)], 13, (7, 7), _SAME, True),
+        ([helper.make_node("Concat", ["x", "z"], ["y"], axis=0)], 13, (7, 7), _SAME, True),
+        ([helper.make_node("Dropout", ["x"], ["y"], ratio=0.2)], 11, (7, 7), _SAME, True),
+        ([_TRAINING, helper.make_node("Dropout", ["x", "", "t"], ["y"])], 13, (7, 7), _SAME, False),
+        ([helper.make_node("Max", ["x"], ["y"])], 13, (7, 7), _SAME, True),
+        # Moves values, but not each to its own place (equal only on a symmetric sample).
+        ([helper.make_node("Transpose", ["x"], ["y"])], 13, (7, 7), _SAME, False),
+        ([helper.make_node("Concat", ["x", "z"], ["y"], axis=1)], 13, (7, 7), _SAME, False),
+        # Equal to the input on positive data only; a Max of two inputs likewise.
+        ([helper.make_node("Relu", ["x"], ["y"])], 13, (7, 7), _SAME, False),
+        ([helper.make_node("Max", ["x", "x"], ["y"])], 13, (7, 7), _SAME, False),
+        ([helper.make_node("Identity", ["x"], ["y"])], 13, (7, 8), _SAME, False),
+        (
+            [helper.make_node("Identity", ["x"], ["y"])],
+            13,
+            (7, 7),
+            {**_SAME, "outputs": [5]},
+            False,
+        ),
+    ],
+    ids=[
+        "identity",
+        "flatten",
+        "concat-0",
+        "dropout",
+        "dropout-training",
+        "max-1",
+        "transpose",
+        "concat-1",
+        "relu",
+        "max-2",
+        "scales",
+        "blocks",
+    ],
+)
+def test_a_layout_tie_is_broken_only_where_the_outputs_are_the_inputs_on_every_input(
+    tmp_path: Path,
+    nodes: list[onnx.NodeProto],
+    opset: int,
+    scales: tuple[int, int],
+    blocks: dict[str, list[int]],
+    tie_broken: bool,
+) -> None:
+    """Where a proof's input and output instances are equal (Identity, Flatten, eval-mode
+    Dropout: "2 placements fit"), either placement reads the same input and output from
+    every proof only if the circuit's outputs are its inputs on every input, not only on
+    the sample: a model that merely agrees with its input there stays refused."""
+    from zkml_oracle.circuit.builder import _outputs_are_the_inputs
+
+    two = "z" in nodes[-1].input
+    shape = [2, 2] if two or nodes[-1].op_type == "Transpose" else [1, 4]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ["x", "z"][: 1 + two]
+    ]
+    graph = helper.make_graph(
+        nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(onnx.shape_inference.infer_shapes(model), str(tmp_path / "model.onnx"))
+    settings = {"model_input_scales": [scales[0]] * (1 + two), "model_output_scales": [scales[1]]}
+    write_json(tmp_path / "settings.json", settings)
+    assert _outputs_are_the_inputs(tmp_path, blocks) is tie_broken
+
+
 @pytest.mark.slow
 def test_a_scikit_learn_model_builds_and_matches(tmp_path: Path) -> None:
     from skl2onnx import to_onnx

@@ -364,6 +364,7 @@ FUNCTION_OPS = {  # operator: (opset, attributes) of a definition ezkl's reader 
     "Mish": (18, {}),
     "MeanVarianceNormalization": (13, {}),
     "Swish": (24, {"alpha": 0.75}),
+    "SpaceToDepth": (28, {"blocksize": 2, "mode": "CRD"}),  # one ezkl misreads (proves DCR)
 }
 
 
@@ -376,6 +377,8 @@ def test_an_operator_ezkl_lacks_becomes_its_onnx_function_body(
     if op == "Gelu":
         attrs = {"approximate": data.draw(st.sampled_from(["none", "tanh"]))}
     shape = data.draw(st.lists(st.integers(1, 4), min_size=4, max_size=4))
+    if op == "SpaceToDepth":  # spatial dims: whole blocks
+        shape[2:] = [2 * d for d in shape[2:]]
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = (rng.normal(size=shape) * data.draw(st.floats(0.1, 10))).astype(np.float32)
     node = helper.make_node(op, ["x"], ["y"], **attrs)
@@ -781,8 +784,9 @@ def test_a_run_time_value_compared_with_minus_infinity_is_false(
 def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_entries(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``: a softmax over the
-    kept entries, with no -inf left in the circuit."""
+    """Attention's causal mask, ``Softmax(scores + Where(tri, 0, -inf))``, or FlexAttention's,
+    ``Softmax(Where(tri, scores, -inf))``: a softmax over the kept entries, with no -inf left
+    in the circuit."""
     rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     keep = rng.random((rows, cols)) < 0.6
@@ -793,9 +797,14 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
         "zero": np.array(0.0, dtype=np.float32),
         "neg_inf": np.array(-np.inf, dtype=np.float32),
     }
-    nodes = [
+    masking = [  # FlexAttention's causal mask: Where(keep, x, -inf), the same for a finite x
         helper.make_node("Where", ["keep", "zero", "neg_inf"], ["bias"]),
         helper.make_node("Add", ["x", "bias"], ["scores"]),
+    ]
+    if data.draw(st.booleans()):
+        masking = [helper.make_node("Where", ["keep", "x", "neg_inf"], ["scores"])]
+    nodes = [
+        *masking,
         helper.make_node("Cast", ["scores"], ["cast"], to=TensorProto.FLOAT),
         helper.make_node("Softmax", ["cast"], ["y"], axis=-1),
     ]
@@ -815,42 +824,116 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
     assert not read & infinite, read & infinite
 
 
-def test_a_constant_read_only_inside_a_scan_body_is_kept(tmp_path: Path) -> None:
-    """LinearAttention's body runs a Scan whose body reads the enclosing graph's constants;
-    pruning them as unused left an invalid model (tract panicked on it)."""
-    body = helper.make_graph(
-        [
-            helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
-            helper.make_node("Add", ["state", "scaled"], ["state_out"]),
-            helper.make_node("Identity", ["state_out"], ["y_t"]),
-        ],
+def _scan_body(typed: bool, width: int, second: bool) -> onnx.GraphProto:
+    """A step of a recurrence: ``state += x_t * c`` (``c`` read from the enclosing graph), the
+    scan outputs ``state * x_t`` and (with a second scan input) ``x_t - x2_t``."""
+    nodes = [
+        helper.make_node("Mul", ["x_t", "c"], ["scaled"]),
+        helper.make_node("Add", ["state", "scaled"], ["state_out"]),
+        helper.make_node("Mul", ["state_out", "x_t"], ["y_t"]),
+    ]
+    outputs = ["state_out", "y_t"]
+    if second:
+        nodes.append(helper.make_node("Sub", ["x_t", "x2_t"], ["d_t"]))
+        outputs.append("d_t")
+    return helper.make_graph(
+        nodes,
         "body",
         [
-            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2]),
-            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, [width])
+            if typed
+            else helper.make_value_info(n, onnx.TypeProto())
+            for n in ["state", "x_t", *(["x2_t"] if second else [])]
         ],
-        [
-            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2]),
-            helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [2]),
-        ],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [width]) for n in outputs],
     )
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_scan_over_a_static_length_equals_its_body_unrolled(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Scan's scan and output axes and directions, one or two scan inputs, the body reading a
+    constant of the enclosing graph (pruning it once left an invalid model), declared with or
+    without types (LinearAttention's function body declares none: ezkl's reader panicked);
+    and Scan-8, whose states and scan inputs carry a batch axis first."""
+    steps, width = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    batch = data.draw(st.sampled_from([0, 1, 2]))  # 0: Scan-9 and later; else Scan-8's batch
+    opset = data.draw(st.sampled_from([11, 13, 18])) if not batch else 8
+    second = data.draw(st.booleans())
+    scans = outs = 2 if second else 1  # y_t, and d_t with a second scan input
+    in_axes = data.draw(st.lists(st.sampled_from([0, 1, -1]), min_size=scans, max_size=scans))
+    directions = data.draw(st.lists(st.sampled_from([0, 1]), min_size=scans, max_size=scans))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    constant = numpy_helper.from_array(rng.normal(size=[width]).astype(np.float32))
     nodes = [
-        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.float32(2.0))),
+        helper.make_node("Constant", [], ["c"], value=constant),
         helper.make_node("Shape", ["x"], ["s"]),  # folded: the pass that prunes runs
-        helper.make_node("Reshape", ["x", "s"], ["x2"]),
-        helper.make_node("Scan", ["zeros", "x2"], ["final", "y"], num_scan_inputs=1, body=body),
+        helper.make_node("Reshape", ["x", "s"], ["x0"]),
+        helper.make_node("Neg", ["x"], ["n"]),
     ]
-    inits = {"zeros": np.zeros(2, dtype=np.float32)}
-    model = _chain_model(nodes, inits, [3, 2], opset=18, ir_version=8)
-    x = np.random.default_rng(5).normal(size=[3, 2]).astype(np.float32)
-    _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
-    # LinearAttention's body declares its inputs untyped: tract panics naming nothing.
-    for value in body.input:
-        value.type.tensor_type.elem_type = TensorProto.UNDEFINED
-    model.graph.node[-1].attribute[0].g.CopyFrom(body)
-    onnx.save(model, str(tmp_path / "untyped.onnx"))
-    with pytest.raises(UnsupportedModelError, match=r"Scan node 'final': its body's inputs"):
-        rewrite(tmp_path / "untyped.onnx", tmp_path / "r.onnx")
+    if batch:
+        feeds = ["x0", "n"][:scans]
+        scan = helper.make_node(
+            "Scan",
+            ["", "s0", *feeds],
+            ["final", *[f"stacked{j}" for j in range(outs)]],
+            num_scan_inputs=scans,
+            directions=directions,
+        )
+    else:
+        nodes += [
+            helper.make_node("Transpose", ["x0"], ["xt"], perm=[1, 0]),
+            helper.make_node("Transpose", ["n"], ["nt"], perm=[1, 0]),
+        ]
+        feeds = [("x0", "n")[j] if a == 0 else ("xt", "nt")[j] for j, a in enumerate(in_axes)]
+        scan = helper.make_node(
+            "Scan",
+            ["s0", *feeds],
+            ["final", *[f"stacked{j}" for j in range(outs)]],
+            num_scan_inputs=scans,
+            scan_input_axes=in_axes,
+            scan_input_directions=directions,
+            scan_output_axes=data.draw(
+                st.lists(st.sampled_from([0, 1, -1]), min_size=outs, max_size=outs)
+            ),
+            scan_output_directions=data.draw(
+                st.lists(st.sampled_from([0, 1]), min_size=outs, max_size=outs)
+            ),
+        )
+    flat = [helper.make_node("Reshape", [v, "flat"], [f"{v}_flat"]) for v in scan.output]
+    nodes += [scan, *flat, helper.make_node("Concat", [n.output[0] for n in flat], ["y"], axis=0)]
+    lead = [batch] if batch else []
+    inits = {"s0": rng.normal(size=[*lead, width]).astype(np.float32), "flat": np.array([-1])}
+    scan.attribute.append(helper.make_attribute("body", _scan_body(True, width, second)))
+    model = _chain_model(nodes, inits, [*lead, steps, width], opset=opset, ir_version=8)
+    declared = _scan_body(data.draw(st.booleans()), width, second)
+    next(n for n in model.graph.node if n.op_type == "Scan").attribute[-1].g.CopyFrom(declared)
+    x = rng.normal(size=[*lead, steps, width]).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Scan")
+    assert f"Scan node 'final' → its body unrolled over the {steps} step" in notes[0]
+
+
+def test_a_loop_body_with_untyped_inputs_is_refused_naming_node_and_fix(tmp_path: Path) -> None:
+    """What is not unrolled and declares its body's inputs untyped: ezkl's reader panicked on
+    it naming nothing."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond"], ["cond_out"]),
+            helper.make_node("Add", ["v", "x"], ["v_out"]),
+        ],
+        "body",
+        [helper.make_value_info(n, onnx.TypeProto()) for n in ("i", "cond", "v")],
+        [helper.make_value_info(n, onnx.TypeProto()) for n in ("cond_out", "v_out")],
+    )
+    nodes = [helper.make_node("Loop", ["trips", "go", "x"], ["y"], body=body)]
+    inits = {"trips": np.array(3, dtype=np.int64), "go": np.array(True)}
+    model = _chain_model(nodes, inits, [2], opset=18, ir_version=8)
+    model.graph.node[0].attribute[0].g.CopyFrom(body)  # as declared, not as inferred
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError, match=r"Loop node 'y': its body's inputs"):
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
 
 
 def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_path: Path) -> None:
@@ -881,6 +964,55 @@ def test_the_shape_of_a_value_shaped_at_run_time_folds_to_its_real_shape(tmp_pat
     model.ir_version = 8
     x = np.random.default_rng(5).normal(size=[2, 6]).astype(np.float32)
     _assert_rewrite_is_exact(tmp_path, model, x, "Shape")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_matmul_of_stacks_broadcast_both_ways_equals_one_of_repeated_stacks(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    batch = data.draw(st.lists(st.integers(2, 3), min_size=1, max_size=2))
+    ones = [
+        data.draw(st.lists(st.booleans(), min_size=len(batch), max_size=len(batch))) for _ in "ab"
+    ]
+    assume(ones[0] != ones[1])  # batch dims that differ
+    m, n, inner = (data.draw(st.integers(1, 3)) for _ in "mnk")
+    a_shape = [1 if o else d for o, d in zip(ones[0], batch, strict=True)] + [m, inner]
+    b_shape = [1 if o else d for o, d in zip(ones[1], batch, strict=True)] + [inner, n]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    b = rng.normal(size=b_shape).astype(np.float32)
+    node = helper.make_node("MatMul", ["x", "b"], ["y"])
+    x = rng.normal(size=a_shape).astype(np.float32)
+    model = _model(node, a_shape, opset=13, fed={"b": b})
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, None, {"b": b})
+    assert notes[0].startswith("MatMul node 'y': batch dims"), notes
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_scalar_input_is_fed_as_one_element_and_reshaped(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Gemm's bias fed at run time as a scalar: ezkl feeds it as [1], which tract refused
+    against the scalar declaration."""
+    rows, inner, cols = (data.draw(st.integers(1, 4)) for _ in "rkc")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    b = rng.normal(size=[inner, cols]).astype(np.float32)
+    c = np.array(rng.normal(), dtype=np.float32)
+    beta = data.draw(st.sampled_from([1.0, 0.5]))
+    node = helper.make_node("Gemm", ["x", "b", "c"], ["y"], beta=beta)
+    model = _model(node, [rows, inner], {"b": b}, opset=13, fed={"c": c})
+    x = rng.normal(size=[rows, inner]).astype(np.float32)
+    expected = _run(model, x, {"c": c})
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    notes = rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    assert notes == ["input 'c': a scalar, fed as [1] and reshaped"]
+    rewritten = onnx.load(str(tmp_path / "r.onnx"))
+    onnx.checker.check_model(rewritten)
+    [declared] = [i for i in rewritten.graph.input if i.name not in ("x", "b")]
+    assert [d.dim_value for d in declared.type.tensor_type.shape.dim] == [1]
+    got = _run(tmp_path / "r.onnx", x, {declared.name: c.reshape(1)})
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 @PROPERTY
@@ -947,6 +1079,8 @@ def test_det_equals_the_leibniz_formula(tmp_path: Path, data: st.DataObject) -> 
     ("op", "fed", "message"),
     [
         ("Pow", [3], r"Pow node 'y': exponent 'e' fed at run time .* make the exponent a constant"),
+        # a scalar input is fed as [1] and reshaped: the refusal still names the user's input
+        ("Pow", [], r"Pow node 'y': exponent 'e' fed at run time .* make the exponent a constant"),
         (
             "GridSample",
             [1, 2, 2, 2],
