@@ -84,8 +84,10 @@ class Chain:
         head = int(self.web3.eth.block_number)
         if head < block:
             return [], block
-        logs = self.contract.events.RequestFulfilled().get_logs(from_block=block, to_block=head)
-        return [int(log["args"]["requestId"]) for log in logs], head + 1
+        from zkml_oracle.chain.oracle import fulfilled_by_request
+
+        found = fulfilled_by_request(self.contract, block, head)
+        return list(found), head + 1
 
     def relay(self, *args: str, db: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

@@ -140,10 +140,9 @@ class Soak:
     def tally(self) -> dict[str, int]:
         event = self.contract.events.InferenceRequested()
         requested = [int(r["args"]["requestId"]) for r in event.get_logs(from_block=0)]
-        fulfilled: dict[int, int] = {}
-        for log in self.contract.events.RequestFulfilled().get_logs(from_block=0):
-            rid = int(log["args"]["requestId"])
-            fulfilled[rid] = fulfilled.get(rid, 0) + 1
+        from zkml_oracle.chain.oracle import fulfilled_by_request
+
+        fulfilled = {rid: len(got) for rid, got in fulfilled_by_request(self.contract).items()}
         pending = sum(
             1 for rid in requested if self.contract.functions.requestStatus(rid).call() == 1
         )

@@ -128,6 +128,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         bool entered;
     }
 
+    /// @dev What {fulfillBatch} settled: the requests' ids and outputs (as {BatchFulfilled}
+    /// emits them), their fees, and the gas their callbacks need.
+    struct Settlement {
+        uint256[] ids;
+        int256[] outputs;
+        uint256 fees;
+        uint256 callbackGas;
+    }
+
     /// @dev A model's push feed: its latest round and when it was stored (one slot, so the
     /// one-round-per-block check reads one slot).
     struct Feed {
@@ -161,12 +170,15 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
 
     mapping(bytes32 modelId => StoredModel) private _models;
     uint256 private _modelCount;
-    /// @dev One slot per request: keccak256(abi.encode(request)) with its low two bits
-    /// replaced by the status (see {_stamp}) while pending or once cancelled; cleared (zero)
-    /// once fulfilled, which refunds most of its write (EIP-3529): an issued id
-    /// (<= the request count) with a zero slot is Fulfilled, any other zero slot was never
-    /// issued.
-    mapping(uint256 requestId => bytes32 stamped) private _requests;
+    /// @dev Half a slot per request: requests 2k-1 and 2k share slot k (the odd id in its low
+    /// 128 bits, see {_pairOf}), so only every other request pays for a fresh slot (22.1 k
+    /// gas; the second of a pair 5 k). A request's half is the low 128 bits of
+    /// keccak256(abi.encode(request)) with its low two bits replaced by the status (see
+    /// {_stamp}) while pending or once cancelled; cleared (zero) once fulfilled, which refunds
+    /// most of the slot's write (EIP-3529) when its partner is cleared too: an issued id (<=
+    /// the request count) with a zero half is Fulfilled, any other zero half was never issued.
+    /// Why 126 bits bind the fields: docs/protocol.md, "The request commitment".
+    mapping(uint256 pair => uint256 stamps) private _requests;
     mapping(bytes32 modelId => Feed) private _feeds;
     mapping(bytes32 modelId => mapping(uint80 round => Round)) private _rounds;
     mapping(bytes32 modelId => mapping(uint80 round => mapping(uint256 slot => SlotResult))) private _slotResults;
@@ -371,9 +383,12 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
             callbackGasLimit: callbackGasLimit,
             deadline: deadline,
             openAt: uint64(block.timestamp) + config.fulfillerGracePeriod,
-            fee: uint96(msg.value)
+            fee: uint96(msg.value),
+            // Unknown until the block before the request's: no one can search two field sets
+            // sharing a 126-bit commitment ahead of time (docs/protocol.md).
+            seed: uint64(uint256(blockhash(block.number - 1)))
         });
-        _requests[requestId] = _stamp(_builtCommitment(request), RequestStatus.Pending);
+        _setStamp(requestId, _stamp(_builtCommitment(request), RequestStatus.Pending));
         _emitRequested(request, inputFelts);
     }
 
@@ -406,7 +421,8 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
             request.callback,
             request.callbackGasLimit,
             request.openAt,
-            request.refundTo
+            request.refundTo,
+            request.seed
         );
     }
 
@@ -444,12 +460,14 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
 
         // Effects.
         int256[] memory outputs = _outputs(model, instances, 0);
-        delete _requests[requestId]; // fulfilled: nothing left to store (EIP-3529 refund)
+        _setStamp(requestId, 0); // fulfilled: nothing left to store (a refund with its partner)
         emit RequestFulfilled(requestId, model.id, msg.sender, outputs);
         if (request.fee != 0) _pendingWithdrawals[msg.sender] += request.fee;
 
         // Interaction, last.
-        if (request.callback != address(0)) _callConsumer(request, outputs);
+        if (request.callback != address(0)) {
+            _callConsumer(requestId, request.modelId, request.requester, request.callback, request.callbackGasLimit, outputs);
+        }
     }
 
     /// @inheritdoc IZkmlOracle
@@ -458,13 +476,19 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// `batchSize` (itself at most `numInstances`, fixed at registration): there is no
     /// unbounded loop.
     ///
+    /// Slot i's request is passed without its `modelId` and `inputHash` ({RequestTerms}): its
+    /// commitment is recomputed with the batch's `modelId` and the hash of slot i's input
+    /// instances, so a request of another model, or a slot whose input is not the request's,
+    /// is a field that is not the committed one.
+    ///
     /// Refuses the whole batch when: `requests` is empty or longer than `batchSize`
     /// ({ZkmlOracleBadBatchSize}); the model is unknown or inactive; `instances` has the wrong
     /// count or a non-felt; a request id was never issued ({ZkmlOracleUnknownRequest}); a
-    /// request's fields are not its committed ones ({ZkmlOracleRequestMismatch}) or it is
-    /// another model's ({ZkmlOracleModelMismatch}); any slot's input slice differs from its
-    /// request's input ({ZkmlOracleInputMismatch}, checked for skipped slots too, against the
-    /// fields passed); no request is left to settle
+    /// request's fields, with the batch's model and its slot's input, are not its committed
+    /// ones ({ZkmlOracleRequestMismatch}: another model's request, or a slot whose input
+    /// differs from its request's, checked for cancelled and expired requests too); a
+    /// requester-bound slot spells another requester ({ZkmlOracleRequesterMismatch}); no
+    /// request is left to settle
     /// ({ZkmlOracleNothingToSettle}, checked before the proof so that a relayer that lost
     /// every race pays little); the proof is invalid ({ZkmlOracleInvalidProof}); the caller is
     /// no {FULFILLER_ROLE} holder and a pending request's grace period is not over
@@ -472,9 +496,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     ///
     /// Otherwise, in slot order: a request already fulfilled (also by an earlier slot of this
     /// batch), cancelled, or past its deadline is skipped with {RequestSkipped}; every other
-    /// one is fulfilled exactly as {fulfill} does it (its slot's status, {RequestFulfilled}
-    /// with its slot's outputs). The fees are credited to the caller at once,
-    /// {BatchFulfilled} is emitted, and only then the consumers are called, in slot order,
+    /// one is fulfilled as {fulfill} does it (its half slot cleared). The fees are credited
+    /// to the caller at once, one {BatchFulfilled} names every fulfilled request with its
+    /// slot's outputs (one log per batch, not one per request), and only then the consumers
+    /// are called, in slot order,
     /// each as {fulfill} calls it (isolated). Before the first callback, the gas of every
     /// callback (its limit, what EIP-150 withholds, {CALLBACK_GAS_OVERHEAD}) is reserved at
     /// once ({ZkmlOracleInsufficientCallbackGas} otherwise): a callback that burns its whole
@@ -482,7 +507,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// one fail and sink the batch.
     function fulfillBatch(
         bytes32 modelId,
-        Request[] calldata requests,
+        RequestTerms[] calldata requests,
         bytes calldata proof,
         uint256[] calldata instances
     ) external nonReentrant returns (uint256 settled) {
@@ -492,24 +517,20 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         }
         _checkInstances(model, instances);
         bytes memory plan;
-        bytes32[] memory commitments;
         {
             bool exclusive = _config.fulfillerGracePeriod != 0 && !hasRole(FULFILLER_ROLE, msg.sender);
-            (plan, commitments) = _planBatch(model, requests, instances, exclusive);
+            plan = _planBatch(model, requests, instances, exclusive);
         }
         _verify(model, proof, instances);
 
         // Effects.
-        uint256 callbackGas;
-        {
-            uint256 fees;
-            (settled, fees, callbackGas) = _settleBatch(model, requests, instances, plan, commitments);
-            if (fees != 0) _pendingWithdrawals[msg.sender] += fees;
-        }
-        emit BatchFulfilled(modelId, msg.sender, settled, requests.length - settled);
+        Settlement memory done = _settleBatch(model, requests, instances, plan);
+        if (done.fees != 0) _pendingWithdrawals[msg.sender] += done.fees;
+        settled = done.ids.length;
+        emit BatchFulfilled(modelId, msg.sender, done.ids, done.outputs, requests.length - settled);
 
         // Interactions, last, with all their gas reserved up front.
-        if (callbackGas != 0) _callConsumers(model, requests, instances, plan, callbackGas);
+        if (done.callbackGas != 0) _callConsumers(model, requests, instances, plan, done.callbackGas);
     }
 
     /// @inheritdoc IZkmlOracle
@@ -531,7 +552,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
             revert ZkmlOracleRequestNotExpired(requestId, request.deadline);
         }
 
-        _requests[requestId] = _stamp(commitment, RequestStatus.Cancelled);
+        _setStamp(requestId, _stamp(commitment, RequestStatus.Cancelled));
         uint256 refund = request.fee;
         if (refund != 0) _pendingWithdrawals[request.refundTo] += refund;
         emit RequestCancelled(requestId, refund);
@@ -650,7 +671,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// {InferenceRequested} (check them with {isCommitted}), its fulfiller and outputs in
     /// {RequestFulfilled}, its refund in {RequestCancelled}.
     function requestStatus(uint256 requestId) external view returns (RequestStatus) {
-        bytes32 stamped = _requests[requestId];
+        uint128 stamped = _stampOf(requestId);
         if (stamped == 0) return _settledOrNone(requestId);
         return _statusOf(stamped);
     }
@@ -659,8 +680,8 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// @dev A fulfilled request's slot is cleared: only pending and cancelled requests'
     /// fields can be checked.
     function isCommitted(Request calldata request) external view returns (bool) {
-        bytes32 stamped = _requests[request.id];
-        return stamped != 0 && _unstamped(stamped) == _unstamped(_commitmentOf(request));
+        uint128 stamped = _stampOf(request.id);
+        return stamped != 0 && _unstamped(stamped) == _unstamped(_stamp(_commitmentOf(request), RequestStatus.None));
     }
 
     /// @inheritdoc IZkmlOracle
@@ -980,26 +1001,23 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     }
 
     /// @dev The checks of {fulfillBatch} that read the requests, slot by slot (each
-    /// request's slot read once): issued, its fields the committed ones, same model, input
-    /// bound (every slot, skipped ones too); then whether the slot settles its request or
-    /// skips it, and why. Refuses a batch with nothing to settle ({ZkmlOracleNothingToSettle})
-    /// here, before the proof is verified, and, when `exclusive` (a grace period is set and
-    /// the caller is no designated fulfiller), one with a pending request still in its grace
-    /// period. Returns the plan and each request's commitment.
+    /// request's half slot read once): issued, its fields with the batch's model and the
+    /// slot's input the committed ones, requester bound; then whether the slot settles its
+    /// request or skips it, and why. Refuses a batch with nothing to settle
+    /// ({ZkmlOracleNothingToSettle}) here, before the proof is verified, and, when `exclusive`
+    /// (a grace period is set and the caller is no designated fulfiller), one with a pending
+    /// request still in its grace period. Returns the plan.
     function _planBatch(
         ActiveModel memory model,
-        Request[] calldata requests,
+        RequestTerms[] calldata requests,
         uint256[] calldata instances,
         bool exclusive
-    ) private view returns (bytes memory plan, bytes32[] memory commitments) {
+    ) private view returns (bytes memory plan) {
         plan = new bytes(requests.length);
-        commitments = new bytes32[](requests.length);
         bool anyPending;
         for (uint256 i = 0; i < requests.length;) {
-            Request calldata request = requests[i];
-            RequestStatus status;
-            (status, commitments[i]) = _committed(request);
-            _checkSlot(model, instances, i, request);
+            RequestTerms calldata request = requests[i];
+            RequestStatus status = _committedSlot(model, instances, i, request);
             if (status == RequestStatus.Fulfilled) {
                 plan[i] = _skip(SkipReason.Fulfilled);
             } else if (status == RequestStatus.Cancelled) {
@@ -1017,14 +1035,29 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         if (!anyPending) revert ZkmlOracleNothingToSettle();
     }
 
-    /// @dev Slot `slot` may answer `request`: same model, input (and requester) bound.
-    function _checkSlot(ActiveModel memory model, uint256[] calldata instances, uint256 slot, Request calldata request)
-        private
-        pure
-    {
-        if (request.modelId != model.id) revert ZkmlOracleModelMismatch(request.id, request.modelId);
-        _checkInput(model, instances, slot, request.id, request.inputHash);
-        if (model.requesterBound) _checkRequester(model, instances, slot, request.id, request.requester);
+    /// @dev Slot `slot`'s request's status, once its terms, with the batch's model and the
+    /// hash of the slot's input instances, are shown to be its committed fields
+    /// ({ZkmlOracleUnknownRequest}, {ZkmlOracleRequestMismatch}) and a requester-bound slot
+    /// to spell its requester. A fulfilled request's half is cleared: nothing is checked.
+    function _committedSlot(
+        ActiveModel memory model,
+        uint256[] calldata instances,
+        uint256 slot,
+        RequestTerms calldata request
+    ) private view returns (RequestStatus status) {
+        uint256 requestId = request.id;
+        uint128 stamped = _stampOf(requestId);
+        if (stamped == 0) {
+            status = _settledOrNone(requestId);
+            if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(requestId);
+            return status;
+        }
+        bytes32 commitment = _termsCommitment(request, model.id, _slotInputHash(model, instances, slot));
+        if (_unstamped(stamped) != _unstamped(_stamp(commitment, RequestStatus.None))) {
+            revert ZkmlOracleRequestMismatch(requestId);
+        }
+        if (model.requesterBound) _checkRequester(model, instances, slot, requestId, request.requester);
+        return _statusOf(stamped);
     }
 
     function _skip(SkipReason reason) private pure returns (bytes1) {
@@ -1034,43 +1067,73 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// @dev The effects of {fulfillBatch}, in slot order: {RequestSkipped}, or the request
     /// settled. A request's slot is re-read (warm) before it is settled: when an earlier slot
     /// of the same batch settled it (a duplicate id), this slot is skipped as Fulfilled.
-    /// Marks the settled slots with a callback in `plan`. Returns how many were settled,
-    /// their fees, and the gas their callbacks need ({_callbackGasNeeded} of each).
+    /// Marks the settled slots with a callback in `plan`. Returns the settled requests' ids
+    /// and outputs (request j's `outputCount` outputs from j * `outputCount`), their fees,
+    /// and the gas their callbacks need ({_callbackGasNeeded} of each).
     function _settleBatch(
         ActiveModel memory model,
-        Request[] calldata requests,
+        RequestTerms[] calldata requests,
         uint256[] calldata instances,
-        bytes memory plan,
-        bytes32[] memory commitments
-    ) private returns (uint256 settled, uint256 fees, uint256 callbackGas) {
+        bytes memory plan
+    ) private returns (Settlement memory done) {
+        uint256 settled;
+        uint256[] memory ids = new uint256[](requests.length);
+        int256[] memory outputs = new int256[](requests.length * model.outputCount);
         for (uint256 i = 0; i < requests.length;) {
-            Request calldata request = requests[i];
+            RequestTerms calldata request = requests[i];
             if (plan[i] != _SETTLE) {
                 emit RequestSkipped(request.id, SkipReason(uint8(plan[i]) - 1));
-            } else if (_statusOf(_requests[request.id]) != RequestStatus.Pending) {
+            } else if (_statusOf(_stampOf(request.id)) != RequestStatus.Pending) {
                 emit RequestSkipped(request.id, SkipReason.Fulfilled);
             } else {
-                delete _requests[request.id]; // fulfilled: the slot is cleared (a refund)
-                _emitFulfilled(model, request.id, instances, i);
+                _setStamp(request.id, 0); // fulfilled: its half is cleared (a refund with its partner)
+                ids[settled] = request.id;
+                _copyOutputs(model, instances, i, outputs, settled);
                 unchecked {
                     ++settled; // <= requests.length
-                    fees += request.fee; // fees are < 2**96 each
+                    done.fees += request.fee; // fees are < 2**96 each
                 }
                 if (request.callback != address(0)) {
                     plan[i] = _CALL_BACK;
-                    callbackGas += _callbackGasNeeded(request.callbackGasLimit);
+                    done.callbackGas += _callbackGasNeeded(request.callbackGasLimit);
                 }
             }
             unchecked {
                 ++i;
             }
         }
+        // Only the settled requests: shorten both arrays in place (memory already allocated).
+        uint256 outputCount = settled * model.outputCount;
+        assembly ("memory-safe") {
+            mstore(ids, settled)
+            mstore(outputs, outputCount)
+        }
+        done.ids = ids;
+        done.outputs = outputs;
     }
 
-    function _emitFulfilled(ActiveModel memory model, uint256 requestId, uint256[] calldata instances, uint256 slot)
-        private
-    {
-        emit RequestFulfilled(requestId, model.id, msg.sender, _outputs(model, instances, slot));
+    /// @dev Slot `slot`'s outputs, as signed fixed-point integers, into `outputs` as the
+    /// `settled`-th request's (every instance was checked to be a felt).
+    function _copyOutputs(
+        ActiveModel memory model,
+        uint256[] calldata instances,
+        uint256 slot,
+        int256[] memory outputs,
+        uint256 settled
+    ) private pure {
+        uint256 n = model.outputCount;
+        uint256 from;
+        uint256 to;
+        unchecked {
+            from = model.outputOffset + slot * n; // 32-bit factors: no overflow
+            to = settled * n;
+        }
+        for (uint256 j = 0; j < n;) {
+            outputs[to + j] = FieldEncoding.toSigned(instances[from + j]);
+            unchecked {
+                ++j;
+            }
+        }
     }
 
     /// @dev The interactions of {fulfillBatch}, once the gas of every callback is there
@@ -1079,7 +1142,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// them for every slot).
     function _callConsumers(
         ActiveModel memory model,
-        Request[] calldata requests,
+        RequestTerms[] calldata requests,
         uint256[] calldata instances,
         bytes memory plan,
         uint256 callbackGas
@@ -1088,7 +1151,11 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         if (available < callbackGas) revert ZkmlOracleInsufficientCallbackGas(requests[0].id, callbackGas, available);
         uint256 n = requests.length;
         for (uint256 i = 0; i < n;) {
-            if (plan[i] == _CALL_BACK) _callConsumer(requests[i], _outputs(model, instances, i));
+            if (plan[i] == _CALL_BACK) {
+                RequestTerms calldata request = requests[i];
+                int256[] memory outputs = _outputs(model, instances, i);
+                _callConsumer(request.id, model.id, request.requester, request.callback, request.callbackGasLimit, outputs);
+            }
             unchecked {
                 ++i;
             }
@@ -1158,35 +1225,75 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         return requestId != 0 && requestId <= _config.requestCount ? RequestStatus.Fulfilled : RequestStatus.None;
     }
 
-    /// @dev A request's slot: its commitment with the low two bits replaced by `status`
-    /// (Pending 1, Fulfilled 2, Cancelled 3; a 254-bit commitment still binds every field).
-    function _stamp(bytes32 commitment, RequestStatus status) private pure returns (bytes32) {
-        return (commitment & ~bytes32(uint256(3))) | bytes32(uint256(status));
+    /// @dev A request's half slot: its commitment's low 128 bits with the low two replaced by
+    /// `status` (Pending 1, Fulfilled 2, Cancelled 3; the 126 bits left bind every field, the
+    /// seed making a collision useless: docs/protocol.md).
+    function _stamp(bytes32 commitment, RequestStatus status) private pure returns (uint128) {
+        return (uint128(uint256(commitment)) & ~uint128(3)) | uint128(uint8(status));
     }
 
-    function _unstamped(bytes32 stamped) private pure returns (bytes32) {
-        return stamped & ~bytes32(uint256(3));
+    function _unstamped(uint128 stamped) private pure returns (uint128) {
+        return stamped & ~uint128(3);
     }
 
-    function _statusOf(bytes32 stamped) private pure returns (RequestStatus) {
-        return RequestStatus(uint256(stamped) & 3);
+    function _statusOf(uint128 stamped) private pure returns (RequestStatus) {
+        return RequestStatus(stamped & 3);
     }
 
-    /// @dev keccak256(abi.encode(request)), hashed straight from calldata: {Request} is ten
+    /// @dev Request `requestId`'s slot and the bit its half starts at: ids 2k-1 (low half)
+    /// and 2k (high half) share slot k, so consecutive requests, and the batches that settle
+    /// them, pair up.
+    function _pairOf(uint256 requestId) private pure returns (uint256 pair, uint256 shift) {
+        pair = (requestId >> 1) + (requestId & 1); // no overflow: at most 2**255
+        shift = (~requestId & 1) << 7;
+    }
+
+    function _stampOf(uint256 requestId) private view returns (uint128) {
+        (uint256 pair, uint256 shift) = _pairOf(requestId);
+        return uint128(_requests[pair] >> shift);
+    }
+
+    /// @dev Writes request `requestId`'s half, leaving its partner's as it is.
+    function _setStamp(uint256 requestId, uint128 stamped) private {
+        (uint256 pair, uint256 shift) = _pairOf(requestId);
+        uint256 stamps = _requests[pair];
+        _requests[pair] = (stamps & ~(uint256(type(uint128).max) << shift)) | (uint256(stamped) << shift);
+    }
+
+    /// @dev keccak256(abi.encode(request)), hashed straight from calldata: {Request} is eleven
     /// static words. Dirty bits in a field change the hash, so they are refused as a mismatch.
     function _commitmentOf(Request calldata request) private pure returns (bytes32 h) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
-            calldatacopy(ptr, request, 0x140)
-            h := keccak256(ptr, 0x140)
+            calldatacopy(ptr, request, 0x160)
+            h := keccak256(ptr, 0x160)
         }
     }
 
-    /// @dev keccak256(abi.encode(request)) of a request built in memory: a struct of ten static
-    /// fields is laid out as ten clean words, the very bytes abi.encode would copy.
+    /// @dev keccak256(abi.encode(request)) of the {Request} that `terms` stand for in a batch
+    /// of `modelId`, in a slot whose input instances hash to `inputHash`: its eleven words
+    /// assembled in free memory (`id`, the two given, then the eight words from `requester`
+    /// on, copied at once from calldata; {RequestTerms} is nine static words).
+    function _termsCommitment(RequestTerms calldata terms, bytes32 modelId, bytes32 inputHash)
+        private
+        pure
+        returns (bytes32 h)
+    {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, calldataload(terms))
+            mstore(add(ptr, 0x20), modelId)
+            mstore(add(ptr, 0x40), inputHash)
+            calldatacopy(add(ptr, 0x60), add(terms, 0x20), 0x100)
+            h := keccak256(ptr, 0x160)
+        }
+    }
+
+    /// @dev keccak256(abi.encode(request)) of a request built in memory: a struct of eleven
+    /// static fields is laid out as eleven clean words, the very bytes abi.encode would copy.
     function _builtCommitment(Request memory request) private pure returns (bytes32 h) {
         assembly ("memory-safe") {
-            h := keccak256(request, 0x140)
+            h := keccak256(request, 0x160)
         }
     }
 
@@ -1196,14 +1303,16 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// longer be checked, which no caller needs (a fulfilled request is only ever skipped or
     /// refused).
     function _committed(Request calldata request) private view returns (RequestStatus status, bytes32 commitment) {
-        bytes32 stamped = _requests[request.id];
+        uint128 stamped = _stampOf(request.id);
         if (stamped == 0) {
             status = _settledOrNone(request.id);
             if (status == RequestStatus.None) revert ZkmlOracleUnknownRequest(request.id);
             return (status, 0);
         }
         commitment = _commitmentOf(request);
-        if (_unstamped(stamped) != _unstamped(commitment)) revert ZkmlOracleRequestMismatch(request.id);
+        if (_unstamped(stamped) != _unstamped(_stamp(commitment, RequestStatus.None))) {
+            revert ZkmlOracleRequestMismatch(request.id);
+        }
         status = _statusOf(stamped);
     }
 
@@ -1212,13 +1321,19 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// run with less than the requester asked for, and a griefing fulfiller could make it
     /// fail on purpose). A consumer without code gets no call and a {CallbackFailed}. The
     /// consumer is told who made the request: anyone may name any consumer as a callback.
-    function _callConsumer(Request calldata request, int256[] memory outputs) private {
-        uint256 requestId = request.id;
-        address callback = request.callback;
-        bytes memory data = abi.encodeCall(
-            IZkmlConsumer.onInferenceResult, (requestId, request.modelId, request.requester, outputs)
-        );
-        uint256 gasLimit = request.callbackGasLimit;
+    function _callConsumer(
+        uint256 requestId,
+        bytes32 modelId,
+        address requester,
+        address callback,
+        uint256 gasLimit,
+        int256[] memory outputs
+    ) private {
+        _call(requestId, callback, gasLimit, abi.encodeCall(IZkmlConsumer.onInferenceResult, (requestId, modelId, requester, outputs)));
+    }
+
+    /// @dev {_callConsumer}'s call, with its calldata built (apart: fewer stack slots).
+    function _call(uint256 requestId, address callback, uint256 gasLimit, bytes memory data) private {
         if (callback.code.length == 0) {
             emit CallbackFailed(requestId, "");
             return;

@@ -247,8 +247,11 @@ def test_a_request_escrows_its_fee_and_records_its_input(env: Env) -> None:
     assert rid == env.oracle.functions.requestCount().call() == 1
     assert list(event.args.inputFelts) == felts and event.args.fee == 10**15
     assert env.web3.eth.get_balance(env.oracle.address) == 10**15
-    # One slot per request: the status and a commitment to the fields the event carries.
+    # Half a slot per request: the status and a commitment to the fields the event carries,
+    # the last of which, the seed, is the hash of the block before the request's.
     request = committed(env.oracle, rid)
+    parent = env.web3.eth.get_block(receipt.blockNumber - 1).hash
+    assert event.args.seed == int.from_bytes(parent[-8:], "big")
     assert request == (
         rid,
         env.model,
@@ -260,10 +263,11 @@ def test_a_request_escrows_its_fee_and_records_its_input(env: Env) -> None:
         deadline,
         event.args.openAt,
         10**15,
+        event.args.seed,
     )
     assert env.oracle.functions.requestStatus(rid).call() == PENDING
     assert env.oracle.functions.isCommitted(request).call() is True
-    assert env.oracle.functions.isCommitted((*request[:9], 10**15 - 1)).call() is False
+    assert env.oracle.functions.isCommitted((*request[:9], 10**15 - 1, request[10])).call() is False
     assert env.oracle.functions.requestStatus(99).call() == 0  # None: never issued
 
 
@@ -282,14 +286,24 @@ def test_a_fee_must_fit_the_escrow(env: Env) -> None:
 # --- fulfil: the happy path ---
 
 
-def _request_slot(request_id: int) -> str:
-    """The storage slot of ``_requests[request_id]`` (the mapping is the oracle's slot 4)."""
-    return "0x" + keccak(abi_encode(["uint256", "uint256"], [request_id, 4])).hex()
+def _request_half(env: Env, request_id: int) -> int:
+    """Request ``request_id``'s half of ``_requests[pair]`` (the mapping is the oracle's slot
+    3, after AccessControl's roles, the models and their count; ids 2k-1 and 2k share pair k,
+    the odd id in the low 128 bits)."""
+    pair = (request_id + 1) // 2
+    slot = "0x" + keccak(abi_encode(["uint256", "uint256"], [pair, 3])).hex()
+    word = int(rpc(env.url, "eth_getStorageAt", [env.oracle.address, slot, "latest"]), 16)
+    return (word >> (0 if request_id % 2 else 128)) & (2**128 - 1)
 
 
 def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: BuildResult) -> None:
     fee = 3 * 10**15
+    if env.oracle.functions.requestCount().call() % 2:
+        env.request()  # the next id is odd: it and the one after share a slot
     rid = env.consumer_request(fee=fee)
+    partner = env.request()
+    pending = committed(env.oracle, partner)
+    before_partner = _request_half(env, partner)
     receipt = env.fulfill(rid)
     (fulfilled,) = events(env.oracle, "RequestFulfilled", receipt)
     assert fulfilled.args.requestId == rid and fulfilled.args.modelId == env.model
@@ -302,11 +316,13 @@ def test_request_fulfil_callback_and_fee(env: Env, proof: ProofResult, built: Bu
     calls, last_id, last_model, outputs = env.consumer.functions.last().call()
     assert (calls, last_id, last_model, list(outputs)) == (1, rid, env.model, env.outputs)
     assert env.oracle.functions.requestStatus(rid).call() == FULFILLED
-    # A fulfilled request's slot is cleared (a refund): nothing of it is left to check.
+    # A fulfilled request's half is cleared: nothing of it is left to check; its neighbour's
+    # half is untouched, still pending and committed.
     assert env.oracle.functions.isCommitted(committed(env.oracle, rid)).call() is False
-    assert rpc(env.url, "eth_getStorageAt", [env.oracle.address, _request_slot(rid), "latest"]) == (
-        "0x" + "00" * 32
-    )
+    assert _request_half(env, rid) == 0
+    assert _request_half(env, partner) == before_partner != 0
+    assert env.oracle.functions.requestStatus(partner).call() == PENDING
+    assert env.oracle.functions.isCommitted(pending).call() is True
     assert env.oracle.functions.pendingWithdrawal(env.relayer).call() == fee
 
     before = env.web3.eth.get_balance(env.relayer)
@@ -575,8 +591,9 @@ def test_fields_other_than_the_committed_ones_are_refused(env: Env) -> None:
         (*request[:5], ZERO, *request[6:]),  # callback dropped
         (*request[:6], 0, *request[7:]),  # callback gas limit
         (*request[:7], request[7] + HOUR, *request[8:]),  # deadline
-        (*request[:8], 0, request[9]),  # grace period skipped
-        (*request[:9], 2 * 10**15),  # fee
+        (*request[:8], 0, *request[9:]),  # grace period skipped
+        (*request[:9], 2 * 10**15, request[10]),  # fee
+        (*request[:10], request[10] ^ 1),  # seed
     ]
     advance(env.url, HOUR + 1)  # expired: cancel would otherwise pass
     for fields in tampered:

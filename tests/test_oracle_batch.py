@@ -41,8 +41,8 @@ from tests.oracle_helpers import (
 )
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, contracts, rpc
-from zkml_oracle.chain.oracle import ZERO_ADDRESS, input_felts, proof_calldata
-from zkml_oracle.testing import chain_snapshot, committed
+from zkml_oracle.chain.oracle import ZERO_ADDRESS, fulfilled_outputs, input_felts, proof_calldata
+from zkml_oracle.testing import chain_snapshot, committed, terms
 from zkml_oracle.types import BuildResult, ProofResult
 
 FEE = 10**15
@@ -124,7 +124,7 @@ class BEnv:
     def batch_fn(self, ids: list[int], data: Batch, model: bytes | None = None) -> Any:
         return self.oracle.functions.fulfillBatch(
             model or self.model,
-            [committed(self.oracle, r) for r in ids],
+            [terms(committed(self.oracle, r)) for r in ids],
             data.proof,
             data.instances,
         )
@@ -214,15 +214,17 @@ def skipped(env: BEnv, receipt: Any) -> list[tuple[int, int]]:
 
 
 def fulfilled(env: BEnv, receipt: Any) -> dict[int, list[int]]:
-    return {
-        e.args.requestId: list(e.args.outputs)
-        for e in events(env.oracle, "RequestFulfilled", receipt)
-    }
+    """Request id -> outputs, in slot order, from ``RequestFulfilled`` and ``BatchFulfilled``."""
+    logs = [
+        *events(env.oracle, "RequestFulfilled", receipt),
+        *events(env.oracle, "BatchFulfilled", receipt),
+    ]
+    return {rid: list(out) for e in logs for rid, out in fulfilled_outputs(e).items()}
 
 
 def batch_event(env: BEnv, receipt: Any) -> tuple[bytes, str, int, int]:
     (e,) = events(env.oracle, "BatchFulfilled", receipt)
-    return (e.args.modelId, e.args.fulfiller, e.args.settled, e.args.skipped)
+    return (e.args.modelId, e.args.fulfiller, len(e.args.requestIds), e.args.skipped)
 
 
 # --- registration ---
@@ -253,8 +255,8 @@ def test_one_proof_settles_four_requests(benv: BEnv) -> None:
     scale = benv.config[7]
     for rid, sample in zip(ids, benv.full.result.samples, strict=True):
         assert [q / 2**scale for q in got[rid]] == pytest.approx(sample[0], abs=1e-9)
-    for e in events(benv.oracle, "RequestFulfilled", receipt):
-        assert (e.args.modelId, e.args.fulfiller) == (benv.model, benv.relayer)
+    # One log for the whole batch, naming every request: no RequestFulfilled per slot.
+    assert not events(benv.oracle, "RequestFulfilled", receipt)
     assert batch_event(benv, receipt) == (benv.model, benv.relayer, BATCH, 0)
     assert skipped(benv, receipt) == []
     # Every fee credited to the fulfiller at once, every escrow released.
@@ -292,7 +294,7 @@ def test_a_tampered_batch_proof_is_refused(benv: BEnv) -> None:
     ids = requests_for(benv, benv.full)
     fn = benv.oracle.functions.fulfillBatch(
         benv.model,
-        [committed(benv.oracle, r) for r in ids],
+        [terms(committed(benv.oracle, r)) for r in ids],
         benv.full.tampered(),
         benv.full.instances,
     )
@@ -300,22 +302,26 @@ def test_a_tampered_batch_proof_is_refused(benv: BEnv) -> None:
     instances = list(benv.full.instances)
     instances[-1] = (instances[-1] + 1) % R  # the last slot's last output
     fn = benv.oracle.functions.fulfillBatch(
-        benv.model, [committed(benv.oracle, r) for r in ids], benv.full.proof, instances
+        benv.model, [terms(committed(benv.oracle, r)) for r in ids], benv.full.proof, instances
     )
     assert tx_reverts(fn, benv.relayer) == ("ZkmlOracleInvalidProof", (benv.model,))
     assert [benv.status(rid) for rid in ids] == [PENDING] * BATCH
 
 
 def test_swapped_requests_are_refused(benv: BEnv) -> None:
-    """Each slot binds its own request: the right proof with two ids swapped fails."""
+    """Each slot binds its own request: the right proof with two ids swapped fails (the
+    oracle recomputes each commitment with its slot's input hash: not the committed one)."""
     a, b, c, d = requests_for(benv, benv.full)
-    assert benv.batch_reverts([b, a, c, d], benv.full) == ("ZkmlOracleInputMismatch", (b,))
-    assert benv.batch_reverts([a, b, d, c], benv.full) == ("ZkmlOracleInputMismatch", (d,))
+    assert benv.batch_reverts([b, a, c, d], benv.full) == ("ZkmlOracleRequestMismatch", (b,))
+    assert benv.batch_reverts([a, b, d, c], benv.full) == ("ZkmlOracleRequestMismatch", (d,))
     # The input slice edited to match the swapped request: now the proof no longer holds.
     instances = list(benv.full.instances)
     instances[0:4], instances[4:8] = instances[4:8], instances[0:4]
     fn = benv.oracle.functions.fulfillBatch(
-        benv.model, [committed(benv.oracle, r) for r in [b, a, c, d]], benv.full.proof, instances
+        benv.model,
+        [terms(committed(benv.oracle, r)) for r in [b, a, c, d]],
+        benv.full.proof,
+        instances,
     )
     assert tx_reverts(fn, benv.relayer) == ("ZkmlOracleInvalidProof", (benv.model,))
     benv.fulfill_batch([a, b, c, d], benv.full)
@@ -326,7 +332,7 @@ def test_a_padded_slot_cannot_answer_another_request(benv: BEnv) -> None:
     refused with the whole batch, even though its slot holds a valid inference."""
     real = benv.request(benv.one.felts[0])
     other = benv.request(benv.full.felts[1])
-    assert benv.batch_reverts([real, other], benv.one) == ("ZkmlOracleInputMismatch", (other,))
+    assert benv.batch_reverts([real, other], benv.one) == ("ZkmlOracleRequestMismatch", (other,))
     assert benv.status(real) == PENDING
     receipt = benv.fulfill_batch([real], benv.one)
     assert fulfilled(benv, receipt) == {real: benv.one.outputs[0]}
@@ -337,7 +343,7 @@ def test_a_wrong_instance_count_is_refused(benv: BEnv) -> None:
     n = len(benv.full.instances)
     for instances in (benv.full.instances[:-1], [*benv.full.instances, 0], []):
         fn = benv.oracle.functions.fulfillBatch(
-            benv.model, [committed(benv.oracle, r) for r in ids], benv.full.proof, instances
+            benv.model, [terms(committed(benv.oracle, r)) for r in ids], benv.full.proof, instances
         )
         assert tx_reverts(fn, benv.relayer) == ("ZkmlOracleWrongInstanceCount", (n, len(instances)))
 
@@ -349,7 +355,7 @@ def test_an_instance_outside_the_field_is_refused(benv: BEnv) -> None:
         instances = list(benv.full.instances)
         instances[index] = value
         fn = benv.oracle.functions.fulfillBatch(
-            benv.model, [committed(benv.oracle, r) for r in ids], benv.full.proof, instances
+            benv.model, [terms(committed(benv.oracle, r)) for r in ids], benv.full.proof, instances
         )
         assert tx_reverts(fn, benv.relayer) == ("ZkmlOracleInstanceOutOfField", (index, value))
 
@@ -357,11 +363,12 @@ def test_an_instance_outside_the_field_is_refused(benv: BEnv) -> None:
 def test_a_request_of_another_model_is_refused(benv: BEnv) -> None:
     a, b, c, d = requests_for(benv, benv.full)
     foreign = benv.request(benv.full.felts[2], model=benv.other_model)
+    # Its commitment, recomputed with the batch's model id, is not the committed one.
     got = benv.batch_reverts([a, b, foreign, d], benv.full)
-    assert got == ("ZkmlOracleModelMismatch", (foreign, benv.other_model))
+    assert got == ("ZkmlOracleRequestMismatch", (foreign,))
     # The same requests under the other model's id: now a, b, d are the foreign ones.
     got = benv.batch_reverts([a, b, foreign, d], benv.full, model=benv.other_model)
-    assert got == ("ZkmlOracleModelMismatch", (a, benv.model))
+    assert got == ("ZkmlOracleRequestMismatch", (a,))
     assert benv.status(c) == PENDING
 
 
@@ -399,8 +406,9 @@ def test_a_request_fulfilled_in_an_earlier_batch_is_skipped(benv: BEnv) -> None:
     assert list(fulfilled(benv, receipt)) == [c, d]
     assert batch_event(benv, receipt)[2:] == (2, 2)
     assert benv.oracle.functions.pendingWithdrawal(benv.relayer).call() == 4 * FEE
-    # Skipped slots are still checked: a fulfilled request's input must match its slot too.
-    assert benv.batch_reverts([b, a, c, d], benv.full) == ("ZkmlOracleInputMismatch", (b,))
+    # A fulfilled request's half is cleared: its slot is skipped whatever it holds (nothing
+    # is left to check, nothing to pay), so a batch of settled requests is refused at once.
+    assert benv.batch_reverts([b, a, c, d], benv.full) == ("ZkmlOracleNothingToSettle", ())
 
 
 def test_a_batch_with_nothing_left_to_settle_is_refused_before_verifying(benv: BEnv) -> None:
@@ -448,7 +456,8 @@ def test_a_duplicate_id_in_one_batch_is_settled_once(benv: BEnv) -> None:
     rid = benv.request(benv.one.felts[0])
     receipt = benv.fulfill_batch([rid, rid, rid], benv.one)
     assert fulfilled(benv, receipt) == {rid: benv.one.outputs[0]}
-    assert len(events(benv.oracle, "RequestFulfilled", receipt)) == 1
+    (batch,) = events(benv.oracle, "BatchFulfilled", receipt)
+    assert list(batch.args.requestIds) == [rid]
     assert skipped(benv, receipt) == [(rid, SKIP_FULFILLED), (rid, SKIP_FULFILLED)]
     assert batch_event(benv, receipt)[2:] == (1, 2)
     assert benv.oracle.functions.pendingWithdrawal(benv.relayer).call() == FEE
@@ -476,11 +485,10 @@ def test_consumers_that_misbehave_do_not_undo_the_batch(benv: BEnv) -> None:
     assert decode_error(failed[ids[1]]) == refused
     assert failed[ids[2]] == b""  # out of gas
     assert decode_error(failed[ids[3]]) == ("ReentrancyGuardReentrantCall", ())
-    # Every fulfilment and the batch's event come before the first callback.
+    # The batch's one fulfilment log comes before the first callback.
     (batch,) = events(benv.oracle, "BatchFulfilled", receipt)
     first_callback = min(e.logIndex for e in [ok, *failures])
-    last_fulfilled = max(e.logIndex for e in events(benv.oracle, "RequestFulfilled", receipt))
-    assert last_fulfilled < batch.logIndex < first_callback
+    assert batch.logIndex < first_callback
 
 
 def test_every_callback_gets_its_whole_gas_limit_or_the_batch_reverts(benv: BEnv) -> None:
@@ -559,11 +567,11 @@ def test_hashed_batch_binds_each_request_to_its_own_commitment(benv: BEnv, hashe
     ids = [benv.request(felts, model=hashed.model) for felts in data.felts]
     swapped = [ids[1], ids[0], *ids[2:]]
     assert benv.batch_reverts(swapped, data, model=hashed.model) == (
-        "ZkmlOracleInputMismatch",
+        "ZkmlOracleRequestMismatch",
         (ids[1],),
     )
     fn = benv.oracle.functions.fulfillBatch(
-        hashed.model, [committed(benv.oracle, r) for r in ids], data.proof, data.instances
+        hashed.model, [terms(committed(benv.oracle, r)) for r in ids], data.proof, data.instances
     )
     receipt = send(benv.web3, fn, benv.relayer)
     assert [fulfilled(benv, receipt)[rid] for rid in ids] == data.outputs

@@ -20,6 +20,7 @@ from zkml_oracle.chain.oracle import (
     ZERO_ADDRESS,
     ModelConfig,
     deploy_and_register,
+    fulfilled_outputs,
     input_felts,
     proof_calldata,
 )
@@ -27,7 +28,7 @@ from zkml_oracle.circuit.commitment import ADDRESS_LIMBS, Binding, limbs
 from zkml_oracle.circuit.publish import check_public, publish
 from zkml_oracle.exceptions import ArtifactError, InputError
 from zkml_oracle.prover import prove, verify
-from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness, committed
+from zkml_oracle.testing import HOUR, OracleDeployer, OracleHarness, committed, terms
 from zkml_oracle.types import BuildResult, Visibility
 
 ZERO = ZERO_ADDRESS
@@ -121,7 +122,7 @@ def test_layout_matches_what_the_proof_carries(
     if batched:
         done = zkml.transact(
             zkml.oracle.functions.fulfillBatch(
-                zkml.model_id, [committed(zkml.oracle, r) for r in ids], p.proof, p.instances
+                zkml.model_id, [terms(committed(zkml.oracle, r)) for r in ids], p.proof, p.instances
             ),
             zkml.accounts[-1],
         )
@@ -130,8 +131,11 @@ def test_layout_matches_what_the_proof_carries(
             zkml.oracle.functions.fulfill(committed(zkml.oracle, ids[0]), p.proof, p.instances),
             zkml.accounts[-1],
         )
-    events = zkml.events(zkml.oracle, "RequestFulfilled", done)
-    assert {int(e.args.requestId): list(e.args.outputs) for e in events} == {
+    logs = [
+        *zkml.events(zkml.oracle, "RequestFulfilled", done),
+        *zkml.events(zkml.oracle, "BatchFulfilled", done),
+    ]
+    assert {rid: list(out) for e in logs for rid, out in fulfilled_outputs(e).items()} == {
         rid: outputs_at(built, p.instances, slot) for slot, rid in enumerate(ids)
     }
 
@@ -201,7 +205,10 @@ def test_a_proof_with_forged_weights_is_refused_everywhere(
     attempts = [
         o.fulfill(committed(zkml.oracle, ids[0]), forged.proof, forged.instances),
         o.fulfillBatch(
-            zkml.model_id, [committed(zkml.oracle, r) for r in ids], forged.proof, forged.instances
+            zkml.model_id,
+            [terms(committed(zkml.oracle, r)) for r in ids],
+            forged.proof,
+            forged.instances,
         ),
         o.submitResult(zkml.model_id, forged.proof, forged.instances),
         o.submitResultBatch(zkml.model_id, forged.proof, forged.instances, len(rows)),
@@ -210,11 +217,15 @@ def test_a_proof_with_forged_weights_is_refused_everywhere(
         assert zkml.reverts(fn, relayer) == ("ZkmlOracleParamsMismatch", (zkml.model_id,))
     done = zkml.transact(
         o.fulfillBatch(
-            zkml.model_id, [committed(zkml.oracle, r) for r in ids], honest.proof, honest.instances
+            zkml.model_id,
+            [terms(committed(zkml.oracle, r)) for r in ids],
+            honest.proof,
+            honest.instances,
         ),
         relayer,
     )
-    assert len(zkml.events(zkml.oracle, "RequestFulfilled", done)) == len(ids)
+    (batch,) = zkml.events(zkml.oracle, "BatchFulfilled", done)
+    assert list(batch.args.requestIds) == ids
 
 
 def test_the_params_commitment_is_part_of_the_model_id(private_weights_built: BuildResult) -> None:

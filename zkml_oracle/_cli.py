@@ -657,7 +657,13 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
     batch (slot i answers the i-th id) with one verification: requests meanwhile fulfilled,
     cancelled or expired are skipped, a mismatching slot refuses the whole batch."""
     from .chain.node import sender
-    from .chain.oracle import check_build_serves, model_record, outputs_to_floats, proof_calldata
+    from .chain.oracle import (
+        check_build_serves,
+        fulfilled_outputs,
+        model_record,
+        outputs_to_floats,
+        proof_calldata,
+    )
     from .chain.reverts import enum_name
     from .types import Manifest
 
@@ -684,11 +690,15 @@ def fulfill(args: tuple[str, ...], as_json: bool, **chain_kw: Any) -> None:
             receipt = oracle.send(
                 "fulfillBatch", model_id, request_ids, proof, instances, sender=account
             )
-        fulfilled = oracle.events(receipt, "RequestFulfilled")
+        fulfilled = [
+            *oracle.events(receipt, "RequestFulfilled"),
+            *oracle.events(receipt, "BatchFulfilled"),
+        ]
         skipped = oracle.events(receipt, "RequestSkipped")
     results = {
-        int(e["args"]["requestId"]): outputs_to_floats(list(e["args"]["outputs"]), record)
+        rid: outputs_to_floats(list(outputs), record)
         for e in fulfilled
+        for rid, outputs in fulfilled_outputs(e).items()
     }
     payload: dict[str, Any] = {
         "tx": str(receipt.txn_hash),

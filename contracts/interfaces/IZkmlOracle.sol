@@ -69,8 +69,9 @@ interface IZkmlOracle {
     }
 
     /// @notice A request's fields, as {InferenceRequested} emits them. The oracle stores only a
-    /// commitment to them (one slot per request: keccak256(abi.encode(request)), its low two
-    /// bits replaced by the request's status, cleared once it is fulfilled); {fulfill},
+    /// commitment to them (half a slot per request: the low 128 bits of
+    /// keccak256(abi.encode(request)), its low two bits replaced by the request's status,
+    /// cleared once it is fulfilled); {fulfill},
     /// {fulfillBatch} and {cancel} take
     /// them back as calldata and refuse any field that is not the committed one
     /// ({ZkmlOracleRequestMismatch}), as Chainlink's VRF coordinator v2.5 does.
@@ -85,6 +86,22 @@ interface IZkmlOracle {
         uint64 deadline;
         uint64 openAt; // until then only a FULFILLER_ROLE holder may fulfil it
         uint96 fee; // escrowed until fulfilment or cancellation
+        uint64 seed; // low 64 bits of the hash of the block before the request's
+    }
+
+    /// @notice A {Request} as {IZkmlOracle-fulfillBatch} takes it: without `modelId` (the
+    /// batch's) and `inputHash` (the hash of its slot's input instances), which the oracle
+    /// puts back to recompute the commitment; every other field as committed.
+    struct RequestTerms {
+        uint256 id;
+        address requester;
+        address refundTo;
+        address callback;
+        uint32 callbackGasLimit;
+        uint64 deadline;
+        uint64 openAt;
+        uint96 fee;
+        uint64 seed;
     }
 
     /// @notice The oracle's admin settings ({IZkmlOracle-setSettings}).
@@ -119,15 +136,21 @@ interface IZkmlOracle {
         address callback,
         uint32 callbackGasLimit,
         uint64 openAt,
-        address refundTo
+        address refundTo,
+        uint64 seed
     );
     event RequestFulfilled(uint256 indexed requestId, bytes32 indexed modelId, address indexed fulfiller, int256[] outputs);
     /// @notice A slot of a batch answered a request that was no longer pending (or had
     /// expired): the request was left as it was, the rest of the batch settled.
     event RequestSkipped(uint256 indexed requestId, SkipReason reason);
-    /// @notice One proof settled `settled` requests of `modelId` and skipped `skipped`
-    /// (after their own {RequestFulfilled} and {RequestSkipped}, before any callback).
-    event BatchFulfilled(bytes32 indexed modelId, address indexed fulfiller, uint256 settled, uint256 skipped);
+    /// @notice One proof of `modelId` fulfilled the requests `requestIds` (in slot order) and
+    /// skipped `skipped` (after their {RequestSkipped}, before any callback): the one log of
+    /// a batch's fulfilments. Request `requestIds[j]`'s outputs are
+    /// `outputs[j * k : (j + 1) * k]`, k = outputs.length / requestIds.length (the model's
+    /// output count), as signed fixed-point integers ({fulfill} emits {RequestFulfilled}).
+    event BatchFulfilled(
+        bytes32 indexed modelId, address indexed fulfiller, uint256[] requestIds, int256[] outputs, uint256 skipped
+    );
     event CallbackSucceeded(uint256 indexed requestId);
     event CallbackFailed(uint256 indexed requestId, bytes reason);
     event RequestCancelled(uint256 indexed requestId, uint256 refund);
@@ -178,8 +201,6 @@ interface IZkmlOracle {
     error ZkmlOracleFeeTooLarge(uint256 fee);
     /// @notice A batch of `size` slots, for a model proving 1 to `max` per proof.
     error ZkmlOracleBadBatchSize(uint256 size, uint256 max);
-    /// @notice Request `requestId` is for model `modelId`, not the batch's.
-    error ZkmlOracleModelMismatch(uint256 requestId, bytes32 modelId);
     /// @notice Every request of the batch was already fulfilled, cancelled or expired.
     error ZkmlOracleNothingToSettle();
     /// @notice A `callbackGasLimit` above the oracle's {Settings-maxCallbackGasLimit}.
@@ -253,10 +274,11 @@ interface IZkmlOracle {
     function fulfill(Request calldata request, bytes calldata proof, uint256[] calldata instances) external;
 
     /// @notice Answers up to `batchSize` requests of `modelId` with one proof: slot i answers
-    /// `requests[i]`; requests no longer pending are skipped, the others fulfilled.
+    /// `requests[i]` (its {RequestTerms}); requests no longer pending are skipped, the others
+    /// fulfilled ({BatchFulfilled}).
     function fulfillBatch(
         bytes32 modelId,
-        Request[] calldata requests,
+        RequestTerms[] calldata requests,
         bytes calldata proof,
         uint256[] calldata instances
     ) external returns (uint256 settled);

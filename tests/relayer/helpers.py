@@ -17,6 +17,7 @@ from typing import Any
 
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
 from zkml_oracle.chain.deployments import DeploymentStore
+from zkml_oracle.chain.oracle import fulfilled_by_request
 from zkml_oracle.relayer.journal import Journal, RequestEvent
 from zkml_oracle.types import BuildResult
 
@@ -157,11 +158,11 @@ class Env:
         return sent
 
     def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
-        event = self.contract.events.RequestFulfilled()
+        answers = fulfilled_by_request(self.contract)
         for rid in rids:
-            logs = event.get_logs(from_block=0, argument_filters={"requestId": rid})
-            assert len(logs) == 1, f"request {rid} fulfilled {len(logs)} times"
-            assert list(logs[0]["args"]["outputs"]) == outputs
+            got = answers.get(rid, [])
+            assert len(got) == 1, f"request {rid} fulfilled {len(got)} times"
+            assert list(got[0]) == outputs
             assert self.contract.functions.requestStatus(rid).call() == 2  # Fulfilled
         for who, ids in self.fulfil_txs().items():
             assert len(ids) == len(set(ids)), f"{who} sent fulfill twice for a request: {ids}"

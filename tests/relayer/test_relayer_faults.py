@@ -34,6 +34,7 @@ from tests.relayer.helpers import (
     wait_for,
 )
 from zkml_oracle.chain import LocalNode, contracts, free_port
+from zkml_oracle.chain.oracle import fulfilled_by_request
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.journal import Journal
 from zkml_oracle.testing.faults import Fault, FaultProxy, rpc
@@ -94,11 +95,11 @@ def _consumer(env: Env) -> Any:
 def _tally(env: Env, made: list[int]) -> dict[str, int]:
     """made / fulfilled on-chain / duplicated (fulfilled more than once) / lost (still
     pending on-chain, or its journal row not final)."""
-    event = env.contract.events.RequestFulfilled()
+    answers = fulfilled_by_request(env.contract)
     states = env.states()
     fulfilled = duplicated = lost = 0
     for rid in made:
-        n = len(event.get_logs(from_block=0, argument_filters={"requestId": rid}))
+        n = len(answers.get(rid, []))
         fulfilled += n >= 1
         duplicated += n > 1
         on_chain = env.contract.functions.requestStatus(rid).call()

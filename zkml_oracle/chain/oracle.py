@@ -95,6 +95,7 @@ class Request:
     deadline: int
     open_at: int
     fee: int
+    seed: int  # low 64 bits of the hash of the block before the request's
     input_felts: tuple[int, ...] = ()
 
     @classmethod
@@ -112,8 +113,15 @@ class Request:
             deadline=int(args["deadline"]),
             open_at=int(args["openAt"]),
             fee=int(args["fee"]),
+            seed=int(args["seed"]),
             input_felts=felts,
         )
+
+    def as_terms(self) -> tuple[Any, ...]:
+        """The ``RequestTerms`` struct ``fulfillBatch`` takes: the fields but ``modelId`` (the
+        batch's) and ``inputHash`` (the oracle hashes the slot's input instances)."""
+        full = self.as_tuple()
+        return (full[0], *full[3:])
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ``Request`` struct as the contract's ABI takes it."""
@@ -128,6 +136,7 @@ class Request:
             self.deadline,
             self.open_at,
             self.fee,
+            self.seed,
         )
 
 
@@ -143,7 +152,9 @@ class OnChainRequest:
 
 @dataclass(frozen=True)
 class Fulfilment:
-    """A ``RequestFulfilled`` log: who answered, in which transaction, with what outputs."""
+    """A request's fulfilment, from its ``RequestFulfilled`` log (``fulfill``) or its entry in
+    a ``BatchFulfilled`` log (``fulfillBatch``): who answered, in which transaction, with
+    what outputs."""
 
     tx_hash: str
     fulfiller: str
@@ -152,22 +163,59 @@ class Fulfilment:
     block_hash: str | None = None
 
     @classmethod
-    def from_log(cls, log: Any, tx_hash: str | None = None) -> Fulfilment:
-        """From a decoded ``RequestFulfilled`` log (a receipt's logs carry no block fields
-        worth keeping: ``tx_hash`` is given)."""
-        if tx_hash is not None:
-            return cls(
-                tx_hash,
-                str(log["args"]["fulfiller"]),
-                tuple(int(v) for v in log["args"]["outputs"]),
+    def from_log(cls, log: Any, tx_hash: str | None = None) -> dict[int, Fulfilment]:
+        """Every fulfilment a decoded ``RequestFulfilled`` or ``BatchFulfilled`` log records,
+        by request id (a receipt's logs carry no block fields worth keeping: ``tx_hash`` is
+        given)."""
+        args = log["args"]
+        fulfiller = str(args["fulfiller"])
+        where: tuple[str, int | None, str | None] = (
+            (tx_hash, None, None)
+            if tx_hash is not None
+            else (
+                "0x" + bytes(log["transactionHash"]).hex(),
+                int(log["blockNumber"]),
+                "0x" + bytes(log["blockHash"]).hex(),
             )
-        return cls(
-            "0x" + bytes(log["transactionHash"]).hex(),
-            str(log["args"]["fulfiller"]),
-            tuple(int(v) for v in log["args"]["outputs"]),
-            int(log["blockNumber"]),
-            "0x" + bytes(log["blockHash"]).hex(),
         )
+        return {
+            rid: cls(where[0], fulfiller, outputs, where[1], where[2])
+            for rid, outputs in fulfilled_outputs(log).items()
+        }
+
+
+def fulfilled_outputs(log: Any) -> dict[int, tuple[int, ...]]:
+    """The outputs of each request a decoded ``RequestFulfilled`` (one request) or
+    ``BatchFulfilled`` (every request of one ``fulfillBatch``: request ``requestIds[j]``'s
+    outputs are ``outputs[j * k : (j + 1) * k]``, ``k`` the model's output count) log
+    fulfilled, by request id."""
+    args = log["args"]
+    if "requestIds" not in args:
+        return {int(args["requestId"]): tuple(int(v) for v in args["outputs"])}
+    ids = [int(r) for r in args["requestIds"]]
+    flat = [int(v) for v in args["outputs"]]
+    k = len(flat) // len(ids) if ids else 0
+    return {rid: tuple(flat[j * k : (j + 1) * k]) for j, rid in enumerate(ids)}
+
+
+def fulfilled_by_request(
+    contract: Any, from_block: int = 0, to_block: int | str = "latest"
+) -> dict[int, list[tuple[int, ...]]]:
+    """Every fulfilment ``contract`` (a web3.py oracle contract) logged in
+    ``from_block..to_block``, ``RequestFulfilled`` and ``BatchFulfilled`` alike: request id ->
+    the outputs of each time it was fulfilled (once, on a sound oracle), in chain order."""
+    logs = sorted(
+        [
+            *contract.events.RequestFulfilled().get_logs(from_block=from_block, to_block=to_block),
+            *contract.events.BatchFulfilled().get_logs(from_block=from_block, to_block=to_block),
+        ],
+        key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])),
+    )
+    found: dict[int, list[tuple[int, ...]]] = {}
+    for log in logs:
+        for rid, outputs in fulfilled_outputs(log).items():
+            found.setdefault(rid, []).append(outputs)
+    return found
 
 
 def credit_features_typed_data(
@@ -262,7 +310,7 @@ class Oracle:
         if method in ("fulfill", "cancel") and args:
             args = (self._request_arg(args[0]), *args[1:])
         elif method == "fulfillBatch" and len(args) > 1:
-            args = (args[0], [self._request_arg(r) for r in args[1]], *args[2:])
+            args = (args[0], [self._request_arg(r, terms=True) for r in args[1]], *args[2:])
         if not self.chain.uses_ape:
             return self._send_plain(method, *args, sender=sender, value=value)
         from ape.contracts import ContractInstance
@@ -315,11 +363,11 @@ class Oracle:
         except (ContractCustomError, ContractLogicError) as e:
             raise OracleRefused(f"{method} reverted: {self.decode_error(e)}") from None
 
-    def _request_arg(self, request: Any) -> Any:
-        if isinstance(request, Request):
-            return request.as_tuple()
+    def _request_arg(self, request: Any, terms: bool = False) -> Any:
         if isinstance(request, int):
-            return self.request(request).as_tuple()
+            request = self.request(request)
+        if isinstance(request, Request):
+            return request.as_terms() if terms else request.as_tuple()
         return request
 
     def request(self, request_id: int, from_block: int = 0) -> Request:
@@ -353,11 +401,37 @@ class Oracle:
         return OnChainRequest(status, request.deadline, fulfiller)
 
     def fulfilment(self, request_id: int, from_block: int = 0) -> Fulfilment | None:
-        """Request ``request_id``'s ``RequestFulfilled`` log (None before it is fulfilled)."""
+        """Request ``request_id``'s fulfilment (None before it is fulfilled): its
+        ``RequestFulfilled`` log, found by its id, or its entry in a ``BatchFulfilled`` of its
+        model from ``from_block`` on (a batch log does not index its ids)."""
         logs = self._web3.events.RequestFulfilled().get_logs(
             from_block=from_block, argument_filters={"requestId": request_id}
         )
-        return Fulfilment.from_log(logs[-1]) if logs else None
+        if logs:
+            return Fulfilment.from_log(logs[-1])[request_id]
+        model = bytes.fromhex(self.request(request_id, from_block).model_id.removeprefix("0x"))
+        for log in reversed(
+            self._web3.events.BatchFulfilled().get_logs(
+                from_block=from_block, argument_filters={"modelId": model}
+            )
+        ):
+            found = Fulfilment.from_log(log).get(request_id)
+            if found is not None:
+                return found
+        return None
+
+    def fulfilments_in(self, receipt: Any) -> dict[int, Fulfilment]:
+        """The fulfilments one mined transaction made (``fulfill``'s or ``fulfillBatch``'s),
+        by request id."""
+        from web3.logs import DISCARD
+
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        found: dict[int, Fulfilment] = {}
+        for event in (self._web3.events.RequestFulfilled(), self._web3.events.BatchFulfilled()):
+            for log in event.process_receipt(receipt, errors=DISCARD):
+                if log["address"] == self.address:
+                    found.update(Fulfilment.from_log(log, tx_hash))
+        return found
 
     def model_registered(self, model_id: str) -> bool:
         """Whether ``model_id`` is registered (a failure to reach the node is raised)."""

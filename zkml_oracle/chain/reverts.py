@@ -54,7 +54,8 @@ FIXES: Mapping[str, str] = {
     ),
     "ZkmlOracleRequestMismatch": (
         "pass the request's fields exactly as its InferenceRequested log has them "
-        "(zkml_oracle.chain.oracle.Oracle.request reads them)"
+        "(zkml_oracle.chain.oracle.Oracle.request reads them); in a batch, every request must "
+        "be for the proof's model and its slot must prove the input it committed to"
     ),
     "ZkmlOracleZeroRefundAddress": "give a non-zero refund address (`request --refund-to`)",
     "ZkmlOracleBadDeadline": "give a deadline in the future (`request --deadline SECONDS`)",
@@ -74,7 +75,6 @@ FIXES: Mapping[str, str] = {
     "ZkmlOracleNothingToWithdraw": "nothing is owed to this account",
     "ZkmlOracleFeeTooLarge": "escrow a smaller fee (`--fee` in wei)",
     "ZkmlOracleBadBatchSize": "settle at most the model's batch size in one proof",
-    "ZkmlOracleModelMismatch": "every request of a batch must be for the proof's model",
     "ZkmlOracleNothingToSettle": (
         "every request named is already fulfilled, cancelled or expired: nothing to pay for"
     ),

@@ -225,18 +225,6 @@ class OracleClient(Oracle):
                 raise
             return False
 
-    def fulfilments_in(self, receipt: Any) -> dict[int, Fulfilment]:
-        """The ``RequestFulfilled`` logs of one mined transaction, by request id."""
-        from web3.logs import DISCARD
-
-        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-        fulfilled = self._web3.events.RequestFulfilled()
-        return {
-            int(log["args"]["requestId"]): Fulfilment.from_log(log, tx_hash)
-            for log in fulfilled.process_receipt(receipt, errors=DISCARD)
-            if log["address"] == self.address
-        }
-
     def fulfil_tx(
         self, request_id: int, proof: bytes, instances: list[int], sender: str
     ) -> dict[str, Any]:
@@ -257,7 +245,7 @@ class OracleClient(Oracle):
         gas estimated, as :meth:`fulfil_tx`."""
         fn = self._web3.functions.fulfillBatch(
             bytes.fromhex(model_id.removeprefix("0x")),
-            [self.request(r).as_tuple() for r in request_ids],
+            [self.request(r).as_terms() for r in request_ids],
             proof,
             instances,
         )

@@ -14,6 +14,7 @@ from .plugin import SubmitResult as SubmitResult
 from .plugin import TransactionReverted as TransactionReverted
 from .plugin import chain_snapshot as chain_snapshot
 from .plugin import committed as committed
+from .plugin import terms as terms
 
 # The fixtures and hooks live in the plugin module; pytest registers it from here.
 pytest_plugins = ["zkml_oracle.testing.plugin"]

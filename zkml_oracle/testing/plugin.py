@@ -77,6 +77,7 @@ from ..chain.oracle import (
     Request,
     SkipReason,
     deploy_and_register,
+    fulfilled_outputs,
     input_felts,
     proof_calldata,
 )
@@ -251,8 +252,14 @@ def committed(oracle: Any, request: int | tuple[Any, ...]) -> tuple[Any, ...]:
     if not logs:
         none = "0x" + "00" * 32
         z = ZERO_ADDRESS
-        return Request(request, none, none, z, z, z, 0, 0, 0, 0).as_tuple()
+        return Request(request, none, none, z, z, z, 0, 0, 0, 0, 0).as_tuple()
     return Request.from_event(logs[-1].args).as_tuple()
+
+
+def terms(request: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``RequestTerms`` that ``fulfillBatch`` takes for a ``Request`` struct (as
+    :func:`committed` gives it): every field but ``modelId`` and ``inputHash``."""
+    return (request[0], *request[3:])
 
 
 def _web3(url: str) -> Any:
@@ -476,15 +483,16 @@ class OracleHarness:
         answers ``request_ids[i]`` with one verification."""
         fn = self.oracle.functions.fulfillBatch(
             self.model_id,
-            [committed(self.oracle, r) for r in request_ids],
+            [terms(committed(self.oracle, r)) for r in request_ids],
             proof.proof,
             proof.instances,
         )
         receipt = self.transact(fn, sender or self.accounts[-1])
         return BatchResult(
             fulfilled={
-                int(e.args.requestId): [int(v) for v in e.args.outputs]
-                for e in self.events(self.oracle, "RequestFulfilled", receipt)
+                rid: list(outputs)
+                for e in self.events(self.oracle, "BatchFulfilled", receipt)
+                for rid, outputs in fulfilled_outputs(e).items()
             },
             skipped={
                 int(e.args.requestId): SkipReason(e.args.reason).name.lower()
