@@ -173,13 +173,14 @@ def test_one_proof_settles_a_batch_from_the_command_line(
     # Settled already: nothing left, refused before paying for a verification.
     again = run_cli("fulfill", *ids, batch_built.build_dir, proof.proof_path, cwd=tmp_path)
     assert again.returncode == 2 and "ZkmlOracleNothingToSettle" in again.stderr
-    # A request named in a slot that holds another input refuses the whole batch.
+    # A request named in a slot that holds another input refuses the whole batch: its
+    # commitment, recomputed with that slot's input, is not the one it made (issue 16).
     swapped = run_cli(
         "fulfill", ids[0], str(rids[3]), batch_built.build_dir, proof.proof_path, cwd=tmp_path
     )
     assert (
         swapped.returncode == 2
-        and f"ZkmlOracleInputMismatch(requestId={rids[3]})" in swapped.stderr
+        and f"ZkmlOracleRequestMismatch(requestId={rids[3]})" in swapped.stderr
     )
 
     # One request on a batched model: slot 0 of a padded proof, through plain `fulfill`.
