@@ -17,7 +17,7 @@ from typing import Any
 
 from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
 from zkml_oracle.chain.deployments import DeploymentStore
-from zkml_oracle.chain.oracle import fulfilled_by_request
+from zkml_oracle.chain.oracle import RequestStatus, fulfilled_by_request
 from zkml_oracle.relayer.journal import Journal, RequestEvent
 from zkml_oracle.types import BuildResult
 
@@ -157,15 +157,23 @@ class Env:
                 sent.setdefault(who, []).extend(int(i) for i in ids)
         return sent
 
-    def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
-        answers = fulfilled_by_request(self.contract)
-        for rid in rids:
-            got = answers.get(rid, [])
+    def assert_answered(
+        self, answers: dict[int, list[int]], by_hand: frozenset[str] = frozenset()
+    ) -> None:
+        """Each request fulfilled exactly once, with these outputs; no sender repeats a request
+        (transactions ``by_hand`` aside)."""
+        found = fulfilled_by_request(self.contract)
+        for rid, outputs in answers.items():
+            got = found.get(rid, [])
             assert len(got) == 1, f"request {rid} fulfilled {len(got)} times"
-            assert list(got[0]) == outputs
-            assert self.contract.functions.requestStatus(rid).call() == 2  # Fulfilled
-        for who, ids in self.fulfil_txs().items():
-            assert len(ids) == len(set(ids)), f"{who} sent fulfill twice for a request: {ids}"
+            assert list(got[0]) == outputs, rid
+            assert self.contract.functions.requestStatus(rid).call() == RequestStatus.FULFILLED
+        for who, ids in self.fulfil_txs(by_hand).items():
+            assert len(ids) == len(set(ids)), f"{who} sent a request twice: {ids}"
+
+    def assert_exactly_once(self, rids: list[int], outputs: list[int]) -> None:
+        """:meth:`assert_answered`, every request with the same outputs."""
+        self.assert_answered(dict.fromkeys(rids, outputs))
 
 
 def deploy_oracle(url: str, build_dir: Path, work: Path) -> tuple[str, str]:

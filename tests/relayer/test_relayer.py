@@ -34,7 +34,6 @@ from tests.relayer.helpers import (
 )
 from zkml_oracle import field
 from zkml_oracle.chain import LocalNode, free_port
-from zkml_oracle.chain.oracle import RequestStatus, fulfilled_by_request
 from zkml_oracle.exceptions import IllegalTransition
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.inputs import Rejected, sample_from_felts
@@ -402,21 +401,6 @@ def test_a_batch_size_beyond_the_circuit_is_refused(built: BuildResult) -> None:
         check_batch_size(models, 2)
 
 
-def _assert_answered(
-    env: Env, answers: dict[int, list[int]], by_hand: frozenset[str] = frozenset()
-) -> None:
-    """Each request fulfilled exactly once, with these outputs; no sender repeats a request
-    (transactions ``by_hand`` aside)."""
-    found = fulfilled_by_request(env.contract)
-    for rid, outputs in answers.items():
-        got = found.get(rid, [])
-        assert len(got) == 1, f"request {rid} fulfilled {len(got)} times"
-        assert list(got[0]) == outputs, rid
-        assert env.contract.functions.requestStatus(rid).call() == RequestStatus.FULFILLED
-    for who, ids in env.fulfil_txs(by_hand).items():
-        assert len(ids) == len(set(ids)), f"{who} sent a request twice: {ids}"
-
-
 def _entries(env: Env) -> dict[int, J.Entry]:
     with Journal(env.work / "j.sqlite", readonly=True) as j:
         return {e.request_id: e for e in j.all()}
@@ -437,7 +421,7 @@ def test_a_full_batch_is_settled_by_one_fulfill_batch(benv: Env, rows: Rows) -> 
     ) == 1
     assert [entries[r].slot for r in rids] == list(range(BATCH))
     assert all(entries[r].outputs == tuple(rows.outputs[i]) for i, r in enumerate(rids))
-    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    benv.assert_answered(dict(zip(rids, rows.outputs, strict=True)))
     receipt = benv.web3.eth.get_transaction_receipt(tx_hash)
     [done] = benv.contract.events.BatchFulfilled().process_receipt(receipt)
     assert (len(done["args"]["requestIds"]), done["args"]["skipped"]) == (BATCH, 0)
@@ -466,7 +450,7 @@ def test_a_batch_not_filled_in_max_wait_is_proved_as_it_is(benv: Env, rows: Rows
     assert started["requests"] == rids
     waited = started["ts"] - min(e.seen_at for e in entries.values())
     assert 1.8 <= waited < 10, waited  # proved once the oldest had waited max-wait, not before
-    _assert_answered(benv, dict(zip(rids, rows.outputs[:2], strict=True)))
+    benv.assert_answered(dict(zip(rids, rows.outputs[:2], strict=True)))
 
 
 def test_kill9_between_proof_and_send_sends_the_journaled_proof_once(benv: Env, rows: Rows) -> None:
@@ -487,7 +471,7 @@ def test_kill9_between_proof_and_send_sends_the_journaled_proof_once(benv: Env, 
     assert (who, ids, status) == (RELAYER_0, rids, 1)
     assert {e.tx_hash for e in entries.values()} == {tx_hash}
     assert {e.batch for e in entries.values()} == {e.batch for e in proved.values()}
-    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    benv.assert_answered(dict(zip(rids, rows.outputs, strict=True)))
 
 
 def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
@@ -525,7 +509,7 @@ def test_a_request_lost_between_proof_and_send_keeps_its_slot_and_is_skipped(
     [skipped] = benv.contract.events.RequestSkipped().process_receipt(receipt)
     assert (skipped["args"]["requestId"], skipped["args"]["reason"]) == (lost, 0)
     answers = dict(zip(rids, rows.outputs, strict=True))
-    _assert_answered(benv, answers, by_hand=frozenset({tx.to_0x_hex()}))
+    benv.assert_answered(answers, by_hand=frozenset({tx.to_0x_hex()}))
 
 
 def test_batch_size_is_checked_against_the_circuit_and_1_serves_a_batched_one(
@@ -544,7 +528,7 @@ def test_batch_size_is_checked_against_the_circuit_and_1_serves_a_batched_one(
     assert (who, ids, status) == (RELAYER_0, [rid], 1)
     tx = benv.web3.eth.get_transaction(benv.fulfil_calls()[0][1])
     assert benv.contract.decode_function_input(tx["input"])[0].fn_name == "fulfill"
-    _assert_answered(benv, {rid: rows.outputs[2]})
+    benv.assert_answered({rid: rows.outputs[2]})
 
 
 def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
@@ -580,7 +564,7 @@ def test_a_request_fulfilled_by_another_while_the_batch_is_in_flight_is_skipped(
     assert receipt["blockNumber"] == benv.web3.eth.get_transaction_receipt(rival)["blockNumber"]
     [done] = benv.contract.events.BatchFulfilled().process_receipt(receipt)
     assert (len(done["args"]["requestIds"]), done["args"]["skipped"]) == (BATCH - 1, 1)
-    _assert_answered(benv, dict(zip(rids, rows.outputs, strict=True)))
+    benv.assert_answered(dict(zip(rids, rows.outputs, strict=True)))
     assert not any(r["event"] == "request.retry" for r in relay_log(benv))
 
 
