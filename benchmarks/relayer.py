@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ class Chain:
         )
 
 
-def ezkl_prover(build_dir: Path, input_file: Path, work: Path) -> Any:
+def ezkl_prover(build_dir: Path, input_file: Path, work: Path) -> Callable[[], float]:
     """A timer of ezkl's own ``prove`` in this process on one fixed witness: the floor under
     any relayer's latency (no witness, no check, no process hand-over, no transaction)."""
     import ezkl
