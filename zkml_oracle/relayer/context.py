@@ -68,8 +68,10 @@ class LoopState:
     gas_limit: int = 0
     head_hash: str = ""
     head_time: int = 0
-    #: The head block's hash at the last reorg recheck of final fulfilments.
+    #: The head block's hash at the last reorg recheck of final fulfilments, and at the last
+    #: check of the scan cursor's block.
     rechecked_at: str = ""
+    cursor_checked_at: str = ""
 
     def requests(self) -> list[int]:
         return sorted(rid for ids in self.inflight for rid in ids)

@@ -15,8 +15,9 @@ sending and settling while they run. Each turn:
    with ``batch_size`` > 1 a job is up to that many requests of one model, started when full
    or when the oldest has waited ``max_wait`` seconds).
 
-Finished proofs are collected into the journal at the start of each turn, so they are sent,
-and their workers given the next job, in the same turn.
+Finished proofs are collected into the journal at the start of each turn, so they are sent in
+the same turn; a worker they freed is given a request already seen before the turn's chain
+reads, and one seen in this turn after them.
 
 Each phase is a module of :mod:`.phases` over one :class:`~.context.Context` (the relayer's
 collaborators, settings and the loop's state: in-flight jobs, head, backoffs, pause), which
@@ -157,7 +158,12 @@ class Relayer(Context):
                     drain_deadline = time.monotonic() + self.config.drain_timeout
                     emit("relayer.draining", inflight=self.loop.requests())
                 self.journal.check()
-                prove.collect(self)  # first: a finished proof is sent, its worker refilled, now
+                # First: a finished proof is sent in this turn, and the worker it freed takes a
+                # request seen before, now, rather than idle through the turn's chain reads (a
+                # fifth of a second measured).
+                freed = prove.collect(self)
+                if freed and not stopping and self.loop.head and self.loop.rpc.failures == 0:
+                    prove.dispatch(self)
                 caught_up, rpc_ok = self._chain_turn(stopping)
                 if not stopping and rpc_ok:
                     prove.dispatch(self)

@@ -18,17 +18,21 @@ def scan(ctx: Context) -> bool:
     target = head - ctx.confirmations
     cursor = ctx.journal.cursor()
     cursor_hash = ctx.journal.meta("cursor_hash")
+    # The cursor's block is checked once per new head: under the same head block the chain
+    # below it is the same (its hash commits to them all).
     if (
         cursor is not None
         and cursor_hash is not None
-        and ctx.oracle.block_hash(cursor) != cursor_hash
+        and ctx.loop.head_hash != ctx.loop.cursor_checked_at
     ):
-        # The block scanned last is not canonical any more: scan the new branch.
-        back = max(ctx.config.start_block, min(cursor, head) - ctx.config.recheck_window)
-        ctx.journal.rewind(back - 1)
-        ctx.metrics.reorg()
-        emit("chain.reorg", logging.WARNING, cursor=cursor, head=head, rescan_from=back)
-        cursor = back - 1
+        if ctx.oracle.block_hash(cursor) != cursor_hash:
+            # The block scanned last is not canonical any more: scan the new branch.
+            back = max(ctx.config.start_block, min(cursor, head) - ctx.config.recheck_window)
+            ctx.journal.rewind(back - 1)
+            ctx.metrics.reorg()
+            emit("chain.reorg", logging.WARNING, cursor=cursor, head=head, rescan_from=back)
+            cursor = back - 1
+        ctx.loop.cursor_checked_at = ctx.loop.head_hash
     first = cursor + 1 if cursor is not None else ctx.config.start_block
     if target < first:
         return True
