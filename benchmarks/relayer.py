@@ -30,9 +30,10 @@ from typing import Any
 
 from scratch import KEEP_HINT, scratch
 
+from zkml_oracle.testing.relay import relay_argv
+
 GOAL_SLACK = 2.0
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
-EXE = Path(sys.executable).parent / "zkml-oracle"
 
 
 class Chain:
@@ -92,21 +93,7 @@ class Chain:
 
     def relay(self, *args: str, db: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [
-                str(EXE),
-                "relay",
-                "--model",
-                str(self.build_dir),
-                "--rpc-url",
-                self.node.url,
-                "--deployments",
-                str(self.work / "deployments"),
-                "--db",
-                str(self.work / db),
-                "--poll-interval",
-                "0.2",
-                *args,
-            ],
+            relay_argv(self.build_dir, self.node.url, self.work, *args, db=db),
             cwd=self.work,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -31,10 +31,10 @@ from typing import Any
 from scratch import scratch
 
 from zkml_oracle.testing.faults import FaultProxy, rpc
+from zkml_oracle.testing.relay import relay_argv
 
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 RELAYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-EXE = Path(sys.executable).parent / "zkml-oracle"
 BATCH = 64
 
 
@@ -84,26 +84,18 @@ class Soak:
 
     def relay(self) -> None:
         self.relayer = subprocess.Popen(
-            [
-                str(EXE),
-                "relay",
-                "--model",
-                str(self.build_dir),
-                "--rpc-url",
+            relay_argv(
+                self.build_dir,
                 self.proxy.url,
-                "--deployments",
-                str(self.work / "deployments"),
-                "--db",
-                str(self.work / "j.sqlite"),
-                "--poll-interval",
-                "0.3",
+                self.work,
                 "--batch-size",
                 str(BATCH),
                 "--max-wait",
                 "5",
                 "--confirmations",
                 "2",
-            ],
+                poll_interval=0.3,
+            ),
             cwd=self.work,
             stdin=subprocess.DEVNULL,
             stdout=self.log,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +18,10 @@ from zkml_oracle.chain import ChainOptions, LocalNode, connect, sender
 from zkml_oracle.chain.deployments import DeploymentStore
 from zkml_oracle.chain.oracle import RequestStatus, fulfilled_by_request
 from zkml_oracle.relayer.journal import Journal, RequestEvent
+from zkml_oracle.testing.relay import EXE as EXE
+from zkml_oracle.testing.relay import relay_argv
 from zkml_oracle.types import BuildResult
 
-EXE = Path(sys.executable).parent / "zkml-oracle"
 #: Anvil's dev key #2 makes the requests, so the relayer's account (dev key #0) is its own.
 REQUESTER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 RELAYER_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -75,21 +75,7 @@ class Env:
     ) -> subprocess.Popen[bytes]:
         out = open(self.work / log, "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [
-                str(EXE),
-                "relay",
-                "--model",
-                str(self.build_dir),
-                "--rpc-url",
-                self.rpc_url or self.node.url,
-                "--deployments",
-                str(self.work / "deployments"),
-                "--db",
-                str(self.work / db),
-                "--poll-interval",
-                "0.2",
-                *args,
-            ],
+            relay_argv(self.build_dir, self.rpc_url or self.node.url, self.work, *args, db=db),
             cwd=self.work,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,

@@ -18,7 +18,6 @@ import pytest
 
 from tests.conftest import calibration_rows, run_cli, write_json
 from tests.relayer.helpers import (
-    EXE,
     deploy_oracle,
     finish,
     wait_for,
@@ -30,6 +29,7 @@ from zkml_oracle.circuit.commitment import EXTRA, Binding
 from zkml_oracle.circuit.private_inputs import PrivateInputError, RelayerKey, seal, unseal
 from zkml_oracle.relayer import journal as J
 from zkml_oracle.relayer.journal import Journal
+from zkml_oracle.testing.relay import relay_argv
 from zkml_oracle.types import BuildResult
 
 
@@ -132,13 +132,11 @@ def test_the_relayer_serves_sealed_private_inputs(
         port = free_port()
         log = open(tmp_path / "relay.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [
-                str(EXE), "relay", "--model", str(bound_built.build_dir),
-                "--rpc-url", node.url, "--deployments", str(tmp_path / "deployments"),
-                "--db", str(tmp_path / "j.sqlite"), "--poll-interval", "0.2",
+            relay_argv(
+                bound_built.build_dir, node.url, tmp_path,
                 "--encryption-key", str(tmp_path / "relayer.key"),
                 "--metrics-port", str(port),
-            ],
+            ),
             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         try:
