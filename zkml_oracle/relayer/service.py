@@ -1,28 +1,29 @@
-"""The relayer's chain loop: scan → prove → send → settle, every state change journaled first.
+"""The relayer's chain loop: scan → prove → settle → send, every state change journaled first.
 
 One thread turns the loop; proofs run in the backend's workers, so the loop keeps scanning,
 sending and settling while they run. Each turn:
 
 1. *scan*: ``InferenceRequested`` logs of the served models, from the journal's cursor up to
    ``head - confirmations``, recorded with the new cursor in one transaction;
-2. *settle*: every signed or sent transaction is resolved from its receipt, or from the
+2. *dispatch*: requests to prove go to the backend (at most one job per worker at a time;
+   with ``batch_size`` > 1 a job is up to that many requests of one model, started when full
+   or when the oldest has waited ``max_wait`` seconds), before the turn's other chain reads,
+   so a free worker does not wait for them;
+3. *settle*: every signed or sent transaction is resolved from its receipt, or from the
    chain (request status, fulfiller, our account's nonce): fulfilled by us, by someone else,
    rebroadcast (the same raw bytes), or back to "proved" once its nonce was used otherwise;
-3. *send*: each proof whose requests are still (partly) pending on-chain gets one
+   then, once per new head block, final fulfilments are re-checked against reorgs;
+4. *send*: each proof whose requests are still (partly) pending on-chain gets one
    transaction (``fulfill`` for a lone request, ``fulfillBatch`` for a batch), signed and
-   journaled before it is broadcast;
-4. *dispatch*: requests to prove go to the backend (at most one job per worker at a time;
-   with ``batch_size`` > 1 a job is up to that many requests of one model, started when full
-   or when the oldest has waited ``max_wait`` seconds).
+   journaled before it is broadcast.
 
-Finished proofs are collected into the journal at the start of each turn, so they are sent in
-the same turn; a worker they freed is given a request already seen before the turn's chain
-reads, and one seen in this turn after them.
+Finished proofs are collected into the journal at the start of each turn, so they are sent,
+and their workers given the next job, in the same turn.
 
 Each phase is a module of :mod:`.phases` over one :class:`~.context.Context` (the relayer's
 collaborators, settings and the loop's state: in-flight jobs, head, backoffs, pause), which
-:class:`Relayer` is: collect (``prove.collect``) → scan (``scan.scan``) → settle
-(``settle.settle``, ``settle.recheck``) → send (``send.send``) → prove (``prove.dispatch``).
+:class:`Relayer` is: collect (``prove.collect``) → scan (``scan.scan``) → prove
+(``prove.dispatch``) → settle (``settle.settle``, ``settle.recheck``) → send (``send.send``).
 Every state change goes through :meth:`~.journal.Journal.transition`; the retry policy is
 :mod:`.retry`, the log :mod:`.log`.
 
@@ -158,15 +159,8 @@ class Relayer(Context):
                     drain_deadline = time.monotonic() + self.config.drain_timeout
                     emit("relayer.draining", inflight=self.loop.requests())
                 self.journal.check()
-                # First: a finished proof is sent in this turn, and the worker it freed takes a
-                # request seen before, now, rather than idle through the turn's chain reads (a
-                # fifth of a second measured).
-                freed = prove.collect(self)
-                if freed and not stopping and self.loop.head and self.loop.rpc.failures == 0:
-                    prove.dispatch(self)
+                prove.collect(self)  # first: a finished proof is sent, its worker refilled, now
                 caught_up, rpc_ok = self._chain_turn(stopping)
-                if not stopping and rpc_ok:
-                    prove.dispatch(self)
                 open_now = self.journal.in_state(*J.OPEN_STATES)
                 self.metrics.open_requests(len(open_now))
                 if drain_deadline is not None:
@@ -229,6 +223,10 @@ class Relayer(Context):
             self.loop.head_hash = bytes(latest["hash"]).hex()
             self.loop.head_time = int(latest["timestamp"])
             caught_up = scan.scan(self) if not stopping else True
+            if not stopping:
+                # Before the turn's other reads (a fifth of a second measured): a worker a
+                # finished proof freed, or a request just seen, does not wait for them.
+                prove.dispatch(self)
             settle.settle(self)
             settle.recheck(self)
             send.send(self)

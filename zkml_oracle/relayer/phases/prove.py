@@ -114,11 +114,11 @@ def _submit(ctx: Context, model: ServedModel, group: list[tuple[J.Entry, Sample]
     emit("proof.started", requests=list(ids), attempts=[entry.attempts + 1 for entry, _ in group])
 
 
-def collect(ctx: Context) -> int:
-    """Finished jobs into the journal; returns how many (each freed a worker)."""
+def collect(ctx: Context) -> None:
     run = ctx.loop
-    finished = [(ids, future) for ids, future in run.inflight.items() if future.done()]
-    for ids, future in finished:
+    for ids, future in list(run.inflight.items()):
+        if not future.done():
+            continue
         del run.inflight[ids]
         try:
             outcome = future.result()
@@ -160,4 +160,3 @@ def collect(ctx: Context) -> int:
                     ctx.journal.transition(rid, J.SEEN, error=outcome.error)
         if not rejected:
             emit("proof.failed", logging.WARNING, requests=list(ids), error=outcome.error)
-    return len(finished)
