@@ -824,6 +824,70 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
     assert not read & infinite, read & infinite
 
 
+@PROPERTY
+@given(data=st.data())
+def test_a_run_time_mask_added_to_a_causal_one_equals_a_softmax_over_the_kept_entries(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention with a mask fed at run time and ``is_causal``: ``Softmax(x + (mask +
+    causal))``, where the sum also feeds the "row all masked" test ``Equal(ReduceMax(sum),
+    -inf)`` (over the softmax axis, as Attention's body does, or any other axes drawn: the test
+    then reads the constant mask alone, whichever axes). No -inf left in the circuit."""
+    rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    keep = rng.random((rows, cols)) < 0.6
+    keep[:, 0] = False  # a column masked in every row: a row test over other axes is True
+    keep[np.arange(rows), rng.integers(1, cols, size=rows)] = True  # a kept entry per row
+    axes = data.draw(st.sampled_from([[-1], [-2], [-2, -1]]))
+    shape = [2, rows, cols]
+    nodes = [
+        helper.make_node("Where", ["keep", "zero", "neg_inf"], ["causal"]),
+        helper.make_node("Add", ["mask", "causal"], ["bias"]),
+        helper.make_node("Cast", ["bias"], ["bias_t"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["x", "bias_t"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("ReduceMax", ["bias_t", "axes"], ["row_max"], keepdims=1),
+        helper.make_node("CastLike", ["neg_inf", "bias_t"], ["neg_inf_t"]),
+        helper.make_node("Equal", ["row_max", "neg_inf_t"], ["all_masked"]),
+        helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
+    ]
+    mask_shape = data.draw(st.sampled_from([shape, [rows, cols], [2, 1, cols]]))
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, mask_shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [
+            numpy_helper.from_array(keep, "keep"),
+            numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
+            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    x = (rng.normal(size=shape) * 4).astype(np.float32)
+    fed = {"mask": (rng.normal(size=mask_shape) * 3).astype(np.float32)}
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
+    assert notes == [
+        "Equal node 'all_masked': whether a row is all masked, read from the constant mask",
+        "Softmax node 'p': over x + a constant -inf mask → a softmax over the kept entries",
+    ], notes
+    rewritten = onnx.load(str(tmp_path / "r.onnx"))
+    assert "Softmax" not in {n.op_type for n in rewritten.graph.node}
+    read = {i for n in rewritten.graph.node for i in n.input}
+    infinite = {
+        t.name
+        for t in rewritten.graph.initializer
+        if not np.isfinite(numpy_helper.to_array(t)).all()
+    }
+    assert not read & infinite, read & infinite
+
+
 def _scan_body(typed: bool, width: int, second: bool) -> onnx.GraphProto:
     """A step of a recurrence: ``state += x_t * c`` (``c`` read from the enclosing graph), the
     scan outputs ``state * x_t`` and (with a second scan input) ``x_t - x2_t``."""
