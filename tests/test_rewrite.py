@@ -1225,6 +1225,18 @@ def test_deform_conv_with_constant_offsets_equals_one_constant_matmul(
 
 
 @PROPERTY
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), opset=st.sampled_from([18, 21]))
+def test_optional_get_element_of_a_tensor_is_that_tensor(
+    tmp_path: Path, shape: list[int], opset: int
+) -> None:
+    """An OptionalGetElement of a tensor input (ezkl has none): an Identity."""
+    node = helper.make_node("OptionalGetElement", ["x"], ["y"])
+    x = np.random.default_rng(len(shape)).normal(size=shape).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, node.op_type)
+    assert notes == ["OptionalGetElement node 'y': of a tensor, that tensor → Identity"], notes
+
+
+@PROPERTY
 @given(data=st.data(), fmod=st.integers(0, 1))
 def test_a_float_mod_equals_x_minus_y_times_the_whole_quotient(
     tmp_path: Path, data: st.DataObject, fmod: int

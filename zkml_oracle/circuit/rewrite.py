@@ -1422,6 +1422,15 @@ def _deform_conv(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _optional_get_element(node: Any, g: _Graph, k: int) -> bool:
+    """``OptionalGetElement`` of a tensor (not an optional) is that tensor: an Identity."""
+    if not node.input or node.input[0] not in g.elem_types:  # an optional, or unknown
+        return False
+    g.node("Identity", [node.input[0]], node.output[0])
+    g.notes.append(f"{_where(node)}: of a tensor, that tensor → Identity")
+    return True
+
+
 def _mod(node: Any, g: _Graph, k: int) -> bool:
     """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
     ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
@@ -1784,6 +1793,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GridSample": _grid_sample,
     "DeformConv": _deform_conv,
     "Mod": _mod,
+    "OptionalGetElement": _optional_get_element,
     "MatMul": _matmul_broadcast,
     "AveragePool": _average_pool,
 }
