@@ -740,6 +740,17 @@ def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix
     message = str(refused.value)
     assert "Add node 'scores'" in message and "'bias' holds -inf" in message, message
     assert "mask with a finite value" in message and "\n" not in message
+    # The masked scores a graph output too (Attention's qk_matmul_output): that output named.
+    nodes[-1] = helper.make_node("Softmax", ["scores"], ["y"], axis=-1)
+    nodes.append(helper.make_node("Identity", ["scores"], ["qk"]))
+    model = _chain_model(nodes, inits, [1, 3, 3], opset=18, ir_version=8)
+    model.graph.output.append(helper.make_tensor_value_info("qk", TensorProto.FLOAT, [1, 3, 3]))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError) as refused:
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    message = str(refused.value)
+    assert "Add node 'scores': the graph output 'qk' holds scores masked with -inf" in message
+    assert "drop that output" in message and "\n" not in message
 
 
 @PROPERTY

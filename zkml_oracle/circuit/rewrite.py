@@ -2079,7 +2079,14 @@ def _masked_softmax(
                 after.append(n)
             else:
                 tests.append((n, *test))
-        if len(after) != 1 or node.output[0] in outputs:
+        shown = [node.output[0], *(n.output[0] for n in after if n.op_type in ("Identity", "Cast"))]
+        if set(shown) & outputs:  # the masked scores themselves are an output (Attention's
+            raise UnsupportedModelError(  # qk_matmul_output): the -inf cannot be rewritten away
+                f"{_where(add)}: the graph output {sorted(set(shown) & outputs)[0]!r} holds "
+                "scores masked with -inf (a causal or boolean attention mask), which no "
+                "fixed-point circuit outputs; drop that output or mask with a finite value"
+            )
+        if len(after) != 1:
             return False
         value, node = node.output[0], after[0]
         if node.op_type == "Cast" and int(_attr(node, "to", 0)) == 1:  # float to float
