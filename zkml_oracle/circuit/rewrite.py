@@ -2026,7 +2026,7 @@ def _row_all_masked(
     equal = readers[0]
     other = [i for i in equal.input if i != reduce.output[0]]
     shape = g.shapes.get(reduce.input[0]) or g.infer_shape(reduce.input[0])
-    if len(other) != 1 or other[0] not in values or shape is None:
+    if len(other) != 1 or other[0] not in values or shape is None or min(shape, default=1) < 1:
         return None
     limit = np.asarray(values[other[0]])
     if limit.dtype.kind != "f" or not np.all(np.isneginf(limit)):
@@ -2037,7 +2037,10 @@ def _row_all_masked(
         axes = g.constant(axes_in)
         if axes is None:
             return None
-    full = np.broadcast_to(np.where(np.isfinite(bias), 0.0, -np.inf), shape)
+    try:
+        full = np.broadcast_to(np.where(np.isfinite(bias), 0.0, -np.inf), shape)
+    except ValueError:  # a shape inference got wrong: not this pattern
+        return None
     picked = None if axes is None or len(axes) == 0 else tuple(int(a) for a in np.ravel(axes))
     top = np.max(full, axis=picked, keepdims=bool(int(_attr(reduce, "keepdims", 1))))
     return equal, np.equal(top, limit)
@@ -2062,6 +2065,8 @@ def _masked_softmax(
         return False
     keep = np.isfinite(bias)
     if keep.ndim == 0 or np.any(~keep.any(axis=-1)):
+        return False
+    if any(i in tainted for i in add.input if i != mask):  # x itself perhaps infinite
         return False
     consumers: dict[str, list[Any]] = {}
     for n in g.nodes:
