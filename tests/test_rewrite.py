@@ -753,6 +753,46 @@ def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix
     assert "drop that output" in message and "\n" not in message
 
 
+def _masked_model(
+    nodes: list[onnx.NodeProto],
+    shape: list[int],
+    mask_shape: list[int],
+    inits: dict[str, np.ndarray[Any, Any]],
+    opset: int,
+) -> onnx.ModelProto:
+    """A model of ``nodes`` from inputs ``x`` (``shape``) and a float ``mask`` fed at run time
+    to ``y`` (``shape``), with ``inits`` and the scalars ``neg_inf`` and ``zero``."""
+    inits = {
+        **inits,
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+        "zero": np.array(0.0, dtype=np.float32),
+    }
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, mask_shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def _assert_no_infinite_constant_is_read(path: Path) -> None:
+    rewritten = onnx.load(str(path))
+    read = {i for n in rewritten.graph.node for i in n.input}
+    infinite = {
+        t.name
+        for t in rewritten.graph.initializer
+        if not np.isfinite(numpy_helper.to_array(t)).all()
+    }
+    assert not read & infinite, read & infinite
+
+
 @PROPERTY
 @given(data=st.data())
 def test_a_run_time_value_compared_with_minus_infinity_is_false(
@@ -770,21 +810,7 @@ def test_a_run_time_value_compared_with_minus_infinity_is_false(
         helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
         helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "m",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
-            helper.make_tensor_value_info("mask", TensorProto.FLOAT, shape),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
-        [
-            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
-            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
+    model = _masked_model(nodes, shape, shape, {}, opset=13)
     x = rng.normal(size=shape).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
     assert notes == ["Equal node 'all_masked': a finite value == -inf → False"], notes
@@ -825,14 +851,7 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
     assert notes == [
         "Softmax node 'y': over x + a constant -inf mask → a softmax over the kept entries"
     ]
-    rewritten = onnx.load(str(tmp_path / "r.onnx"))
-    read = {i for n in rewritten.graph.node for i in n.input}
-    infinite = {
-        t.name
-        for t in rewritten.graph.initializer
-        if not np.isfinite(numpy_helper.to_array(t)).all()
-    }
-    assert not read & infinite, read & infinite
+    _assert_no_infinite_constant_is_read(tmp_path / "r.onnx")
 
 
 @PROPERTY
@@ -863,24 +882,8 @@ def test_a_run_time_mask_added_to_a_causal_one_equals_a_softmax_over_the_kept_en
         helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
     ]
     mask_shape = data.draw(st.sampled_from([shape, [rows, cols], [2, 1, cols]]))
-    graph = helper.make_graph(
-        nodes,
-        "m",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
-            helper.make_tensor_value_info("mask", TensorProto.FLOAT, mask_shape),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
-        [
-            numpy_helper.from_array(keep, "keep"),
-            numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
-            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
-            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    inits = {"keep": keep, "axes": np.array(axes, dtype=np.int64)}
+    model = _masked_model(nodes, shape, mask_shape, inits, opset=18)
     x = (rng.normal(size=shape) * 4).astype(np.float32)
     fed = {"mask": (rng.normal(size=mask_shape) * 3).astype(np.float32)}
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
@@ -888,15 +891,8 @@ def test_a_run_time_mask_added_to_a_causal_one_equals_a_softmax_over_the_kept_en
         "Equal node 'all_masked': whether a row is all masked, read from the constant mask",
         "Softmax node 'p': over x + a constant -inf mask → a softmax over the kept entries",
     ], notes
-    rewritten = onnx.load(str(tmp_path / "r.onnx"))
-    assert "Softmax" not in {n.op_type for n in rewritten.graph.node}
-    read = {i for n in rewritten.graph.node for i in n.input}
-    infinite = {
-        t.name
-        for t in rewritten.graph.initializer
-        if not np.isfinite(numpy_helper.to_array(t)).all()
-    }
-    assert not read & infinite, read & infinite
+    assert "Softmax" not in {n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node}
+    _assert_no_infinite_constant_is_read(tmp_path / "r.onnx")
 
 
 def _scan_body(typed: bool, width: int, second: bool) -> onnx.GraphProto:
