@@ -740,6 +740,57 @@ def test_an_infinite_mask_computed_from_constants_is_refused_naming_node_and_fix
     message = str(refused.value)
     assert "Add node 'scores'" in message and "'bias' holds -inf" in message, message
     assert "mask with a finite value" in message and "\n" not in message
+    # The masked scores a graph output too (Attention's qk_matmul_output): that output named.
+    nodes[-1] = helper.make_node("Softmax", ["scores"], ["y"], axis=-1)
+    nodes.append(helper.make_node("Identity", ["scores"], ["qk"]))
+    model = _chain_model(nodes, inits, [1, 3, 3], opset=18, ir_version=8)
+    model.graph.output.append(helper.make_tensor_value_info("qk", TensorProto.FLOAT, [1, 3, 3]))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedModelError) as refused:
+        rewrite(tmp_path / "m.onnx", tmp_path / "r.onnx")
+    message = str(refused.value)
+    assert "Add node 'scores': the graph output 'qk' holds scores masked with -inf" in message
+    assert "drop that output" in message and "\n" not in message
+
+
+def _masked_model(
+    nodes: list[onnx.NodeProto],
+    shape: list[int],
+    mask_shape: list[int],
+    inits: dict[str, np.ndarray[Any, Any]],
+    opset: int,
+) -> onnx.ModelProto:
+    """A model of ``nodes`` from inputs ``x`` (``shape``) and a float ``mask`` fed at run time
+    to ``y`` (``shape``), with ``inits`` and the scalars ``neg_inf`` and ``zero``."""
+    inits = {
+        **inits,
+        "neg_inf": np.array(-np.inf, dtype=np.float32),
+        "zero": np.array(0.0, dtype=np.float32),
+    }
+    graph = helper.make_graph(
+        nodes,
+        "m",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, mask_shape),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def _assert_no_infinite_constant_is_read(path: Path) -> None:
+    rewritten = onnx.load(str(path))
+    read = {i for n in rewritten.graph.node for i in n.input}
+    infinite = {
+        t.name
+        for t in rewritten.graph.initializer
+        if not np.isfinite(numpy_helper.to_array(t)).all()
+    }
+    assert not read & infinite, read & infinite
 
 
 @PROPERTY
@@ -759,21 +810,7 @@ def test_a_run_time_value_compared_with_minus_infinity_is_false(
         helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
         helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "m",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
-            helper.make_tensor_value_info("mask", TensorProto.FLOAT, shape),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
-        [
-            numpy_helper.from_array(np.array(-np.inf, dtype=np.float32), "neg_inf"),
-            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
+    model = _masked_model(nodes, shape, shape, {}, opset=13)
     x = rng.normal(size=shape).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
     assert notes == ["Equal node 'all_masked': a finite value == -inf → False"], notes
@@ -814,14 +851,48 @@ def test_softmax_over_a_constant_minus_infinity_mask_equals_one_over_the_kept_en
     assert notes == [
         "Softmax node 'y': over x + a constant -inf mask → a softmax over the kept entries"
     ]
-    rewritten = onnx.load(str(tmp_path / "r.onnx"))
-    read = {i for n in rewritten.graph.node for i in n.input}
-    infinite = {
-        t.name
-        for t in rewritten.graph.initializer
-        if not np.isfinite(numpy_helper.to_array(t)).all()
-    }
-    assert not read & infinite, read & infinite
+    _assert_no_infinite_constant_is_read(tmp_path / "r.onnx")
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_run_time_mask_added_to_a_causal_one_equals_a_softmax_over_the_kept_entries(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Attention with a mask fed at run time and ``is_causal``: ``Softmax(x + (mask +
+    causal))``, where the sum also feeds the "row all masked" test ``Equal(ReduceMax(sum),
+    -inf)`` (over the softmax axis, as Attention's body does, or any other axes drawn: the test
+    then reads the constant mask alone, whichever axes). No -inf left in the circuit."""
+    rows, cols = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    keep = rng.random((rows, cols)) < 0.6
+    keep[:, 0] = False  # a column masked in every row: a row test over other axes is True
+    keep[np.arange(rows), rng.integers(1, cols, size=rows)] = True  # a kept entry per row
+    axes = data.draw(st.sampled_from([[-1], [-2], [-2, -1]]))
+    shape = [2, rows, cols]
+    nodes = [
+        helper.make_node("Where", ["keep", "zero", "neg_inf"], ["causal"]),
+        helper.make_node("Add", ["mask", "causal"], ["bias"]),
+        helper.make_node("Cast", ["bias"], ["bias_t"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["x", "bias_t"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("ReduceMax", ["bias_t", "axes"], ["row_max"], keepdims=1),
+        helper.make_node("CastLike", ["neg_inf", "bias_t"], ["neg_inf_t"]),
+        helper.make_node("Equal", ["row_max", "neg_inf_t"], ["all_masked"]),
+        helper.make_node("Where", ["all_masked", "zero", "p"], ["y"]),
+    ]
+    mask_shape = data.draw(st.sampled_from([shape, [rows, cols], [2, 1, cols]]))
+    inits = {"keep": keep, "axes": np.array(axes, dtype=np.int64)}
+    model = _masked_model(nodes, shape, mask_shape, inits, opset=18)
+    x = (rng.normal(size=shape) * 4).astype(np.float32)
+    fed = {"mask": (rng.normal(size=mask_shape) * 3).astype(np.float32)}
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, "Equal", fed)
+    assert notes == [
+        "Equal node 'all_masked': whether a row is all masked, read from the constant mask",
+        "Softmax node 'p': over x + a constant -inf mask → a softmax over the kept entries",
+    ], notes
+    assert "Softmax" not in {n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node}
+    _assert_no_infinite_constant_is_read(tmp_path / "r.onnx")
 
 
 def _scan_body(typed: bool, width: int, second: bool) -> onnx.GraphProto:
@@ -1158,6 +1229,18 @@ def test_deform_conv_with_constant_offsets_equals_one_constant_matmul(
     x = rng.normal(size=shape).astype(np.float32)
     model = _model(node, shape, inits, opset=22)
     _assert_exact_or_refused_where_onnxruntime_is_off(tmp_path, model, x, "DeformConv", atol=1e-4)
+
+
+@PROPERTY
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), opset=st.sampled_from([18, 21]))
+def test_optional_get_element_of_a_tensor_is_that_tensor(
+    tmp_path: Path, shape: list[int], opset: int
+) -> None:
+    """An OptionalGetElement of a tensor input (ezkl has none): an Identity."""
+    node = helper.make_node("OptionalGetElement", ["x"], ["y"])
+    x = np.random.default_rng(len(shape)).normal(size=shape).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, node.op_type)
+    assert notes == ["OptionalGetElement node 'y': of a tensor, that tensor → Identity"], notes
 
 
 @PROPERTY

@@ -1422,6 +1422,15 @@ def _deform_conv(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _optional_get_element(node: Any, g: _Graph, k: int) -> bool:
+    """``OptionalGetElement`` of a tensor (not an optional) is that tensor: an Identity."""
+    if not node.input or node.input[0] not in g.elem_types:  # an optional, or unknown
+        return False
+    g.node("Identity", [node.input[0]], node.output[0])
+    g.notes.append(f"{_where(node)}: of a tensor, that tensor → Identity")
+    return True
+
+
 def _mod(node: Any, g: _Graph, k: int) -> bool:
     """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
     ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
@@ -1784,6 +1793,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GridSample": _grid_sample,
     "DeformConv": _deform_conv,
     "Mod": _mod,
+    "OptionalGetElement": _optional_get_element,
     "MatMul": _matmul_broadcast,
     "AveragePool": _average_pool,
 }
@@ -1998,13 +2008,56 @@ def _drop_unused(g: _Graph, name: str) -> None:
                 pending.extend(i for i in n.input if i)
 
 
-def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> bool:
+def _row_all_masked(
+    reduce: Any, bias: np.ndarray[Any, Any], values: dict[str, Any], g: _Graph
+) -> tuple[Any, np.ndarray[Any, Any]] | None:
+    """``Equal(ReduceMax(x + bias), -inf)``, the Attention body's "row all masked" test, read
+    by that Equal only, ``x`` finite at run time and ``bias`` a constant of finite values and
+    -inf: a maximum is -inf iff every entry it takes is, and an entry of ``x + bias`` is -inf
+    iff its ``bias`` one is, so the test is the same over ``bias`` alone, a constant. Returns
+    the Equal and its value; None where the pattern is not this one."""
+    import numpy as np
+
+    if reduce.op_type != "ReduceMax" or int(_attr(reduce, "noop_with_empty_axes", 0)):
+        return None
+    readers = [n for n in g.nodes if reduce.output[0] in n.input]
+    if len(readers) != 1 or readers[0].op_type != "Equal":
+        return None
+    equal = readers[0]
+    other = [i for i in equal.input if i != reduce.output[0]]
+    shape = g.shapes.get(reduce.input[0]) or g.infer_shape(reduce.input[0])
+    if len(other) != 1 or other[0] not in values or shape is None or min(shape, default=1) < 1:
+        return None
+    limit = np.asarray(values[other[0]])
+    if limit.dtype.kind != "f" or not np.all(np.isneginf(limit)):
+        return None
+    axes_in = reduce.input[1] if len(reduce.input) > 1 else ""
+    axes = values.get(axes_in) if axes_in else _attr(reduce, "axes", None)
+    if axes_in and axes is None:
+        axes = g.constant(axes_in)
+        if axes is None:
+            return None
+    try:
+        full = np.broadcast_to(np.where(np.isfinite(bias), 0.0, -np.inf), shape)
+    except ValueError:  # a shape inference got wrong: not this pattern
+        return None
+    picked = None if axes is None or len(axes) == 0 else tuple(int(a) for a in np.ravel(axes))
+    top = np.max(full, axis=picked, keepdims=bool(int(_attr(reduce, "keepdims", 1))))
+    return equal, np.equal(top, limit)
+
+
+def _masked_softmax(
+    add: Any, mask: str, values: dict[str, Any], g: _Graph, tainted: frozenset[str]
+) -> bool:
     """``Softmax(x + mask)`` over the last axis, ``mask`` a constant of finite values and -inf
-    (a causal mask), the Add reaching the Softmax through float Casts only: the Add keeps the
-    finite part and the Softmax becomes one over the kept entries alone, which is what -inf
-    does: ``e = Exp(s' - ReduceMax(s')) * keep``, ``e / ReduceSum(e)``, where ``s'`` puts
-    the row's minimum in place of each masked entry (so the max is a kept entry's). Exact; a
-    row with every entry masked is left to the refusal (its softmax is 0 / 0)."""
+    (a causal mask), the Add reaching the Softmax through float Casts and Adds of finite
+    run-time values (Attention's mask fed at run time, added to the causal one) only: the Add
+    keeps the finite part and the Softmax becomes one over the kept entries alone, which is
+    what -inf does: ``e = Exp(s' - ReduceMax(s')) * keep``, ``e / ReduceSum(e)``, where ``s'``
+    puts the row's minimum in place of each masked entry (so the max is a kept entry's). A
+    "row all masked" test on the way (``_row_all_masked``) becomes its constant. Exact; a
+    row with every entry masked is left to the refusal (its softmax is 0 / 0). ``tainted``:
+    the run-time values an infinite constant may reach (not finite, so not added)."""
     import numpy as np
 
     bias = np.asarray(values[mask])
@@ -2013,17 +2066,40 @@ def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> b
     keep = np.isfinite(bias)
     if keep.ndim == 0 or np.any(~keep.any(axis=-1)):
         return False
+    if any(i in tainted for i in add.input if i != mask):  # x itself perhaps infinite
+        return False
     consumers: dict[str, list[Any]] = {}
     for n in g.nodes:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
     node, outputs = add, {o.name for o in g.model.graph.output}
+    tests: list[tuple[Any, Any, np.ndarray[Any, Any]]] = []  # (ReduceMax, Equal, its value)
     while True:
-        after = consumers.get(node.output[0], [])
-        if len(after) != 1 or node.output[0] in outputs:
+        after = []
+        for n in consumers.get(node.output[0], []):
+            if n.op_type == "CastLike" and n.input[0] != node.output[0]:
+                continue  # reads the type only, which stays
+            test = _row_all_masked(n, bias, values, g)
+            if test is None:
+                after.append(n)
+            else:
+                tests.append((n, *test))
+        shown = [node.output[0], *(n.output[0] for n in after if n.op_type in ("Identity", "Cast"))]
+        if set(shown) & outputs:  # the masked scores themselves are an output (Attention's
+            raise UnsupportedModelError(  # qk_matmul_output): the -inf cannot be rewritten away
+                f"{_where(add)}: the graph output {sorted(set(shown) & outputs)[0]!r} holds "
+                "scores masked with -inf (a causal or boolean attention mask), which no "
+                "fixed-point circuit outputs; drop that output or mask with a finite value"
+            )
+        if len(after) != 1:
             return False
-        node = after[0]
+        value, node = node.output[0], after[0]
         if node.op_type == "Cast" and int(_attr(node, "to", 0)) == 1:  # float to float
+            continue
+        other = [i for i in node.input if i != value]
+        if node.op_type == "Add" and len(other) == 1 and other[0] not in values:
+            if other[0] in tainted:  # perhaps infinite: not a finite run-time value
+                return False
             continue
         break
     rank = len(g.shapes.get(node.input[0]) or g.infer_shape(node.input[0]) or ())
@@ -2031,6 +2107,13 @@ def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> b
     if node.op_type != "Softmax" or rank == 0 or axis not in (-1, rank - 1):
         return False
     tag = f"zkml_maskedsoftmax{g.nodes.index(node)}"
+    for reduce, equal, masked in tests:
+        g.nodes.remove(equal)
+        g.nodes.remove(reduce)
+        g.add_constant(equal.output[0], masked)
+        for i in equal.input:
+            _drop_unused(g, i)
+        g.notes.append(f"{_where(equal)}: whether a row is all masked, read from the constant mask")
     add.input[list(add.input).index(mask)] = g.add_constant(
         f"{tag}_finite", np.where(keep, bias, 0).astype(np.float32)
     )
@@ -2058,7 +2141,7 @@ def _masked_softmax(add: Any, mask: str, values: dict[str, Any], g: _Graph) -> b
 
 
 def _where_as_masked_softmax(
-    node: Any, values: dict[str, Any], derived: set[str], g: _Graph
+    node: Any, values: dict[str, Any], derived: set[str], g: _Graph, tainted: frozenset[str]
 ) -> bool:
     """``Where(c, x, -inf)`` (or ``Where(c, -inf, x)``), ``c`` a constant, ``x`` computed at
     run time (FlexAttention's causal mask): ``x + Where(c, 0, -inf)``, the same value for a
@@ -2076,7 +2159,7 @@ def _where_as_masked_softmax(
     add = helper.make_node("Add", [fed[0], name], list(node.output))
     at = g.nodes.index(node)
     g.nodes[at] = add
-    if not _masked_softmax(add, name, {**values, name: bias}, g):
+    if not _masked_softmax(add, name, {**values, name: bias}, g, tainted):
         g.nodes[g.nodes.index(add)] = node
         return False
     for i in node.input:
@@ -2142,7 +2225,7 @@ def _refuse_infinite_constants(g: _Graph) -> None:
         if any(i in tainted or (i in values and not finite(i)) for i in node.input):
             tainted.update(node.output)
     for node, name in fed:
-        if finite(name):
+        if finite(name) or not any(n is node for n in g.nodes):  # or rewritten already
             continue
         other = [i for i in node.input if i and i != name]
         if node.op_type == "Equal" and len(other) == 1 and other[0] not in derived | tainted:
@@ -2157,9 +2240,11 @@ def _refuse_infinite_constants(g: _Graph) -> None:
                 g.add_constant(node.output[0], false)
                 g.notes.append(f"{_where(node)}: a finite value == -inf → False")
                 continue
-        if node.op_type == "Where" and _where_as_masked_softmax(node, values, derived, g):
+        reach = frozenset(tainted)
+        if node.op_type == "Where" and _where_as_masked_softmax(node, values, derived, g, reach):
             continue
-        if node.op_type == "Add" and len(other) == 1 and _masked_softmax(node, name, values, g):
+        added = node.op_type == "Add" and len(other) == 1
+        if added and _masked_softmax(node, name, values, g, reach):
             continue
         if not finite(name):
             raise UnsupportedModelError(
