@@ -128,11 +128,10 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         bool entered;
     }
 
-    /// @dev What {fulfillBatch} settled: the requests' ids and outputs (as {BatchFulfilled}
-    /// emits them), their fees, and the gas their callbacks need.
+    /// @dev What {fulfillBatch} settled: how many requests, their fees, and the gas their
+    /// callbacks need.
     struct Settlement {
-        uint256[] ids;
-        int256[] outputs;
+        uint256 settled;
         uint256 fees;
         uint256 callbackGas;
     }
@@ -357,22 +356,33 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         uint64 deadline,
         address refundTo
     ) private returns (uint256 requestId) {
-        Config memory config = _config;
-        // `notEntered`, on the slot read here anyway: no request from inside a callback.
-        if (config.entered) revert ReentrancyGuardReentrantCall();
-        _checkRequestable(modelId, inputFelts);
-        if (deadline <= block.timestamp || deadline - block.timestamp > config.maxRequestTtl) {
-            revert ZkmlOracleBadDeadline(deadline);
+        // The {Config} slot read and written as one word: Solidity unpacks the struct into
+        // memory, re-reads the slot and repacks every field to store the counter (~0.3 k gas
+        // on every request, against its 60 k goal). Packed from the low bits:
+        // maxCallbackGasLimit (32), fulfillerGracePeriod (32), maxRequestTtl (64),
+        // requestCount (120), entered (8).
+        uint256 config;
+        assembly ("memory-safe") {
+            config := sload(_config.slot)
         }
-        if (callbackGasLimit > config.maxCallbackGasLimit) {
-            revert ZkmlOracleCallbackGasLimitTooHigh(callbackGasLimit, config.maxCallbackGasLimit);
+        // `notEntered`, on the slot read here anyway: no request from inside a callback.
+        if (config >> 248 != 0) revert ReentrancyGuardReentrantCall();
+        _checkRequestable(modelId, inputFelts);
+        unchecked {
+            // No underflow: the subtraction runs only once `deadline` is in the future.
+            if (deadline <= block.timestamp || deadline - block.timestamp > uint64(config >> 64)) {
+                revert ZkmlOracleBadDeadline(deadline);
+            }
+        }
+        if (callbackGasLimit > uint32(config)) {
+            revert ZkmlOracleCallbackGasLimitTooHigh(callbackGasLimit, uint32(config));
         }
         if (msg.value > type(uint96).max) revert ZkmlOracleFeeTooLarge(msg.value);
 
-        unchecked {
-            requestId = ++config.requestCount; // < 2**120 requests
+        requestId = uint120(config >> 128) + 1; // checked: the count never carries into `entered`
+        assembly ("memory-safe") {
+            sstore(_config.slot, add(config, shl(128, 1))) // requestCount + 1, the rest as read
         }
-        _config = config; // the whole slot at once (`entered` is false: checked above)
         Request memory request = Request({
             id: requestId,
             modelId: modelId,
@@ -382,7 +392,7 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
             callback: callback,
             callbackGasLimit: callbackGasLimit,
             deadline: deadline,
-            openAt: uint64(block.timestamp) + config.fulfillerGracePeriod,
+            openAt: uint64(block.timestamp) + uint32(config >> 32),
             fee: uint96(msg.value),
             // Unknown until the block before the request's: no one can search two field sets
             // sharing a 126-bit commitment ahead of time (docs/protocol.md).
@@ -410,20 +420,29 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         _checkFelts(inputFelts, 0);
     }
 
+    /// @dev {InferenceRequested}, ABI-encoded by hand from `request` (eleven clean words, see
+    /// {_builtCommitment}) and `inputFelts`: Solidity's encoder re-cleans every field and
+    /// copies the array word by word (~0.5 k gas on every request, against its 60 k goal).
+    /// The data: the array's offset (after the seven static words), `fee`, `deadline`,
+    /// `callback`, `callbackGasLimit`, `openAt`, `refundTo`, `seed`, then the array (its
+    /// length, its felts); the topics: the event's, `id`, `modelId`, `requester`.
     function _emitRequested(Request memory request, uint256[] calldata inputFelts) private {
-        emit InferenceRequested(
-            request.id,
-            request.modelId,
-            request.requester,
-            inputFelts,
-            request.fee,
-            request.deadline,
-            request.callback,
-            request.callbackGasLimit,
-            request.openAt,
-            request.refundTo,
-            request.seed
-        );
+        bytes32 topic = InferenceRequested.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, 0x100)
+            mstore(add(ptr, 0x20), mload(add(request, 0x120))) // fee
+            mstore(add(ptr, 0x40), mload(add(request, 0xe0))) // deadline
+            mstore(add(ptr, 0x60), mload(add(request, 0xa0))) // callback
+            mstore(add(ptr, 0x80), mload(add(request, 0xc0))) // callbackGasLimit
+            mstore(add(ptr, 0xa0), mload(add(request, 0x100))) // openAt
+            mstore(add(ptr, 0xc0), mload(add(request, 0x80))) // refundTo
+            mstore(add(ptr, 0xe0), mload(add(request, 0x140))) // seed
+            mstore(add(ptr, 0x100), inputFelts.length)
+            let size := shl(5, inputFelts.length)
+            calldatacopy(add(ptr, 0x120), inputFelts.offset, size)
+            log4(ptr, add(0x120, size), topic, mload(request), mload(add(request, 0x20)), mload(add(request, 0x60)))
+        }
     }
 
     /// @inheritdoc IZkmlOracle
@@ -524,10 +543,9 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         _verify(model, proof, instances);
 
         // Effects.
-        Settlement memory done = _settleBatch(model, requests, instances, plan);
+        Settlement memory done = _settleBatch(model, requests, instances, plan); // emits BatchFulfilled
         if (done.fees != 0) _pendingWithdrawals[msg.sender] += done.fees;
-        settled = done.ids.length;
-        emit BatchFulfilled(modelId, msg.sender, done.ids, done.outputs, requests.length - settled);
+        settled = done.settled;
 
         // Interactions, last, with all their gas reserved up front.
         if (done.callbackGas != 0) _callConsumers(model, requests, instances, plan, done.callbackGas);
@@ -929,13 +947,16 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
         return _sliceHash(felts, 0, felts.length);
     }
 
-    /// @dev keccak256(abi.encodePacked(instances[start : start + count])).
+    /// @dev keccak256(abi.encodePacked(instances[start : start + count])), with no bounds
+    /// check: every caller's slice lies within `instances` (a request's felts whole; an
+    /// input or params segment of a model whose layout was checked at registration, in
+    /// instances whose count was checked). Solidity's checked slice costs ~0.2 k gas, on every
+    /// request and every slot of a batch.
     function _sliceHash(uint256[] calldata instances, uint256 start, uint256 count) private pure returns (bytes32 h) {
-        uint256[] calldata slice = instances[start:start + count];
         assembly ("memory-safe") {
-            let len := mul(slice.length, 0x20)
+            let len := shl(5, count)
             let ptr := mload(0x40)
-            calldatacopy(ptr, slice.offset, len)
+            calldatacopy(ptr, add(instances.offset, shl(5, start)), len)
             h := keccak256(ptr, len)
         }
     }
@@ -1065,32 +1086,51 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     }
 
     /// @dev The effects of {fulfillBatch}, in slot order: {RequestSkipped}, or the request
-    /// settled. A request's slot is re-read (warm) before it is settled: when an earlier slot
-    /// of the same batch settled it (a duplicate id), this slot is skipped as Fulfilled.
-    /// Marks the settled slots with a callback in `plan`. Returns the settled requests' ids
-    /// and outputs (request j's `outputCount` outputs from j * `outputCount`), their fees,
-    /// and the gas their callbacks need ({_callbackGasNeeded} of each).
+    /// settled (its half cleared). A request's slot is re-read (warm) before it is settled:
+    /// when an earlier slot of the same batch settled it (a duplicate id), this slot is
+    /// skipped as Fulfilled. Marks the settled slots with a callback in `plan`. Then emits
+    /// {BatchFulfilled} (the settled requests' ids, and their slots' outputs as signed
+    /// fixed-point integers, request j's `outputCount` outputs from j * `outputCount`).
+    /// Returns how many were settled, their fees, and the gas their callbacks need
+    /// ({_callbackGasNeeded} of each).
+    ///
+    /// {BatchFulfilled}'s data is written in place as its ABI encoding, in one buffer: three
+    /// head words (the offsets of `requestIds` and `outputs`, `skipped`), `requestIds` (its
+    /// length, room for every slot's id), `outputs` (its length, room for every slot's
+    /// outputs). Solidity's encoder would copy both arrays once more, element by element
+    /// (~0.2 k gas per slot); here only skipped slots cost a move (`outputs` shifted down
+    /// over the ids they left unused).
     function _settleBatch(
         ActiveModel memory model,
         RequestTerms[] calldata requests,
         uint256[] calldata instances,
         bytes memory plan
     ) private returns (Settlement memory done) {
+        uint256 n = requests.length;
+        uint256 k = model.outputCount;
+        uint256 buffer; // {BatchFulfilled}'s data; its word 4 + j is the j-th settled id
+        {
+            uint256[] memory data = new uint256[](5 + n + n * k); // 32-bit factors: no overflow
+            assembly ("memory-safe") {
+                buffer := add(data, 0x20)
+            }
+        }
+        uint256 outputsAt = buffer + (5 + n) * 32; // where slot outputs go, all slots settled
         uint256 settled;
-        uint256[] memory ids = new uint256[](requests.length);
-        int256[] memory outputs = new int256[](requests.length * model.outputCount);
-        for (uint256 i = 0; i < requests.length;) {
+        for (uint256 i = 0; i < n;) {
             RequestTerms calldata request = requests[i];
             if (plan[i] != _SETTLE) {
                 emit RequestSkipped(request.id, SkipReason(uint8(plan[i]) - 1));
-            } else if (_statusOf(_stampOf(request.id)) != RequestStatus.Pending) {
+            } else if (!_clearIfPending(request.id)) {
                 emit RequestSkipped(request.id, SkipReason.Fulfilled);
             } else {
-                _setStamp(request.id, 0); // fulfilled: its half is cleared (a refund with its partner)
-                ids[settled] = request.id;
-                _copyOutputs(model, instances, i, outputs, settled);
+                uint256 id = request.id;
+                _copyOutputs(model, instances, i, outputsAt + settled * k * 32);
+                assembly ("memory-safe") {
+                    mstore(add(buffer, shl(5, add(4, settled))), id)
+                }
                 unchecked {
-                    ++settled; // <= requests.length
+                    ++settled; // <= n
                     done.fees += request.fee; // fees are < 2**96 each
                 }
                 if (request.callback != address(0)) {
@@ -1102,36 +1142,50 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
                 ++i;
             }
         }
-        // Only the settled requests: shorten both arrays in place (memory already allocated).
-        uint256 outputCount = settled * model.outputCount;
+        done.settled = settled;
+        bytes32 topic = BatchFulfilled.selector;
+        bytes32 modelId = model.id;
         assembly ("memory-safe") {
-            mstore(ids, settled)
+            let outputCount := mul(settled, k)
+            let outputs := add(buffer, shl(5, add(4, settled))) // right after the settled ids
+            mstore(buffer, 0x60) // `requestIds` from word 3
+            mstore(add(buffer, 0x20), shl(5, add(4, settled))) // `outputs` after them
+            mstore(add(buffer, 0x40), sub(n, settled)) // `skipped`
+            mstore(add(buffer, 0x60), settled)
             mstore(outputs, outputCount)
+            // Only with skipped slots: `outputs` moves down over the unused ids' room.
+            if lt(settled, n) {
+                for { let j := 0 } lt(j, outputCount) { j := add(j, 1) } {
+                    mstore(add(outputs, shl(5, add(j, 1))), mload(add(outputsAt, shl(5, j))))
+                }
+            }
+            log3(buffer, shl(5, add(5, add(settled, outputCount))), topic, modelId, caller())
         }
-        done.ids = ids;
-        done.outputs = outputs;
     }
 
-    /// @dev Slot `slot`'s outputs, as signed fixed-point integers, into `outputs` as the
-    /// `settled`-th request's (every instance was checked to be a felt).
-    function _copyOutputs(
-        ActiveModel memory model,
-        uint256[] calldata instances,
-        uint256 slot,
-        int256[] memory outputs,
-        uint256 settled
-    ) private pure {
+    /// @dev Slot `slot`'s outputs, as signed fixed-point integers (as {FieldEncoding-toSigned}
+    /// decodes them), into memory from `to`: a loop in assembly, run for every output of
+    /// every slot of a batch (Solidity's checked indexing and the library call cost ~0.1 k
+    /// gas per output). Every instance was checked to be a felt ({_checkInstances}), and the
+    /// slot's outputs lie within `instances` (its count and the layout were checked).
+    function _copyOutputs(ActiveModel memory model, uint256[] calldata instances, uint256 slot, uint256 to)
+        private
+        pure
+    {
         uint256 n = model.outputCount;
-        uint256 from;
-        uint256 to;
+        uint256 start;
         unchecked {
-            from = model.outputOffset + slot * n; // 32-bit factors: no overflow
-            to = settled * n;
+            start = model.outputOffset + slot * n; // 32-bit factors: no overflow
         }
-        for (uint256 j = 0; j < n;) {
-            outputs[to + j] = FieldEncoding.toSigned(instances[from + j]);
-            unchecked {
-                ++j;
+        uint256 r = FieldEncoding.FIELD_MODULUS;
+        uint256 maxSigned = FieldEncoding.MAX_SIGNED;
+        assembly ("memory-safe") {
+            let from := add(instances.offset, shl(5, start))
+            for { let j := 0 } lt(j, n) { j := add(j, 1) } {
+                let felt := calldataload(add(from, shl(5, j)))
+                // felt - r, as two's complement, is the negative value above (r - 1) / 2.
+                if gt(felt, maxSigned) { felt := sub(felt, r) }
+                mstore(add(to, shl(5, j)), felt)
             }
         }
     }
@@ -1244,20 +1298,56 @@ contract ZkmlOracle is IZkmlOracle, AccessControl {
     /// and 2k (high half) share slot k, so consecutive requests, and the batches that settle
     /// them, pair up.
     function _pairOf(uint256 requestId) private pure returns (uint256 pair, uint256 shift) {
-        pair = (requestId >> 1) + (requestId & 1); // no overflow: at most 2**255
+        unchecked {
+            pair = (requestId >> 1) + (requestId & 1); // no overflow: at most 2**255
+        }
         shift = (~requestId & 1) << 7;
     }
 
-    function _stampOf(uint256 requestId) private view returns (uint128) {
-        (uint256 pair, uint256 shift) = _pairOf(requestId);
-        return uint128(_requests[pair] >> shift);
+    /// @dev The storage slot of `_requests[pair]` of request `requestId`, and the bit its half
+    /// starts at: the mapping's slot hashed once for a read and a write (Solidity hashes it
+    /// for each), on every request and every settled slot.
+    function _stampSlot(uint256 requestId) private pure returns (uint256 slot, uint256 shift) {
+        uint256 pair;
+        (pair, shift) = _pairOf(requestId);
+        assembly ("memory-safe") {
+            mstore(0, pair)
+            mstore(0x20, _requests.slot)
+            slot := keccak256(0, 0x40)
+        }
+    }
+
+    function _stampOf(uint256 requestId) private view returns (uint128 stamped) {
+        (uint256 slot, uint256 shift) = _stampSlot(requestId);
+        assembly ("memory-safe") {
+            stamped := and(shr(shift, sload(slot)), 0xffffffffffffffffffffffffffffffff)
+        }
     }
 
     /// @dev Writes request `requestId`'s half, leaving its partner's as it is.
     function _setStamp(uint256 requestId, uint128 stamped) private {
-        (uint256 pair, uint256 shift) = _pairOf(requestId);
-        uint256 stamps = _requests[pair];
-        _requests[pair] = (stamps & ~(uint256(type(uint128).max) << shift)) | (uint256(stamped) << shift);
+        (uint256 slot, uint256 shift) = _stampSlot(requestId);
+        assembly ("memory-safe") {
+            let kept := and(sload(slot), not(shl(shift, 0xffffffffffffffffffffffffffffffff)))
+            // (`stamped` masked: a uint128 may carry dirty high bits on the stack)
+            sstore(slot, or(kept, shl(shift, and(stamped, 0xffffffffffffffffffffffffffffffff))))
+        }
+    }
+
+    /// @dev Clears request `requestId`'s half if it is still pending (its slot read and
+    /// written once); false, leaving it as it is, if it is not (an earlier slot of the same
+    /// batch settled it).
+    function _clearIfPending(uint256 requestId) private returns (bool cleared) {
+        (uint256 slot, uint256 shift) = _stampSlot(requestId);
+        uint256 stamps;
+        assembly ("memory-safe") {
+            stamps := sload(slot)
+        }
+        if (_statusOf(uint128(stamps >> shift)) != RequestStatus.Pending) return false;
+        assembly ("memory-safe") {
+            sstore(slot, and(stamps, not(shl(shift, 0xffffffffffffffffffffffffffffffff))))
+        }
+        return true;
     }
 
     /// @dev keccak256(abi.encode(request)), hashed straight from calldata: {Request} is eleven
