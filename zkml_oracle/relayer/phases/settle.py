@@ -165,7 +165,8 @@ def recheck(ctx: Context) -> None:
     fulfilment re-mined elsewhere) or sent again."""
     head = ctx.loop.head
     if ctx.loop.head_hash == ctx.loop.rechecked_at:
-        return  # the same head block as last time: nothing new to compare
+        return  # the same head block as last turn: nothing new to compare
+    ctx.loop.rechecked_at = ctx.loop.head_hash
     blocks: dict[tuple[int, str], list[J.Entry]] = {}
     for entry in ctx.journal.fulfilled_since(head - ctx.config.recheck_window):
         if entry.tx_block is not None and entry.tx_block_hash is not None:
@@ -208,4 +209,3 @@ def recheck(ctx: Context) -> None:
             requeued=requeued,
             note="a fulfilment counted final was orphaned: raise --confirmations",
         )
-    ctx.loop.rechecked_at = ctx.loop.head_hash
