@@ -12,6 +12,7 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -562,18 +563,33 @@ def test_a_prover_that_stalls_is_stopped_and_its_pool_replaced(
 ) -> None:
     """A pool worker that stops using CPU mid-proof (frozen here with SIGSTOP, as ezkl's
     deadlocked prove nearly is) is killed after the stall window: its job's outcome says so,
-    the job queued behind it is proven on a new pool, by a new process."""
+    the job queued behind it is proven on a new pool, by a new process; and the killed job's
+    files (its input: for a requester-bound model the decrypted private input) are gone."""
     from zkml_oracle.relayer.backend import LocalPoolBackend, ProofJob
 
     sample = json.loads(example["input"].read_text())["input_data"]
+    # Each job's input is told apart by a last digit far below the circuit's scale.
+    salt = random.randrange(10**6) * 1e-13
+
+    def marked(rid: int) -> list[list[float]]:
+        return [[sample[0][0] + salt + rid * 1e-14, *sample[0][1:]], *sample[1:]]
 
     def job(rid: int) -> ProofJob:
-        return ProofJob((rid,), "credit", str(built.build_dir), [sample])
+        return ProofJob((rid,), "credit", str(built.build_dir), [marked(rid)])
+
+    def left_behind(rid: int) -> list[Path]:
+        """Files in the temporary folder that hold the input of job ``rid``."""
+        value = json.dumps(marked(rid)[0][0])
+        return [
+            path
+            for path in Path(tempfile.gettempdir()).glob("zkml-relay*/**/*.json")
+            if value in path.read_text(errors="replace")
+        ]
 
     backend = LocalPoolBackend([str(built.build_dir)], workers=1, stall_seconds=2)
     try:
         for rid in range(1, 6):  # until a job is frozen while it proves (a proof is short)
-            frozen = backend.submit(job(rid))
+            frozen, frozen_rid = backend.submit(job(rid)), rid
             worker = wait_for(
                 "a proof", lambda: next((w for w in backend.status() if w.state == "proving"), None)
             )
@@ -589,5 +605,6 @@ def test_a_prover_that_stalls_is_stopped_and_its_pool_replaced(
         proven = queued.result(timeout=300)
         assert proven.ok and proven.request_ids == (99,) and len(proven.instances) > 0
         assert all(w.pid != worker.pid for w in backend.status())
+        assert left_behind(frozen_rid) == []
     finally:
         backend.close(cancel=True)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from .._ezkl import StallClock, cpu_seconds, stall_message
 from ..exceptions import InputError, ProvingError, ZkmlOracleError
+from . import job_folders
 from .log import emit
 
 
@@ -159,6 +160,7 @@ def open_circuits(build_dirs: list[str], *, watched: bool = False) -> None:
     from .. import _ezkl
     from ..prover import Circuit
 
+    job_folders.sweep()  # a prover killed mid-job left its job's files
     if watched:
         _ezkl.watched_by_parent()
     else:
@@ -206,7 +208,9 @@ def prove_job(job: ProofJob) -> ProofOutcome:
                 f"{len(ids)} request(s), {len(job.samples)} sample(s) for a circuit that proves "
                 f"{circuit.manifest.batch} at once"
             )
-        with tempfile.TemporaryDirectory(prefix=f"zkml-relay-{ids[0]}-") as tmp:
+        # A folder the next prover to start removes if this one is killed mid-job: it holds
+        # the input, which for a requester-bound model is the decrypted private input.
+        with tempfile.TemporaryDirectory(prefix=f"{ids[0]}-", dir=job_folders.mine()) as tmp:
             folder = Path(tmp)
             try:
                 _witness(circuit, job.samples, folder)
@@ -342,6 +346,7 @@ class LocalPoolBackend:
         """A new pool for a broken one (its remaining workers are killed with it)."""
         old = self._pool
         _kill(old)
+        job_folders.sweep()
         self._pool, self._slots = self._start_pool()
         emit("prover.pool_replaced", workers=self.workers)
 
@@ -401,6 +406,7 @@ class LocalPoolBackend:
                 _kill(self._pool)
             left = list(self._jobs.values())
             self._jobs.clear()
+        job_folders.sweep()
         for pending in left:
             pending.future.cancel()
 
