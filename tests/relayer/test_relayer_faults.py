@@ -230,6 +230,59 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
         assert _events(env, "tx.rebroadcast")
 
 
+def test_a_deep_reorg_is_found_though_the_first_look_failed(
+    proxied: tuple[Env, FaultProxy], good: Good
+) -> None:
+    """The recheck of final fulfilments fails once on a transient RPC error (a 502 on its read
+    of the fulfilment's block) right after a reorg orphaned that block, and no new block comes:
+    the next turn looks again (the head is the same, but it was never checked) and sends the
+    request again."""
+    env, proxy = proxied
+    felts, outputs = good
+    url = env.node.url
+    made = [env.request(felts)]
+    rpc(url, "evm_setAutomine", False)
+    proc = env.relay("--confirmations", "0")
+    miner = None
+    try:
+        wait_for("the fulfilment in the pool", lambda: env.states() == {made[0]: J.SENT}, 400)
+        snapshot = rpc(url, "evm_snapshot")
+        rpc(url, "evm_mine")  # the fulfilment's block: final at once
+        mined = env.web3.eth.block_number
+        wait_for("fulfilled", lambda: env.states() == {made[0]: J.FULFILLED}, 90)
+        for _ in range(2):  # the scan moves past it, so only the recheck reads it again
+            rpc(url, "evm_mine")
+        journal = env.work / "j.sqlite"
+
+        def scanned() -> bool:
+            with Journal(journal, readonly=True) as j:
+                return (j.cursor() or 0) >= mined + 2
+
+        wait_for("the scan past the fulfilment", scanned, 60)
+        fault = proxy.add(
+            Fault("eth_getBlockByNumber", "http", when=lambda params: params[0] == hex(mined))
+        )
+        rpc(url, "evm_revert", snapshot)  # the head is now the block before it, and stays
+        wait_for("the deep reorg", lambda: _events(env, "chain.deep_reorg"), 60)
+        assert fault.hits == 1
+        rpc(url, "evm_setAutomine", True)
+        miner = Miner(url)
+        wait_for(
+            "fulfilled again",
+            lambda: env.states() == {made[0]: J.FULFILLED} and _tally(env, made)["fulfilled"] == 1,
+            120,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if miner is not None:
+            miner.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
+    env.assert_exactly_once(made, outputs)
+
+
 def _receipt_seen(env: Env) -> bool:
     """Both requests' transaction mined (the relayer waits for its confirmations)."""
     with Journal(env.work / "j.sqlite", readonly=True) as j:

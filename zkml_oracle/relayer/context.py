@@ -69,7 +69,8 @@ class LoopState:
     head_hash: str = ""
     head_time: int = 0
     #: The head block's hash at the last reorg recheck of final fulfilments, and at the last
-    #: check of the scan cursor's block.
+    #: check of the scan cursor's block, each set once its reads went through (a failed read is
+    #: tried again next turn, under the same head).
     rechecked_at: str = ""
     cursor_checked_at: str = ""
 

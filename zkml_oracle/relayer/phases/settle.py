@@ -166,7 +166,6 @@ def recheck(ctx: Context) -> None:
     head = ctx.loop.head
     if ctx.loop.head_hash == ctx.loop.rechecked_at:
         return  # the same head block as last turn: nothing new to compare
-    ctx.loop.rechecked_at = ctx.loop.head_hash
     blocks: dict[tuple[int, str], list[J.Entry]] = {}
     for entry in ctx.journal.fulfilled_since(head - ctx.config.recheck_window):
         if entry.tx_block is not None and entry.tx_block_hash is not None:
@@ -209,3 +208,6 @@ def recheck(ctx: Context) -> None:
             requeued=requeued,
             note="a fulfilment counted final was orphaned: raise --confirmations",
         )
+    # Only now: a read that failed above (a transient RPC error) is tried again next turn,
+    # even if no new block comes.
+    ctx.loop.rechecked_at = ctx.loop.head_hash
