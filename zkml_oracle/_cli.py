@@ -258,6 +258,14 @@ def doctor(as_json: bool) -> None:
     "the requester's address, which the proof exposes and the oracle checks (a copied "
     "commitment settles nothing; guesses of the input do not hash to it).",
 )
+@click.option(
+    "--columns",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Advice columns per region (ezkl's num_inner_cols): each is a commitment the verifier "
+    "checks, so fewer columns make a cheaper verification and a longer circuit.",
+)
 @json_option
 @handle_errors
 def build(
@@ -278,6 +286,7 @@ def build(
     batch: int,
     freivalds: bool | None,
     bind_requester: bool,
+    columns: int,
     as_json: bool,
 ) -> None:
     """Turn MODEL (ONNX) into a circuit, keys, a Solidity verifier and a manifest in --out."""
@@ -298,6 +307,7 @@ def build(
         batch=batch,
         freivalds=freivalds,
         bind_requester=bind_requester,
+        columns=columns,
     )
     result = run(model, calibration, out, options, progress=_reporter(as_json))
     m = result.manifest

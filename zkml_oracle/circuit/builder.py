@@ -64,6 +64,12 @@ class BuildOptions:
     solidity: bool = True  # generate and compile the Solidity verifier (off: local proofs only)
     #: Extend each input with a salt and the requester's address (see circuit.commitment).
     bind_requester: bool = False
+    #: ezkl's ``num_inner_cols``: advice columns per region. Each column is a commitment the
+    #: verifier checks, so 1 (ezkl's default is 2) is the cheapest verifier, for more rows.
+    columns: int = 1
+    #: ezkl's range-check decomposition ``(base, legs)``; None: chosen from the circuit's rows
+    #: (:func:`decomposition`).
+    decomposition: tuple[int, int] | None = None
 
 
 def default_tolerance(reference_max_abs: float) -> float:
@@ -219,7 +225,9 @@ def _circuit(
     def unsupported(what: str) -> Any:
         return lambda m: UnsupportedModelError(f"ezkl cannot {what}: {support.explain(m)}")
 
-    with steps.step("settings", "generating circuit settings"):
+    run_args.num_inner_cols = options.columns  # type: ignore[attr-defined]
+
+    def gen_settings() -> dict[str, Any]:
         _ezkl.call(
             ezkl.gen_settings,
             p["model"],
@@ -227,6 +235,15 @@ def _circuit(
             py_run_args=run_args,
             error=unsupported("generate settings for this model"),
         )
+        found: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
+        return found
+
+    with steps.step("settings", "generating circuit settings"):
+        rows = gen_settings()["num_rows"]
+        base, legs = options.decomposition or decomposition(rows)
+        if (base, legs) != (run_args.decomp_base, run_args.decomp_legs):  # type: ignore[attr-defined]
+            run_args.decomp_base, run_args.decomp_legs = base, legs  # type: ignore[attr-defined]
+            gen_settings()
     with steps.step("calibrate", f"calibrating scales ({options.calibration_target})"):
         _ezkl.call(
             ezkl.calibrate_settings,
@@ -249,6 +266,23 @@ def _circuit(
         )
     settings: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
     return settings
+
+
+#: ezkl's decomposition, and one with a 16x smaller table over a range as wide (2^30 >= 2^28).
+WIDE_TABLE = (16_384, 2)
+SMALL_TABLE = (1_024, 3)
+
+
+def decomposition(rows: int) -> tuple[int, int]:
+    """The range-check decomposition for a circuit of ``rows`` rows (before calibration).
+
+    The range checks look values up in a table of ``base`` rows, which alone sets the circuit
+    at 2^15 rows with ezkl's base of 16,384. A circuit well under that takes the small table:
+    3 legs of 1,024 (a third more rows for the extra leg) fit in 2^12-2^14 rows, which proves
+    several times faster for the same verifier (the credit MLP batch of 8: 2^15 -> 2^12 rows,
+    7.5 s -> 1.4 s; benchmarks/README.md). A circuit whose rows, with that third and some room
+    for calibration's scales, would not fit under 2^14 keeps ezkl's."""
+    return SMALL_TABLE if rows * 3 // 2 < WIDE_TABLE[0] else WIDE_TABLE
 
 
 def _calibration_failure(message: str, model: OnnxModel, samples: list[data.Sample]) -> str:
