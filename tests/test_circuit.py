@@ -38,6 +38,13 @@ def test_manifest_records_everything_later_steps_need(
     assert d["visibility"] == {"input": "public", "param": "fixed", "output": "public"}
     settings = json.loads((built.build_dir / "settings.json").read_text())
     assert d["logrows"] == settings["run_args"]["logrows"]
+    # The cheaper layout (builder.decomposition): one column, the small range-check table.
+    run_args = settings["run_args"]
+    assert (run_args["num_inner_cols"], run_args["decomp_base"], run_args["decomp_legs"]) == (
+        1,
+        1_024,
+        3,
+    )
     assert [t["scale"] for t in d["inputs"]] == settings["model_input_scales"]
     assert [t["scale"] for t in d["outputs"]] == settings["model_output_scales"]
     assert d["inputs"][0]["shape"] == [1, 4] and d["outputs"][0]["shape"] == [1, 2]
@@ -95,6 +102,15 @@ def test_supplied_srs_is_recorded_by_hash(
     assert result.manifest.srs.kind == "file"
     assert result.manifest.srs.sha256 == sha256_file(srs_file)
     assert result.manifest.artifacts["srs"] == str(srs_file.resolve())
+
+
+def test_the_range_table_is_small_only_where_it_would_set_the_rows() -> None:
+    from zkml_oracle.circuit.builder import SMALL_TABLE, WIDE_TABLE, decomposition
+
+    base, legs = SMALL_TABLE
+    assert base**legs >= WIDE_TABLE[0] ** WIDE_TABLE[1]  # a range as wide
+    assert decomposition(5_882) == SMALL_TABLE  # the credit MLP's batch of 8, one column
+    assert decomposition(23_000) == WIDE_TABLE  # rows set 2^15 anyway: the fewer legs
 
 
 def test_srs_too_small_is_refused(example: dict[str, Path], tmp_path: Path) -> None:
