@@ -1,8 +1,9 @@
 """Cost of verifying on-chain: verifier size, deployment gas, verifyProof gas, calldata bytes.
 
-Builds the bundled 4→8→2 credit MLP (logrows 15) for the standalone and the reusable
-verifier, deploys both on a fresh local Anvil and verifies a genuine proof with each. Prints
-a table, and each figure's ratio to the reference measured with raw ezkl on this machine
+Builds the bundled 4→8→2 credit MLP (the toolkit's default layout: one advice column, the
+small range-check table, logrows 11) for the standalone and the reusable verifier, deploys
+both on a fresh local Anvil and verifies a genuine proof with each. Prints a table, and each
+figure's ratio to the reference measured with raw ezkl's defaults (logrows 15) on this machine
 (../shared/README.md). Usage:
 
     .venv/bin/python benchmarks/verifier_gas.py [--json]
@@ -83,8 +84,8 @@ def main() -> int:
         print(json.dumps({"results": results, "reference": REFERENCE}, indent=2))
         return 0
     print(
-        "credit MLP 4→8→2, logrows 15; verify gas = eth_estimateGas of the verifyProof "
-        "transaction (21 k base and calldata included)"
+        "credit MLP 4→8→2, the toolkit's default layout; verify gas = eth_estimateGas of the "
+        "verifyProof transaction (21 k base and calldata included); reference: raw ezkl"
     )
     print(f"{'verifier':<11}{'figure':<16}{'measured':>12}{'reference':>12}{'ratio':>8}")
     for kind, row in results.items():
