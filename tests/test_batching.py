@@ -15,7 +15,9 @@ from zkml_oracle.prover import verify
 from zkml_oracle.types import BuildResult, Manifest, ProofResult
 
 
-def test_manifest_records_the_batch_and_the_slot_layout(batch_built: BuildResult) -> None:
+def test_manifest_records_the_batch_and_the_slot_layout(
+    batch_built: BuildResult, built: BuildResult
+) -> None:
     m = Manifest.load(batch_built.build_dir)
     assert m.batch == BATCH and m == batch_built.manifest
     # [in_0 .. in_3 | out_0 .. out_3]: 4 features and 2 scores per slot, no params.
@@ -31,6 +33,10 @@ def test_manifest_records_the_batch_and_the_slot_layout(batch_built: BuildResult
     assert [(t.name, t.shape) for t in m.outputs] == [("scores", (1, 2))]
     settings = json.loads(m.artifact("settings", batch_built.build_dir).read_text())
     assert settings["run_args"]["disable_freivalds"] is True
+    # Calibrated as one slot: the unbatched circuit's scales and lookup range.
+    single = json.loads(built.manifest.artifact("settings", built.build_dir).read_text())
+    pinned = ("input_scale", "param_scale", "scale_rebase_multiplier", "lookup_range")
+    assert [settings["run_args"][k] for k in pinned] == [single["run_args"][k] for k in pinned]
     assert m.verifier is not None and not m.verifier.exceeds_eip170
     assert ModelConfig.from_manifest(m, "0x" + "11" * 20).batch_size == BATCH
 

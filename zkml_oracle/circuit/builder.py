@@ -11,6 +11,7 @@ import datetime as _dt
 import itertools
 import json
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,12 @@ ARTIFACTS = {
     "compiled": "model.compiled",
     "pk": "pk.key",
     "vk": "vk.key",
+}
+#: A batch build's single-slot graph and its calibration, removed once calibrated.
+SLOT_ARTIFACTS = {
+    "model": ".slot-model.onnx",
+    "calibration": ".slot-calibration.json",
+    "settings": ".slot-settings.json",
 }
 CALIBRATION_TARGETS = ("resources", "accuracy")
 
@@ -111,26 +118,31 @@ def build(
         with steps.step("rewrite", "rewriting into forms ezkl proves, checking operators"):
             rewrites = rewrite(model.path, stage / ARTIFACTS["model"])
             warnings = support.check(stage / ARTIFACTS["model"])
+        # The graph proven, and how many slots each graph holds: a batch build also keeps
+        # one slot's graph, to calibrate it as one slot (see _circuit).
+        graphs = {stage / ARTIFACTS["model"]: options.batch}
         if options.batch > 1:
+            shutil.copyfile(stage / ARTIFACTS["model"], stage / SLOT_ARTIFACTS["model"])
+            graphs[stage / SLOT_ARTIFACTS["model"]] = 1
             with steps.step("batch", f"laying out {options.batch} slots in one circuit"):
                 batching.replicate(
                     stage / ARTIFACTS["model"], stage / ARTIFACTS["model"], options.batch
                 )
         if options.bind_requester:
             with steps.step("bind", "binding each input commitment to a salt and requester"):
-                commitment.bind(
-                    stage / ARTIFACTS["model"],
-                    stage / ARTIFACTS["model"],
-                    [i.shape for i in model.inputs],
-                    options.batch,
-                )
-            raw = [
-                [v for sample in samples for v in commitment.extend(sample, None)[j]]
-                for j in range(len(model.inputs))
-            ]
-        # Every slot is calibrated on every sample.
-        calibration = [tensor for _ in range(options.batch) for tensor in raw]
-        (stage / ARTIFACTS["calibration"]).write_text(json.dumps({"input_data": calibration}))
+                for graph, slots in graphs.items():
+                    commitment.bind(graph, graph, [i.shape for i in model.inputs], slots)
+            samples_in = [commitment.extend(sample, None) for sample in samples]
+        else:
+            samples_in = samples
+        # The circuit's calibration data: every sample once, ``batch`` to a row of slots.
+        (stage / ARTIFACTS["calibration"]).write_text(
+            json.dumps({"input_data": _in_slots(samples_in, options.batch)})
+        )
+        if options.batch > 1:
+            (stage / SLOT_ARTIFACTS["calibration"]).write_text(
+                json.dumps({"input_data": _in_slots(samples_in, 1)})
+            )
         settings = _circuit(stage, model, options, steps, samples)
         srs_info = _srs(settings["run_args"]["logrows"], options, steps)
         p = {k: str(stage / v) for k, v in ARTIFACTS.items()}
@@ -227,35 +239,62 @@ def _circuit(
 
     run_args.num_inner_cols = options.columns  # type: ignore[attr-defined]
 
-    def gen_settings() -> dict[str, Any]:
+    def gen_settings(files: dict[str, str]) -> dict[str, Any]:
         _ezkl.call(
             ezkl.gen_settings,
-            p["model"],
-            p["settings"],
+            files["model"],
+            files["settings"],
             py_run_args=run_args,
             error=unsupported("generate settings for this model"),
         )
-        found: dict[str, Any] = json.loads((stage / ARTIFACTS["settings"]).read_text())
+        found: dict[str, Any] = json.loads(Path(files["settings"]).read_text())
         return found
 
-    with steps.step("settings", "generating circuit settings"):
-        rows = gen_settings()["num_rows"]
-        base, legs = options.decomposition or decomposition(rows)
-        if (base, legs) != (run_args.decomp_base, run_args.decomp_legs):  # type: ignore[attr-defined]
-            run_args.decomp_base, run_args.decomp_legs = base, legs  # type: ignore[attr-defined]
-            gen_settings()
-    with steps.step("calibrate", f"calibrating scales ({options.calibration_target})"):
+    def calibrate(files: dict[str, str], **grid: Any) -> None:
+        gen_settings(files)
         _ezkl.call(
             ezkl.calibrate_settings,
-            p["calibration"],
-            p["model"],
-            p["settings"],
+            files["calibration"],
+            files["model"],
+            files["settings"],
             options.calibration_target,
             lookup_safety_margin=options.lookup_safety_margin,
             max_logrows=options.max_logrows,
             error=lambda m: UnsupportedModelError(_calibration_failure(m, model, samples)),
+            **grid,
         )
-        _canonical_settings(stage / ARTIFACTS["settings"])
+
+    with steps.step("settings", "choosing the circuit's layout"):
+        # The range-check table from the rows of the graph proven (every slot of a batch).
+        rows = gen_settings(p)["num_rows"]
+        base, legs = options.decomposition or decomposition(rows)
+        run_args.decomp_base, run_args.decomp_legs = base, legs  # type: ignore[attr-defined]
+    label = f"calibrating scales ({options.calibration_target})"
+    if options.batch == 1:
+        with steps.step("calibrate", label):
+            calibrate(p)
+    else:
+        # The slots are independent copies of one graph: the scales that fit one slot fit
+        # every slot, and searching them on the batch graph costs ezkl's whole scale grid,
+        # each point a layout of every slot and a forward pass per sample (45 min at N = 128
+        # on a loaded machine). So: the search on one slot (the unbatched build's own), then
+        # ezkl's calibration of the batch graph restricted to the scales found, which fits
+        # the lookup range and logrows to every slot's rows and every sample (each once).
+        # With equal input and param scales (ezkl's usual pick) that is one point, and each
+        # slot computes exactly what the unbatched circuit computes.
+        slot = {k: str(stage / v) for k, v in SLOT_ARTIFACTS.items()}
+        with steps.step("calibrate", f"{label} on one slot"):
+            calibrate(slot)
+            found = json.loads(Path(slot["settings"]).read_text())["run_args"]
+            for path in slot.values():
+                Path(path).unlink()
+        with steps.step("fit", f"fitting lookups and rows to {options.batch} slots"):
+            calibrate(
+                p,
+                scales=sorted({int(found["input_scale"]), int(found["param_scale"])}),
+                scale_rebase_multiplier=[int(found["scale_rebase_multiplier"])],
+            )
+    _canonical_settings(stage / ARTIFACTS["settings"])
     with steps.step("compile", "compiling the circuit"):
         _ezkl.call(
             ezkl.compile_circuit,
@@ -341,6 +380,13 @@ def _decode_tensors(tensors: list[list[str]], scales: list[int]) -> list[list[fl
         [field.decode(field.felt_from_ezkl_hex(h), scale) for h in tensor]
         for tensor, scale in zip(tensors, scales, strict=True)
     ]
+
+
+def _in_slots(samples: list[data.Sample], batch: int) -> data.Sample:
+    """``samples`` as ezkl's calibration reads them for a ``batch``-slot graph: one row of
+    slots per ``batch`` samples (a last row padded as a proof pads it), rows back to back."""
+    rows = [data.pack(samples[k : k + batch], batch) for k in range(0, len(samples), batch)]
+    return [[v for row in rows for v in row[j]] for j in range(len(rows[0]))]
 
 
 def _slot0(per_graph_input: list[Any], batch: int) -> list[Any]:
