@@ -202,16 +202,7 @@ def test_a_reorg_of_the_fulfilment_is_settled_again(
         made.append(late)
         rpc(url, "evm_setAutomine", False)
         miner = Miner(url)
-        wait_for(
-            "all fulfilled",
-            lambda: (
-                env.states() == {rid: J.FULFILLED for rid in made}
-                and _tally(env, made)["fulfilled"] == 3
-            ),
-            timeout=400,
-        )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        _fulfilled_then_stopped(env, proc, made, timeout=400)
     finally:
         if miner is not None:
             miner.stop()
@@ -267,13 +258,7 @@ def test_a_deep_reorg_is_found_though_the_first_look_failed(
         assert fault.hits == 1
         rpc(url, "evm_setAutomine", True)
         miner = Miner(url)
-        wait_for(
-            "fulfilled again",
-            lambda: env.states() == {made[0]: J.FULFILLED} and _tally(env, made)["fulfilled"] == 1,
-            120,
-        )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        _fulfilled_then_stopped(env, proc, made, timeout=120)
     finally:
         if miner is not None:
             miner.stop()
@@ -281,6 +266,23 @@ def test_a_deep_reorg_is_found_though_the_first_look_failed(
             proc.kill()
     assert _tally(env, made) == {"made": 1, "fulfilled": 1, "duplicated": 0, "lost": 0}
     env.assert_exactly_once(made, outputs)
+
+
+def _fulfilled_then_stopped(
+    env: Env, proc: subprocess.Popen[bytes], made: list[int], timeout: float
+) -> None:
+    """Every request fulfilled on-chain and final in the journal; then the relayer stops
+    cleanly on SIGTERM."""
+    wait_for(
+        "all fulfilled",
+        lambda: (
+            env.states() == {rid: J.FULFILLED for rid in made}
+            and _tally(env, made)["fulfilled"] == len(made)
+        ),
+        timeout=timeout,
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
 
 
 def _receipt_seen(env: Env) -> bool:
