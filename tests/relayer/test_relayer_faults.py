@@ -613,6 +613,29 @@ def test_requests_for_models_not_served_are_journalled_as_ignored(env: Env, good
     env.assert_exactly_once([served], outputs)
 
 
+def test_job_folders_are_private_and_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prover's job folder is private to the user; the folders of provers that are gone
+    (a pid that ended, or a reused pid with another start time) are swept, a live one kept;
+    a shared folder in its place is refused in one line."""
+    from zkml_oracle.exceptions import ProvingError
+    from zkml_oracle.relayer import job_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = job_folders.mine()
+    assert mine.parent.stat().st_mode & 0o777 == 0o700
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = [mine.parent / f"{gone.pid}-1", mine.parent / f"{os.getpid()}-1"]
+    for folder in dead:
+        (folder / "job").mkdir(parents=True)
+        (folder / "job" / "input.json").write_text("{}")
+    job_folders.sweep()
+    assert list(mine.parent.iterdir()) == [mine]
+    mine.parent.chmod(0o777)
+    with pytest.raises(ProvingError, match="not a folder private to this user"):
+        job_folders.mine()
+
+
 def test_a_prover_that_stalls_is_stopped_and_its_pool_replaced(
     built: BuildResult, example: dict[str, Path]
 ) -> None:

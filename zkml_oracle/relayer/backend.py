@@ -279,6 +279,7 @@ class LocalPoolBackend:
         self._stalled: set[int] = set()
         self._proofs = 0
         self._closed = threading.Event()
+        job_folders.sweep()  # and refuses, in one line, a job folder that is not private
         self._pool, self._slots = self._start_pool()
         threading.Thread(target=self._watch, name="zkml-prover-watchdog", daemon=True).start()
 
