@@ -928,7 +928,9 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     """Scan's scan and output axes and directions, one or two scan inputs, the body reading a
     constant of the enclosing graph (pruning it once left an invalid model), declared with or
     without types (LinearAttention's function body declares none: ezkl's reader panicked);
-    and Scan-8, whose states and scan inputs carry a batch axis first."""
+    and Scan-8, whose states and scan inputs carry a batch axis first. The initial state is
+    a constant or, as in LinearAttention without a past state, a ConstantOfShape fill, which
+    becomes a constant (ezkl could not read the first step's MatMul of it)."""
     steps, width = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
     batch = data.draw(st.sampled_from([0, 1, 2]))  # 0: Scan-9 and later; else Scan-8's batch
     opset = data.draw(st.sampled_from([11, 13, 18])) if not batch else 8
@@ -977,6 +979,11 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     nodes += [scan, *flat, helper.make_node("Concat", [n.output[0] for n in flat], ["y"], axis=0)]
     lead = [batch] if batch else []
     inits = {"s0": rng.normal(size=[*lead, width]).astype(np.float32), "flat": np.array([-1])}
+    fill = data.draw(st.sampled_from([None, 0.0, -1.5]))  # None: s0 an initializer
+    if fill is not None:
+        value = numpy_helper.from_array(np.array([fill], dtype=np.float32))
+        nodes.insert(0, helper.make_node("ConstantOfShape", ["s0_shape"], ["s0"], value=value))
+        inits["s0_shape"] = np.array(inits.pop("s0").shape, dtype=np.int64)
     scan.attribute.append(helper.make_attribute("body", _scan_body(True, width, second)))
     model = _chain_model(nodes, inits, [*lead, steps, width], opset=opset, ir_version=8)
     declared = _scan_body(data.draw(st.booleans()), width, second)
@@ -984,6 +991,10 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     x = rng.normal(size=[*lead, steps, width]).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Scan")
     assert f"Scan node 'final' → its body unrolled over the {steps} step" in notes[0]
+    if fill is not None:
+        assert "ConstantOfShape node 's0': an unrolled Scan's initial state → a constant" in notes
+        ops = {n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node}
+        assert "ConstantOfShape" not in ops, ops
 
 
 def test_a_loop_body_with_untyped_inputs_is_refused_naming_node_and_fix(tmp_path: Path) -> None:

@@ -113,6 +113,7 @@ class _Graph:
     notes: list[str] = field(default_factory=list)
     folded: set[str] = field(default_factory=set)  # constants computed by _fold
     elem_types: dict[str, int] = field(default_factory=dict)  # tensor element types known
+    scan_states: set[str] = field(default_factory=set)  # initial states of unrolled Scans
 
     def constant(self, name: str) -> np.ndarray[Any, Any] | None:
         from onnx import numpy_helper
@@ -1928,6 +1929,7 @@ def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
     if len(lengths) != 1 or len(batches) != 1:
         return None
     (steps,), (batch,) = lengths, batches
+    g.scan_states.update(inputs[:n_state])
     tag = f"zkml{k}_scan"
     nodes: list[Any] = []
     finals: list[list[str]] = [[] for _ in range(n_state)]
@@ -2255,6 +2257,28 @@ def _refuse_infinite_constants(g: _Graph) -> None:
             )
 
 
+def _filled_scan_states(g: _Graph) -> None:
+    """An unrolled Scan's initial state made by ``ConstantOfShape`` of a constant shape (the
+    zero state of LinearAttention's body without a past state) → that fill as an initializer
+    of the same name: the same values, so exact. ezkl's reader cannot read the first step's
+    MatMul of a state that ConstantOfShape makes ("cannot read this use of MatMulInference").
+    Only those fills: folding every ConstantOfShape would change graphs ezkl already proves."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    outputs = {o.name for o in g.model.graph.output}
+    for node in [n for n in g.nodes if n.op_type == "ConstantOfShape"]:
+        shape = g.constant(node.input[0]) if node.input else None
+        state = node.output[0]
+        if state not in g.scan_states or state in outputs or shape is None:
+            continue
+        fill = _attr(node, "value", None)
+        value = np.zeros(1, np.float32) if fill is None else numpy_helper.to_array(fill)
+        g.nodes.remove(node)
+        g.add_constant(state, np.full(shape.astype(np.int64), value.reshape(-1)[0], value.dtype))
+        g.notes.append(f"{_where(node)}: an unrolled Scan's initial state → a constant")
+
+
 def _scalar_inputs_as_vectors(g: _Graph) -> None:
     """A rank-0 graph input declared ``[1]`` and reshaped to a scalar before its first use:
     ezkl feeds every input as at least ``[1]``, which tract refused against a scalar
@@ -2340,6 +2364,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _pool(node, g, k)
         if not done:
             g.nodes.append(node)
+    _filled_scan_states(g)
     _refuse_infinite_constants(g)
     _refuse_untyped_loop_bodies(g)
     _scalar_inputs_as_vectors(g)
