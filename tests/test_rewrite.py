@@ -1255,6 +1255,35 @@ def test_optional_get_element_of_a_tensor_is_that_tensor(
 
 
 @PROPERTY
+@given(data=st.data(), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_a_binarizer_is_a_cast_of_greater(
+    tmp_path: Path, data: st.DataObject, shape: list[int]
+) -> None:
+    """ai.onnx.ml's Binarizer (tract reads no ai.onnx.ml operator): ``Cast(Greater(x, t))``,
+    an input equal to the threshold giving 0; in a model of ai.onnx.ml operators only (as the
+    node test: IR 3, no standard operator set) or beside standard ones."""
+    threshold = data.draw(st.sampled_from([-0.5, 0.0, 1.0]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=shape).astype(np.float32)
+    x.flat[0] = threshold
+    node = helper.make_node("Binarizer", ["x"], ["y"], domain="ai.onnx.ml", threshold=threshold)
+    graph = helper.make_graph(
+        [node],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+    )
+    opsets = [helper.make_opsetid("ai.onnx.ml", 1)]
+    standard = data.draw(st.booleans())
+    if standard:
+        opsets.append(helper.make_opsetid("", 13))
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8 if standard else 3
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, node.op_type)
+    assert notes == [f"Binarizer node 'y' → Cast(Greater(x, {threshold:g})), its definition"]
+
+
+@PROPERTY
 @given(data=st.data(), fmod=st.integers(0, 1))
 def test_a_float_mod_equals_x_minus_y_times_the_whole_quotient(
     tmp_path: Path, data: st.DataObject, fmod: int

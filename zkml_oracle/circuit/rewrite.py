@@ -1432,6 +1432,33 @@ def _optional_get_element(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _binarizer(node: Any, g: _Graph, k: int) -> bool:
+    """ai.onnx.ml's Binarizer (tract reads no ai.onnx.ml operator) by its definition: 1 where
+    ``x > threshold``, else 0, in x's type: ``Cast(Greater(x, threshold))``, so exact. A model
+    of ai.onnx.ml operators only gets, for those two nodes, the latest standard operator set
+    of its IR version (the node test's IR 3: operator set 8)."""
+    import numpy as np
+    from onnx import helper
+
+    elem = g.elem_types.get(node.input[0]) if node.input else None
+    if elem is None:
+        return False
+    if g.opset == 0:
+        ir = g.model.ir_version
+        opset = max((v[2] for v in helper.VERSION_TABLE if v[1] <= ir), default=0)
+        g.model.opset_import.append(helper.make_opsetid("", opset))
+        g.opset = opset
+    if g.opset < 7:
+        return False  # Greater before 7 broadcast only by attribute
+    threshold = float(_attr(node, "threshold", 0.0))
+    dtype = helper.tensor_dtype_to_np_dtype(elem)
+    bound = g.add_constant(f"zkml{k}_threshold", np.array(threshold, dtype=dtype))
+    above = g.node("Greater", [node.input[0], bound], f"zkml{k}_above")
+    g.node("Cast", [above], node.output[0], to=elem)
+    g.notes.append(f"{_where(node)} → Cast(Greater(x, {threshold:g})), its definition")
+    return True
+
+
 def _mod(node: Any, g: _Graph, k: int) -> bool:
     """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
     ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
@@ -2328,6 +2355,8 @@ def rewrite(source: Path, target: Path) -> list[str]:
         k += 1
         op = node.op_type
         done = False
+        if node.domain == "ai.onnx.ml" and op == "Binarizer" and _binarizer(node, g, k):
+            continue
         if node.domain in ("", "ai.onnx"):
             if _fold(node, g, outputs):
                 folded += 1
