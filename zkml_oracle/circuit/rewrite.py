@@ -194,7 +194,7 @@ def _drop_attr(node: Any, *names: str) -> None:
 
 
 def _where(node: Any) -> str:
-    return f"{node.op_type} node {node.name or node.output[0]!r}"
+    return f"{node.op_type} node {node.name or next((o for o in node.output if o), '')!r}"
 
 
 def _copy(node: Any) -> Any:
@@ -1459,6 +1459,64 @@ def _binarizer(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _recurrent_directions(node: Any, g: _Graph, k: int) -> bool:
+    """An RNN, GRU or LSTM run ``reverse`` or ``bidirectional`` (ezkl proves the reverse
+    direction as if forward, off by up to 0.34, and fails on bidirectional ones with "capacity
+    overflow") as one forward layer per direction: that direction's slice of the weights,
+    biases, peepholes and initial states (constant, or a Gather where fed); the reverse one
+    reads the sequence reversed (a Gather of the indices T-1 … 0) and its outputs are reversed
+    back; the directions' outputs concatenated on their ``num_directions`` axis. The same
+    recurrences, so exact. Left alone: a batch-first layout, sequence lengths fed (each batch
+    entry reversed by its own length), a length that is not static, activation parameters."""
+    import numpy as np
+    from onnx import helper
+
+    direction = _attr(node, "direction", b"forward").decode()
+    inputs = [*node.input, *[""] * (8 - len(node.input))]
+    if direction not in ("reverse", "bidirectional") or _attr(node, "layout", 0) != 0:
+        return False
+    if inputs[4] or any(
+        _attr(node, a, None) is not None for a in ("activation_alpha", "activation_beta")
+    ):
+        return False
+    shape = g.shapes.get(inputs[0]) or g.infer_shape(inputs[0])
+    if shape is None or shape[0] <= 0:
+        return False
+    backwards = np.arange(shape[0] - 1, -1, -1, dtype=np.int64)
+    dirs = [True] if direction == "reverse" else [False, True]  # True: reversed in time
+    activations = list(_attr(node, "activations", []))
+    per = len(activations) // len(dirs)
+    tag = f"zkml{k}_dir"
+    parts: list[list[str]] = [[] for _ in node.output]
+    for d, reverse in enumerate(dirs):
+        ins = [g.gather(inputs[0], 0, backwards, f"{tag}{d}_x") if reverse else inputs[0]]
+        for p in (1, 2, 3, 4, 5, 6, 7):
+            value = g.constant(inputs[p]) if inputs[p] else None
+            if not inputs[p]:
+                ins.append("")
+            elif value is None:  # fed at run time (the node tests feed the weights too)
+                ins.append(g.gather(inputs[p], 0, np.array([d]), f"{tag}{d}_{p}"))
+            else:
+                ins.append(g.add_constant(f"{tag}{d}_{p}", value[d : d + 1]))
+        outs = [f"{tag}{d}_out{j}" if name else "" for j, name in enumerate(node.output)]
+        layer = helper.make_node(node.op_type, ins[: len(node.input)], outs, name=f"{tag}{d}")
+        layer.attribute.extend(
+            a for a in node.attribute if a.name not in ("direction", "activations")
+        )
+        _set_attr(layer, "direction", "forward")
+        if activations:
+            _set_attr(layer, "activations", activations[d * per : (d + 1) * per])
+        g.nodes.append(layer)
+        for j, out in enumerate(outs):
+            reversed_y = out and j == 0 and reverse
+            parts[j].append(g.gather(out, 0, backwards, f"{tag}{d}_y") if reversed_y else out)
+    for j, name in enumerate(node.output):
+        if name:
+            g.node("Concat", parts[j], name, axis=1 if j == 0 else 0)
+    g.notes.append(f"{_where(node)}: {direction} → one forward layer per direction")
+    return True
+
+
 def _mod(node: Any, g: _Graph, k: int) -> bool:
     """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
     ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
@@ -1823,6 +1881,9 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "Mod": _mod,
     "OptionalGetElement": _optional_get_element,
     "MatMul": _matmul_broadcast,
+    "RNN": _recurrent_directions,
+    "GRU": _recurrent_directions,
+    "LSTM": _recurrent_directions,
     "AveragePool": _average_pool,
 }
 
