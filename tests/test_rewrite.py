@@ -928,7 +928,9 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     """Scan's scan and output axes and directions, one or two scan inputs, the body reading a
     constant of the enclosing graph (pruning it once left an invalid model), declared with or
     without types (LinearAttention's function body declares none: ezkl's reader panicked);
-    and Scan-8, whose states and scan inputs carry a batch axis first."""
+    and Scan-8, whose states and scan inputs carry a batch axis first. The initial state is
+    a constant or, as in LinearAttention without a past state, a ConstantOfShape fill, which
+    becomes a constant (ezkl could not read the first step's MatMul of it)."""
     steps, width = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
     batch = data.draw(st.sampled_from([0, 1, 2]))  # 0: Scan-9 and later; else Scan-8's batch
     opset = data.draw(st.sampled_from([11, 13, 18])) if not batch else 8
@@ -977,6 +979,11 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     nodes += [scan, *flat, helper.make_node("Concat", [n.output[0] for n in flat], ["y"], axis=0)]
     lead = [batch] if batch else []
     inits = {"s0": rng.normal(size=[*lead, width]).astype(np.float32), "flat": np.array([-1])}
+    fill = data.draw(st.sampled_from([None, 0.0, -1.5]))  # None: s0 an initializer
+    if fill is not None:
+        value = numpy_helper.from_array(np.array([fill], dtype=np.float32))
+        nodes.insert(0, helper.make_node("ConstantOfShape", ["s0_shape"], ["s0"], value=value))
+        inits["s0_shape"] = np.array(inits.pop("s0").shape, dtype=np.int64)
     scan.attribute.append(helper.make_attribute("body", _scan_body(True, width, second)))
     model = _chain_model(nodes, inits, [*lead, steps, width], opset=opset, ir_version=8)
     declared = _scan_body(data.draw(st.booleans()), width, second)
@@ -984,6 +991,10 @@ def test_a_scan_over_a_static_length_equals_its_body_unrolled(
     x = rng.normal(size=[*lead, steps, width]).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, model, x, "Scan")
     assert f"Scan node 'final' → its body unrolled over the {steps} step" in notes[0]
+    if fill is not None:
+        assert "ConstantOfShape node 's0': an unrolled Scan's initial state → a constant" in notes
+        ops = {n.op_type for n in onnx.load(str(tmp_path / "r.onnx")).graph.node}
+        assert "ConstantOfShape" not in ops, ops
 
 
 def test_a_loop_body_with_untyped_inputs_is_refused_naming_node_and_fix(tmp_path: Path) -> None:
@@ -1241,6 +1252,78 @@ def test_optional_get_element_of_a_tensor_is_that_tensor(
     x = np.random.default_rng(len(shape)).normal(size=shape).astype(np.float32)
     notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, node.op_type)
     assert notes == ["OptionalGetElement node 'y': of a tensor, that tensor → Identity"], notes
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_reverse_or_bidirectional_recurrence_equals_forward_layers(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """RNN, GRU and LSTM run reverse or bidirectional (ezkl proved reverse as forward, and
+    failed on bidirectional with "capacity overflow"): one forward layer per direction, the
+    reverse one over the reversed sequence; weights constant or fed (as the node tests do),
+    an initial state or none, the full sequence output kept or dropped."""
+    op = data.draw(st.sampled_from(["RNN", "GRU", "LSTM"]))
+    direction = data.draw(st.sampled_from(["reverse", "bidirectional"]))
+    steps, batch, size, hidden = (data.draw(st.integers(1, 3)) for _ in range(4))
+    dirs, gates = 2 if direction == "bidirectional" else 1, {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    values = {
+        "w": rng.normal(size=[dirs, gates * hidden, size]),
+        "r": rng.normal(size=[dirs, gates * hidden, hidden]),
+        "b": rng.normal(size=[dirs, 2 * gates * hidden]),
+        "h0": rng.normal(size=[dirs, batch, hidden]),
+    }
+    values = {k: v.astype(np.float32) for k, v in values.items()}
+    if not data.draw(st.booleans()):
+        del values["h0"]
+    fed = {k: v for k, v in values.items() if data.draw(st.booleans())}
+    outputs = ["y", "h"] if data.draw(st.booleans()) else ["", "y"]
+    node = helper.make_node(
+        op,
+        ["x", "w", "r", "b", "", *(["h0"] if "h0" in values else [])],
+        outputs,
+        direction=direction,
+        hidden_size=hidden,
+    )
+    inits = {k: v for k, v in values.items() if k not in fed}
+    model = _model(node, [steps, batch, size], inits, opset=14, fed=fed)
+    x = rng.normal(size=[steps, batch, size]).astype(np.float32)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, None, fed)
+    assert notes == [f"{op} node 'y': {direction} → one forward layer per direction"], notes
+    layers = [n for n in onnx.load(str(tmp_path / "r.onnx")).graph.node if n.op_type == op]
+    assert len(layers) == dirs
+    directions = [helper.get_attribute_value(a) for n in layers for a in n.attribute]
+    assert directions.count(b"forward") == dirs, directions
+
+
+@PROPERTY
+@given(data=st.data(), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_a_binarizer_is_a_cast_of_greater(
+    tmp_path: Path, data: st.DataObject, shape: list[int]
+) -> None:
+    """ai.onnx.ml's Binarizer (tract reads no ai.onnx.ml operator): ``Cast(Greater(x, t))``,
+    an input equal to the threshold giving 0; in a model of ai.onnx.ml operators only (as the
+    node test: IR 3, no standard operator set) or beside standard ones."""
+    threshold = data.draw(st.sampled_from([-0.5, 0.0, 1.0]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=shape).astype(np.float32)
+    x.flat[0] = threshold
+    node = helper.make_node("Binarizer", ["x"], ["y"], domain="ai.onnx.ml", threshold=threshold)
+    graph = helper.make_graph(
+        [node],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+    )
+    opsets = [helper.make_opsetid("ai.onnx.ml", 1)]
+    standard = data.draw(st.booleans())
+    if standard:
+        opsets.append(helper.make_opsetid("", 13))
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8 if standard else 3
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, node.op_type)
+    assert notes == [f"Binarizer node 'y' → Cast(Greater(x, {threshold:g})), its definition"]
 
 
 @PROPERTY

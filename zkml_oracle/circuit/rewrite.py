@@ -113,6 +113,7 @@ class _Graph:
     notes: list[str] = field(default_factory=list)
     folded: set[str] = field(default_factory=set)  # constants computed by _fold
     elem_types: dict[str, int] = field(default_factory=dict)  # tensor element types known
+    scan_states: set[str] = field(default_factory=set)  # initial states of unrolled Scans
 
     def constant(self, name: str) -> np.ndarray[Any, Any] | None:
         from onnx import numpy_helper
@@ -193,7 +194,7 @@ def _drop_attr(node: Any, *names: str) -> None:
 
 
 def _where(node: Any) -> str:
-    return f"{node.op_type} node {node.name or node.output[0]!r}"
+    return f"{node.op_type} node {node.name or next((o for o in node.output if o), '')!r}"
 
 
 def _copy(node: Any) -> Any:
@@ -1431,6 +1432,91 @@ def _optional_get_element(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _binarizer(node: Any, g: _Graph, k: int) -> bool:
+    """ai.onnx.ml's Binarizer (tract reads no ai.onnx.ml operator) by its definition: 1 where
+    ``x > threshold``, else 0, in x's type: ``Cast(Greater(x, threshold))``, so exact. A model
+    of ai.onnx.ml operators only gets, for those two nodes, the latest standard operator set
+    of its IR version (the node test's IR 3: operator set 8)."""
+    import numpy as np
+    from onnx import helper
+
+    elem = g.elem_types.get(node.input[0]) if node.input else None
+    if elem is None:
+        return False
+    if g.opset == 0:
+        ir = g.model.ir_version
+        opset = max((v[2] for v in helper.VERSION_TABLE if v[1] <= ir), default=0)
+        g.model.opset_import.append(helper.make_opsetid("", opset))
+        g.opset = opset
+    if g.opset < 7:
+        return False  # Greater before 7 broadcast only by attribute
+    threshold = float(_attr(node, "threshold", 0.0))
+    dtype = helper.tensor_dtype_to_np_dtype(elem)
+    bound = g.add_constant(f"zkml{k}_threshold", np.array(threshold, dtype=dtype))
+    above = g.node("Greater", [node.input[0], bound], f"zkml{k}_above")
+    g.node("Cast", [above], node.output[0], to=elem)
+    g.notes.append(f"{_where(node)} → Cast(Greater(x, {threshold:g})), its definition")
+    return True
+
+
+def _recurrent_directions(node: Any, g: _Graph, k: int) -> bool:
+    """An RNN, GRU or LSTM run ``reverse`` or ``bidirectional`` (ezkl proves the reverse
+    direction as if forward, off by up to 0.34, and fails on bidirectional ones with "capacity
+    overflow") as one forward layer per direction: that direction's slice of the weights,
+    biases, peepholes and initial states (constant, or a Gather where fed); the reverse one
+    reads the sequence reversed (a Gather of the indices T-1 … 0) and its outputs are reversed
+    back; the directions' outputs concatenated on their ``num_directions`` axis. The same
+    recurrences, so exact. Left alone: a batch-first layout, sequence lengths fed (each batch
+    entry reversed by its own length), a length that is not static, activation parameters."""
+    import numpy as np
+    from onnx import helper
+
+    direction = _attr(node, "direction", b"forward").decode()
+    inputs = [*node.input, *[""] * (8 - len(node.input))]
+    if direction not in ("reverse", "bidirectional") or _attr(node, "layout", 0) != 0:
+        return False
+    if inputs[4] or any(
+        _attr(node, a, None) is not None for a in ("activation_alpha", "activation_beta")
+    ):
+        return False
+    shape = g.shapes.get(inputs[0]) or g.infer_shape(inputs[0])
+    if shape is None or shape[0] <= 0:
+        return False
+    backwards = np.arange(shape[0] - 1, -1, -1, dtype=np.int64)
+    dirs = [True] if direction == "reverse" else [False, True]  # True: reversed in time
+    activations = list(_attr(node, "activations", []))
+    per = len(activations) // len(dirs)
+    tag = f"zkml{k}_dir"
+    parts: list[list[str]] = [[] for _ in node.output]
+    for d, reverse in enumerate(dirs):
+        ins = [g.gather(inputs[0], 0, backwards, f"{tag}{d}_x") if reverse else inputs[0]]
+        for p in (1, 2, 3, 4, 5, 6, 7):
+            value = g.constant(inputs[p]) if inputs[p] else None
+            if not inputs[p]:
+                ins.append("")
+            elif value is None:  # fed at run time (the node tests feed the weights too)
+                ins.append(g.gather(inputs[p], 0, np.array([d]), f"{tag}{d}_{p}"))
+            else:
+                ins.append(g.add_constant(f"{tag}{d}_{p}", value[d : d + 1]))
+        outs = [f"{tag}{d}_out{j}" if name else "" for j, name in enumerate(node.output)]
+        layer = helper.make_node(node.op_type, ins[: len(node.input)], outs, name=f"{tag}{d}")
+        layer.attribute.extend(
+            a for a in node.attribute if a.name not in ("direction", "activations")
+        )
+        _set_attr(layer, "direction", "forward")
+        if activations:
+            _set_attr(layer, "activations", activations[d * per : (d + 1) * per])
+        g.nodes.append(layer)
+        for j, out in enumerate(outs):
+            reversed_y = out and j == 0 and reverse
+            parts[j].append(g.gather(out, 0, backwards, f"{tag}{d}_y") if reversed_y else out)
+    for j, name in enumerate(node.output):
+        if name:
+            g.node("Concat", parts[j], name, axis=1 if j == 0 else 0)
+    g.notes.append(f"{_where(node)}: {direction} → one forward layer per direction")
+    return True
+
+
 def _mod(node: Any, g: _Graph, k: int) -> bool:
     """A floating-point Mod (ezkl has no remainder operator): ``x - y * trunc(x / y)`` with
     ``trunc(q) = Sign(q) * Floor(|q|)`` for fmod 1 (C's fmod), ``x - y * Floor(x / y)`` for
@@ -1795,6 +1881,9 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "Mod": _mod,
     "OptionalGetElement": _optional_get_element,
     "MatMul": _matmul_broadcast,
+    "RNN": _recurrent_directions,
+    "GRU": _recurrent_directions,
+    "LSTM": _recurrent_directions,
     "AveragePool": _average_pool,
 }
 
@@ -1928,6 +2017,7 @@ def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
     if len(lengths) != 1 or len(batches) != 1:
         return None
     (steps,), (batch,) = lengths, batches
+    g.scan_states.update(inputs[:n_state])
     tag = f"zkml{k}_scan"
     nodes: list[Any] = []
     finals: list[list[str]] = [[] for _ in range(n_state)]
@@ -2255,6 +2345,28 @@ def _refuse_infinite_constants(g: _Graph) -> None:
             )
 
 
+def _filled_scan_states(g: _Graph) -> None:
+    """An unrolled Scan's initial state made by ``ConstantOfShape`` of a constant shape (the
+    zero state of LinearAttention's body without a past state) → that fill as an initializer
+    of the same name: the same values, so exact. ezkl's reader cannot read the first step's
+    MatMul of a state that ConstantOfShape makes ("cannot read this use of MatMulInference").
+    Only those fills: folding every ConstantOfShape would change graphs ezkl already proves."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    outputs = {o.name for o in g.model.graph.output}
+    for node in [n for n in g.nodes if n.op_type == "ConstantOfShape"]:
+        shape = g.constant(node.input[0]) if node.input else None
+        state = node.output[0]
+        if state not in g.scan_states or state in outputs or shape is None:
+            continue
+        fill = _attr(node, "value", None)
+        value = np.zeros(1, np.float32) if fill is None else numpy_helper.to_array(fill)
+        g.nodes.remove(node)
+        g.add_constant(state, np.full(shape.astype(np.int64), value.reshape(-1)[0], value.dtype))
+        g.notes.append(f"{_where(node)}: an unrolled Scan's initial state → a constant")
+
+
 def _scalar_inputs_as_vectors(g: _Graph) -> None:
     """A rank-0 graph input declared ``[1]`` and reshaped to a scalar before its first use:
     ezkl feeds every input as at least ``[1]``, which tract refused against a scalar
@@ -2304,6 +2416,8 @@ def rewrite(source: Path, target: Path) -> list[str]:
         k += 1
         op = node.op_type
         done = False
+        if node.domain == "ai.onnx.ml" and op == "Binarizer" and _binarizer(node, g, k):
+            continue
         if node.domain in ("", "ai.onnx"):
             if _fold(node, g, outputs):
                 folded += 1
@@ -2340,6 +2454,7 @@ def rewrite(source: Path, target: Path) -> list[str]:
                 done = _pool(node, g, k)
         if not done:
             g.nodes.append(node)
+    _filled_scan_states(g)
     _refuse_infinite_constants(g)
     _refuse_untyped_loop_bodies(g)
     _scalar_inputs_as_vectors(g)
