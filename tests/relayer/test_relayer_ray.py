@@ -11,6 +11,7 @@ fulfilled exactly once with the genuine proof's outputs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -88,6 +89,22 @@ def _status(port: int) -> dict[str, Any]:
     return doc
 
 
+def _freeze_the_proving_actor() -> int | None:
+    """SIGSTOP the Ray actor that is proving (Ray titles it ``ray::_Prover.prove``)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"ray::_Prover.prove"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGSTOP)
+                return int(entry.name)
+    return None
+
+
 def _fulfilled(on: Env, *rids: int) -> bool:
     states = on.states()
     return all(states.get(rid) == J.FULFILLED for rid in rids)
@@ -147,12 +164,25 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
         nodes = {_events(env, "ray.proof_done", rid)[0]["node"][:8] for rid in (r2, r3)}
         assert nodes == {first.node_id[:8], second.node_id[:8]}
 
-        # A worker node killed mid-proof: proven on the other node, fulfilled once.
-        r4 = env.request(felts)
-        started = wait_for("r4 started", lambda: _events(env, "ray.proof_started", r4), 60)
+        # A worker node killed mid-proof: proven on the other node, fulfilled once. A proof
+        # of this model takes under a second, so the prover is frozen first and the kill
+        # lands while it proves (a request whose proof ended before is fulfilled and counted).
+        early: list[int] = []
+        for _ in range(5):
+            r4 = env.request(felts)
+            started = wait_for("r4 started", lambda r=r4: _events(env, "ray.proof_started", r), 60)
+            frozen = _freeze_the_proving_actor()
+            if frozen is not None:
+                break
+            wait_for(f"request {r4} fulfilled", lambda r=r4: _fulfilled(env, r), 180)
+            early.append(r4)
+        else:
+            pytest.fail("no proof caught in flight in 5 requests")
         victim = first if started[0]["node"].startswith(first.node_id[:8]) else second
         survivor = second if victim is first else first
         ray.kill(victim)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGKILL)  # a stopped process cannot see its node go
         wait_for(f"request {r4} fulfilled", lambda: _fulfilled(env, r4), 180)
         assert _events(env, "ray.prover_lost", r4)
         [done4] = _events(env, "ray.proof_done", r4)
@@ -172,7 +202,7 @@ def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
         assert _events(env, "ray.proof_done", r5)[0]["node"].startswith(back.node_id[:8])
         assert len(_events(env, "ray.connected")) >= 2
 
-        rids = [r1, r2, r3, r4, r5]
+        rids = [r1, r2, r3, *early, r4, r5]
         env.assert_exactly_once(rids, outputs)
         assert env.states() == {rid: J.FULFILLED for rid in rids}
         os.kill(proc.pid, signal.SIGTERM)
