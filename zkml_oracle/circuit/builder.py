@@ -251,7 +251,6 @@ def _circuit(
         return found
 
     def calibrate(files: dict[str, str], **grid: Any) -> None:
-        gen_settings(files)
         _ezkl.call(
             ezkl.calibrate_settings,
             files["calibration"],
@@ -267,8 +266,10 @@ def _circuit(
     with steps.step("settings", "choosing the circuit's layout"):
         # The range-check table from the rows of the graph proven (every slot of a batch).
         rows = gen_settings(p)["num_rows"]
-        base, legs = options.decomposition or decomposition(rows)
-        run_args.decomp_base, run_args.decomp_legs = base, legs  # type: ignore[attr-defined]
+        chosen = options.decomposition or decomposition(rows)
+        if chosen != (run_args.decomp_base, run_args.decomp_legs):  # type: ignore[attr-defined]
+            run_args.decomp_base, run_args.decomp_legs = chosen  # type: ignore[attr-defined]
+            gen_settings(p)  # the settings calibrated below
     label = f"calibrating scales ({options.calibration_target})"
     if options.batch == 1:
         with steps.step("calibrate", label):
@@ -284,6 +285,7 @@ def _circuit(
         # slot computes exactly what the unbatched circuit computes.
         slot = {k: str(stage / v) for k, v in SLOT_ARTIFACTS.items()}
         with steps.step("calibrate", f"{label} on one slot"):
+            gen_settings(slot)
             calibrate(slot)
             found = json.loads(Path(slot["settings"]).read_text())["run_args"]
             for path in slot.values():
