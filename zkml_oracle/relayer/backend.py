@@ -160,7 +160,6 @@ def open_circuits(build_dirs: list[str], *, watched: bool = False) -> None:
     from .. import _ezkl
     from ..prover import Circuit
 
-    job_folders.sweep()  # a prover killed mid-job left its job's files
     if watched:
         _ezkl.watched_by_parent()
     else:

@@ -4,10 +4,10 @@ private input), witness and proof.
 Each prover process writes under its own folder, ``<tmp>/zkml-relay-jobs-<uid>/<pid>-<start>``,
 and each job in a temporary folder inside it, removed when the job ends. A prover killed in the
 middle of a job (the stall watchdog, a crash, a replaced pool, a lost Ray node) cannot remove
-its job's folder, so the folders of processes that are gone are removed by :func:`sweep`: when
-a prover starts (relayer start, pool replacement, a new Ray actor) and when the local pool is
-replaced or closed. ``<start>`` (the process's start time) keeps a reused pid from adopting a
-dead process's folder.
+its job's folder, so the folders of processes that are gone are removed by :func:`sweep`: by
+the local pool when it starts, is replaced or closes (its workers share the relayer's
+machine), and by each Ray actor when it starts (on its own node). ``<start>`` (the process's
+start time) keeps a reused pid from adopting a dead process's folder.
 """
 
 from __future__ import annotations

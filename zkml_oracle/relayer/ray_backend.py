@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InputError
+from . import job_folders
 from .backend import ProofJob, ProofOutcome, WorkerStatus, _die_with, open_circuits, prove_job
 from .log import emit
 
@@ -219,6 +220,7 @@ class _Prover:
     """A Ray actor: every served circuit opened once, then proofs one at a time."""
 
     def __init__(self, build_dirs: list[str]) -> None:
+        job_folders.sweep()  # on its node, a prover killed mid-job left its job's files
         open_circuits(build_dirs)
 
     def ready(self) -> bool:
