@@ -364,6 +364,9 @@ def build(
 def prove(build_dir: Path, input_file: Path, out: Path, as_json: bool) -> None:
     """Prove the model's output on INPUT_FILE (ezkl data format: one sample, or 1..N back to
     back for a circuit built with --batch N; unused slots are padded)."""
+    from . import _ezkl
+
+    _ezkl.start_ahead()  # the prover's child starts while the prover's modules load
     from ._progress import announce
     from .field import felt_to_hex
     from .prover import prove as run

@@ -17,14 +17,18 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .exceptions import ZkmlOracleError
-from .settings import settings
 
 
 @contextlib.contextmanager
-def captured_fds() -> Iterator[Callable[[], str]]:
+def captured_fds(debug: bool | None = None) -> Iterator[Callable[[], str]]:
     """File descriptors 1 and 2 into a temporary file (native code and libraries that bound
-    ``sys.stdout`` at import write there too); yields a function returning its tail."""
-    if settings().debug:
+    ``sys.stdout`` at import write there too); yields a function returning its tail.
+    ``debug`` (default: ``ZKML_DEBUG``) lets the output through."""
+    if debug is None:
+        from .settings import settings
+
+        debug = settings().debug
+    if debug:
         yield lambda: ""
         return
     sys.stdout.flush()
@@ -187,11 +191,12 @@ class _Child:
     @classmethod
     def start(cls) -> _Child:
         out = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close(), after the call)
+        # stderr is the caller's: the child silences it until its request says ZKML_DEBUG
+        # (told, not read there: reading settings imports pydantic, a quarter of a second).
         proc = subprocess.Popen(
             [sys.executable, "-m", "zkml_oracle._ezkl", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=out,
-            stderr=None if settings().debug else subprocess.DEVNULL,
         )
         return cls(proc, out, os.getpid())
 
@@ -220,9 +225,16 @@ def keep_warm() -> None:
     ahead, once the previous call is over: ezkl already imported, waiting for its call. A
     call then saves the child's start-up (0.3-0.5 s measured; a proof of a small model takes
     a few seconds)."""
-    global _keep_warm, _spare
+    global _keep_warm
     _keep_warm = True
-    if _spare is None:
+    start_ahead()
+
+
+def start_ahead() -> None:
+    """Start the next :func:`isolated` call's child now, so that its start-up overlaps the
+    caller's (a CLI command's imports). Unused, it ends with this process."""
+    global _spare
+    if _spare is None and not _watched_by_parent:
         _spare = _Child.start()
 
 
@@ -257,14 +269,18 @@ def isolated(
     import json
     import time
 
+    from .settings import settings
+
     global _spare
     if _watched_by_parent:
         import ezkl
 
         result = call(getattr(ezkl, name), *args, error=error, **kwargs)
         return result if isinstance(result, bool | int | float | str) else None  # as a child's
-    stall = settings().stall_seconds if stall_seconds is None else stall_seconds
-    request = json.dumps({"name": name, "args": args, "kwargs": kwargs, "cwd": os.getcwd()})
+    config = settings()
+    stall = config.stall_seconds if stall_seconds is None else stall_seconds
+    call_in_child = {"name": name, "args": args, "kwargs": kwargs, "cwd": os.getcwd()}
+    request = json.dumps(call_in_child | {"debug": config.debug})
     child = _take_child()
     proc = child.proc
     try:
@@ -317,17 +333,24 @@ def _child() -> None:
         ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != int(sys.argv[1]):
         return  # the parent is already gone
-    import ezkl  # before the call arrives: a spare child (keep_warm) waits ready
+    stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    import ezkl  # before the call arrives: a spare child (start_ahead) waits ready
 
     request = json.loads(sys.stdin.read() or "null")
     if request is None:
         return  # a spare that was never used
+    if request["debug"]:
+        os.dup2(stderr, 2)
+    os.close(stderr)
     os.chdir(request["cwd"])
 
     answer: dict[str, Any]
     real_stdout = os.dup(1)
     try:
-        with captured_fds():
+        with captured_fds(debug=request["debug"]):
             result = getattr(ezkl, request["name"])(*request["args"], **request["kwargs"])
         answer = {"result": result if isinstance(result, bool | int | float | str) else None}
     except BaseException as exc:  # pyo3's PanicException is a BaseException
