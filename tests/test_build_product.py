@@ -187,6 +187,22 @@ def test_a_deadlocked_prove_is_stopped_by_the_watchdog(
     assert not _ezkl_children(os.getpid())
 
 
+def test_the_ezkl_child_imports_this_package_not_one_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child of an isolated call runs `python -m zkml_oracle._ezkl`: a `zkml_oracle`
+    folder where the caller works must not be what it runs."""
+    from zkml_oracle import _ezkl, field
+
+    planted = tmp_path / "zkml_oracle"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "_ezkl.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    felt = _ezkl.isolated("float_to_felt", 1.5, 1, error=ProvingError)
+    assert field.felt_from_ezkl_hex(felt) == 3  # 1.5 at scale 1
+
+
 def test_a_deadlocked_process_that_still_ticks_counts_as_stalled() -> None:
     """A deadlocked prover is not at zero CPU: its waiting threads take 0.01 s every 1-2 s
     (measured on the witness above). The first watchdog waited for a window with no CPU at all:

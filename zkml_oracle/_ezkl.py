@@ -193,8 +193,10 @@ class _Child:
         out = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close(), after the call)
         # stderr is the caller's: the child silences it until its request says ZKML_DEBUG
         # (told, not read there: reading settings imports pydantic, a quarter of a second).
+        # -P: the child imports this package from where this process did, not from a
+        # `zkml_oracle` folder in the working directory.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zkml_oracle._ezkl", str(os.getpid())],
+            [sys.executable, "-P", "-m", "zkml_oracle._ezkl", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=out,
         )
