@@ -119,6 +119,44 @@ def test_ray_address_without_the_ray_backend_is_one_clear_line(tmp_path: Path) -
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_a_job_crosses_the_cluster_sealed_to_the_prover_that_proves_it() -> None:
+    """What the driver hands Ray for a job (Ray pickles it into the task it sends to the
+    prover's node, or into its object store) holds no sample in the clear: a requester-bound
+    model's samples are the decrypted private input. The driver and the prover actor are the
+    real classes; only Ray's transport is stood in for, by a handle that keeps what it is given
+    and the two calls of Ray's API the driver makes."""
+    import pickle
+    import struct
+    from multiprocessing import Pipe
+    from types import SimpleNamespace
+
+    from zkml_oracle.relayer.backend import ProofJob
+    from zkml_oracle.relayer.ray_backend import _Actor, _Driver, _Prover
+
+    secret_value = 0.7071067811865476
+    job = ProofJob((7,), "0x" + "ab" * 32, "/nowhere", [[[secret_value, 1.5], [123456789]]])
+    prover = _Prover([])  # the actor's class, in this process; no circuit to open
+    carried: list[Any] = []
+    handle = SimpleNamespace(
+        ready=SimpleNamespace(remote=lambda: "ready-ref"),
+        prove=SimpleNamespace(remote=lambda arg: carried.append(arg) or "proof-ref"),
+    )
+    ray = SimpleNamespace(wait=lambda refs, **_: (refs, []), get=lambda ref: prover.ready())
+    ours, _theirs = Pipe()
+    driver = _Driver(ours, [], per_node=1, memory=1)
+    driver.actors["prover-1"] = _Actor("prover-1", handle, "node", "where", "ready-ref")
+    driver.settle(ray)  # the actor answers ready
+    driver.queue.append(job)
+    driver.assign()
+
+    assert len(carried) == 1
+    wire = pickle.dumps(carried[0], protocol=5)
+    for clear in (str(secret_value).encode(), struct.pack(">d", secret_value), b"123456789"):
+        assert clear not in wire
+    assert carried[0].open(prover._secret) == job  # the prover gets the job back whole
+    assert driver.actors["prover-1"].job == job  # the driver keeps it to requeue on a loss
+
+
 @pytest.mark.slow
 def test_ray_backend_proves_across_nodes_and_survives_node_and_cluster_loss(
     env: Env,

@@ -15,12 +15,20 @@ heartbeat). When the bridge dies or stops beating, the relayer logs ``ray.unavai
 keeps every unfinished job, starts a new bridge with capped backoff, and sends them again once
 it connects (``ray.connected``). Jobs are plain data, so a job sent twice is at worst proven
 twice; the relayer's journal sends one transaction per proof it collects.
+
+A job crosses the cluster **sealed to the actor that proves it** (:class:`SealedJob`): each
+actor makes a secp256k1 key in its own memory when it starts and answers ``ready`` with its
+public key; the driver seals the job's samples to it (ECIES, AES-GCM). Ray's protocol, its
+object store and any object it spills to disk carry only ciphertext, so a requester-bound
+model's private input, decrypted by the relayer, is in the clear only in the relayer and in
+the prover that proves it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import multiprocessing
 import os
@@ -216,18 +224,49 @@ class RayBackend:
 # --- the bridge process: Ray's driver ---
 
 
+@dataclass(frozen=True)
+class SealedJob:
+    """A :class:`ProofJob` as it travels to a Ray prover: the samples sealed (ECIES over
+    secp256k1, AES-GCM) to that prover's key, the rest (public) as it is."""
+
+    request_ids: tuple[int, ...]
+    model_id: str
+    build_dir: str
+    samples: bytes
+
+    @classmethod
+    def seal(cls, job: ProofJob, public_key: str) -> SealedJob:
+        import ecies
+
+        plain = json.dumps(job.samples).encode()
+        return cls(job.request_ids, job.model_id, job.build_dir, ecies.encrypt(public_key, plain))
+
+    def open(self, secret: bytes) -> ProofJob:
+        import ecies
+
+        samples = json.loads(ecies.decrypt(secret, self.samples))
+        return ProofJob(self.request_ids, self.model_id, self.build_dir, samples)
+
+
 class _Prover:
-    """A Ray actor: every served circuit opened once, then proofs one at a time."""
+    """A Ray actor: every served circuit opened once, then proofs one at a time; its jobs
+    arrive sealed to a key that exists only in this actor's memory."""
 
     def __init__(self, build_dirs: list[str]) -> None:
+        import coincurve
+
         job_folders.sweep()  # on its node, a prover killed mid-job left its job's files
         open_circuits(build_dirs)
+        self._secret = coincurve.PrivateKey().secret
 
-    def ready(self) -> bool:
-        return True
+    def ready(self) -> str:
+        """The public key to seal this actor's jobs to (hex, compressed)."""
+        import coincurve
 
-    def prove(self, job: ProofJob) -> ProofOutcome:
-        return prove_job(job)
+        return coincurve.PrivateKey(self._secret).public_key.format(compressed=True).hex()
+
+    def prove(self, job: SealedJob) -> ProofOutcome:
+        return prove_job(job.open(self._secret))
 
 
 @dataclass
@@ -237,6 +276,7 @@ class _Actor:
     node: str
     where: str
     ready: Any  # ObjectRef until the actor has opened its circuits, then None
+    public_key: str = ""  # what its jobs are sealed to, from its ready()
     job: ProofJob | None = None
     ref: Any = None
     proofs: int = 0
@@ -310,7 +350,8 @@ class _Driver:
                 return
             if actor.ready is None and actor.job is None:
                 job = self.queue.popleft()
-                actor.job, actor.ref = job, actor.handle.prove.remote(job)
+                sealed = SealedJob.seal(job, actor.public_key)
+                actor.job, actor.ref = job, actor.handle.prove.remote(sealed)
                 self.conn.send(("started", job.request_ids, actor.where))
 
     def settle(self, ray: Any) -> None:
@@ -333,7 +374,7 @@ class _Driver:
                 self.lose(ray, key, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
                 continue
             if actor.ready is not None:
-                actor.ready = None
+                actor.ready, actor.public_key = None, value
                 continue
             job = actor.job
             assert job is not None
