@@ -27,29 +27,27 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
-# batch_gas.py (credit MLP 4→8→2, logrows 15): gas per fulfilled request, fulfillBatch of N.
-GAS_PUBLIC = {1: 595_095, 8: 90_969, 32: 38_444}
-GAS_HASHED = {1: 687_981, 8: 101_619, 32: 38_472}
-# shared study, `build --batch N` bare verifyProof per inference (public inputs).
-GAS_PUBLIC_BARE_LARGE = {64: 959_893 / 64, 128: 1_381_926 / 128}
-FULFILL_SINGLE = 605_132  # oracle_gas.py: one `fulfill`
+# batch_gas.py (credit MLP 4→8→2): gas per fulfilled request, fulfillBatch of N; at the
+# toolkit's default layout (logrows 11 / 13 / 15), and before it (ezkl's, logrows 15).
+GAS_PUBLIC = {1: 461_925, 8: 67_710, 32: 26_979}
+GAS_HASHED = {1: 572_283, 8: 80_535, 32: 27_572}
+GAS_PUBLIC_EZKL_LAYOUT = {1: 599_460, 8: 91_404, 32: 38_446}
+FULFILL_SINGLE = 461_925  # batch_gas.py: one `fulfill`, default layout
 GROTH16_BASE, GROTH16_PER_INPUT = 207_000, 7_000
 PUBLIC_PER_REQUEST = 6  # 4 inputs + 2 outputs
 
 # Proving seconds (this machine, 2 cores): (batch N, logrows, seconds, source).
 PROVING = [
-    (1, 15, 3.55, "batched study, public"),
-    (8, 15, 4.35, "batched study, public"),
-    (32, 15, 3.90, "batched study, public"),
-    (128, 17, 14.95, "batched study, public"),
-    (1, 15, 5.55, "batched study, hashed"),
-    (8, 15, 6.00, "batched study, hashed"),
-    (32, 15, 6.20, "batched study, hashed"),
-    (1, 15, 2.39, "batch_prove.py"),
-    (32, 15, 2.88, "batch_prove.py"),
-    (1, 15, 7.25, "build --batch (credit MLP)"),
-    (64, 15, 8.4, "build --batch (credit MLP)"),
-    (128, 16, 12.6, "build --batch (credit MLP)"),
+    (1, 15, 3.55, "batched study, ezkl's layout, public"),
+    (8, 15, 4.35, "batched study, ezkl's layout, public"),
+    (32, 15, 3.90, "batched study, ezkl's layout, public"),
+    (128, 17, 14.95, "batched study, ezkl's layout, public"),
+    (1, 15, 2.39, "batch_prove.py, ezkl's layout"),
+    (32, 15, 2.88, "batch_prove.py, ezkl's layout"),
+    (1, 11, 0.43, "batch_prove.py, default layout"),
+    (32, 15, 3.11, "batch_prove.py, default layout"),
+    (1, 11, 1.82, "lifecycle_gas.py, hashed, default layout"),
+    (128, 17, 25.23, "lifecycle_gas.py, hashed, default layout"),
 ]
 
 
@@ -58,9 +56,9 @@ def gas_plot(plt: Any, out: Path) -> None:
     ax.plot(*zip(*GAS_PUBLIC.items(), strict=True), "o-", label="fulfillBatch, public inputs")
     ax.plot(*zip(*GAS_HASHED.items(), strict=True), "s-", label="fulfillBatch, hashed inputs")
     ax.plot(
-        *zip(*GAS_PUBLIC_BARE_LARGE.items(), strict=True),
+        *zip(*GAS_PUBLIC_EZKL_LAYOUT.items(), strict=True),
         "^:",
-        label="bare verifyProof, public (build --batch)",
+        label="fulfillBatch, public, ezkl's layout",
     )
     ax.axhline(FULFILL_SINGLE, color="grey", ls="--", label="one fulfill (N = 1)")
     g16 = GROTH16_BASE + GROTH16_PER_INPUT * PUBLIC_PER_REQUEST
@@ -98,7 +96,7 @@ def proving_plot(plt: Any, out: Path) -> None:
     by_n.set_title("Proving time against batch size")
     by_rows.set_xlabel("logrows")
     by_rows.set_title("… follows logrows, not N")
-    by_rows.set_xticks([15, 16, 17])
+    by_rows.set_xticks(sorted({rows for _, rows, *_ in PROVING}))
     for ax in (by_n, by_rows):
         ax.grid(True, alpha=0.3)
     by_n.legend(fontsize=7)
