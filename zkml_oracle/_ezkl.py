@@ -281,8 +281,9 @@ def isolated(
         return result if isinstance(result, bool | int | float | str) else None  # as a child's
     config = settings()
     stall = config.stall_seconds if stall_seconds is None else stall_seconds
-    call_in_child = {"name": name, "args": args, "kwargs": kwargs, "cwd": os.getcwd()}
-    request = json.dumps(call_in_child | {"debug": config.debug})
+    request = json.dumps(
+        {"name": name, "args": args, "kwargs": kwargs, "cwd": os.getcwd(), "debug": config.debug}
+    )
     child = _take_child()
     proc = child.proc
     try:
