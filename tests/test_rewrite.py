@@ -1388,3 +1388,32 @@ def test_a_model_of_the_operators_ezkl_lacks_is_proven_accurately(tmp_path: Path
     x = np.random.default_rng(6).normal(size=[1, 2, 4, 4]).astype(np.float32)
     result = _proven(tmp_path, model, x)
     assert result.verdict == "accurate", result
+
+
+@PROPERTY
+@given(data=st.data(), shape=st.lists(st.integers(1, 5), min_size=1, max_size=3))
+def test_reduce_prod_equals_pairwise_products_of_halves(
+    tmp_path: Path, data: st.DataObject, shape: list[int]
+) -> None:
+    """ReduceProd (ezkl multiplies all factors before it rescales) as a Mul of the slices'
+    halves, axis by axis, an odd slice carried; axes as attribute (13) or input (18), kept or
+    dropped, none given (every axis) or, with ``noop_with_empty_axes``, the identity."""
+    rank = len(shape)
+    axes = data.draw(st.lists(st.integers(-rank, rank - 1), max_size=rank, unique=True))
+    assume(len({a % rank for a in axes}) == len(axes))
+    keepdims = data.draw(st.integers(0, 1))
+    opset = data.draw(st.sampled_from([13, 18]))
+    noop = opset == 18 and not axes and data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = (rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1, 1], size=shape)).astype(np.float32)
+    attrs: dict[str, Any] = {"keepdims": keepdims}
+    inits = {}
+    if opset == 18:
+        attrs["noop_with_empty_axes"] = int(noop)
+        if axes:
+            inits["axes"] = np.array(axes, dtype=np.int64)
+    elif axes:
+        attrs["axes"] = axes
+    node = helper.make_node("ReduceProd", ["x", *inits], ["y"], **attrs)
+    model = _model(node, shape, inits=inits, opset=opset)
+    _assert_rewrite_is_exact(tmp_path, model, x, None if noop else "ReduceProd", atol=1e-6)

@@ -59,6 +59,9 @@ constant params   on one-hot inputs (constant weights, offsets and mask make it 
 MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) to the broadcast
 of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+ReduceProd        per reduced axis, the first half of the slices times the second (Gathers, Mul),
+                  an odd last slice carried (Concat), until one is left (ezkl rescales only
+                  after all n factors: n times the scale).
 Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
 -inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``);
                   ``Where(c, x, -inf)``, c constant, as ``x + Where(c, 0, -inf)`` first.
@@ -1541,6 +1544,50 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _reduce_prod(node: Any, g: _Graph, k: int) -> bool:
+    """ReduceProd as pairwise products: per reduced axis, the first half of the slices times
+    the second half (Gathers of constant indices, one Mul), an odd last slice carried along
+    (Concat), until one slice is left. ezkl multiplies all n factors before it rescales, at
+    n times the input's scale (2^84 at n = 12: no calibration fits); a Mul of two rescales
+    at once. The same product (multiplication is associative and commutative), so exact."""
+    import numpy as np
+
+    x = node.input[0]
+    shape = g.shapes.get(x) or g.infer_shape(x)
+    if shape is None or min(shape, default=1) < 1:
+        return False
+    axes_in = node.input[1] if len(node.input) > 1 else ""
+    axes = g.constant(axes_in) if axes_in else _attr(node, "axes", None)
+    if axes_in and axes is None:
+        return False  # axes fed at run time
+    rank = len(shape)
+    picked = sorted({int(a) % rank for a in np.ravel(axes)}) if axes is not None else []
+    if not picked:
+        if int(_attr(node, "noop_with_empty_axes", 0)):
+            return False  # the identity: nothing to multiply
+        picked = list(range(rank))
+    tag = f"zkml_prod{k}"
+    current, dims = x, list(shape)
+    for a in picked:
+        n, level = dims[a], 0
+        while n > 1:
+            half, step = n // 2, f"{tag}_{a}_{level}"
+            low = g.gather(current, a, np.arange(half), f"{step}_lo")
+            high = g.gather(current, a, np.arange(half, 2 * half), f"{step}_hi")
+            product = g.node("Mul", [low, high], f"{step}_mul")
+            if n % 2:
+                odd = g.gather(current, a, np.array([n - 1]), f"{step}_odd")
+                product = g.node("Concat", [product, odd], f"{step}_cat", axis=a)
+            current, n, level = product, half + n % 2, level + 1
+        dims[a] = 1
+    keep = int(_attr(node, "keepdims", 1))
+    out = dims if keep else [d for i, d in enumerate(dims) if i not in picked]
+    target = g.add_constant(f"{tag}_shape", np.array(out, dtype=np.int64))
+    g.node("Reshape", [current, target], node.output[0])
+    g.notes.append(f"{_where(node)}: over axes {picked} → pairwise Mul of halves")
+    return True
+
+
 # --- MaxPool --------------------------------------------------------------------------------
 
 
@@ -1885,6 +1932,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GRU": _recurrent_directions,
     "LSTM": _recurrent_directions,
     "AveragePool": _average_pool,
+    "ReduceProd": _reduce_prod,
 }
 
 
