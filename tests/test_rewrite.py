@@ -1417,3 +1417,20 @@ def test_reduce_prod_equals_pairwise_products_of_halves(
     node = helper.make_node("ReduceProd", ["x", *inits], ["y"], **attrs)
     model = _model(node, shape, inits=inits, opset=opset)
     _assert_rewrite_is_exact(tmp_path, model, x, None if noop else "ReduceProd", atol=1e-6)
+
+
+@PROPERTY
+@given(data=st.data(), shape=st.lists(st.integers(1, 6), min_size=1, max_size=3))
+def test_softplus_equals_relu_plus_log_of_one_plus_a_bounded_exp(
+    tmp_path: Path, data: st.DataObject, shape: list[int]
+) -> None:
+    """Softplus (ezkl's ``Log(1 + Exp(x))`` outgrows its lookups past x ~ 8) as
+    ``Relu(x) + Log(1 + Exp(-|x|))``, on inputs far past that, of either sign; Mish's
+    function body (Softplus, Tanh, Mul) with it."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = (rng.normal(size=shape) * data.draw(st.sampled_from([1.0, 10.0, 40.0]))).astype(np.float32)
+    mish = data.draw(st.booleans())
+    node = helper.make_node("Mish" if mish else "Softplus", ["x"], ["y"])
+    model = _model(node, shape, opset=18)
+    notes = _assert_rewrite_is_exact(tmp_path, model, x, node.op_type, atol=1e-5)
+    assert notes[-1].endswith("→ Relu(x) + Log(1 + Exp(-|x|)) (Exp bounded by 1)"), notes

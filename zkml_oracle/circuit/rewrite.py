@@ -59,6 +59,8 @@ constant params   on one-hot inputs (constant weights, offsets and mask make it 
 MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) to the broadcast
 of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+Softplus          ``Relu(x) + Log(1 + Exp(-|x|))`` (ezkl's ``Log(1 + Exp(x))`` outgrows its
+                  lookups past x ~ 8).
 ReduceProd        per reduced axis, the first half of the slices times the second (Gathers, Mul),
                   an odd last slice carried (Concat), until one is left (ezkl rescales only
                   after all n factors: n times the scale).
@@ -1544,6 +1546,25 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _softplus(node: Any, g: _Graph, k: int) -> bool:
+    """``Relu(x) + Log(1 + Exp(-|x|))``: ``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)`` for
+    every x, so exact. ezkl computes Softplus as ``Log(1 + Exp(x))``, whose Exp outgrows any
+    lookup range the row budget allows past x ~ 8 (Mish's node test, x up to 10: no
+    calibration fits); here Exp reads (-inf, 0] and Log [1, 2]."""
+    if g.opset < 7:  # multidirectional broadcasting of the scalar 1
+        return False
+    tag = f"zkml_softplus{k}"
+    x = node.input[0]
+    below = g.node("Neg", [g.node("Abs", [x], f"{tag}_abs")], f"{tag}_neg")
+    shifted = g.node(
+        "Add", [g.node("Exp", [below], f"{tag}_exp"), _scalar(g, 1.0, f"{tag}_one")], f"{tag}_1p"
+    )
+    tail = g.node("Log", [shifted], f"{tag}_log")
+    g.node("Add", [g.node("Relu", [x], f"{tag}_relu"), tail], node.output[0])
+    g.notes.append(f"{_where(node)} → Relu(x) + Log(1 + Exp(-|x|)) (Exp bounded by 1)")
+    return True
+
+
 def _reduce_prod(node: Any, g: _Graph, k: int) -> bool:
     """ReduceProd as pairwise products: per reduced axis, the first half of the slices times
     the second half (Gathers of constant indices, one Mul), an odd last slice carried along
@@ -1933,6 +1954,7 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "LSTM": _recurrent_directions,
     "AveragePool": _average_pool,
     "ReduceProd": _reduce_prod,
+    "Softplus": _softplus,
 }
 
 
