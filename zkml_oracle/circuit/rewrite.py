@@ -41,8 +41,9 @@ an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, 
 lacks or misreads itself rewritten again; SpaceToDepth in ``CRD`` mode (ezkl proves ``DCR``).
 LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
                   divides by 1 (onnxruntime returns 0 there).
-LpPool            ``|x| ** p`` summed per window by a depthwise Conv with a kernel of ones (pads,
-                  ceil mode, auto_pad, dilations as its pads and zero-dilated kernel), p-th root.
+LpPool            ``|x| ** p`` (Muls by repeated squaring) summed per window by a depthwise Conv
+                  with a kernel of ones (pads, ceil mode, auto_pad, dilations as its pads and
+                  zero-dilated kernel), p-th root.
 RMSNormalization  ``x / sqrt(ReduceMean(x * x) + epsilon) * scale``.
 InstanceNorm      ``(x - mean) / sqrt(var + epsilon) * scale + bias`` over the spatial axes.
 LRN               the channel-window sums of ``x * x`` as one MatMul with a constant band matrix.
@@ -911,14 +912,20 @@ def _scalar(g: _Graph, value: float, name: str) -> str:
 
 
 def _power(g: _Graph, x: str, p: int, tag: str) -> str:
-    """``|x| ** p`` for an integer ``p >= 1``: Abs for 1, x * x for 2, else a scalar Pow
-    (ezkl proves a constant integer power as repeated multiplication)."""
-    if p == 2:
-        return g.node("Mul", [x, x], f"{tag}_sq")
+    """``|x| ** p`` for an integer ``p >= 1``: Abs for odd p, then Muls by repeated squaring
+    (x * x for 2; (x * x) * (x * x) for 4). ezkl's own Pow multiplies all p factors before it
+    rescales, at p times the scale: at p = 4 past its range checks (LpPool's node tests
+    refused at calibration), where each Mul here rescales at once."""
     base = g.node("Abs", [x], f"{tag}_abs") if p % 2 else x
-    if p == 1:
-        return base
-    return g.node("Pow", [base, _scalar(g, float(p), f"{tag}_p")], f"{tag}_pow")
+    result, square, step = "", base, 0
+    while True:  # binary exponentiation: result *= square for each set bit of p
+        if p & 1:
+            result = square if not result else g.node("Mul", [result, square], f"{tag}_m{step}")
+        p >>= 1
+        if not p:
+            return result
+        square = g.node("Mul", [square, square], f"{tag}_sq{step or ''}")
+        step += 1
 
 
 def _root(g: _Graph, x: str, p: int, output: str, tag: str) -> str:
