@@ -384,7 +384,9 @@ def test_an_operator_ezkl_lacks_becomes_its_onnx_function_body(
     node = helper.make_node(op, ["x"], ["y"], **attrs)
     notes = _assert_rewrite_is_exact(tmp_path, _model(node, shape, opset=opset), x, op)
     assert notes[0] == f"{op} node 'y' → its ONNX function body"
-    assert all("made initializers" in n for n in notes[1:]), notes
+    # the body's own nodes rewritten again: Mish's Softplus (see the Softplus test)
+    again = [n.split(" node ")[0] for n in notes[1:] if "made initializers" not in n]
+    assert again == (["Softplus"] if op == "Mish" else []), notes
 
 
 def _batch_norm_case(
