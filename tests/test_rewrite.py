@@ -1430,9 +1430,9 @@ def test_reduce_prod_equals_pairwise_products_of_halves(
 def test_softplus_equals_relu_plus_log_of_one_plus_a_bounded_exp(
     tmp_path: Path, data: st.DataObject, shape: list[int]
 ) -> None:
-    """Softplus (ezkl's ``Log(1 + Exp(x))`` outgrows its lookups past x ~ 8) as
-    ``Relu(x) + Log(1 + Exp(-|x|))``, on inputs far past that, of either sign; Mish's
-    function body (Softplus, Tanh, Mul) with it."""
+    """Softplus (ezkl's ``Log(1 + Exp(x))`` feeds e^x to the Log's lookup) as
+    ``Relu(x) + Log(1 + Exp(-|x|))``, on inputs of either sign, some with e^x past float32
+    (|x| > 88); Mish's function body (Softplus, Tanh, Mul) with it."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = (rng.normal(size=shape) * data.draw(st.sampled_from([1.0, 10.0, 40.0]))).astype(np.float32)
     mish = data.draw(st.booleans())

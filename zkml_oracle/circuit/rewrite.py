@@ -60,8 +60,8 @@ constant params   on one-hot inputs (constant weights, offsets and mask make it 
 MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) to the broadcast
 of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
-Softplus          ``Relu(x) + Log(1 + Exp(-|x|))`` (ezkl's ``Log(1 + Exp(x))`` outgrows its
-                  lookups past x ~ 8).
+Softplus          ``Relu(x) + Log(1 + Exp(-|x|))`` (ezkl's ``Log(1 + Exp(x))`` feeds e^x to
+                  the Log's lookup).
 ReduceProd        per reduced axis, the first half of the slices times the second (Gathers, Mul),
                   an odd last slice carried (Concat), until one is left (ezkl rescales only
                   after all n factors: n times the scale).
@@ -1555,9 +1555,9 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
 
 def _softplus(node: Any, g: _Graph, k: int) -> bool:
     """``Relu(x) + Log(1 + Exp(-|x|))``: ``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)`` for
-    every x, so exact. ezkl computes Softplus as ``Log(1 + Exp(x))``, whose Exp outgrows any
-    lookup range the row budget allows past x ~ 8 (Mish's node test, x up to 10: no
-    calibration fits); here Exp reads (-inf, 0] and Log [1, 2]."""
+    every x, so exact. ezkl computes Softplus as ``Log(1 + Exp(x))``, which feeds e^x to the
+    Log's lookup (Mish's node test, x up to 10, e^10 ~ 22,026: no calibration fits in 2^20
+    rows); here Exp reads (-inf, 0] and Log [1, 2]."""
     if g.opset < 7:  # multidirectional broadcasting of the scalar 1
         return False
     tag = f"zkml_softplus{k}"
