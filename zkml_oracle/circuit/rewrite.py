@@ -41,9 +41,9 @@ an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, 
 lacks or misreads itself rewritten again; SpaceToDepth in ``CRD`` mode (ezkl proves ``DCR``).
 LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
                   divides by 1 (onnxruntime returns 0 there).
-LpPool            ``|x| ** p`` (Muls by repeated squaring) summed per window by a depthwise Conv
-                  with a kernel of ones (pads, ceil mode, auto_pad, dilations as its pads and
-                  zero-dilated kernel), p-th root.
+LpPool            ``|x| ** p`` (p >= 4: Muls by repeated squaring) summed per window by a
+                  depthwise Conv with a kernel of ones (pads, ceil mode, auto_pad, dilations as
+                  its pads and zero-dilated kernel), p-th root.
 RMSNormalization  ``x / sqrt(ReduceMean(x * x) + epsilon) * scale``.
 InstanceNorm      ``(x - mean) / sqrt(var + epsilon) * scale + bias`` over the spatial axes.
 LRN               the channel-window sums of ``x * x`` as one MatMul with a constant band matrix.
@@ -912,11 +912,15 @@ def _scalar(g: _Graph, value: float, name: str) -> str:
 
 
 def _power(g: _Graph, x: str, p: int, tag: str) -> str:
-    """``|x| ** p`` for an integer ``p >= 1``: Abs for odd p, then Muls by repeated squaring
-    (x * x for 2; (x * x) * (x * x) for 4). ezkl's own Pow multiplies all p factors before it
-    rescales, at p times the scale: at p = 4 past its range checks (LpPool's node tests
-    refused at calibration), where each Mul here rescales at once."""
+    """``|x| ** p`` for an integer ``p >= 1``: Abs for 1, x * x for 2, a scalar Pow for 3, and
+    from 4 on Muls by repeated squaring ((x * x) * (x * x) for 4). ezkl's Pow multiplies all
+    p factors before it rescales, at p times the scale: at p = 4 past its range checks
+    (LpPool's node tests refused at calibration), where each Mul rescales at once; at p = 3
+    it fits and costs fewer rows than two Muls (``lppool_2d_pads``: 156 s as a Pow, past
+    300 s as Muls)."""
     base = g.node("Abs", [x], f"{tag}_abs") if p % 2 else x
+    if p == 3:
+        return g.node("Pow", [base, _scalar(g, float(p), f"{tag}_p")], f"{tag}_pow")
     result, square, step = "", base, 0
     while True:  # binary exponentiation: result *= square for each set bit of p
         if p & 1:
