@@ -1586,7 +1586,7 @@ def _reduce_prod(node: Any, g: _Graph, k: int) -> bool:
 
     x = node.input[0]
     shape = g.shapes.get(x) or g.infer_shape(x)
-    if shape is None or min(shape, default=1) < 1:
+    if g.opset < 5 or shape is None or min(shape, default=1) < 1:  # Reshape's shape an input
         return False
     axes_in = node.input[1] if len(node.input) > 1 else ""
     axes = g.constant(axes_in) if axes_in else _attr(node, "axes", None)
