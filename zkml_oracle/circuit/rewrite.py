@@ -41,8 +41,9 @@ an operator ezkl  its function body from the ONNX spec (Gelu, Mish, Swish, MVN, 
 lacks or misreads itself rewritten again; SpaceToDepth in ``CRD`` mode (ezkl proves ``DCR``).
 LpNormalization   ``x / ReduceSum(|x|)`` (p 1) or ``x / sqrt(ReduceSum(x * x))`` (p 2); a zero norm
                   divides by 1 (onnxruntime returns 0 there).
-LpPool            ``|x| ** p`` summed per window by a depthwise Conv with a kernel of ones (pads,
-                  ceil mode, auto_pad, dilations as its pads and zero-dilated kernel), p-th root.
+LpPool            ``|x| ** p`` (p >= 4: Muls by repeated squaring) summed per window by a
+                  depthwise Conv with a kernel of ones (pads, ceil mode, auto_pad, dilations as
+                  its pads and zero-dilated kernel), p-th root.
 RMSNormalization  ``x / sqrt(ReduceMean(x * x) + epsilon) * scale``.
 InstanceNorm      ``(x - mean) / sqrt(var + epsilon) * scale + bias`` over the spatial axes.
 LRN               the channel-window sums of ``x * x`` as one MatMul with a constant band matrix.
@@ -59,6 +60,11 @@ constant params   on one-hot inputs (constant weights, offsets and mask make it 
 MatMul, stacks    each operand's size-1 batch axes repeated (Gather of index 0) to the broadcast
 of unequal batch  size, then a MatMul of equal stacks.
 Mod, float        ``x - y * trunc(x / y)`` (fmod 1) or ``x - y * Floor(x / y)`` (fmod 0).
+Softplus          ``Relu(x) + Log(1 + Exp(-|x|))`` (ezkl's ``Log(1 + Exp(x))`` feeds e^x to
+                  the Log's lookup).
+ReduceProd        per reduced axis, the first half of the slices times the second (Gathers, Mul),
+                  an odd last slice carried (Concat), until one is left (ezkl rescales only
+                  after all n factors: n times the scale).
 Softmax(x + m),   ``m`` a constant of finite values and -inf (a causal mask): ``x + m`` with -inf
 -inf mask         as 0, then a softmax over the kept entries (``Exp(s - max) * keep / sum``);
                   ``Where(c, x, -inf)``, c constant, as ``x + Where(c, 0, -inf)`` first.
@@ -906,14 +912,24 @@ def _scalar(g: _Graph, value: float, name: str) -> str:
 
 
 def _power(g: _Graph, x: str, p: int, tag: str) -> str:
-    """``|x| ** p`` for an integer ``p >= 1``: Abs for 1, x * x for 2, else a scalar Pow
-    (ezkl proves a constant integer power as repeated multiplication)."""
-    if p == 2:
-        return g.node("Mul", [x, x], f"{tag}_sq")
+    """``|x| ** p`` for an integer ``p >= 1``: Abs for 1, x * x for 2, a scalar Pow for 3, and
+    from 4 on Muls by repeated squaring ((x * x) * (x * x) for 4). ezkl's Pow multiplies all
+    p factors before it rescales, at p times the scale: at p = 4 past its range checks
+    (LpPool's node tests refused at calibration), where each Mul rescales at once; at p = 3
+    it fits and costs fewer rows than two Muls (``lppool_2d_pads``: 156 s as a Pow, past
+    300 s as Muls)."""
     base = g.node("Abs", [x], f"{tag}_abs") if p % 2 else x
-    if p == 1:
-        return base
-    return g.node("Pow", [base, _scalar(g, float(p), f"{tag}_p")], f"{tag}_pow")
+    if p == 3:
+        return g.node("Pow", [base, _scalar(g, float(p), f"{tag}_p")], f"{tag}_pow")
+    result, square, step = "", base, 0
+    while True:  # binary exponentiation: result *= square for each set bit of p
+        if p & 1:
+            result = square if not result else g.node("Mul", [result, square], f"{tag}_m{step}")
+        p >>= 1
+        if not p:
+            return result
+        square = g.node("Mul", [square, square], f"{tag}_sq{step or ''}")
+        step += 1
 
 
 def _root(g: _Graph, x: str, p: int, output: str, tag: str) -> str:
@@ -1541,6 +1557,69 @@ def _mod(node: Any, g: _Graph, k: int) -> bool:
     return True
 
 
+def _softplus(node: Any, g: _Graph, k: int) -> bool:
+    """``Relu(x) + Log(1 + Exp(-|x|))``: ``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)`` for
+    every x, so exact. ezkl computes Softplus as ``Log(1 + Exp(x))``, which feeds e^x to the
+    Log's lookup (Mish's node test, x up to 10, e^10 ~ 22,026: no calibration fits in 2^20
+    rows); here Exp reads (-inf, 0] and Log [1, 2]."""
+    if g.opset < 7:  # multidirectional broadcasting of the scalar 1
+        return False
+    tag = f"zkml_softplus{k}"
+    x = node.input[0]
+    below = g.node("Neg", [g.node("Abs", [x], f"{tag}_abs")], f"{tag}_neg")
+    shifted = g.node(
+        "Add", [g.node("Exp", [below], f"{tag}_exp"), _scalar(g, 1.0, f"{tag}_one")], f"{tag}_1p"
+    )
+    tail = g.node("Log", [shifted], f"{tag}_log")
+    g.node("Add", [g.node("Relu", [x], f"{tag}_relu"), tail], node.output[0])
+    g.notes.append(f"{_where(node)} → Relu(x) + Log(1 + Exp(-|x|)) (Exp bounded by 1)")
+    return True
+
+
+def _reduce_prod(node: Any, g: _Graph, k: int) -> bool:
+    """ReduceProd as pairwise products: per reduced axis, the first half of the slices times
+    the second half (Gathers of constant indices, one Mul), an odd last slice carried along
+    (Concat), until one slice is left. ezkl multiplies all n factors before it rescales, at
+    n times the input's scale (2^84 at n = 12: no calibration fits); a Mul of two rescales
+    at once. The same product (multiplication is associative and commutative), so exact."""
+    import numpy as np
+
+    x = node.input[0]
+    shape = g.shapes.get(x) or g.infer_shape(x)
+    if g.opset < 5 or shape is None or min(shape, default=1) < 1:  # Reshape's shape an input
+        return False
+    axes_in = node.input[1] if len(node.input) > 1 else ""
+    axes = g.constant(axes_in) if axes_in else _attr(node, "axes", None)
+    if axes_in and axes is None:
+        return False  # axes fed at run time
+    rank = len(shape)
+    picked = sorted({int(a) % rank for a in np.ravel(axes)}) if axes is not None else []
+    if not picked:
+        if int(_attr(node, "noop_with_empty_axes", 0)):
+            return False  # the identity: nothing to multiply
+        picked = list(range(rank))
+    tag = f"zkml_prod{k}"
+    current, dims = x, list(shape)
+    for a in picked:
+        n, level = dims[a], 0
+        while n > 1:
+            half, step = n // 2, f"{tag}_{a}_{level}"
+            low = g.gather(current, a, np.arange(half), f"{step}_lo")
+            high = g.gather(current, a, np.arange(half, 2 * half), f"{step}_hi")
+            product = g.node("Mul", [low, high], f"{step}_mul")
+            if n % 2:
+                odd = g.gather(current, a, np.array([n - 1]), f"{step}_odd")
+                product = g.node("Concat", [product, odd], f"{step}_cat", axis=a)
+            current, n, level = product, half + n % 2, level + 1
+        dims[a] = 1
+    keep = int(_attr(node, "keepdims", 1))
+    out = dims if keep else [d for i, d in enumerate(dims) if i not in picked]
+    target = g.add_constant(f"{tag}_shape", np.array(out, dtype=np.int64))
+    g.node("Reshape", [current, target], node.output[0])
+    g.notes.append(f"{_where(node)}: over axes {picked} → pairwise Mul of halves")
+    return True
+
+
 # --- MaxPool --------------------------------------------------------------------------------
 
 
@@ -1885,6 +1964,8 @@ _EXACT: dict[str, Callable[[Any, _Graph, int], bool]] = {
     "GRU": _recurrent_directions,
     "LSTM": _recurrent_directions,
     "AveragePool": _average_pool,
+    "ReduceProd": _reduce_prod,
+    "Softplus": _softplus,
 }
 
 
