@@ -8,8 +8,8 @@ settled ``overhead`` seconds after its proof ends (journal, sign, send, mine, se
 
 It first **reproduces** the figures measured by ``benchmarks/relayer.py`` (same arrival
 pattern, same parameters; see ``benchmarks/README.md``), printing simulated against measured
-and their ratio (the 20-queued run calibrates the proving time inside a busy queue, 2.63 s
-against 2.44 s bare; the others are checks), and only then **predicts** larger loads: the
+and their ratio (each layout's 20-queued run calibrates the proving time inside a busy
+queue; the others are checks), and only then **predicts** larger loads: the
 latency and the provers needed for a request rate, batched and not. Usage:
 
     .venv/bin/python benchmarks/queue_sim.py [--json] [--seed 8]
@@ -26,11 +26,14 @@ import statistics
 import sys
 from dataclasses import asdict, dataclass
 
-#: Measured on this machine (benchmarks/README.md, `relayer.py`): credit MLP, logrows 15.
-PROVE_SINGLE = 2.44  # s, one request per proof (bare `prove`, median)
-PROVE_BATCH8 = 2.50  # s, a full batch of 8 (bare, median of the batched runs' goals)
-PROVE_BATCH32 = 2.88  # s, 32 per proof (batch_prove.py)
-OVERHEAD = 0.41  # s, request mined → fulfilment mined, beyond the proof (2.85 - 2.44)
+#: Measured on this machine (benchmarks/README.md, `relayer.py`, `batch_prove.py`): the credit
+#: MLP at the toolkit's default circuit layout (logrows 11 one, 13 a batch of 8, 15 of 32).
+PROVE_SINGLE = 0.79  # s, one request per proof (bare `prove`, median)
+PROVE_BATCH8 = 0.80  # s, a full batch of 8 (bare, median of the batched runs' goals)
+PROVE_BATCH32 = 3.11  # s, 32 per proof (batch_prove.py)
+OVERHEAD = 0.10  # s, request mined → fulfilment mined, beyond the proof (0.89 - 0.79)
+#: The same with ezkl's layout (logrows 15), kept to check the simulation against both.
+EZKL_LAYOUT_SINGLE, EZKL_LAYOUT_OVERHEAD = 2.44, 0.41
 
 
 @dataclass(frozen=True)
@@ -97,19 +100,46 @@ def simulate(s: Scenario, seed: int = 8) -> Result:
     )
 
 
-#: What benchmarks/relayer.py measured (benchmarks/README.md), with the scenario behind it.
+#: What benchmarks/relayer.py measured (benchmarks/README.md), with the scenario behind it:
+#: at the default layout, then with ezkl's (the proving times are each run's bare ones).
 MEASURED: list[tuple[str, Scenario, str, float]] = [
-    ("one at a time, 1 prover", Scenario(0.02, 1, 0.0, 1, PROVE_SINGLE, 50), "median", 2.85),
+    ("one at a time, 1 prover", Scenario(0.02, 1, 0.0, 1, PROVE_SINGLE, 50), "median", 0.89),
     (
         "20 queued, 1 prover (s) [calibration]",
+        Scenario(0, 1, 0.0, 1, 0.78, queued=20, overhead=0.5),
+        "makespan",
+        16.1,
+    ),
+    ("batch 8, W=0, ~6 s apart", Scenario(1 / 6, 8, 0.0, 1, 0.836, 24), "median", 0.99),
+    ("batch 8, W=5, ~6 s apart", Scenario(1 / 6, 8, 5.0, 1, 0.782, 24), "median", 5.46),
+    ("batch 8, W=0, ~1 s apart", Scenario(1.0, 8, 0.0, 1, 0.764, 24), "median", 1.33),
+    ("batch 8, W=5, ~1 s apart", Scenario(1.0, 8, 5.0, 1, 0.817, 24), "median", 4.75),
+    (
+        "ezkl's layout: one at a time",
+        Scenario(0.02, 1, 0.0, 1, EZKL_LAYOUT_SINGLE, 50, overhead=EZKL_LAYOUT_OVERHEAD),
+        "median",
+        2.85,
+    ),
+    (
+        "ezkl's layout: 20 queued (s)",
         Scenario(0, 1, 0.0, 1, 2.63, queued=20, overhead=0.5),
         "makespan",
         53.1,
     ),
-    ("batch 8, W=0, ~6 s apart", Scenario(1 / 6, 8, 0.0, 1, 2.62, 24), "median", 3.24),
-    ("batch 8, W=5, ~6 s apart", Scenario(1 / 6, 8, 5.0, 1, 2.58, 24), "median", 7.30),
-    ("batch 8, W=0, ~1 s apart", Scenario(1.0, 8, 0.0, 1, 2.44, 24), "median", 4.54),
-    ("batch 8, W=5, ~1 s apart", Scenario(1.0, 8, 5.0, 1, 2.50, 24), "median", 6.43),
+    *(
+        (
+            f"ezkl's layout: batch 8, W={w:.0f}, ~{1 / rate:.0f} s apart",
+            Scenario(rate, 8, w, 1, prove, 24, overhead=EZKL_LAYOUT_OVERHEAD),
+            "median",
+            measured,
+        )
+        for rate, w, prove, measured in (
+            (1 / 6, 0.0, 2.62, 3.24),
+            (1 / 6, 5.0, 2.58, 7.30),
+            (1.0, 0.0, 2.44, 4.54),
+            (1.0, 5.0, 2.50, 6.43),
+        )
+    ),
 ]
 
 
@@ -154,9 +184,9 @@ def main() -> int:
         print(json.dumps({"checks": checks, "predictions": predictions}, indent=2))
         return 0
     print("reproduction of measured figures (benchmarks/relayer.py):")
-    print(f"  {'run':38} {'measured':>9} {'simulated':>10} {'ratio':>6}")
+    print(f"  {'run':42} {'measured':>9} {'simulated':>10} {'ratio':>6}")
     for c in checks:
-        print(f"  {c['run']:38} {c['measured']:9.2f} {c['simulated']:10.2f} {c['ratio']:6.2f}")
+        print(f"  {c['run']:42} {c['measured']:9.2f} {c['simulated']:10.2f} {c['ratio']:6.2f}")
     print("predictions (provers for <= 70% utilisation; latency request → fulfilment):")
     print(f"  {'req/min':>7} {'batch':>5} {'W':>3} {'provers':>7} {'median':>7} {'p90':>6}")
     for p in predictions:
