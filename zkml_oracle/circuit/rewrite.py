@@ -136,11 +136,13 @@ class _Graph:
             )
         return found
 
-    def infer_shape(self, name: str) -> tuple[int, ...] | None:
-        """The static shape of ``name``, a value made by the nodes emitted so far (a function
-        body's), by shape inference over them; None if unknown."""
+    def shape_of(self, name: str) -> tuple[int, ...] | None:
+        """The static shape of ``name``: known, or else by shape inference over the nodes
+        emitted so far (a value a function body's nodes make); None if unknown."""
         import onnx
 
+        if self.shapes.get(name):
+            return self.shapes[name]  # inference never replaces a known shape
         partial = onnx.ModelProto()
         partial.CopyFrom(self.model)
         del partial.graph.node[:]
@@ -360,7 +362,7 @@ def _append_conv(conv: Any, g: _Graph, k: int) -> None:
     if len(conv.input) < 3 or not conv.input[2] or g.constant(conv.input[2]) is not None:
         g.nodes.append(conv)
         return
-    kernel = g.shapes.get(conv.input[1]) or g.infer_shape(conv.input[1])  # x's rank
+    kernel = g.shape_of(conv.input[1])  # x's rank
     if kernel is None:
         g.nodes.append(conv)
         return
@@ -1495,7 +1497,7 @@ def _recurrent_directions(node: Any, g: _Graph, k: int) -> bool:
         _attr(node, a, None) is not None for a in ("activation_alpha", "activation_beta")
     ):
         return False
-    shape = g.shapes.get(inputs[0]) or g.infer_shape(inputs[0])
+    shape = g.shape_of(inputs[0])
     if shape is None or shape[0] <= 0:
         return False
     backwards = np.arange(shape[0] - 1, -1, -1, dtype=np.int64)
@@ -1585,7 +1587,7 @@ def _reduce_prod(node: Any, g: _Graph, k: int) -> bool:
     import numpy as np
 
     x = node.input[0]
-    shape = g.shapes.get(x) or g.infer_shape(x)
+    shape = g.shape_of(x)
     if g.opset < 5 or shape is None or min(shape, default=1) < 1:  # Reshape's shape an input
         return False
     axes_in = node.input[1] if len(node.input) > 1 else ""
@@ -1630,7 +1632,7 @@ def _matmul_broadcast(node: Any, g: _Graph, k: int) -> bool:
     [3, 1, 3, 4] @ [1, 2, 4, 2] ("General synthesis error"); it proves equal stacks."""
     import numpy as np
 
-    shapes = [g.shapes.get(name) or g.infer_shape(name) for name in node.input]
+    shapes = [g.shape_of(name) for name in node.input]
     if any(s is None or len(s) < 3 or any(d <= 0 for d in s) for s in shapes):
         return False
     a, b = (tuple(s) for s in shapes if s is not None)
@@ -1898,7 +1900,7 @@ def _fold(node: Any, g: _Graph, outputs: set[str]) -> bool:
             continue
         value = g.constant(name)
         if value is None and position == 0 and node.op_type in ("Shape", "Size"):
-            shape = g.shapes.get(name) or g.infer_shape(name)
+            shape = g.shape_of(name)
             if shape is None or any(d <= 0 for d in shape):
                 return False
             value = np.zeros(shape, dtype=np.float32)
@@ -2078,7 +2080,7 @@ def _unrolled_scan(node: Any, g: _Graph, k: int) -> list[Any] | None:
         if position < n_state and not batched:  # a state is read whole: its shape is not needed
             shapes.append(())
             continue
-        shape = g.shapes.get(name) or g.infer_shape(name)
+        shape = g.shape_of(name)
         if shape is None or any(d <= 0 for d in shape):
             return None
         shapes.append(tuple(shape))
@@ -2196,7 +2198,7 @@ def _row_all_masked(
         return None
     equal = readers[0]
     other = [i for i in equal.input if i != reduce.output[0]]
-    shape = g.shapes.get(reduce.input[0]) or g.infer_shape(reduce.input[0])
+    shape = g.shape_of(reduce.input[0])
     if len(other) != 1 or other[0] not in values or shape is None or min(shape, default=1) < 1:
         return None
     limit = np.asarray(values[other[0]])
@@ -2273,7 +2275,7 @@ def _masked_softmax(
                 return False
             continue
         break
-    rank = len(g.shapes.get(node.input[0]) or g.infer_shape(node.input[0]) or ())
+    rank = len(g.shape_of(node.input[0]) or ())
     axis = int(_attr(node, "axis", -1 if g.opset >= 13 else 1))
     if node.op_type != "Softmax" or rank == 0 or axis not in (-1, rank - 1):
         return False
@@ -2403,7 +2405,7 @@ def _refuse_infinite_constants(g: _Graph) -> None:
             # A run-time value no infinite constant reaches is finite (inputs are checked
             # finite): comparing it with +-inf is False everywhere (the Attention body's
             # "row all masked" test of a float mask fed at run time).
-            x_shape = g.shapes.get(other[0]) or g.infer_shape(other[0])
+            x_shape = g.shape_of(other[0])
             inf = np.asarray(values[name])
             if x_shape is not None and all(d > 0 for d in x_shape) and np.all(np.isinf(inf)):
                 g.nodes.remove(node)
