@@ -151,7 +151,9 @@ def test_a_job_crosses_the_cluster_sealed_to_the_prover_that_proves_it() -> None
 
     assert len(carried) == 1
     wire = pickle.dumps(carried[0], protocol=5)
-    for clear in (str(secret_value).encode(), struct.pack(">d", secret_value), b"123456789"):
+    # Each value as pickle writes it (a binary double, a 4-byte int) and as text.
+    as_pickled = (struct.pack(">d", secret_value), struct.pack("<i", 123456789))
+    for clear in (*as_pickled, str(secret_value).encode(), b"123456789"):
         assert clear not in wire
     assert carried[0].open(prover._secret) == job  # the prover gets the job back whole
     assert driver.actors["prover-1"].job == job  # the driver keeps it to requeue on a loss
