@@ -58,9 +58,9 @@ def settings() -> Settings:
     from .exceptions import InputError
 
     # Names are matched case-insensitively, as pydantic-settings did.
-    env = {name.upper(): value for name, value in os.environ.items()}
+    env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith("ZKML_")}
     try:
-        return Settings.model_validate({k: v for k, v in env.items() if k.startswith("ZKML_")})
+        return Settings.model_validate(env)
     except ValidationError as e:
         first = e.errors()[0]
         raise InputError(
