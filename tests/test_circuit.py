@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.conftest import snapshot, write_json
+from zkml_oracle import field
 from zkml_oracle._fs import sha256_file
 from zkml_oracle.circuit import BuildOptions, build, srs
 from zkml_oracle.circuit.model import Runner
@@ -265,79 +266,37 @@ def test_a_failed_forced_rebuild_leaves_the_old_build_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
-_SAME = {"inputs": [5, 6, 7, 8], "params": [], "outputs": [5, 6, 7, 8]}
-_TRAINING = helper.make_node(
-    "Constant", [], ["t"], value=helper.make_tensor("t", TensorProto.BOOL, [], [True])
-)
-
-
-@pytest.mark.parametrize(
-    ("nodes", "opset", "scales", "blocks", "tie_broken"),
-    [
-        ([helper.make_node("Identity", ["x"], ["y"])], 13, (7, 7), _SAME, True),
-        ([helper.make_node("Flatten", ["x"], ["y"], axis=1)], 13, (7, 7), _SAME, True),
-        ([helper.make_node("Concat", ["x", "z"], ["y"], axis=0)], 13, (7, 7), _SAME, True),
-        ([helper.make_node("Dropout", ["x"], ["y"], ratio=0.2)], 11, (7, 7), _SAME, True),
-        ([_TRAINING, helper.make_node("Dropout", ["x", "", "t"], ["y"])], 13, (7, 7), _SAME, False),
-        ([helper.make_node("Max", ["x"], ["y"])], 13, (7, 7), _SAME, True),
-        # Moves values, but not each to its own place (equal only on a symmetric sample).
-        ([helper.make_node("Transpose", ["x"], ["y"])], 13, (7, 7), _SAME, False),
-        ([helper.make_node("Concat", ["x", "z"], ["y"], axis=1)], 13, (7, 7), _SAME, False),
-        # Equal to the input on positive data only; a Max of two inputs likewise.
-        ([helper.make_node("Relu", ["x"], ["y"])], 13, (7, 7), _SAME, False),
-        ([helper.make_node("Max", ["x", "x"], ["y"])], 13, (7, 7), _SAME, False),
-        ([helper.make_node("Identity", ["x"], ["y"])], 13, (7, 8), _SAME, False),
-        (
-            [helper.make_node("Identity", ["x"], ["y"])],
-            13,
-            (7, 7),
-            {**_SAME, "outputs": [5]},
-            False,
-        ),
-    ],
-    ids=[
-        "identity",
-        "flatten",
-        "concat-0",
-        "dropout",
-        "dropout-training",
-        "max-1",
-        "transpose",
-        "concat-1",
-        "relu",
-        "max-2",
-        "scales",
-        "blocks",
-    ],
-)
-def test_a_layout_tie_is_broken_only_where_the_outputs_are_the_inputs_on_every_input(
+def test_a_model_equal_to_its_input_on_the_sample_reads_its_outputs_where_ezkl_puts_them(
     tmp_path: Path,
-    nodes: list[onnx.NodeProto],
-    opset: int,
-    scales: tuple[int, int],
-    blocks: dict[str, list[int]],
-    tie_broken: bool,
 ) -> None:
-    """Where a proof's input and output instances are equal (Identity, Flatten, eval-mode
-    Dropout: "2 placements fit"), either placement reads the same input and output from
-    every proof only if the circuit's outputs are its inputs on every input, not only on
-    the sample: a model that merely agrees with its input there stays refused."""
-    from zkml_oracle.circuit.builder import _outputs_are_the_inputs
+    """A Relu calibrated on positive data: the layout proof's outputs equal its inputs, so
+    they fit the proof's instances both ways round ("2 placements fit", refused before). The
+    build takes ezkl's order, inputs before outputs; a proof of negative inputs then reads
+    them back as the inputs and their Relu (zeros) as the outputs."""
+    from zkml_oracle.prover import prove, verify
 
-    two = "z" in nodes[-1].input
-    shape = [2, 2] if two or nodes[-1].op_type == "Transpose" else [1, 4]
-    inputs = [
-        helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ["x", "z"][: 1 + two]
-    ]
     graph = helper.make_graph(
-        nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    onnx.save(onnx.shape_inference.infer_shapes(model), str(tmp_path / "model.onnx"))
-    settings = {"model_input_scales": [scales[0]] * (1 + two), "model_output_scales": [scales[1]]}
-    write_json(tmp_path / "settings.json", settings)
-    assert _outputs_are_the_inputs(tmp_path, blocks) is tie_broken
+    onnx.save(model, str(tmp_path / "relu.onnx"))
+    cal = write_json(tmp_path / "cal.json", {"input_data": [[0.5, 1.0, 1.5, 2.0]]})
+    built = build(tmp_path / "relu.onnx", cal, tmp_path / "b", BuildOptions(dev_srs=True))
+    m = built.manifest
+    x = [-0.5, 0.25, -1.0, 1.75]
+    proof = prove(
+        tmp_path / "b", write_json(tmp_path / "x.json", {"input_data": [x]}), tmp_path / "p.json"
+    )
+    assert verify(tmp_path / "b", proof.proof_path).valid
+    # Read through the layout, as the oracle reads a fulfilment's instances.
+    inputs = proof.instances[m.layout.inputs.offset : m.layout.inputs.end]
+    outputs = proof.instances[m.layout.outputs.offset : m.layout.outputs.end]
+    assert [field.decode(f, m.inputs[0].scale) for f in inputs] == x
+    assert [field.decode(f, m.outputs[0].scale) for f in outputs] == [0.0, 0.25, 0.0, 1.75]
 
 
 @pytest.mark.slow

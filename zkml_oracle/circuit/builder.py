@@ -472,7 +472,12 @@ def _read_layout(
                 offsets[name] = at
                 at += len(blocks[name])
             placements.add(tuple(sorted(offsets.items())))
-    if len(placements) == 2 and _outputs_are_the_inputs(stage, blocks):
+    if len(placements) == 2:
+        # The sample's outputs equal its inputs (Identity, a near-identity LRN, a Relu of
+        # positive data), so it fits both ways round. ezkl builds its instance column with
+        # the inputs before the outputs, for every circuit ("we want the inputs to come
+        # before the outputs", GraphCircuit::prepare_public_inputs), as every layout whose
+        # blocks differ shows: that order is the circuit's, on every input.
         first, second = (dict(p) for p in placements)
         if first == {**second, "inputs": second["outputs"], "outputs": second["inputs"]}:
             placements = {min(placements, key=lambda p: dict(p)["inputs"])}
@@ -514,65 +519,6 @@ def _read_layout(
         requester,
     )
     return layout, tuple(blocks["params"])
-
-
-#: Operators that only move values: which input element (or constant) lands where depends
-#: on the graph and its constant operands, never on the values moved.
-_MOVES = frozenset(
-    {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split"}
-    | {"Gather", "Slice", "Expand", "Tile", "Dropout", "Max", "Min", "Mean", "Sum"}
-)
-
-
-def _outputs_are_the_inputs(stage: Path, blocks: dict[str, list[int]]) -> bool:
-    """Whether the circuit's output instances equal its input instances on every input, not
-    only on the sample the layout was read from: then the proof's two blocks cannot be told
-    apart (Identity, Flatten, eval-mode Dropout, a Concat of the inputs), and any placement
-    reads the same input and the same output from every proof, so choosing one is sound.
-
-    Holds when (1) the blocks are equal on the sample; (2) input and output scales are equal;
-    (3) every node only moves values (:data:`_MOVES`; with their shape, index and axis
-    operands constant, and Max/Min/Mean/Sum of one input, Dropout not in training), so each
-    output element is a fixed input element; and (4) on a probe of distinct values
-    (onnxruntime) the outputs, flattened, are the inputs: that fixed choice is the identity.
-    A model merely equal on the sample (a near-identity LRN, a Relu of positive data) fails
-    (3) and stays refused."""
-    import numpy as np
-    import onnx
-
-    if not blocks["inputs"] or blocks["inputs"] != blocks["outputs"]:
-        return False
-    settings = json.loads((stage / ARTIFACTS["settings"]).read_text())
-    scales = {int(s) for s in settings["model_input_scales"] + settings["model_output_scales"]}
-    if len(scales) != 1:
-        return False
-    path = stage / ARTIFACTS["model"]
-    proto = onnx.load(str(path))
-    constant = {t.name for t in proto.graph.initializer} | {
-        o for n in proto.graph.node if n.op_type == "Constant" for o in n.output
-    }
-    for node in proto.graph.node:
-        if node.op_type == "Constant":
-            continue
-        data = node.input if node.op_type == "Concat" else node.input[:1]
-        operands = [i for i in node.input[len(data) :] if i]
-        if node.op_type not in _MOVES or not set(operands) <= constant:
-            return False
-        if node.op_type in ("Max", "Min", "Mean", "Sum") and len(node.input) != 1:
-            return False
-        training = {a.name: a.i for a in node.attribute}.get("is_test", 1) == 0
-        if node.op_type == "Dropout" and (any(node.input[2:]) or training):
-            return False  # a training_mode operand, or a pre-opset-7 Dropout not marked test
-    model = load_model(path)
-    sizes = [int(np.prod(i.shape)) for i in model.inputs]
-    probe = np.arange(1, sum(sizes) + 1, dtype=np.float64)
-    sample = [part.tolist() for part in np.split(probe, np.cumsum(sizes)[:-1])]
-    try:
-        outputs = Runner(model).run(sample)
-    except UnsupportedModelError:  # onnxruntime cannot run it: the tie stays a refusal
-        return False
-    moved = np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in outputs])
-    return moved.shape == probe.shape and bool(np.array_equal(moved, probe))
 
 
 def _fidelity(
