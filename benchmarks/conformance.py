@@ -22,6 +22,7 @@ case is silently inaccurate and none hit a bug (``error``); 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -38,6 +39,7 @@ from zkml_oracle.circuit.conformance import (
     Case,
     CaseResult,
     Summary,
+    circuit_key,
     discover,
     operator,
     run_suite,
@@ -107,6 +109,32 @@ def _cap(cases: list[Case], ops: dict[str, str], per_operator: int | None) -> li
             taken[ops[case.name]] += 1
             kept.append(case)
     return kept
+
+
+def _share_circuits(
+    selected: list[Case], to_run: list[Case], earlier: list[CaseResult]
+) -> tuple[list[Case], dict[str, list[str]]]:
+    """``to_run`` less the cases whose circuit (:func:`circuit_key`) an earlier result or an
+    earlier case to run already has, and for each case that stays (or result), the cases it
+    decides."""
+    with tempfile.TemporaryDirectory(prefix="zkml-circuit-key-") as tmp:
+        keys = {c.name: circuit_key(c, Path(tmp)) for c in selected}
+    first: dict[str, str] = {}  # circuit key -> the case that decides it
+    for r in earlier:
+        key = keys.get(r.model)
+        if key is not None:
+            first.setdefault(key, r.model)
+    run: list[Case] = []
+    twins: dict[str, list[str]] = defaultdict(list)
+    for case in to_run:
+        key = keys[case.name]
+        if key is not None and key in first:
+            twins[first[key]].append(case.name)
+            continue
+        if key is not None:
+            first[key] = case.name
+        run.append(case)
+    return run, dict(twins)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         "--before-name", default=None, metavar="NAME", help="run only cases named before NAME"
     )
     parser.add_argument(
+        "--share-circuits",
+        action="store_true",
+        help="run one case per circuit: a selected case whose rewritten graph (names aside) "
+        "and reference tensors equal another selected case's (an operator's node test and "
+        "its _expanded twin) takes that case's verdict, its reason saying so",
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="run nothing: print the totals (and per-operator table) of --results FILE",
@@ -216,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.before_name is not None:
         cases = [c for c in cases if c.name < args.before_name]
     asked = Counter(ops[c.name] for c in cases if c.name in ops)  # per operator, to run
+    selected = list(cases)
     earlier: list[CaseResult] = []
     if args.resume and args.results is not None and args.results.is_file():
         earlier = [
@@ -230,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no case matches {args.only}")
 
     results: list[CaseResult] = list(earlier)
+    twins: dict[str, list[str]] = {}  # a case run (or run before) -> the cases it decides
+    if args.share_circuits and not args.report:
+        cases, twins = _share_circuits(selected, cases, earlier)
 
     def record(r: CaseResult) -> None:
         results.append(r)
@@ -238,10 +277,18 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(r.to_dict()) + "\n")
         if not args.json:
             print(_row(r), flush=True)
+        decide_twins(r)
+
+    def decide_twins(r: CaseResult) -> None:
+        for twin in twins.pop(r.model, []):
+            same = f"same circuit as {r.model}" + ("" if r.reason is None else f": {r.reason}")
+            record(dataclasses.replace(r, model=twin, reason=same))
 
     if not args.json and not args.report:
         print(f"{len(cases)} cases, {args.timeout:g} s each at most", flush=True)
         print(f"{'model':<{NAME_WIDTH}} {'logrows':>7} {'seconds':>8} {'max error':>10}  verdict")
+    for r in earlier:  # the twins of cases already in --results FILE are decided now
+        decide_twins(r)
     interrupted = False
     try:
         if args.out is not None:

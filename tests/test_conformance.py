@@ -8,10 +8,12 @@ and killed past the time limit.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import onnx
 import pytest
+from onnx import numpy_helper
 
 from zkml_oracle.circuit import conformance, support
 from zkml_oracle.circuit.conformance import Case, CaseResult
@@ -118,6 +120,30 @@ def test_node_tests_are_written_out_float_only_with_their_operator(tmp_path: Pat
     assert [t.name for t in graph.initializer] == ["y"]
     assert len(frozen.inputs()) == 1 and (frozen.outputs()[0] == pow_case.outputs()[0]).all()
     assert conformance.with_constant_parameters(names["test_relu"], tmp_path / "frozen") is None
+
+
+def test_a_node_test_and_its_expanded_twin_build_one_circuit(tmp_path: Path) -> None:
+    """Attention is rewritten into its function body, so its node test and the test of that
+    body (``_expanded``) differ in names only: one circuit key, one run decides both
+    (``benchmarks/conformance.py --share-circuits``). A different scale attribute, or
+    different reference data, is a different circuit."""
+    names = {c.name: c for c in conformance.discover(only=["attention_3d"], suite="node")}
+    key = {
+        n: conformance.circuit_key(names[n], tmp_path)
+        for n in ["test_attention_3d", "test_attention_3d_scaled"]
+        for n in [n, f"{n}_expanded"]
+    }
+    assert key["test_attention_3d"] is not None
+    assert key["test_attention_3d"] == key["test_attention_3d_expanded"]
+    assert key["test_attention_3d_scaled"] == key["test_attention_3d_scaled_expanded"]
+    assert key["test_attention_3d"] != key["test_attention_3d_scaled"]
+    other_data = Case("copy", tmp_path / "copy")
+    shutil.copytree(names["test_attention_3d"].directory, other_data.directory)
+    q_file = other_data.directory / "test_data_set_0" / "input_0.pb"
+    q = numpy_helper.to_array(onnx.load_tensor(str(q_file)))
+    onnx.save_tensor(numpy_helper.from_array(q + 1), str(q_file))
+    assert conformance.circuit_key(other_data, tmp_path) != key["test_attention_3d"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]  # no rewritten model left
 
 
 @pytest.mark.slow

@@ -242,6 +242,63 @@ def with_constant_parameters(case: Case, root: Path) -> Case | None:
     return copy
 
 
+def circuit_key(case: Case, scratch: Path) -> str | None:
+    """A digest of everything a case's verdict is made from: its graph after this toolkit's
+    rewrites, with value and node names left out (they name things, they build nothing), and
+    its reference inputs and outputs. Two cases with one key build the same circuit from the
+    same data and prove the same instances (an operator's node test and its ``_expanded``
+    twin, once the operator is rewritten into its function body), so one run decides both.
+    None where the rewrite refuses the model: such a case is run on its own. ``scratch``
+    holds the rewritten model while it is read."""
+    import hashlib
+
+    import onnx
+
+    from .rewrite import rewrite
+
+    target = Path(scratch) / f"{case.name}.key.onnx"
+    try:
+        rewrite(case.model, target)
+        model = onnx.load(str(target))
+    except ZkmlOracleError:
+        return None
+    finally:
+        target.unlink(missing_ok=True)
+    graph = model.graph
+    names: dict[str, str] = {}
+
+    def value(name: str) -> str:
+        return names.setdefault(name, f"v{len(names)}") if name else ""
+
+    constants = {t.name: t for t in graph.initializer}
+    digest = hashlib.sha256()
+
+    def add(*parts: object) -> None:
+        digest.update(repr(parts).encode())
+
+    add(sorted((o.domain, o.version) for o in model.opset_import))
+    for i in graph.input:
+        add("input", value(i.name), i.type.SerializeToString())
+    for node in graph.node:
+        operands = []
+        for name in node.input:
+            if name in constants:
+                tensor = onnx.TensorProto()
+                tensor.CopyFrom(constants[name])
+                tensor.name = ""
+                operands.append(hashlib.sha256(tensor.SerializeToString()).hexdigest())
+            else:
+                operands.append(value(name))
+        attributes = sorted((a.name, a.SerializeToString()) for a in node.attribute)
+        add(node.domain, node.op_type, operands, [value(o) for o in node.output], attributes)
+    for o in graph.output:
+        add("output", value(o.name), o.type.SerializeToString())
+    for kind, arrays in (("inputs", case.inputs()), ("outputs", case.outputs())):
+        for a in arrays:
+            add(kind, a.dtype.str, a.shape, a.tobytes())
+    return digest.hexdigest()
+
+
 def discover(
     root: Path | None = None, only: Sequence[str] = (), suite: str = "pytorch-converted"
 ) -> list[Case]:
