@@ -13,7 +13,8 @@
 ``--suite node`` runs the per-operator node tests whose tensors are all float32 and prints a
 table per operator (accurate / refused / inaccurate / timed out / error / not run); ``--results``
 appends each case's result as a JSON line as it finishes, and ``--resume`` skips the cases
-already in that file, so a long run survives an interruption.
+already in that file, so a long run survives an interruption (a case's last line counts, so a
+re-run by ``--name`` replaces its earlier result).
 
 Cases run one at a time, each in its own process with a time limit. Exit status: 0 when no
 case is silently inaccurate and none hit a bug (``error``); 1 otherwise.
@@ -254,13 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     selected = list(cases)
     earlier: list[CaseResult] = []
     if args.resume and args.results is not None and args.results.is_file():
-        earlier = [
-            CaseResult(**json.loads(line))
-            for line in args.results.read_text().splitlines()
-            if line.strip()
-        ]
-        done = {r.model for r in earlier}
-        earlier = [r for r in earlier if r.model in {c.name for c in cases}]  # this selection
+        lines = [line for line in args.results.read_text().splitlines() if line.strip()]
+        # A case's last line counts: a re-run (--name, a longer --timeout) appends its result.
+        last = {r.model: r for r in (CaseResult(**json.loads(line)) for line in lines)}
+        done = set(last)
+        earlier = [r for r in last.values() if r.model in {c.name for c in cases}]
         cases = [] if args.report else [c for c in cases if c.name not in done]
     if not cases and not earlier:
         parser.error(f"no case matches {args.only}")
