@@ -472,7 +472,7 @@ def _read_layout(
                 offsets[name] = at
                 at += len(blocks[name])
             placements.add(tuple(sorted(offsets.items())))
-    if len(placements) == 2:
+    if len(placements) == 2 and blocks["inputs"]:
         # The sample's outputs equal its inputs (Identity, a near-identity LRN, a Relu of
         # positive data), so it fits both ways round. ezkl builds its instance column with
         # the inputs before the outputs, for every circuit ("we want the inputs to come
